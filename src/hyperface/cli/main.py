@@ -1,0 +1,61 @@
+"""``hyperface`` entry point: one sub-command per module in :mod:`hyperface.cli`.
+
+Each sub-command module defines ``add_arguments(parser)`` and ``run(args) -> int`` (exit status).
+Modules are imported only when their command runs, so ``hyperface --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from hyperface import __version__
+
+# command name -> (module under hyperface.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "models": ("models", "list the network architectures with parameters, MACs and input size"),
+    "data": ("data", "inspect datasets: 'hyperface data check FORMAT:PATH'"),
+    "prepare": ("prepare", "build training shards from annotated datasets"),
+    "train": ("train", "train a model from a YAML config"),
+    "experiments": ("experiments", "report on the study's experiments"),
+    "analyze": ("analyze", "find faces in images, folders and videos"),
+    "evaluate": ("evaluate", "measure models on annotated data"),
+    "export": ("export", "export a model to ONNX"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hyperface", description="Multi-task face analysis after HyperFace.")
+    parser.add_argument("--version", action="version", version=f"hyperface {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    argv = sys.argv[1:]
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        # Only the chosen command's module is imported to add its arguments.
+        if name in argv:
+            _module(module).add_arguments(p)
+    return parser
+
+
+def _module(name: str):
+    return importlib.import_module(f"hyperface.cli.{name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    parser = build_parser()
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return int(_module(COMMANDS[args.command][0]).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

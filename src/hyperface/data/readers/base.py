@@ -1,0 +1,89 @@
+"""The reader contract: iterate :class:`ImageRecord` s, report bad input as :class:`Problem` s.
+
+A reader never stops at a bad annotation: it logs one message naming the file (and line or frame),
+records it in ``reader.problems``, skips that item and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from hyperface.data.images import ImageReadError, image_size, load_image
+from hyperface.data.records import ImageRecord
+
+__all__ = ["Problem", "DatasetReader", "DatasetError"]
+
+logger = logging.getLogger("hyperface.data")
+
+
+class DatasetError(ValueError):
+    """The dataset as a whole cannot be read (missing folder, sqlite without its tables, ...)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One skipped item: the file, where in it, and what is wrong."""
+
+    path: Path
+    message: str
+    line: int | None = None
+    frame: int | None = None
+
+    def __str__(self) -> str:
+        where = str(self.path)
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.frame is not None:
+            where += f" (frame {self.frame})"
+        return f"{where}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "line": self.line, "frame": self.frame, "message": self.message}
+
+
+class DatasetReader(ABC):
+    """Base class of the dataset readers; subclasses implement :meth:`_records`.
+
+    ``verify_images=True`` decodes every image fully (slow, finds truncated files); otherwise only
+    the header is read where a reader needs the image size, and a missing image is still reported.
+    """
+
+    format: ClassVar[str]
+    description: ClassVar[str]
+
+    def __init__(self, path: str | Path, *, verify_images: bool = False) -> None:
+        self.path = Path(path)
+        self.verify_images = verify_images
+        self.problems: list[Problem] = []
+        if not self.path.exists():
+            raise DatasetError(f"{self.format}: {self.path} does not exist")
+
+    def __iter__(self) -> Iterator[ImageRecord]:
+        self.problems = []
+        yield from self._records()
+
+    @abstractmethod
+    def _records(self) -> Iterator[ImageRecord]:
+        """Yield records, calling :meth:`report` and skipping for each bad item."""
+
+    def report(self, path: str | Path, message: str, *, line: int | None = None,
+               frame: int | None = None) -> None:
+        problem = Problem(Path(path), message, line, frame)
+        self.problems.append(problem)
+        logger.warning("%s", problem)
+
+    def check_image(self, path: Path) -> tuple[int, int] | None:
+        """(width, height) of an image, or None after reporting why it is unusable."""
+        try:
+            if self.verify_images:
+                h, w = load_image(path).shape[:2]
+                return w, h
+            return image_size(path)
+        except ImageReadError as exc:
+            self.report(path, str(exc).removeprefix(f"{path}: "))
+            return None

@@ -1,0 +1,133 @@
+"""HyperFace's multi-task loss with per-task label masks.
+
+Each task's term is averaged over the entries that carry a label (not over the batch): a task with
+no label in a batch contributes exactly zero, never NaN. Terms (paper, section 3):
+
+* detection, gender: cross-entropy;
+* landmarks: squared error weighted by the point mask (ground-truth visibility): invisible or
+  unlabelled points contribute nothing; averaged over labelled coordinates;
+* visibility: squared error on the 0/1 visibility, averaged over labelled points;
+* pose: squared error on (roll, pitch, yaw) in radians (targets arrive in degrees), averaged over
+  labelled angles.
+
+The total is ``sum(weight[t] * loss[t])`` with the paper's weights 1, 5, 0.5, 5, 2 by default, or,
+with ``learn_weights=True``, homoscedastic uncertainty weighting (Kendall et al., CVPR 2018):
+``sum(exp(-s_t) * loss[t] + s_t)`` with one learned log-variance ``s_t`` per task.
+
+``landmarks5``/``landmarks5_mask`` targets, when given to a model with another point set, supervise
+the model's points through the linear map of :func:`hyperface.points.convert_matrix`, so 5-point
+sources train a 68-point model on the points they have.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hyperface.points import convert_matrix
+from hyperface.tasks import DEFAULT_LOSS_WEIGHTS, validate_tasks
+
+__all__ = ["MultiTaskLoss"]
+
+
+def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``values`` where ``mask`` is set; exactly 0 (with a gradient path) when nothing is."""
+    mask = mask.bool()
+    # where(), not multiplication: an unlabelled entry may hold NaN, and NaN * 0 is NaN.
+    total = torch.where(mask, values, torch.zeros_like(values)).sum()
+    return total / mask.sum().to(values.dtype).clamp(min=1.0)
+
+
+class MultiTaskLoss(nn.Module):
+    """Masked multi-task loss returning a dict: ``{"total": ..., task: term, ...}``.
+
+    ``tasks`` are the tasks that contribute to the total (the optimised ones); every task present
+    in both outputs and targets is still computed and returned, detached when not optimised, so
+    a run can "optimise some tasks, log all".
+    """
+
+    def __init__(self, tasks=("detection", "landmarks", "visibility", "pose", "gender"),
+                 weights: Mapping[str, float] | None = None, learn_weights: bool = False,
+                 point_set: str | None = None) -> None:
+        super().__init__()
+        self.tasks = validate_tasks(tasks)
+        merged = dict(DEFAULT_LOSS_WEIGHTS)
+        for name, value in (weights or {}).items():
+            validate_tasks([name])
+            if not math.isfinite(float(value)) or float(value) < 0:
+                raise ValueError(f"loss weight for {name!r} must be a finite number >= 0, got {value!r}")
+            merged[name] = float(value)
+        self.weights = merged
+        self.learn_weights = learn_weights
+        if learn_weights:
+            self.log_vars = nn.ParameterDict({t: nn.Parameter(torch.zeros(())) for t in self.tasks})
+        to_five = None
+        if point_set is not None and point_set != "five":
+            to_five = torch.as_tensor(convert_matrix(point_set, "five")[0], dtype=torch.float32)
+        self.register_buffer("_to_five", to_five, persistent=False)
+
+    def forward(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        terms: dict[str, Tensor] = {}
+        for task in ("detection", "landmarks", "visibility", "pose", "gender"):
+            if task in outputs and (task in targets or (task == "landmarks" and "landmarks5" in targets)):
+                terms[task] = getattr(self, f"_{task}")(outputs[task], targets)
+        missing = [t for t in self.tasks if t not in terms]
+        if missing:
+            raise KeyError(f"loss: no output or target for optimised task(s) {missing}")
+
+        ref = next(iter(outputs.values()))
+        total = ref.new_zeros(())
+        for task in self.tasks:
+            if self.learn_weights:
+                s = self.log_vars[task]
+                total = total + torch.exp(-s) * terms[task] + s
+            else:
+                total = total + self.weights[task] * terms[task]
+        result = {"total": total}
+        for task, value in terms.items():
+            result[task] = value if task in self.tasks else value.detach()
+        return result
+
+    # -- one method per task -------------------------------------------------------------------
+
+    def _detection(self, logits: Tensor, t: Mapping[str, Tensor]) -> Tensor:
+        ce = F.cross_entropy(logits.float(), t["detection"].long().clamp(min=0), reduction="none")
+        return _masked_mean(ce, t["detection_mask"])
+
+    def _gender(self, logits: Tensor, t: Mapping[str, Tensor]) -> Tensor:
+        ce = F.cross_entropy(logits.float(), t["gender"].long().clamp(min=0), reduction="none")
+        return _masked_mean(ce, t["gender_mask"])
+
+    def _landmarks(self, pred: Tensor, t: Mapping[str, Tensor]) -> Tensor:
+        pred = pred.float()
+        sq_sum = pred.new_zeros(())
+        count = pred.new_zeros(())
+        if "landmarks" in t:
+            mask = t["landmarks_mask"].bool()  # (B, N)
+            sq = ((pred - t["landmarks"].float()) ** 2).sum(-1)  # (B, N): dx^2 + dy^2
+            sq_sum = sq_sum + torch.where(mask, sq, torch.zeros_like(sq)).sum()
+            count = count + 2 * mask.sum()
+            own = mask.any(-1)
+        else:
+            own = torch.zeros(pred.shape[0], dtype=torch.bool, device=pred.device)
+        if "landmarks5" in t and self._to_five is not None:
+            # Five-point labels supervise only samples without labels in the model's own point set.
+            mask5 = t["landmarks5_mask"].bool() & ~own[:, None]
+            pred5 = torch.einsum("mn,bnc->bmc", self._to_five.to(pred.dtype), pred)
+            sq5 = ((pred5 - t["landmarks5"].float()) ** 2).sum(-1)
+            sq_sum = sq_sum + torch.where(mask5, sq5, torch.zeros_like(sq5)).sum()
+            count = count + 2 * mask5.sum()
+        return sq_sum / count.clamp(min=1.0)
+
+    def _visibility(self, pred: Tensor, t: Mapping[str, Tensor]) -> Tensor:
+        sq = (pred.float() - t["visibility"].float()) ** 2
+        return _masked_mean(sq, t["visibility_mask"])
+
+    def _pose(self, pred: Tensor, t: Mapping[str, Tensor]) -> Tensor:
+        target = torch.deg2rad(t["pose"].float())
+        sq = ((pred.float() - target) ** 2).mean(-1)  # mean over the three angles
+        return _masked_mean(sq, t["pose_mask"])

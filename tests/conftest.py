@@ -1,0 +1,25 @@
+"""Shared fixtures: the development data pool, found via HYPERFACE_DATA or ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def data_root() -> Path | None:
+    """The data pool folder, or None when it is not on this machine."""
+    root = Path(os.environ.get("HYPERFACE_DATA", _DEFAULT))
+    return root if root.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path to ../shared/data (or $HYPERFACE_DATA); skips the test when absent."""
+    root = data_root()
+    if root is None:
+        pytest.skip(f"development data not found (set HYPERFACE_DATA; looked in {_DEFAULT})")
+    return root

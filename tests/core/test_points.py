@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from hyperface.points import POINT_SETS, convert_matrix, convert_points, get_point_set
+
+
+@pytest.mark.parametrize("name", sorted(POINT_SETS))
+def test_flip_twice_is_identity(name):
+    ps = get_point_set(name)
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(0, 100, size=(ps.num_points, 2))
+    np.testing.assert_allclose(ps.flip(ps.flip(pts, 100), 100), pts)
+
+
+def test_ibug68_flip_swaps_eye_corners_and_keeps_nose_tip():
+    ps = get_point_set("ibug68")
+    pts = np.zeros((68, 2))
+    pts[36] = (10, 50)  # outer corner, image left
+    pts[45] = (90, 50)  # outer corner, image right
+    pts[30] = (40, 60)
+    flipped = ps.flip(pts, image_width=101)
+    # After mirroring, the point on the image left is again index 36, at the mirrored position of 45.
+    np.testing.assert_allclose(flipped[36], (10, 50))
+    np.testing.assert_allclose(flipped[45], (90, 50))
+    np.testing.assert_allclose(flipped[30], (60, 60))
+
+
+def test_aflw21_flip_pairs_follow_the_documentation():
+    perm = np.asarray(get_point_set("aflw21").flip_permutation) + 1  # 1-based
+    expected = {1: 6, 2: 5, 3: 4, 7: 12, 8: 11, 9: 10, 13: 17, 14: 16, 18: 20, 15: 15, 19: 19, 21: 21}
+    for a, b in expected.items():
+        assert perm[a - 1] == b and perm[b - 1] == a
+
+
+def test_68_to_5_uses_eye_means_nose_and_mouth_corners():
+    pts = np.arange(136, dtype=float).reshape(68, 2)
+    five, vis = convert_points(pts, None, "ibug68", "five")
+    np.testing.assert_allclose(five[0], pts[36:42].mean(0))
+    np.testing.assert_allclose(five[1], pts[42:48].mean(0))
+    np.testing.assert_allclose(five[2:], pts[[30, 48, 54]])
+    assert vis.all()
+
+
+def test_68_to_21_marks_ears_unavailable_and_propagates_visibility():
+    pts = np.random.default_rng(1).uniform(0, 50, size=(68, 2))
+    vis68 = np.ones(68, bool)
+    vis68[38] = False  # part of the left eye
+    p21, v21 = convert_points(pts, vis68, "ibug68", "aflw21")
+    names = get_point_set("aflw21").names
+    for ear in ("LeftEar", "RightEar"):
+        i = names.index(ear)
+        assert np.isnan(p21[i]).all() and not v21[i]
+    assert not v21[names.index("LeftEyeCenter")]  # mean over 36-41 includes the hidden point
+    assert v21[names.index("LeftEyeLeftCorner")]
+    np.testing.assert_allclose(p21[names.index("ChinCenter")], pts[8])
+    np.testing.assert_allclose(p21[names.index("MouthCenter")], pts[[62, 66]].mean(0))
+
+
+def test_conversion_commutes_with_flip():
+    """Converting then flipping equals flipping then converting: the permutations agree."""
+    rng = np.random.default_rng(2)
+    pts = rng.uniform(0, 200, size=(68, 2))
+    for target in ("five", "aflw21"):
+        tgt = get_point_set(target)
+        a, va = convert_points(get_point_set("ibug68").flip(pts, 200), None, "ibug68", target)
+        b, vb = convert_points(pts, None, "ibug68", target)
+        b = tgt.flip(b, 200)
+        np.testing.assert_allclose(a[va], b[tgt.flip_values(vb)])
+
+
+def test_unknown_names_are_clear_errors():
+    with pytest.raises(ValueError, match="known"):
+        get_point_set("dlib194")
+    with pytest.raises(ValueError, match="no conversion"):
+        convert_matrix("five", "ibug68")
