@@ -1,0 +1,174 @@
+"""Training augmentation of prepared samples, each step a small function of a sample dict.
+
+Geometry follows :mod:`hyperface.data.shards`: a stored crop of side ``S`` is the candidate box
+enlarged by ``context``; landmarks are candidate-relative ``a = (x - cx) / w`` (so the box spans
+``a`` in [-0.5, 0.5]) and sit in crop pixels (centres at integers) at ``S * (0.5 + a / context) - 0.5``.
+
+* :func:`flip_sample` mirrors the crop about its centre: ``a -> -a``, the point set's permutation
+  swaps left and right, roll and yaw change sign.
+* :func:`crop_to_input` cuts the network input out of the stored crop: a sub-box of the candidate
+  box (scaled by ``s`` and moved by ``(dx, dy)`` box sides, the scale/shift jitter) resized to the
+  model's input size; the landmarks follow through ``a' = (a - dx) / s``. With no jitter it is the
+  candidate box itself, which is what validation and inference see.
+* :func:`colour_jitter` changes brightness, contrast and saturation.
+
+A sample's random draws come from the ``numpy.random.Generator`` passed in, so a caller that seeds
+it from (seed, epoch, index) gets the same augmentation whichever worker or process runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from hyperface.points import PointSet, get_point_set
+from hyperface.pose import flip_pose
+
+__all__ = [
+    "Jitter",
+    "flip_sample",
+    "draw_jitter",
+    "crop_to_input",
+    "jitter_points",
+    "colour_jitter",
+    "augment_sample",
+]
+
+Sample = dict[str, Any]
+
+
+def flip_sample(sample: Sample, point_set: PointSet | str | None) -> Sample:
+    """The sample mirrored left-right (a new dict; the input is not changed).
+
+    ``point_set`` names the set of ``landmarks`` (its flip permutation re-indexes points, visibility
+    and masks); ``landmarks5`` always use the 5-point set's permutation. Pose: roll and yaw negated.
+    """
+    out = dict(sample)
+    out["image"] = np.ascontiguousarray(sample["image"][:, ::-1])
+    if "landmarks" in sample:
+        ps = get_point_set(point_set) if isinstance(point_set, str) else point_set
+        n = sample["landmarks"].shape[0]
+        if ps is None or ps.num_points != n:
+            if np.any(sample.get("landmarks_mask", True)):
+                raise ValueError(f"flip: {n} landmarks need a point set with {n} points, got "
+                                 f"{getattr(ps, 'name', ps)!r}")
+            # Unlabelled landmarks of another shape: nothing to re-index.
+        else:
+            out["landmarks"] = _flip_relative(sample["landmarks"], ps)
+            for key in ("landmarks_mask", "visibility", "visibility_mask"):
+                if key in sample:
+                    out[key] = np.ascontiguousarray(ps.flip_values(sample[key]))
+    if "landmarks5" in sample:
+        five = get_point_set("five")
+        out["landmarks5"] = _flip_relative(sample["landmarks5"], five)
+        if "landmarks5_mask" in sample:
+            out["landmarks5_mask"] = np.ascontiguousarray(five.flip_values(sample["landmarks5_mask"]))
+    if "pose" in sample:
+        out["pose"] = flip_pose(sample["pose"]).astype(np.asarray(sample["pose"]).dtype)
+    return out
+
+
+def _flip_relative(points: np.ndarray, ps: PointSet) -> np.ndarray:
+    """Candidate-relative points of the mirrored crop: ``a -> -a`` (the crop is mirrored about the
+    box centre), then re-indexed so that "left" points are on the left again."""
+    pts = np.asarray(points)
+    mirrored = pts[..., np.asarray(ps.flip_permutation), :].copy()
+    mirrored[..., 0] = -mirrored[..., 0]
+    return mirrored
+
+
+class Jitter(tuple):
+    """(dx, dy, s): the input box's centre offset in box sides and its side relative to the box."""
+
+    __slots__ = ()
+
+    def __new__(cls, dx: float = 0.0, dy: float = 0.0, s: float = 1.0) -> Jitter:
+        if not s > 0:
+            raise ValueError(f"jitter scale must be > 0, got {s}")
+        return super().__new__(cls, (float(dx), float(dy), float(s)))
+
+    dx = property(lambda self: self[0])
+    dy = property(lambda self: self[1])
+    s = property(lambda self: self[2])
+
+
+def draw_jitter(rng: np.random.Generator, scale: float, shift: float) -> Jitter:
+    """A random box jitter: side times uniform(1 - scale, 1 + scale), centre moved by up to ``shift``."""
+    s = 1.0 + rng.uniform(-scale, scale) if scale > 0 else 1.0
+    dx, dy = rng.uniform(-shift, shift, size=2) if shift > 0 else (0.0, 0.0)
+    return Jitter(dx, dy, s)
+
+
+def crop_to_input(image: np.ndarray, context: float, out_size: int, jitter: Jitter = Jitter()) -> np.ndarray:
+    """Cut the (jittered) candidate box out of a stored crop and resize it to ``out_size`` square.
+
+    Output pixel ``i`` (centre) is the input box's relative coordinate ``(i + 0.5) / out_size - 0.5``;
+    areas outside the stored crop are black. Large reductions are area-averaged first.
+    """
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[0] != img.shape[1]:
+        raise ValueError(f"crop_to_input needs a square H x W x C crop, got shape {img.shape}")
+    size = img.shape[0]
+    dx, dy, s = jitter
+    step = size * s / (context * out_size)  # source pixels per output pixel
+    if step > 1.5:  # area-average first so that the bilinear warp does not alias
+        new_size = max(1, int(round(size / step * 1.25)))
+        img = cv2.resize(img, (new_size, new_size), interpolation=cv2.INTER_AREA)
+        size = new_size
+        step = size * s / (context * out_size)
+    # source x = size * (0.5 + (dx + s * ((i + 0.5) / T - 0.5)) / context) - 0.5 = step * i + offset
+    off_x = size * (0.5 + (dx + s * (0.5 / out_size - 0.5)) / context) - 0.5
+    off_y = size * (0.5 + (dy + s * (0.5 / out_size - 0.5)) / context) - 0.5
+    matrix = np.array([[step, 0.0, off_x], [0.0, step, off_y]], dtype=np.float64)
+    out = cv2.warpAffine(img, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.reshape(out_size, out_size, -1) if out.ndim == 2 else out
+
+
+def jitter_points(points: np.ndarray, jitter: Jitter) -> np.ndarray:
+    """Candidate-relative points (..., 2) re-expressed relative to the jittered box."""
+    dx, dy, s = jitter
+    pts = np.asarray(points)
+    out = np.empty_like(pts)
+    out[..., 0] = (pts[..., 0] - dx) / s
+    out[..., 1] = (pts[..., 1] - dy) / s
+    return out
+
+
+def colour_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float = 0.0,
+                  contrast: float = 0.0, saturation: float = 0.0) -> np.ndarray:
+    """Random brightness, contrast and saturation factors in ``1 +- value``; uint8 RGB in and out."""
+    if brightness <= 0 and contrast <= 0 and saturation <= 0:
+        return image
+    b, c, s = (1.0 + rng.uniform(-v, v) if v > 0 else 1.0 for v in (brightness, contrast, saturation))
+    x = np.asarray(image, dtype=np.float32) * b
+    grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # (H, W) luma
+    x = grey.mean() + c * (x - grey.mean())
+    grey = grey.mean() + c * (grey - grey.mean())
+    x = grey[..., None] + s * (x - grey[..., None])
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
+def augment_sample(sample: Sample, rng: np.random.Generator | None, *, context: float, out_size: int,
+                   point_set: PointSet | str | None, flip: float = 0.0, scale: float = 0.0,
+                   shift: float = 0.0, brightness: float = 0.0, contrast: float = 0.0,
+                   saturation: float = 0.0) -> Sample:
+    """Flip, jitter, colour-jitter and resize one prepared sample to the network input size.
+
+    With ``rng=None`` (validation) the result is the plain candidate box at ``out_size``.
+    """
+    if rng is not None and flip > 0 and rng.random() < flip:
+        sample = flip_sample(sample, point_set)
+    else:
+        sample = dict(sample)
+    jitter = draw_jitter(rng, scale, shift) if rng is not None else Jitter()
+    sample["image"] = crop_to_input(sample["image"], context, out_size, jitter)
+    if jitter != Jitter():
+        for key in ("landmarks", "landmarks5"):
+            if key in sample:
+                sample[key] = jitter_points(sample[key], jitter)
+    if rng is not None:
+        sample["image"] = colour_jitter(sample["image"], rng, brightness, contrast, saturation)
+    return sample

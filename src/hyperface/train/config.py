@@ -1,0 +1,409 @@
+"""Training configuration: dataclass defaults, a YAML recipe on top, ``--set key=value`` on top of that.
+
+Layers, last wins: the defaults below; a YAML file (which may name a file it ``extends``, relative
+to itself); then ``--set section.key=value`` overrides (values parsed as YAML, so ``[a, b]``,
+``1e-3`` and ``true`` work). Unknown keys and values of the wrong type are a :class:`ConfigError`
+naming the file and the key; :meth:`TrainConfig.validate` checks ranges and choices. Every run
+writes its fully resolved config (``config.yaml``) into its run folder, and ``--resume`` reads it
+back from there.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import re
+import types
+import typing
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from hyperface.tasks import TASKS
+
+__all__ = [
+    "ConfigError",
+    "RunConfig",
+    "DataConfig",
+    "AugmentConfig",
+    "ModelSection",
+    "LossConfig",
+    "OptimConfig",
+    "StageOneConfig",
+    "TrainConfig",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "apply_overrides",
+    "save_config",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the file or key and the fix."""
+
+
+@dataclass
+class RunConfig:
+    """Where the run goes and how it runs."""
+
+    name: str = ""  # run folder name under out_dir; "" = the config file's stem
+    out_dir: str = "runs"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
+    amp: bool = True  # mixed precision; used on CUDA only
+    amp_dtype: str = "float16"  # float16 (with a GradScaler) | bfloat16
+    deterministic: bool = True  # deterministic algorithms (exact on CPU; slower on CUDA)
+    log_every: int = 10  # steps between rows of steps.csv
+    save_every: int = 0  # steps between "last" checkpoints inside an epoch; 0 = at epoch ends only
+    max_steps: int = 0  # stop (after saving) once this many steps of a stage are done; 0 = no limit
+    eval_every: int = 1  # epochs between validations (the last epoch is always validated)
+    best_metric: str = "auto"  # a metrics.csv column, e.g. val_nme68; auto = by the stage's tasks
+    tensorboard: bool = True  # also log to TensorBoard when it is installed
+    progress: bool = True  # tqdm progress bar
+
+
+@dataclass
+class DataConfig:
+    """Prepared data folders (``hyperface prepare`` output) and how they are read."""
+
+    train: list[str] = field(default_factory=list)
+    val: list[str] = field(default_factory=list)  # empty = data.train's val split
+    train_split: str = "train"  # train | val | all
+    val_split: str = "val"  # train | val | all
+    positives_only: bool = False  # drop non-face samples from training (the study's experiment 4)
+    max_train_samples: int = 0  # a fixed, evenly spread subset; 0 = all
+    max_val_samples: int = 0
+    num_workers: int = 2
+    batch_size_val: int = 0  # 0 = optim.batch_size
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time augmentation; a value of 0 switches that augmentation off."""
+
+    flip: float = 0.5  # probability of a horizontal flip
+    scale: float = 0.1  # box side times uniform(1 - scale, 1 + scale)
+    shift: float = 0.05  # box centre moves by uniform(-shift, shift) box sides, per axis
+    brightness: float = 0.2  # factor uniform(1 - b, 1 + b)
+    contrast: float = 0.2
+    saturation: float = 0.2
+
+
+@dataclass
+class ModelSection:
+    """The network of the main stage."""
+
+    arch: str = "hyperface-alexnet"
+    tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    point_set: str = ""  # "" = the prepared data's point set
+    init: str = ""  # weights file of a trained model to continue from ("" = fresh weights)
+    pretrained_trunk: str = ""  # "imagenet" or a weights file, passed to create_model
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    freeze: list[str] = field(default_factory=list)  # fnmatch patterns on parameter names
+
+
+@dataclass
+class LossConfig:
+    """Which tasks are optimised and how their terms are weighted."""
+
+    optimise: list[str] = field(default_factory=list)  # empty = every model task; others are logged only
+    weights: dict[str, float] = field(default_factory=dict)  # override the paper's 1, 5, 0.5, 5, 2
+    learn_weights: bool = False  # homoscedastic uncertainty weighting (Kendall et al. 2018)
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser, schedule and length of a stage."""
+
+    epochs: int = 10
+    batch_size: int = 32  # per process
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 5e-4  # for the whole batch of one process; not scaled with the number of processes
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 1e-4
+    scheduler: str = "cosine"  # cosine | step | constant
+    warmup_steps: int = 0  # linear warm-up from 0
+    step_epochs: int = 10  # step scheduler: epochs between decays
+    gamma: float = 0.1  # step scheduler: decay factor
+    grad_clip: float = 0.0  # max gradient norm; 0 = off
+
+
+@dataclass
+class StageOneConfig:
+    """Stage one: the R-CNN face/non-face classifier whose trunk initialises HyperFace."""
+
+    enabled: bool = False
+    arch: str = "rcnn-face"
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrained_trunk: str = ""  # "imagenet" or a weights file
+    init: str = ""  # weights of an already trained R-CNN: skips training stage one
+    negatives: list[str] = field(default_factory=list)  # prepared folders whose samples replace
+    #                                                      the training data's own non-faces
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=5))
+
+
+@dataclass
+class TrainConfig:
+    """The whole recipe of one ``hyperface train`` run."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelSection = field(default_factory=ModelSection)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    stage1: StageOneConfig = field(default_factory=StageOneConfig)
+
+    def validate(self) -> TrainConfig:
+        """Check ranges, choices and cross-field rules; raises :class:`ConfigError`. Returns self."""
+        errors: list[str] = []
+
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                errors.append(msg)
+
+        r, d, a, m, lo = self.run, self.data, self.augment, self.model, self.loss
+        need(r.name == "" or re.fullmatch(r"[A-Za-z0-9._-]+", r.name) is not None,
+             f"run.name {r.name!r}: use letters, digits, '.', '_' and '-' only")
+        need(re.fullmatch(r"auto|cpu|cuda(:\d+)?", r.device) is not None,
+             f"run.device {r.device!r}: use auto, cpu, cuda or cuda:N")
+        need(r.amp_dtype in ("float16", "bfloat16"), f"run.amp_dtype {r.amp_dtype!r}: use float16 or bfloat16")
+        for key in ("log_every", "eval_every"):
+            need(getattr(r, key) >= 1, f"run.{key} must be >= 1, got {getattr(r, key)}")
+        for key in ("save_every", "max_steps"):
+            need(getattr(r, key) >= 0, f"run.{key} must be >= 0, got {getattr(r, key)}")
+        need(len(d.train) > 0, "data.train is empty: list the prepared data folders to train on")
+        for key in ("train_split", "val_split"):
+            need(getattr(d, key) in ("train", "val", "all"), f"data.{key} {getattr(d, key)!r}: use train, val or all")
+        for key in ("max_train_samples", "max_val_samples", "num_workers", "batch_size_val"):
+            need(getattr(d, key) >= 0, f"data.{key} must be >= 0, got {getattr(d, key)}")
+        need(0.0 <= a.flip <= 1.0, f"augment.flip is a probability in [0, 1], got {a.flip}")
+        need(0.0 <= a.scale < 0.5, f"augment.scale must be in [0, 0.5), got {a.scale}")
+        need(0.0 <= a.shift < 0.5, f"augment.shift must be in [0, 0.5), got {a.shift}")
+        for key in ("brightness", "contrast", "saturation"):
+            need(0.0 <= getattr(a, key) < 1.0, f"augment.{key} must be in [0, 1), got {getattr(a, key)}")
+        bad = [t for t in m.tasks if t not in TASKS]
+        need(not bad, f"model.tasks: unknown task(s) {bad}; choose from {list(TASKS)}")
+        need(len(m.tasks) > 0, "model.tasks is empty: name at least one task")
+        need(len(set(m.tasks)) == len(m.tasks), f"model.tasks lists a task twice: {m.tasks}")
+        bad = [t for t in lo.optimise if t not in m.tasks]
+        need(not bad, f"loss.optimise: {bad} not in model.tasks {m.tasks}")
+        bad = [t for t in lo.weights if t not in TASKS]
+        need(not bad, f"loss.weights: unknown task(s) {bad}; choose from {list(TASKS)}")
+        need(all(v >= 0 for v in lo.weights.values()), f"loss.weights must be >= 0, got {lo.weights}")
+        _validate_optim(self.optim, "optim", need)
+        _validate_optim(self.stage1.optim, "stage1.optim", need)
+        if errors:
+            raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+        return self
+
+    @property
+    def optimised_tasks(self) -> list[str]:
+        """The tasks whose loss terms are minimised (``loss.optimise`` or every model task)."""
+        return [t for t in TASKS if t in (self.loss.optimise or self.model.tasks)]
+
+
+def _validate_optim(o: OptimConfig, where: str, need) -> None:
+    need(o.epochs >= 1, f"{where}.epochs must be >= 1, got {o.epochs}")
+    need(o.batch_size >= 1, f"{where}.batch_size must be >= 1, got {o.batch_size}")
+    need(o.optimizer in ("adamw", "sgd"), f"{where}.optimizer {o.optimizer!r}: use adamw or sgd")
+    need(o.lr > 0, f"{where}.lr must be > 0, got {o.lr}")
+    need(o.scheduler in ("cosine", "step", "constant"),
+         f"{where}.scheduler {o.scheduler!r}: use cosine, step or constant")
+    need(o.momentum >= 0 and o.weight_decay >= 0 and o.grad_clip >= 0,
+         f"{where}: momentum, weight_decay and grad_clip must be >= 0")
+    need(o.warmup_steps >= 0 and o.step_epochs >= 1 and 0 < o.gamma <= 1,
+         f"{where}: need warmup_steps >= 0, step_epochs >= 1 and 0 < gamma <= 1")
+
+
+# -- building a config from plain data, with type checks ------------------------------------------
+
+def _is_dataclass_type(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _check_value(value: Any, tp: Any, key: str) -> Any:
+    """``value`` converted to ``tp`` (int -> float only), or a ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return copy.deepcopy(value)
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _check_value(value, arg, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} is not a {_type_name(tp)}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{key}: expected null, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if isinstance(value, str) and item is str:  # a single path or task is a list of one
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list of {_type_name(item)}, got {value!r}")
+        return [_check_value(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        ktp, vtp = typing.get_args(tp)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {_check_value(k, ktp, f"{key} key"): _check_value(v, vtp, f"{key}.{k}") for k, v in value.items()}
+    raise AssertionError(f"unsupported config type {tp!r} for {key}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    """Instance of dataclass ``cls`` from a mapping, starting from its defaults."""
+    obj = cls()
+    if data is None:
+        return obj
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            raise ConfigError(f"unknown key {full!r}; known keys{' of ' + prefix if prefix else ''}: {', '.join(names)}")
+        tp = hints[key]
+        if _is_dataclass_type(tp):
+            setattr(obj, key, _build(tp, value, full))
+        else:
+            setattr(obj, key, _check_value(value, tp, full))
+    return obj
+
+
+def config_from_dict(data: dict, source: str = "config") -> TrainConfig:
+    """A validated :class:`TrainConfig` from nested plain data; errors are prefixed with ``source``."""
+    try:
+        return _build(TrainConfig, data, "").validate()
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """Nested plain data (YAML-ready) of a config or any of its sections."""
+    return dataclasses.asdict(cfg)
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("weights", "arch_kwargs"):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """A YAML file's mapping with the files it ``extends`` merged underneath."""
+    path = path.resolve()
+    if path in chain:
+        raise ConfigError(f"{path}: 'extends' loops back to itself ({' -> '.join(map(str, chain + (path,)))})")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping of sections")
+    parents = data.pop("extends", None)
+    if parents is None:
+        return data
+    if isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise ConfigError(f"{path}: 'extends' must be a file name or a list of file names")
+    merged: dict = {}
+    for parent in parents:
+        merged = _deep_merge(merged, _read_yaml(path.parent / parent, chain + (path,)))
+    return _deep_merge(merged, data)
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """``data`` with each ``key.path=value`` applied (value parsed as YAML); a new dict."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. optim.lr=0.001")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML ({exc})") from None
+        parts = key.split(".")
+        node = data
+        for part in parts[:-1]:
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            elif not isinstance(nxt, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Defaults, then the YAML file at ``path`` (if any), then ``overrides``; validated.
+
+    ``run.name`` defaults to the file's stem.
+    """
+    data: dict = {}
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        data = _read_yaml(path)
+        source = str(path)
+    data = apply_overrides(data, list(overrides))
+    cfg = config_from_dict(data, source if not overrides else f"{source} (with --set {' '.join(overrides)})")
+    if not cfg.run.name and path is not None:
+        cfg.run.name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(path).stem)
+    return cfg
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML, atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            yaml.safe_dump(config_to_dict(cfg), fh, sort_keys=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,117 @@
+"""Layered training config: defaults, YAML (with extends), --set, and the errors for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hyperface.train.config import ConfigError, TrainConfig, apply_overrides, load_config, save_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_layers_defaults_yaml_then_set(tmp_path):
+    base = write(tmp_path / "base.yaml", "data: {train: [a]}\noptim: {lr: 0.01, epochs: 3}\n")
+    child = write(tmp_path / "child.yaml", "extends: base.yaml\noptim: {epochs: 7}\nmodel: {tasks: [landmarks]}\n")
+    cfg = load_config(child, ["optim.batch_size=8", "loss.weights.landmarks=2", "data.train=[x, y]"])
+    assert cfg.optim.lr == 0.01  # from the base file
+    assert cfg.optim.epochs == 7  # the child wins
+    assert cfg.optim.batch_size == 8  # --set wins
+    assert cfg.loss.weights == {"landmarks": 2.0}
+    assert cfg.data.train == ["x", "y"]
+    assert cfg.model.tasks == ["landmarks"]
+    assert cfg.augment.flip == TrainConfig().augment.flip  # untouched default
+    assert cfg.run.name == "child"  # from the file name
+
+
+def test_unknown_key_names_file_and_known_keys(tmp_path):
+    path = write(tmp_path / "bad.yaml", "data: {train: [a]}\noptim: {lrr: 0.1}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "bad.yaml" in msg and "optim.lrr" in msg and "lr" in msg
+
+
+def test_unknown_key_from_set_and_unknown_section(tmp_path):
+    path = write(tmp_path / "ok.yaml", "data: {train: [a]}\n")
+    with pytest.raises(ConfigError, match="run.sed"):
+        load_config(path, ["run.sed=3"])
+    with pytest.raises(ConfigError, match="unknown key 'trainer'"):
+        load_config(path, ["trainer.x=1"])
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("optim.epochs=many", "optim.epochs: expected an integer"),
+    ("optim.lr=fast", "optim.lr: expected a number"),
+    ("run.amp=1", "run.amp: expected true or false"),
+    ("model.tasks=3", "model.tasks: expected a list"),
+    ("optim=5", "optim: expected a mapping"),
+    ("optim.epochs=2.5", "optim.epochs: expected an integer"),
+])
+def test_wrong_type(tmp_path, override, fragment):
+    path = write(tmp_path / "ok.yaml", "data: {train: [a]}\n")
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
+        load_config(path, [override])
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("model.tasks=[landmarks, age]", "unknown task"),
+    ("loss.optimise=[gender]", "not in model.tasks"),  # with model.tasks=[landmarks, pose] below
+    ("optim.lr=-1", "optim.lr must be > 0"),
+    ("augment.flip=1.5", "augment.flip"),
+    ("run.device=tpu", "run.device"),
+    ("optim.optimizer=lion", "adamw or sgd"),
+    ("stage1.optim.epochs=0", "stage1.optim.epochs"),
+    ("data.train=[]", "data.train is empty"),
+])
+def test_invalid_values(tmp_path, override, fragment):
+    path = write(tmp_path / "ok.yaml", "data: {train: [a]}\n")
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(path, ["model.tasks=[landmarks, pose]", override] if "optimise" in override else [override])
+
+
+def test_set_syntax_errors():
+    with pytest.raises(ConfigError, match="expected key=value"):
+        apply_overrides({}, ["optim.lr"])
+    with pytest.raises(ConfigError, match="not a section"):
+        apply_overrides({"optim": 3}, ["optim.lr=1"])
+
+
+def test_extends_loop_is_an_error(tmp_path):
+    write(tmp_path / "a.yaml", "extends: b.yaml\n")
+    write(tmp_path / "b.yaml", "extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="loops"):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = load_config(REPO / "configs" / "experiments" / "exp5.yaml", ["optim.epochs=2"])
+    save_config(cfg, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml")
+    assert again == cfg
+
+
+@pytest.mark.parametrize("name", ["exp1", "exp2a", "exp2b", "exp3", "exp4", "exp5"])
+def test_experiment_configs_load(name):
+    cfg = load_config(REPO / "configs" / "experiments" / f"{name}.yaml")
+    assert cfg.run.name == name
+    assert cfg.data.train == ["data/genface-300w"]
+    expected = {"exp3": ["detection", "landmarks", "visibility"], "exp4": ["landmarks", "pose"]}
+    assert cfg.model.tasks == expected.get(name, ["detection", "landmarks", "visibility", "pose", "gender"])
+    assert cfg.stage1.enabled == (name in ("exp2a", "exp2b", "exp3"))
+    assert cfg.optimised_tasks == (["landmarks"] if name == "exp5" else cfg.model.tasks)
+    assert cfg.data.positives_only == (name == "exp4")
+    assert cfg.stage1.negatives == (["data/negatives"] if name == "exp2b" else [])
+
+
+def test_compact_config_loads():
+    cfg = load_config(REPO / "configs" / "compact.yaml")
+    assert cfg.model.arch == "hyperface-compact"
+    assert cfg.model.tasks == ["detection", "landmarks", "pose", "gender"]
+    assert cfg.data.train == ["data/genface"]

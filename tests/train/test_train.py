@@ -1,0 +1,193 @@
+"""Training runs on tiny prepared sets: losses fall, resume is exact, the recipe's controls work."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hyperface.cli.main import main as cli_main
+from hyperface.data.shards import PreparedDataset
+from hyperface.models import create_model, load_model, read_config
+from hyperface.train.config import ConfigError, config_from_dict, load_config
+from hyperface.train.data import EpochSampler, TrainingSet, make_loader
+from hyperface.train.engine import Meter, TrainStep, train_one_epoch
+from hyperface.train.logs import read_csv
+from hyperface.train.loss import MultiTaskLoss
+from hyperface.train.stages import build_optimizer, train
+
+from train_helpers import TINY_ARCH, TINY_KWARGS, tiny_config
+
+ALL_TASKS = ("detection", "landmarks", "visibility", "pose", "gender")
+
+
+class AllLabels(torch.utils.data.Dataset):
+    """The drawn faces with two learnable extra labels so all five tasks train: "gender" is whether
+    the crop's corners are bright, "visibility" whether a point lies left of the face's midline."""
+
+    def __init__(self, ds: PreparedDataset) -> None:
+        self.ds, self.crop_size, self.context, self.point_set = ds, ds.crop_size, ds.context, ds.point_set
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> dict:
+        s = self.ds[i]
+        corners = s["image"][[0, 0, -1, -1], [0, -1, 0, -1]].mean()
+        s["gender"], s["gender_mask"] = np.int64(corners > 120), np.bool_(True)
+        s["visibility"] = (s["landmarks"][:, 0] < 0).astype(np.float32)
+        s["visibility_mask"] = s["landmarks_mask"].copy()
+        return s
+
+
+def test_every_enabled_task_loss_falls(tiny_data):
+    """A few epochs on the tiny set: each of the five terms is lower in the last epoch than in the first."""
+    torch.manual_seed(0)
+    ds = AllLabels(PreparedDataset(tiny_data["faces"], "train"))
+    model = create_model(TINY_ARCH, tasks=ALL_TASKS, num_points=68, **TINY_KWARGS)
+    criterion = MultiTaskLoss(ALL_TASKS, point_set="ibug68")
+    cfg = config_from_dict({"data": {"train": ["x"]}, "optim": {"lr": 1e-2, "weight_decay": 0.0}})
+    train_set = TrainingSet([(ds, np.arange(48))], augment=cfg.augment, input_size=32, num_points=68,
+                            point_set="ibug68")
+    sampler = EpochSampler(len(train_set), seed=0)
+    loader = make_loader(train_set, sampler, batch_size=16, num_workers=0, drop_last=True)
+    optimizer = build_optimizer(model, criterion, cfg.optim)
+    step, means = 0, []
+    model.train()
+    for epoch in range(6):
+        sampler.set_epoch(epoch)
+        meter = Meter()
+        step, _ = train_one_epoch(TrainStep(model, criterion), optimizer, None, loader, model_config=model.config,
+                                  criterion=criterion, device=torch.device("cpu"), meter=meter, step=step)
+        means.append(meter.means())
+    assert step == 6 * 3
+    for task in (*ALL_TASKS, "total"):
+        assert means[-1][f"loss_{task}"] < means[0][f"loss_{task}"], (task, means[0], means[-1])
+    assert means[-1]["loss_landmarks"] < 0.7 * means[0]["loss_landmarks"]
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    import yaml
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_cli_two_stage_run_writes_a_complete_run_folder(tiny_data, tmp_path):
+    data = tiny_config(tiny_data, tmp_path / "runs", run={"name": "two", "tensorboard": True, "progress": True},
+                       optim={"epochs": 1, "batch_size": 16},
+                       stage1={"enabled": True, "arch": TINY_ARCH, "negatives": [str(tiny_data["negatives"])],
+                               "optim": {"epochs": 1, "batch_size": 16, "lr": 0.003}})
+    assert cli_main(["train", "--config", str(_write(tmp_path, data)), "--set", "run.log_every=2"]) == 0
+    run = tmp_path / "runs" / "two"
+    for name in ("config.yaml", "best.safetensors", "last.safetensors", "last.state.pt", "metrics.csv", "steps.csv",
+                 "done.json", "stage1/best.safetensors", "stage1/metrics.csv", "stage1/done.json"):
+        assert (run / name).is_file(), name
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert load_config(run / "config.yaml").run.log_every == 2
+    # stage two started from stage one's trunk
+    assert "stage one" in read_config(run / "best.safetensors").meta["trunk_init"]
+    stage1 = read_csv(run / "stage1" / "metrics.csv")
+    assert "val_detection_acc" in stage1[0] and "train_loss_landmarks" not in stage1[0]
+    row = read_csv(run / "metrics.csv")[-1]
+    for key in ("train_loss_detection", "train_loss_landmarks", "train_loss_pose", "val_loss_landmarks",
+                "val_nme68", "val_acc68@0.08", "val_pose_mae", "epoch_time_s", "samples_per_s"):
+        assert key in row and math.isfinite(row[key]), key
+    steps = read_csv(run / "steps.csv")
+    assert [r["step"] for r in steps] == [2.0]  # 48 samples, batches of 16: 3 steps
+    model = load_model(run / "best.safetensors")
+    assert model.config.tasks == ("detection", "landmarks", "pose") and model.config.meta["training"]["epoch"] == 1
+    # a second start into the same folder is refused; an unknown key is exit status 2
+    assert cli_main(["train", "--config", str(_write(tmp_path, data))]) == 2
+    assert cli_main(["train", "--config", str(_write(tmp_path, data)), "--set", "optim.lrr=1"]) == 2
+
+
+def _numeric(rows: list[dict], drop=("time", "per_s", "share")) -> list[dict]:
+    return [{k: v for k, v in r.items() if not any(d in k for d in drop)} for r in rows]
+
+
+def test_resume_continues_exactly(tiny_data, tmp_path):
+    common = dict(data={"num_workers": 1},
+                  model={"arch_kwargs": dict(TINY_KWARGS, dropout=0.3)},  # dropout: the RNG state matters
+                  optim={"epochs": 2, "batch_size": 16, "scheduler": "cosine", "warmup_steps": 2})
+    straight = tiny_config(tiny_data, tmp_path, run={"name": "straight"}, **common)
+    train(config_from_dict(straight))
+    parted = tiny_config(tiny_data, tmp_path, run={"name": "parted", "max_steps": 4}, **common)
+    assert train(config_from_dict(parted)) is None  # stopped inside epoch 2 (3 steps an epoch)
+    run = tmp_path / "parted"
+    assert len(read_csv(run / "steps.csv")) == 4 and not (run / "done.json").exists()
+    assert len(read_csv(run / "metrics.csv")) == 1
+    resumed = load_config(run / "config.yaml", ["run.max_steps=0"])
+    assert train(resumed, resume=run) == run / "best.safetensors"
+
+    a, b = read_csv(tmp_path / "straight" / "steps.csv"), read_csv(run / "steps.csv")
+    assert len(a) == len(b) == 6
+    assert a == b  # every step's losses and learning rate, bit for bit (next loss after the resume included)
+    assert _numeric(read_csv(tmp_path / "straight" / "metrics.csv")) == _numeric(read_csv(run / "metrics.csv"))
+    wa, wb = load_file(tmp_path / "straight" / "last.safetensors"), load_file(run / "last.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_optimise_one_task_with_frozen_branches_logs_all(tiny_data, tmp_path):
+    base = tiny_config(tiny_data, tmp_path, run={"name": "base"}, optim={"epochs": 1})
+    init = train(config_from_dict(base))
+    heads = ["heads.*.detection.*", "heads.*.pose.*"]
+    cont = tiny_config(tiny_data, tmp_path, run={"name": "cont"}, optim={"epochs": 1},
+                       model={"init": str(init), "freeze": heads}, loss={"optimise": ["landmarks"]})
+    out = train(config_from_dict(cont))
+    before, after = load_file(init), load_file(out.parent / "last.safetensors")
+    for key in before:
+        changed = not torch.equal(before[key], after[key])
+        frozen = ".detection." in key or ".pose." in key
+        if key.startswith("heads.") or key.endswith(".weight"):
+            assert changed != frozen, key
+    row = read_csv(tmp_path / "cont" / "metrics.csv")[0]
+    assert {"train_loss_pose", "train_loss_detection", "val_loss_pose"} <= set(row)  # logged, not optimised
+    assert row["val_loss_total"] == pytest.approx(5.0 * row["val_loss_landmarks"], rel=1e-9)  # landmarks only
+
+    bad = tiny_config(tiny_data, tmp_path, run={"name": "bad"}, model={"freeze": ["branches.*"]})
+    with pytest.raises(ConfigError, match="matches no parameter"):
+        train(config_from_dict(bad))
+
+
+def test_uncertainty_weighting_and_positives_only(tiny_data, tmp_path):
+    cfg = tiny_config(tiny_data, tmp_path, run={"name": "auto"}, loss={"learn_weights": True},
+                      data={"positives_only": True}, optim={"epochs": 1})
+    negatives_seen = []
+
+    def on_batch(stage, batch):
+        negatives_seen.append(int((batch["detection_mask"] & (batch["detection"] == 0)).sum()))
+
+    train(config_from_dict(cfg), on_batch=on_batch)
+    assert negatives_seen and sum(negatives_seen) == 0
+    row = read_csv(tmp_path / "auto" / "metrics.csv")[0]
+    logvars = [row[f"logvar_{t}"] for t in ("detection", "landmarks", "pose")]
+    assert all(v != 0.0 for v in logvars)
+    state = torch.load(tmp_path / "auto" / "last.state.pt", weights_only=True)
+    assert set(state["criterion"]) == {"log_vars.detection", "log_vars.landmarks", "log_vars.pose"}
+    assert json.loads((tmp_path / "auto" / "done.json").read_text())["best"]["metric"] == "val_nme68"
+
+
+def test_stage_one_data_with_and_without_replaced_non_faces(tiny_data, tmp_path):
+    from hyperface.train.stages import _parts
+
+    own = config_from_dict(tiny_config(tiny_data, tmp_path))
+    parts = _parts(own, "train", stage_one=True)
+    assert len(parts) == 1
+    labels = parts[0][0].labels()[parts[0][1]]
+    assert labels["detection_mask"].all() and (labels["detection"] == 0).any() and (labels["detection"] == 1).any()
+
+    other = config_from_dict(tiny_config(tiny_data, tmp_path, stage1={"negatives": [str(tiny_data["negatives"])]}))
+    faces, negatives = _parts(other, "train", stage_one=True)
+    face_labels = faces[0].labels()[faces[1]]
+    assert face_labels["detection_mask"].all() and (face_labels["detection"] == 1).all()
+    neg_labels = negatives[0].labels()[negatives[1]]
+    assert len(neg_labels) and (neg_labels["detection"] == 0).all()
+    val = _parts(other, "val", stage_one=True)
+    assert [len(idx) > 0 for _, idx in val] == [True, True]
