@@ -10,7 +10,7 @@ and IRP moves them onto the face its landmarks point at.
 Window 16, stride 4: ``conv 4x4/2 (16) - conv 3x3/2 (32) - conv 3x3 (48) - conv 1x1 (48)``, then
 1x1 heads: 2 logits (index 1 = face) and 4 box offsets ``(x0, y0, x1, y1)`` of the face box in units
 of the window size relative to the window centre (a window exactly on the face gives
-(-0.5, -0.5, 0.5, 0.5)). About 30 k parameters.
+(-0.5, -0.5, 0.5, 0.5)). About 22 k parameters and 0.1 M MACs per window position.
 """
 
 from __future__ import annotations

@@ -1,0 +1,147 @@
+"""Speed of ``FaceAnalyzer`` on the evaluation test image, per candidate source and stage, and of
+each network per crop; prints markdown tables.
+
+Test image (../shared/docs/evaluation.md, "Speed"): scikit-image's ``astronaut()`` resized to
+480 x 480 and pasted at x = 80 on a 640 x 480 grey (128) canvas; one face. Each figure is the median
+wall time of ``--repeats`` calls after ``--warmup`` calls, default threading; "CPU ms" is the median
+process CPU time of a call (all threads), which a busy machine inflates far less than wall time.
+Ratios compare with a baseline measured in the same run (the ``fast`` source with the torch backend).
+
+    python benchmarks/analyze_speed.py [--weights W] [--repeats 20] [--no-selective-search] [--out FILE.md]
+
+Without ``--weights`` and without bundled weights, a randomly initialised hyperface-compact is used:
+its speed is that of the trained model (same network), but its faces are meaningless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from hyperface.inference import FaceAnalyzer
+from hyperface.inference.analyzer import STAGES
+from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS
+from hyperface.models.registry import create_model
+
+FACE_BOX = np.array([[245.0, 72.0, 335.0, 165.0]])  # the astronaut's face on the test canvas
+
+
+def test_image() -> np.ndarray:
+    from skimage.data import astronaut
+
+    canvas = np.full((480, 640, 3), 128, dtype=np.uint8)
+    canvas[:, 80:560] = cv2.resize(astronaut(), (480, 480), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+def time_calls(fn, repeats: int, warmup: int) -> tuple[float, list]:
+    """Median seconds per call and the value of the last call."""
+    for _ in range(warmup):
+        fn()
+    times, value = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), value
+
+
+def bench_analyzer(analyzer: FaceAnalyzer, image: np.ndarray, boxes, repeats: int, warmup: int) -> dict:
+    stage_times: dict[str, list[float]] = {s: [] for s in STAGES}
+    cpu: list[float] = []
+
+    def call():
+        c = time.process_time()
+        faces = analyzer(image, boxes=boxes)
+        cpu.append(time.process_time() - c)
+        for s in STAGES:
+            stage_times[s].append(analyzer.last_timings[s])
+        return faces
+
+    total, faces = time_calls(call, repeats, warmup)
+    return {"total": total, "faces": len(faces), "cpu": statistics.median(cpu[warmup:]),
+            **{s: statistics.median(v[warmup:]) for s, v in stage_times.items()}}
+
+
+def bench_network(name: str, batch: int, repeats: int, warmup: int, backend: str = "torch",
+                  threads: int | None = None) -> float:
+    """Crops per second of a randomly initialised network (the speed does not depend on the weights)."""
+    from hyperface.inference.network import load_network
+
+    torch.manual_seed(0)
+    model = create_model(name, num_points=68)
+    net = load_network(model, backend=backend, batch_size=batch, threads=threads)
+    s = model.config.input_size
+    x = torch.randn(batch, 3, s, s)
+    t, _ = time_calls(lambda: net(x), repeats, warmup)
+    return batch / t
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", help="compact weights (default: bundled, else random init)")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-selective-search", action="store_true", help="skip the slow paper source")
+    parser.add_argument("--no-networks", action="store_true", help="skip the per-network crop rates")
+    parser.add_argument("--out", type=Path, help="also write the tables to this markdown file")
+    parser.add_argument("--threads", type=int, help="PyTorch and onnxruntime threads (default: their own)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)  # a benchmark run by hand: the only place this is set
+
+    image = test_image()
+    weights = args.weights
+    note = ""
+    if weights is None and not (ASSETS / DEFAULT_WEIGHTS).is_file():
+        torch.manual_seed(0)
+        weights = create_model("hyperface-compact", num_points=68)
+        note = " (randomly initialised hyperface-compact: speed only)"
+    lines = [f"Test image: astronaut on a 640x480 canvas; torch {torch.__version__}, "
+             f"{torch.get_num_threads()} threads; median of {args.repeats} calls after {args.warmup}{note}.", ""]
+
+    runs = [("fast", "torch", "fast", None), ("fast", "onnx", "fast", None),
+            ("boxes (face box given)", "torch", "fast", FACE_BOX), ("boxes (face box given)", "onnx", "fast", FACE_BOX)]
+    if not args.no_selective_search:
+        runs.append(("selective-search", "torch", "selective-search", None))
+    lines += ["| candidates | backend | total ms | CPU ms | candidates | network | IRP | L-NMS | faces "
+              "| vs fast/torch |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    baseline = None
+    for label, backend, source, boxes in runs:
+        reps = max(3, args.repeats // 5) if source == "selective-search" else args.repeats
+        analyzer = FaceAnalyzer(weights, proposals=source, backend=backend, threads=args.threads)
+        r = bench_analyzer(analyzer, image, boxes, reps, min(args.warmup, reps))
+        baseline = baseline or r["total"]
+        ms = {k: 1000 * r[k] for k in ("total", "cpu", "candidates", "network", "irp", "lnms")}
+        lines.append(f"| {label} | {backend} | {ms['total']:.1f} | {ms['cpu']:.1f} | {ms['candidates']:.1f} | "
+                     f"{ms['network']:.1f} | "
+                     f"{ms['irp']:.1f} | {ms['lnms']:.1f} | {r['faces']} | {r['total'] / baseline:.2f}x |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    lines.append("")
+
+    if not args.no_networks:
+        lines += ["| network | backend | crops/s batch 1 | crops/s batch 32 |", "|---|---|---:|---:|"]
+        for name in ("hyperface-compact", "hyperface-alexnet", "hyperface-resnet"):
+            for backend in ("torch", "onnx") if name == "hyperface-compact" else ("torch",):
+                heavy = name == "hyperface-resnet"
+                r1 = bench_network(name, 1, 5 if heavy else args.repeats, 1 if heavy else args.warmup, backend,
+                                   args.threads)
+                r32 = bench_network(name, 32, 2 if heavy else 5, 1, backend, args.threads)
+                lines.append(f"| {name} | {backend} | {r1:.1f} | {r32:.1f} |")
+                print(lines[-1], file=sys.stderr, flush=True)
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

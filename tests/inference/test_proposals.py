@@ -1,0 +1,101 @@
+"""Candidate sources: the boxes file formats, the fast pyramid, selective search, and the name table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hyperface.inference.proposals import (
+    SOURCES, BoxesProposals, FastProposals, SelectiveSearchProposals, create_proposals, read_boxes_file,
+)
+from hyperface.inference.proposals.fast import pyramid_scales
+from hyperface.models.proposal import WINDOW
+
+from inference_stubs import blob_image
+
+
+def test_boxes_file_formats(tmp_path):
+    j = tmp_path / "b.json"
+    j.write_text(json.dumps({"a.jpg": [[1, 2, 30, 40]], "dir/b.png": [[0, 0, 10, 10], [5, 5, 20, 20]]}))
+    got = read_boxes_file(j)
+    assert got["a.jpg"].shape == (1, 4) and got["dir/b.png"].shape == (2, 4)
+    jl = tmp_path / "b.jsonl"  # our own --json output read back, with a video frame
+    jl.write_text(json.dumps({"input": "v.mp4", "frame": 3, "faces": [{"box": [1, 1, 9, 9], "score": 1}]}) + "\n"
+                  + json.dumps({"input": "c.jpg", "frame": None, "boxes": []}) + "\n")
+    got = read_boxes_file(jl)
+    np.testing.assert_allclose(got["v.mp4#3"], [[1, 1, 9, 9]])
+    assert got["c.jpg"].shape == (0, 4)
+    t = tmp_path / "b.txt"
+    t.write_text('# detector output\n"my photo.jpg" 10, 20, 50, 60 0.9\nother.jpg 1 2 3 4\n\n')
+    got = read_boxes_file(t)
+    np.testing.assert_allclose(got["my photo.jpg"], [[10, 20, 50, 60]])
+
+
+def test_boxes_file_errors_name_the_line(tmp_path):
+    t = tmp_path / "bad.txt"
+    t.write_text("a.jpg 1 2 3 4\nb.jpg 5 6 1\n")
+    with pytest.raises(ValueError, match=r"bad.txt:2"):
+        read_boxes_file(t)
+    t.write_text("a.jpg 10 10 5 20\n")
+    with pytest.raises(ValueError, match=r"bad.txt:1: box .* is empty"):
+        read_boxes_file(t)
+    j = tmp_path / "bad.jsonl"
+    j.write_text('{"input": "a.jpg", "boxes": []}\n{oops\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2"):
+        read_boxes_file(j)
+
+
+def test_boxes_lookup_by_path_or_name(tmp_path):
+    src = BoxesProposals({str(tmp_path / "x" / "a.jpg"): [[0, 0, 5, 5]], "y/a.jpg": [[1, 1, 6, 6]],
+                          "b.jpg": [[2, 2, 7, 7]], "v.mp4#2": [[3, 3, 8, 8]]})
+    image = np.zeros((10, 10, 3), dtype=np.uint8)
+    np.testing.assert_allclose(src(image, str(tmp_path / "x" / "a.jpg")), [[0, 0, 5, 5]])
+    np.testing.assert_allclose(src(image, "/elsewhere/b.jpg"), [[2, 2, 7, 7]])  # by file name
+    np.testing.assert_allclose(src(image, "/videos/v.mp4#2"), [[3, 3, 8, 8]])
+    assert src(image, "unknown.jpg").shape == (0, 4)
+    with pytest.raises(ValueError, match="ambiguous"):
+        src(image, "/other/a.jpg")
+    with pytest.raises(ValueError, match="needs the image's path"):
+        src(image, None)
+
+
+def test_source_names():
+    assert set(SOURCES) == {"fast", "selective-search", "boxes"}
+    assert isinstance(create_proposals("selective-search"), SelectiveSearchProposals)
+    for bad, msg in (("haar", "unknown candidate source"), ("boxes", "needs a file"),
+                     ("fast:x", "takes no ':' argument")):
+        with pytest.raises(ValueError, match=msg):
+            create_proposals(bad)
+
+
+def test_pyramid_scales():
+    s = pyramid_scales(640, 480, min_face=20, scale_factor=0.5)
+    assert s[0] == pytest.approx(WINDOW / 20)
+    assert all(480 * x >= WINDOW for x in s) and 480 * s[-1] * 0.5 < WINDOW
+    assert pyramid_scales(640, 480, 20, 0.5, max_face=80)[-1] >= WINDOW / 80 * 0.5
+    with pytest.raises(ValueError):
+        pyramid_scales(640, 480, 0, 0.7)
+
+
+def test_fast_finds_the_bright_windows_same_in_torch_and_onnx(proposal_weights):
+    pytest.importorskip("onnxruntime")
+    image = blob_image(200, 150, [(120, 70, 30)])
+    boxes = {}
+    for backend in ("torch", "onnx"):
+        src = FastProposals(proposal_weights, min_face=40, refine=None, backend=backend)
+        assert src.backend == backend
+        boxes[backend] = src(image)
+    assert len(boxes["torch"]) > 0
+    np.testing.assert_allclose(boxes["torch"], boxes["onnx"], atol=1e-3)
+    centres = (boxes["torch"][:, :2] + boxes["torch"][:, 2:]) / 2
+    assert np.all(np.hypot(centres[:, 0] - 120, centres[:, 1] - 70) < 30)  # all on the blob
+    assert len(FastProposals(proposal_weights, refine=None)(np.zeros((100, 100, 3), np.uint8))) == 0
+
+
+def test_selective_search_gives_boxes_in_the_image():
+    image = blob_image(160, 120, [(50, 60, 20), (120, 40, 15)])
+    boxes = SelectiveSearchProposals(max_proposals=50)(image)
+    assert 0 < len(boxes) <= 50
+    assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= 160).all() and (boxes[:, 3] <= 120).all()
