@@ -1,0 +1,144 @@
+"""``hyperface evaluate``: the metrics of evaluation.md for one or more models on annotated data.
+
+Prints one table (a row per model and mode) with each dataset's numbers, then the breakdowns;
+``--json`` writes every summary, ``--plots`` the cumulative error, precision-recall and
+pose-by-yaw curves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+
+from hyperface.evaluate.datasets import (
+    DEFAULT_VAL_FRACTION,
+    SPLIT_CHOICES,
+    EvalDataset,
+    parse_data_specs,
+    val_fraction_from_prepared,
+)
+
+__all__ = ["add_arguments", "run"]
+
+log = logging.getLogger("hyperface.evaluate")
+
+_MODES = {"full": ("full",), "box": ("box",), "both": ("full", "box")}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Measure models on annotated data with the metrics of evaluation.md: 68- and 5-point NME "
+        "(mean, median, AUC, failure rate, by pose where known), head-pose MAE, gender accuracy, "
+        "detection recall/precision/AP on whole photos. Crops are analysed by the full pipeline "
+        "('full': the model finds the face) and with the ground-truth box given ('box').")
+    parser.add_argument("--weights", action="append", metavar="W",
+                        help="weights file of a model to evaluate; repeat for several models (one table "
+                             "row each). Default: the bundled model")
+    parser.add_argument("--data", action="append", required=True, metavar="[LABEL=]FORMAT:PATH",
+                        help="annotated data, e.g. 300w=pts:../shared/data/300w/lfpw/trainset; repeat; specs "
+                             "with the same LABEL are one dataset. Formats: those of 'hyperface data formats' "
+                             "plus voc (Annotations/*.xml) and pts-photos (photos with one .pts per face)")
+    parser.add_argument("--split", choices=SPLIT_CHOICES, default="all",
+                        help="images to use: the validation or training split of 'hyperface prepare' (hash of "
+                             "the image group), or all (default)")
+    parser.add_argument("--prepared", metavar="DIR",
+                        help="prepared data folder whose manifest gives the validation fraction for --split")
+    parser.add_argument("--val-fraction", type=float, default=None,
+                        help=f"validation fraction for --split (default: from --prepared, else "
+                             f"{DEFAULT_VAL_FRACTION}, prepare's default)")
+    parser.add_argument("--mode", choices=tuple(_MODES), default="both",
+                        help="full pipeline, ground-truth box given, or both (default)")
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N images per dataset (after --split)")
+    parser.add_argument("--json", metavar="OUT", help="write the table and every summary as JSON")
+    parser.add_argument("--markdown", metavar="OUT", help="also write the printed report to a markdown file")
+    parser.add_argument("--plots", metavar="DIR", help="write PNG plots (CED, precision-recall, pose by yaw)")
+    parser.add_argument("--per-face", action="store_true", help="include every face's result in --json")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--proposals", default="fast",
+                        help="candidate source of the full pipeline: fast (default), selective-search, boxes:FILE")
+    parser.add_argument("--score-threshold", type=float, default=None,
+                        help="operating point (default: the analyzer's default threshold)")
+    parser.add_argument("--ap-threshold", type=float, default=0.0,
+                        help="lowest score kept for the detection average precision (default 0: every "
+                             "candidate the pipeline reports)")
+
+
+def _datasets(args: argparse.Namespace) -> list[EvalDataset]:
+    if args.val_fraction is not None:
+        fraction = args.val_fraction
+    elif args.prepared:
+        fraction = val_fraction_from_prepared(args.prepared)
+    else:
+        fraction = DEFAULT_VAL_FRACTION
+    grouped: dict[str, list[str]] = {}
+    for spec in parse_data_specs(args.data):
+        grouped.setdefault(spec.label, []).append(spec.spec)
+    return [EvalDataset(label, specs, split=args.split, val_fraction=fraction, limit=args.limit)
+            for label, specs in grouped.items()]
+
+
+def _models(args: argparse.Namespace) -> list:
+    from hyperface.evaluate.models import AnalyzerModel, model_names
+
+    weights = args.weights or [None]
+    names = model_names([w for w in weights if w is not None]) if args.weights else ["bundled"]
+    options = {}
+    if args.score_threshold is not None:
+        options["score_threshold"] = args.score_threshold
+    return [AnalyzerModel(w, n, device=args.device, proposals=args.proposals, ap_threshold=args.ap_threshold,
+                          **options) for w, n in zip(weights, names)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from hyperface.evaluate.report import report_dict, to_markdown, write_report_json, write_text_atomic
+    from hyperface.evaluate.runner import evaluate_datasets
+    from hyperface.evaluate.summary import summarize
+
+    if args.limit is not None and args.limit < 1:
+        print("hyperface evaluate: --limit must be a positive number of images", file=sys.stderr)
+        return 2
+    try:
+        datasets = _datasets(args)
+        models = _models(args)
+    except (ValueError, OSError) as exc:  # DatasetError is a ValueError; missing files are OSErrors
+        print(f"hyperface evaluate: {exc}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    runs = evaluate_datasets(models, datasets, _MODES[args.mode])
+    summaries = [summarize(r) for r in runs]
+    split = args.split if args.split == "all" else f"{args.split} (val fraction {datasets[0].val_fraction:g})"
+    markdown = to_markdown(summaries, title=f"hyperface evaluate, split {split}")
+    print(markdown, end="")
+    if args.markdown:
+        write_text_atomic(args.markdown, markdown)
+    if args.json:
+        context = {
+            "command": shlex.join(["hyperface", *sys.argv[1:]]),
+            "split": args.split,
+            "val_fraction": datasets[0].val_fraction if datasets else None,
+            "mode": args.mode,
+            "limit": args.limit,
+            "models": [{"name": m.name, "weights": None if m.weights is None else str(m.weights),
+                        "point_set": m.point_set, "tasks": list(m.tasks), "score_threshold": m.score_threshold}
+                       for m in models],
+            "datasets": [{"label": d.label, "specs": d.specs} for d in datasets],
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        report = report_dict(summaries, **context)
+        if args.per_face:
+            for entry, run_result in zip(report["results"], runs):
+                entry["per_face"] = [f.to_dict() for f in run_result.faces]
+        write_report_json(args.json, report)
+        print(f"wrote {args.json}")
+    if args.plots:
+        from hyperface.evaluate.plots import write_plots
+
+        for path in write_plots(runs, args.plots):
+            print(f"wrote {path}")
+    if all(r.images == 0 for r in runs):
+        print("hyperface evaluate: no image was evaluated (check --data and --split)", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,384 @@
+"""The metrics of ``evaluation.md``, as pure numpy functions on arrays.
+
+Everything here is exactly what the project's numbers mean, so that a number printed by
+``hyperface evaluate`` is comparable with numbers from other tools:
+
+* matching a predicted box to an annotated box: the centre of the detection inside the ground-truth
+  box (border included) and ``0.5 <= sqrt(area(d) / area(g)) <= 2``;
+* the face used on a one-face crop: among the faces that carry the output and match, the one with the
+  highest IoU with the ground-truth box;
+* landmark NME (68 points: outer-eye-corner distance; 5 points: eye-centre distance), the area under
+  the cumulative error curve up to a limit, divided by it (``mean max(0, 1 - NME / limit)``, misses
+  contributing 0) and the failure rate (NME above the limit, misses included);
+* head-pose absolute errors wrapped to [0, 180] per angle, and the Spearman correlation of ``-yaw``
+  with MTFL's 1-5 pose class;
+* gender accuracy with misses counted wrong, on found faces, and per class;
+* detection: greedy matching by decreasing score, recall / precision at a threshold and the
+  all-point (VOC 2010) average precision.
+
+A missed face is NaN in arrays of per-face errors, -1 in arrays of predicted class indices.
+Boxes are (x0, y0, x1, y1) in pixels, with area ``(x1 - x0) * (y1 - y0)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.stats import spearmanr
+
+from hyperface.pose import wrap_degrees
+
+__all__ = [
+    "NME_LIMITS",
+    "box_area",
+    "box_iou",
+    "match_matrix",
+    "select_face",
+    "nme",
+    "nme_68",
+    "nme_5",
+    "landmark_summary",
+    "ced_curve",
+    "pose_errors",
+    "pose_summary",
+    "spearman_yaw_class",
+    "gender_summary",
+    "DetectionMatch",
+    "match_detections",
+    "detection_curve",
+    "average_precision",
+    "detection_summary",
+    "match_subset",
+]
+
+# Upper limit of the cumulative error curve, per point set of the ground truth.
+NME_LIMITS: dict[str, float] = {"ibug68": 0.08, "five": 0.10}
+
+
+def _boxes(boxes: ArrayLike) -> np.ndarray:
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.size == 0:
+        return np.zeros((0, 4))
+    arr = arr.reshape(-1, 4)
+    return arr
+
+
+def box_area(boxes: ArrayLike) -> np.ndarray:
+    """Areas of (N, 4) boxes (0 for an inverted box)."""
+    b = _boxes(boxes)
+    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def box_iou(a: ArrayLike, b: ArrayLike) -> np.ndarray:
+    """(N, M) intersection over union of two box lists."""
+    a, b = _boxes(a), _boxes(b)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def match_matrix(detections: ArrayLike, ground_truth: ArrayLike) -> np.ndarray:
+    """(D, G) bool: detection ``d`` matches ground-truth box ``g`` by the evaluation rule.
+
+    The centre of ``d`` lies inside ``g`` (its border included) and the size ratio
+    ``sqrt(area(d) / area(g))`` is within [0.5, 2.0], both ends included. The ratio is compared as
+    ``area(d) / area(g)`` in [0.25, 4], which is the same condition without a rounding square root.
+    """
+    d, g = _boxes(detections), _boxes(ground_truth)
+    cx = (d[:, 0] + d[:, 2]) / 2
+    cy = (d[:, 1] + d[:, 3]) / 2
+    inside = ((cx[:, None] >= g[None, :, 0]) & (cx[:, None] <= g[None, :, 2])
+              & (cy[:, None] >= g[None, :, 1]) & (cy[:, None] <= g[None, :, 3]))
+    area_d, area_g = box_area(d), box_area(g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = area_d[:, None] / area_g[None, :]
+    sized = (area_g[None, :] > 0) & (ratio >= 0.25) & (ratio <= 4.0)
+    return inside & sized
+
+
+def select_face(boxes: ArrayLike, ground_truth_box: ArrayLike, carries: ArrayLike | None = None) -> int | None:
+    """Index of the predicted face used for a crop with one annotated face, or None (missed).
+
+    Among the faces that carry the output in question (``carries``; all when None) and match the
+    ground-truth box, the one with the highest IoU with it.
+    """
+    b = _boxes(boxes)
+    if len(b) == 0:
+        return None
+    ok = match_matrix(b, ground_truth_box)[:, 0]
+    if carries is not None:
+        ok &= np.asarray(carries, dtype=bool).reshape(-1)
+    if not ok.any():
+        return None
+    iou = box_iou(b, ground_truth_box)[:, 0]
+    iou = np.where(ok, iou, -np.inf)
+    return int(np.argmax(iou))
+
+
+# --------------------------------------------------------------------------------------- landmarks
+
+def nme(pred: ArrayLike, truth: ArrayLike, normaliser: float) -> float:
+    """Mean point-to-point distance over the ground-truth points that are finite, / ``normaliser``."""
+    p = np.asarray(pred, dtype=np.float64)
+    g = np.asarray(truth, dtype=np.float64)
+    if p.shape != g.shape or p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"nme: prediction {p.shape} and ground truth {g.shape} must both be N x 2")
+    keep = np.all(np.isfinite(g), axis=1)
+    if not keep.any():
+        raise ValueError("nme: the ground truth has no finite point")
+    if not np.isfinite(normaliser) or normaliser <= 0:
+        raise ValueError(f"nme: normalising distance must be positive, got {normaliser}")
+    err = np.linalg.norm(p[keep] - g[keep], axis=1)
+    return float(np.mean(err) / normaliser)
+
+
+def nme_68(pred: ArrayLike, truth: ArrayLike) -> float:
+    """68-point NME: mean error / distance between the outer eye corners 36 and 45 (0-based)."""
+    g = np.asarray(truth, dtype=np.float64)
+    if g.shape != (68, 2):
+        raise ValueError(f"nme_68: ground truth must be 68 x 2, got {g.shape}")
+    return nme(pred, g, float(np.linalg.norm(g[36] - g[45])))
+
+
+def nme_5(pred: ArrayLike, truth: ArrayLike) -> float:
+    """5-point NME: mean error / distance between the two ground-truth eye centres."""
+    g = np.asarray(truth, dtype=np.float64)
+    if g.shape != (5, 2):
+        raise ValueError(f"nme_5: ground truth must be 5 x 2, got {g.shape}")
+    return nme(pred, g, float(np.linalg.norm(g[0] - g[1])))
+
+
+def landmark_summary(nmes: ArrayLike, limit: float) -> dict:
+    """Summary of per-face NMEs (NaN = missed face) against the cumulative-curve ``limit``.
+
+    ``faces``: all faces; ``found``; ``mean`` / ``median`` over found faces (None if none);
+    ``auc``: ``mean over all faces of max(0, 1 - NME / limit)``, misses 0; ``failure``: share of all
+    faces with NME above ``limit``, misses included.
+    """
+    e = np.asarray(nmes, dtype=np.float64).reshape(-1)
+    found = np.isfinite(e)
+    n = len(e)
+    out = {"faces": n, "found": int(found.sum()), "limit": float(limit),
+           "mean": None, "median": None, "auc": None, "failure": None}
+    if n == 0:
+        return out
+    if found.any():
+        out["mean"] = float(np.mean(e[found]))
+        out["median"] = float(np.median(e[found]))
+    score = np.where(found, np.maximum(0.0, 1.0 - np.where(found, e, 0.0) / limit), 0.0)
+    out["auc"] = float(np.mean(score))
+    out["failure"] = float(np.mean(~found | (np.where(found, e, np.inf) > limit)))
+    return out
+
+
+def ced_curve(nmes: ArrayLike, limit: float, steps: int = 201) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative error curve: thresholds in [0, limit] and the share of all faces at or below each.
+
+    Misses never count as below a threshold, so the curve of a model that misses faces stays below
+    ``found / faces``; its area divided by ``limit`` tends to :func:`landmark_summary`'s ``auc``.
+    """
+    e = np.asarray(nmes, dtype=np.float64).reshape(-1)
+    t = np.linspace(0.0, limit, steps)
+    if len(e) == 0:
+        return t, np.zeros_like(t)
+    e = np.where(np.isfinite(e), e, np.inf)
+    return t, np.mean(e[None, :] <= t[:, None], axis=1)
+
+
+# --------------------------------------------------------------------------------------- head pose
+
+def pose_errors(pred: ArrayLike, reference: ArrayLike) -> np.ndarray:
+    """(N, 3) absolute (roll, pitch, yaw) errors in degrees, each wrapped to [0, 180]."""
+    p = np.asarray(pred, dtype=np.float64).reshape(-1, 3)
+    r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
+    if p.shape != r.shape:
+        raise ValueError(f"pose_errors: prediction {p.shape} and reference {r.shape} differ in shape")
+    return wrap_degrees(p - r)
+
+
+def pose_summary(errors: ArrayLike) -> dict:
+    """MAE per angle and their mean from (N, 3) wrapped errors; rows with NaN are missed faces."""
+    e = np.asarray(errors, dtype=np.float64).reshape(-1, 3)
+    found = np.all(np.isfinite(e), axis=1)
+    out = {"faces": len(e), "found": int(found.sum()), "roll": None, "pitch": None, "yaw": None, "mean": None}
+    if found.any():
+        mae = e[found].mean(axis=0)
+        out.update(roll=float(mae[0]), pitch=float(mae[1]), yaw=float(mae[2]), mean=float(mae.mean()))
+    return out
+
+
+def spearman_yaw_class(yaw: ArrayLike, pose_class: ArrayLike) -> float | None:
+    """Spearman correlation between ``-yaw`` and MTFL's 1-5 pose class (positive when they agree).
+
+    Class 1-2 ("left") is yaw > 0, so a correct model gives a positive correlation. Pairs with a
+    missing yaw (NaN) are left out; None when fewer than two pairs remain or a side is constant.
+    """
+    y = np.asarray(yaw, dtype=np.float64).reshape(-1)
+    c = np.asarray(pose_class, dtype=np.float64).reshape(-1)
+    if y.shape != c.shape:
+        raise ValueError(f"spearman_yaw_class: {y.shape} yaws but {c.shape} classes")
+    keep = np.isfinite(y) & np.isfinite(c)
+    if keep.sum() < 2 or np.ptp(y[keep]) == 0 or np.ptp(c[keep]) == 0:
+        return None
+    return float(spearmanr(-y[keep], c[keep]).statistic)
+
+
+# ------------------------------------------------------------------------------------------ gender
+
+def gender_summary(pred: ArrayLike, truth: ArrayLike, classes: Sequence[str] = ("male", "female")) -> dict:
+    """Gender accuracy: ``accuracy`` (missed faces, -1, count wrong), ``accuracy_found``, per class.
+
+    ``per_class[name]`` is the accuracy over the faces of that true class, misses counted wrong;
+    ``per_class_found[name]`` the same over the found faces of that class.
+    """
+    p = np.asarray(pred, dtype=np.int64).reshape(-1)
+    t = np.asarray(truth, dtype=np.int64).reshape(-1)
+    if p.shape != t.shape:
+        raise ValueError(f"gender_summary: {p.shape} predictions but {t.shape} labels")
+    found = p >= 0
+    right = p == t
+
+    def acc(mask: np.ndarray) -> float | None:
+        return float(right[mask].mean()) if mask.any() else None
+
+    return {
+        "faces": len(t),
+        "found": int(found.sum()),
+        "accuracy": acc(np.ones_like(found)),
+        "accuracy_found": acc(found),
+        "per_class": {name: acc(t == i) for i, name in enumerate(classes)},
+        "per_class_found": {name: acc((t == i) & found) for i, name in enumerate(classes)},
+    }
+
+
+# --------------------------------------------------------------------------------------- detection
+
+@dataclass(frozen=True)
+class DetectionMatch:
+    """Detections of one image in decreasing score order, each with the ground truth it took (-1: none)."""
+
+    scores: np.ndarray
+    matched: np.ndarray
+    num_ground_truth: int
+
+    @property
+    def true_positive(self) -> np.ndarray:
+        return self.matched >= 0
+
+
+def match_detections(boxes: ArrayLike, scores: ArrayLike, ground_truth: ArrayLike,
+                     ignore: ArrayLike | None = None) -> DetectionMatch:
+    """Greedy matching of one image's detections to its ground-truth boxes.
+
+    By decreasing score, each detection takes the still unmatched ground-truth box with the highest
+    IoU among those it matches (:func:`match_matrix`); a detection that takes none is a false positive.
+
+    ``ignore`` (optional) are "don't care" boxes (dlib's ``ignore='1'``: neither face nor non-face;
+    ``evaluation.md`` has no such boxes, so without them nothing changes): they are not counted as
+    ground truth, and a detection that takes no ground-truth box but matches one of them is dropped
+    instead of counted as a false positive.
+    """
+    b = _boxes(boxes)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(s) != len(b):
+        raise ValueError(f"match_detections: {len(b)} boxes but {len(s)} scores")
+    g = _boxes(ground_truth)
+    order = np.argsort(-s, kind="stable")
+    b, s = b[order], s[order]
+    ok = match_matrix(b, g)
+    iou = box_iou(b, g)
+    taken = np.zeros(len(g), dtype=bool)
+    matched = np.full(len(b), -1, dtype=np.int64)
+    for i in range(len(b)):
+        cand = ok[i] & ~taken
+        if cand.any():
+            j = int(np.argmax(np.where(cand, iou[i], -np.inf)))
+            matched[i] = j
+            taken[j] = True
+    ig = _boxes(ignore) if ignore is not None else np.zeros((0, 4))
+    if len(ig):
+        keep = (matched >= 0) | ~match_matrix(b, ig).any(axis=1)
+        s, matched = s[keep], matched[keep]
+    return DetectionMatch(scores=s, matched=matched, num_ground_truth=len(g))
+
+
+def _pool(images: Sequence[DetectionMatch]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Scores and true-positive flags of all images, by decreasing score, and the ground-truth count."""
+    if not images:
+        return np.zeros(0), np.zeros(0, dtype=bool), 0
+    scores = np.concatenate([m.scores for m in images])
+    tp = np.concatenate([m.true_positive for m in images])
+    order = np.argsort(-scores, kind="stable")
+    return scores[order], tp[order], sum(m.num_ground_truth for m in images)
+
+
+def detection_curve(images: Sequence[DetectionMatch]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(recall, precision, score) after each detection of all images, by decreasing score."""
+    scores, tp, n_gt = _pool(images)
+    ctp = np.cumsum(tp)
+    cfp = np.cumsum(~tp)
+    recall = ctp / n_gt if n_gt else np.zeros(len(tp))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = ctp / np.maximum(ctp + cfp, 1)
+    return recall.astype(np.float64), precision.astype(np.float64), scores
+
+
+def average_precision(recall: ArrayLike, precision: ArrayLike) -> float:
+    """All-point average precision (VOC 2010): precision made monotone from the right, summed over
+    the recall steps."""
+    r = np.concatenate([[0.0], np.asarray(recall, dtype=np.float64), [1.0]])
+    p = np.concatenate([[0.0], np.asarray(precision, dtype=np.float64), [0.0]])
+    p = np.maximum.accumulate(p[::-1])[::-1]
+    steps = np.nonzero(r[1:] != r[:-1])[0]
+    return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
+
+
+def detection_summary(images: Sequence[DetectionMatch], threshold: float | None = None,
+                      at_threshold: Sequence[DetectionMatch] | None = None) -> dict:
+    """Recall and precision at ``threshold`` and all-point AP over every reported detection.
+
+    ``images`` hold all reported detections (lower-scored ones included) and give the AP. Recall and
+    precision come from ``at_threshold`` when given (the detections the model reports at its
+    default operating point), else from the detections of ``images`` scoring at least ``threshold``
+    (all of them when ``threshold`` is None).
+    """
+    recall, precision, _ = detection_curve(images)
+    _, _, n_gt = _pool(images)
+    if at_threshold is None:
+        cut = -np.inf if threshold is None else threshold
+        at_threshold = [
+            match_subset(m, m.scores >= cut) for m in images
+        ]
+    _, tp, n_gt_op = _pool(at_threshold)
+    n_det = len(tp)
+    return {
+        "images": len(images),
+        "ground_truth": n_gt,
+        "threshold": threshold,
+        "detections": n_det,
+        "true_positives": int(tp.sum()),
+        "recall": float(tp.sum() / n_gt_op) if n_gt_op else None,
+        "precision": float(tp.sum() / n_det) if n_det else None,
+        "ap": average_precision(recall, precision) if n_gt else None,
+    }
+
+
+def match_subset(match: DetectionMatch, keep: ArrayLike) -> DetectionMatch:
+    """The highest-scored detections ``keep`` (a prefix) of a match, with their matches unchanged.
+
+    Greedy matching goes by decreasing score, so dropping every detection below a score cut leaves
+    the matches of the ones above as they were: no re-matching is needed for a prefix.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    if keep.any() and not keep[: int(keep.sum())].all():
+        raise ValueError("match_subset: keep must select the highest-scored detections (a prefix)")
+    return DetectionMatch(scores=match.scores[keep], matched=match.matched[keep],
+                          num_ground_truth=match.num_ground_truth)

@@ -1,0 +1,114 @@
+"""From collected per-face results to the reported numbers of ``evaluation.md``.
+
+One summary per (model, dataset, mode): landmarks per point set (with the pose breakdown where the
+data says), head pose per reference source (with errors by reference yaw), MTFL's Spearman
+correlation, gender, detection. A block is absent when the data (or the model) has nothing for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hyperface.data.records import GENDERS
+from hyperface.evaluate import metrics as M
+from hyperface.evaluate.references import POSE_BINS
+from hyperface.evaluate.results import FaceResult, RunResult
+
+__all__ = ["YAW_BIN_EDGES", "summarize", "landmark_errors", "pose_by_yaw"]
+
+# Bins of the reference yaw (degrees) for the pose-error-by-yaw breakdown; the end bins are open.
+YAW_BIN_EDGES = (-90.0, -60.0, -45.0, -30.0, -15.0, 0.0, 15.0, 30.0, 45.0, 60.0, 90.0)
+
+
+def landmark_errors(faces: list[FaceResult], point_set: str) -> np.ndarray:
+    """Per-face NMEs on ``point_set`` (NaN = missed)."""
+    return np.array([f.nme for f in faces if f.nme_set == point_set and f.nme is not None], dtype=np.float64)
+
+
+def _landmarks(faces: list[FaceResult]) -> dict:
+    out = {}
+    for point_set, limit in M.NME_LIMITS.items():
+        sel = [f for f in faces if f.nme_set == point_set and f.nme is not None]
+        if not sel:
+            continue
+        block = M.landmark_summary([f.nme for f in sel], limit)
+        by_pose = {}
+        for name in POSE_BINS:
+            part = [f.nme for f in sel if f.pose_bin == name]
+            if part:
+                by_pose[name] = M.landmark_summary(part, limit)
+        if by_pose:
+            block["by_pose"] = by_pose
+        out[point_set] = block
+    return out
+
+
+def pose_by_yaw(faces: list[FaceResult], edges=YAW_BIN_EDGES) -> list[dict]:
+    """MAE per angle in bins of the reference yaw (found faces; end bins take everything beyond)."""
+    sel = [f for f in faces if f.pose_ref is not None and f.pose_pred is not None and np.all(np.isfinite(f.pose_pred))]
+    if not sel:
+        return []
+    ref = np.array([f.pose_ref for f in sel])
+    err = M.pose_errors(np.array([f.pose_pred for f in sel]), ref)
+    idx = np.clip(np.searchsorted(edges, ref[:, 2], side="right") - 1, 0, len(edges) - 2)
+    rows = []
+    for b in range(len(edges) - 1):
+        e = err[idx == b]
+        row = {"yaw_from": edges[b], "yaw_to": edges[b + 1], "faces": len(e)}
+        row.update({k: (float(v) if len(e) else None) for k, v in
+                    zip(("roll", "pitch", "yaw"), e.mean(axis=0) if len(e) else (0, 0, 0))})
+        rows.append(row)
+    return rows
+
+
+def _pose(faces: list[FaceResult]) -> dict:
+    out = {}
+    for source in ("annotated", "pnp"):
+        sel = [f for f in faces if f.pose_source == source and f.pose_pred is not None]
+        if not sel:
+            continue
+        errors = M.pose_errors(np.array([f.pose_pred for f in sel]), np.array([f.pose_ref for f in sel]))
+        block = M.pose_summary(errors)
+        block["by_yaw"] = pose_by_yaw(sel)
+        out[source] = block
+    return out
+
+
+def _spearman(faces: list[FaceResult]) -> dict | None:
+    sel = [f for f in faces if f.pose_class is not None and f.pose_pred is not None]
+    if not sel:
+        return None
+    yaw = np.array([f.pose_pred[2] for f in sel], dtype=np.float64)
+    return {"faces": len(sel), "found": int(np.isfinite(yaw).sum()),
+            "rho": M.spearman_yaw_class(yaw, [f.pose_class for f in sel])}
+
+
+def _gender(faces: list[FaceResult]) -> dict | None:
+    sel = [f for f in faces if f.gender_true is not None and f.gender_pred is not None]
+    if not sel:
+        return None
+    return M.gender_summary([f.gender_pred for f in sel], [f.gender_true for f in sel], GENDERS)
+
+
+def summarize(run: RunResult) -> dict:
+    """The metrics of one run as a JSON-ready dict."""
+    out: dict = {"model": run.model, "dataset": run.dataset, "mode": run.mode, "images": run.images,
+                 "faces": len(run.faces), "seconds": round(run.seconds, 2)}
+    landmarks = _landmarks(run.faces)
+    if landmarks:
+        out["landmarks"] = landmarks
+    pose = _pose(run.faces)
+    if pose:
+        out["pose"] = pose
+    spearman = _spearman(run.faces)
+    if spearman:
+        out["pose_class_spearman"] = spearman
+    gender = _gender(run.faces)
+    if gender:
+        out["gender"] = gender
+    if run.detections:
+        out["detection"] = M.detection_summary(run.detections, run.score_threshold,
+                                               at_threshold=run.detections_default or None)
+    if run.problems:
+        out["problems"] = list(run.problems)
+    return out

@@ -1,0 +1,95 @@
+"""PASCAL VOC style detection annotations: ``Annotations/*.xml`` with ``object/bndbox`` per face.
+
+Used by ``hyperface evaluate --data voc:PATH`` for detection on whole photos. ``PATH`` is a VOC
+root (holding ``Annotations/`` and ``JPEGImages/``), an ``Annotations/`` folder, or one ``.xml``
+file. Each ``<object>`` is a face: when any object of the folder is named ``face``, only objects of
+that name are taken (face sets in VOC format sometimes annotate other things too); else every
+object. The image is ``<filename>`` looked up in ``JPEGImages/``, beside the XML, or in the root.
+VOC coordinates are 1-based pixel indices with an inclusive ``xmax``; they are kept as distributed,
+as ``evaluation.md`` says for every ground truth. Every face of a photo is annotated, so
+``all_faces_annotated`` is True.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from hyperface.data.readers.base import DatasetError, DatasetReader
+from hyperface.data.records import FaceRecord, ImageRecord
+
+__all__ = ["VocReader"]
+
+
+class VocReader(DatasetReader):
+    """Face boxes from VOC XML files; one record per photo."""
+
+    format = "voc"
+    description = "PASCAL VOC XML (Annotations/*.xml, object/bndbox): face boxes on whole photos"
+
+    def __init__(self, path: str | Path, *, verify_images: bool = False) -> None:
+        super().__init__(path, verify_images=verify_images)
+        if self.path.is_file():
+            self.root, self.files = self.path.parent, [self.path]
+        else:
+            ann = self.path / "Annotations"
+            folder = ann if ann.is_dir() else self.path
+            self.root = self.path if ann.is_dir() else self.path.parent
+            self.files = sorted(folder.glob("*.xml"))
+        if not self.files:
+            raise DatasetError(f"voc: no .xml annotation in {self.path} (expected Annotations/*.xml)")
+
+    @property
+    def source(self) -> str:
+        return f"{self.format}:{self.path}"
+
+    def _image_path(self, xml: Path, filename: str) -> Path | None:
+        for folder in (self.root / "JPEGImages", xml.parent, self.root):
+            candidate = folder / filename
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _parse(self, xml: Path) -> tuple[str, list[tuple[str, np.ndarray]]]:
+        tree = ET.parse(xml)
+        root = tree.getroot()
+        filename = (root.findtext("filename") or "").strip()
+        if not filename:
+            raise ValueError("no <filename>")
+        objects = []
+        for i, obj in enumerate(root.iter("object")):
+            name = (obj.findtext("name") or "").strip().lower()
+            bb = obj.find("bndbox")
+            if bb is None:
+                raise ValueError(f"object {i} has no <bndbox>")
+            try:
+                box = np.array([float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")])
+            except (TypeError, ValueError):
+                raise ValueError(f"object {i}: xmin/ymin/xmax/ymax must all be numbers") from None
+            if not all(math.isfinite(v) for v in box) or box[2] <= box[0] or box[3] <= box[1]:
+                raise ValueError(f"object {i}: empty or invalid box {box.tolist()}")
+            objects.append((name, box))
+        return filename, objects
+
+    def _records(self) -> Iterator[ImageRecord]:
+        parsed = []
+        for xml in self.files:
+            try:
+                parsed.append((xml, *self._parse(xml)))
+            except (ET.ParseError, ValueError) as exc:
+                self.report(xml, str(exc))
+        only_faces = any(name == "face" for _, _, objs in parsed for name, _ in objs)
+        for xml, filename, objects in parsed:
+            image = self._image_path(xml, filename)
+            if image is None:
+                self.report(xml, f"image {filename} not found (looked in JPEGImages/, beside the XML, the root)")
+                continue
+            if self.check_image(image) is None:
+                continue
+            faces = tuple(FaceRecord(box=box) for name, box in objects if not only_faces or name == "face")
+            yield ImageRecord(image=image, faces=faces, source=self.source, group=xml.stem,
+                              all_faces_annotated=True)
