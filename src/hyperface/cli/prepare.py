@@ -1,0 +1,160 @@
+"""``hyperface prepare``: build training shards; ``prepare merge`` and ``prepare preview`` beside it.
+
+    hyperface prepare --source pts:DATA/300w/lfpw --source negatives:DATA/negatives --out data/genface
+    hyperface prepare --source ... --out part0 --shard 0/2        # one half, e.g. on another machine
+    hyperface prepare merge data/genface part0 part1              # one dataset from the parts
+    hyperface prepare preview data/genface --out sheet.png        # a contact sheet to check by eye
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hyperface.data.prepare import PrepareOptions
+
+_D = PrepareOptions()
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: expected i/n, e.g. 0/4") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: need 0 <= i < n")
+    return i, n
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.allow_abbrev = False  # the merge/preview sub-commands have options the main form lacks
+    parser.add_argument("--source", action="append", default=[], metavar="FORMAT:PATH[?opt=v]",
+                        help="a dataset to read (repeat for several); formats: 'hyperface data check --help'; "
+                             "videos: 300vw:PATH?every=10 keeps every 10th annotated frame")
+    parser.add_argument("--out", type=Path, help="output folder (re-running with the same options resumes)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (one per core)")
+    parser.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n",
+                        help="prepare only the i-th of n parts (merge the parts with 'prepare merge')")
+    g = parser.add_argument_group("crops")
+    g.add_argument("--crop-size", type=int, default=_D.crop_size,
+                   help="stored crop side; about 1.25 x the model input leaves room for augmentation")
+    g.add_argument("--context", type=float, default=_D.context, help="crop = candidate box enlarged by this")
+    g.add_argument("--point-set", default=_D.point_set, help="target landmark set (ibug68, aflw21, five)")
+    g = parser.add_argument_group("labels by overlap (IoU with the best-matching face)")
+    g.add_argument("--pos-iou", type=float, default=_D.pos_iou, help="face above this")
+    g.add_argument("--neg-iou", type=float, default=_D.neg_iou, help="non-face below this (the study: ~0.1)")
+    g.add_argument("--landmark-iou", type=float, default=_D.landmark_iou, help="landmarks, visibility above this")
+    g.add_argument("--attr-iou", type=float, default=_D.attr_iou, help="pose, gender above this")
+    g.add_argument("--contain-fraction", type=float, default=_D.contain_fraction,
+                   help="drop a candidate that covers more than this share of another face")
+    g = parser.add_argument_group("balance")
+    g.add_argument("--positives-per-face", type=int, default=_D.positives_per_face)
+    g.add_argument("--partials-per-face", type=int, default=_D.partials_per_face,
+                   help="landmark-only samples (IoU between --landmark-iou and --pos-iou)")
+    g.add_argument("--negatives-per-face", type=int, default=_D.negatives_per_face)
+    g.add_argument("--negatives-per-image", type=int, default=_D.negatives_per_image,
+                   help="non-face samples per image without faces")
+    g.add_argument("--negatives-from-faces", action=argparse.BooleanOptionalAction, default=_D.negatives_from_faces,
+                   help="take non-faces also from images whose faces are not all annotated (the study did)")
+    g = parser.add_argument_group("candidates")
+    g.add_argument("--ss-mode", default=_D.ss_mode, choices=("fast", "quality", "single", "none"),
+                   help="Selective Search strategy ('none': jittered and random boxes only)")
+    g.add_argument("--ss-max-side", type=int, default=_D.ss_max_side,
+                   help="scale images to this longest side for Selective Search")
+    g.add_argument("--ss-max-proposals", type=int, default=_D.ss_max_proposals)
+    g.add_argument("--min-box", type=float, default=_D.min_box, help="smallest candidate side (source pixels)")
+    g = parser.add_argument_group("split and layout")
+    g.add_argument("--val-fraction", type=float, default=_D.val_fraction,
+                   help="share of images (by hash of their group) in the validation split")
+    g.add_argument("--seed", type=int, default=_D.seed, help="changes every random draw")
+    g.add_argument("--images-per-shard", type=int, default=_D.images_per_shard)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sub = parser.add_subparsers(dest="prepare_command", metavar="{merge,preview}")
+    m = sub.add_parser("merge", help="one dataset from the --shard parts of one job",
+                       description="Write OUT/manifest.json listing the shards of the prepared folders.")
+    m.add_argument("merge_out", type=Path, metavar="OUT")
+    m.add_argument("parts", type=Path, nargs="+", metavar="DIR")
+    p = sub.add_parser("preview", help="contact sheet of random samples with their labels",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("dir", type=Path, nargs="+", metavar="DIR", help="prepared folder(s) or manifest(s)")
+    p.add_argument("--out", dest="sheet", type=Path, required=True, help="image file to write (.png, .jpg)")
+    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--split", default="val", choices=("train", "val", "all"))
+    p.add_argument("--seed", dest="preview_seed", type=int, default=0)
+    p.add_argument("--tile", type=int, default=160, help="tile side in pixels")
+    p.add_argument("--columns", type=int, default=0, help="tiles per row (0: about square)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.prepare_command == "merge":
+        return _merge(args)
+    if args.prepare_command == "preview":
+        return _preview(args)
+    if not args.source or args.out is None:
+        print("hyperface prepare: give --source FORMAT:PATH (one or more) and --out DIR", file=sys.stderr)
+        return 2
+    from hyperface.data.prepare import prepare
+
+    try:
+        opts = PrepareOptions(
+            crop_size=args.crop_size, context=args.context, point_set=args.point_set,
+            pos_iou=args.pos_iou, neg_iou=args.neg_iou, landmark_iou=args.landmark_iou, attr_iou=args.attr_iou,
+            contain_fraction=args.contain_fraction, positives_per_face=args.positives_per_face,
+            partials_per_face=args.partials_per_face, negatives_per_face=args.negatives_per_face,
+            negatives_per_image=args.negatives_per_image, negatives_from_faces=args.negatives_from_faces,
+            ss_mode=args.ss_mode, ss_max_side=args.ss_max_side, ss_max_proposals=args.ss_max_proposals,
+            min_box=args.min_box, val_fraction=args.val_fraction, seed=args.seed,
+            images_per_shard=args.images_per_shard)
+        manifest = prepare(args.source, args.out, opts, workers=args.workers, shard=args.shard,
+                           progress=not args.no_progress, command=sys.argv[1:])
+    except (ValueError, OSError) as exc:
+        print(f"hyperface prepare: {exc}", file=sys.stderr)
+        return 1
+    _summary(manifest, args.out)
+    return 0 if manifest["complete"] else 1
+
+
+def _summary(manifest: dict, out: Path) -> None:
+    c = manifest["counts"]
+    print(f"{out}: {c.get('images', 0)} images, {c.get('faces', 0)} faces -> {c.get('samples', 0)} samples "
+          f"in {len(manifest['shards'])} shards ({'complete' if manifest['complete'] else 'INCOMPLETE'}); "
+          f"{len(manifest['skipped'])} items skipped (see manifest.json)")
+    tasks = ("samples", "face", "non_face", "landmarks", "landmarks5", "visibility", "pose", "gender")
+    print("| split | " + " | ".join(tasks) + " |")
+    print("|---" * (len(tasks) + 1) + "|")
+    for split in ("train", "val"):
+        row = c.get(split, {})
+        print(f"| {split} | " + " | ".join(str(row.get(t, 0)) for t in tasks) + " |")
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from hyperface.data.prepare import merge
+
+    try:
+        manifest = merge(args.merge_out, args.parts)
+    except (ValueError, OSError) as exc:
+        print(f"hyperface prepare merge: {exc}", file=sys.stderr)
+        return 1
+    _summary(manifest, args.merge_out)
+    if not manifest["complete"]:
+        missing = sorted(set(manifest["plan"]["shard_names"]) - {s["name"] for s in manifest["shards"]})
+        print(f"missing {len(missing)} shard(s), e.g. {', '.join(missing[:5])}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from hyperface.data.preview import contact_sheet
+
+    try:
+        info = contact_sheet(args.dir, args.sheet, n=args.n, split=None if args.split == "all" else args.split,
+                             seed=args.preview_seed, tile=args.tile, columns=args.columns)
+    except (ValueError, OSError) as exc:
+        print(f"hyperface prepare preview: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(info))
+    return 0
