@@ -114,4 +114,4 @@ def test_compact_config_loads():
     cfg = load_config(REPO / "configs" / "compact.yaml")
     assert cfg.model.arch == "hyperface-compact"
     assert cfg.model.tasks == ["detection", "landmarks", "pose", "gender"]
-    assert cfg.data.train == ["data/genface"]
+    assert cfg.data.train == ["data/genface", "data/genface-300w"]
