@@ -112,9 +112,13 @@ def test_all_good_exits_0_and_missing_input_exits_1(weights, tmp_path, capsys, c
     assert "w.safetensors" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not (ASSETS / DEFAULT_WEIGHTS).is_file(), reason="bundled compact weights not installed yet")
-def test_example(tmp_path, capsys):
+def test_example_finds_the_astronauts_face_with_the_bundled_model(tmp_path, capsys):
+    assert (ASSETS / DEFAULT_WEIGHTS).is_file(), "the package must ship its default weights"
     out = tmp_path / "e.jsonl"
     assert main(["analyze", "--example", "--json", str(out), "--no-progress"]) == 0
     (rec,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert rec["width"] == 512 and len(rec["faces"]) >= 1
+    best = rec["faces"][0]
+    x0, y0, x1, y1 = best["box"]
+    assert x0 < 225 < x1 and y0 < 130 < y1  # her face, centred near (225, 130) in the photo
+    assert len(best["landmarks"]) == 68 and best["gender"] in ("male", "female")
