@@ -101,7 +101,7 @@ def test_saved_config_round_trips(tmp_path):
 def test_experiment_configs_load(name):
     cfg = load_config(REPO / "configs" / "experiments" / f"{name}.yaml")
     assert cfg.run.name == name
-    assert cfg.data.train == ["data/genface-300w"]
+    assert cfg.data.train == ["data/study-300w"]
     expected = {"exp3": ["detection", "landmarks", "visibility"], "exp4": ["landmarks", "pose"]}
     assert cfg.model.tasks == expected.get(name, ["detection", "landmarks", "visibility", "pose", "gender"])
     assert cfg.stage1.enabled == (name in ("exp2a", "exp2b", "exp3"))
