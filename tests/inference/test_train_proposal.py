@@ -37,3 +37,25 @@ def test_cascade_trains_and_loads(shared_data, tmp_path):
     assert source.refine.config.input_size == REFINE_SIZE
     boxes = source(np.full((120, 160, 3), 90, dtype=np.uint8))
     assert boxes.shape[1] == 4 and 0 < len(boxes) <= 7
+
+
+def test_mining_skips_an_unreadable_image_and_keeps_the_rest(tmp_path, caplog):
+    """Both mining passes share one decode-or-skip loop: a broken file is logged, the others mined."""
+    from PIL import Image
+
+    from hyperface.data.records import FaceRecord, ImageRecord
+    from hyperface.models.proposal import hyperface_proposal
+    from hyperface.train.proposal import mine_hard_negatives, mine_stage1
+
+    good = tmp_path / "good.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    records = [ImageRecord(image=p, faces=(FaceRecord(box=[10, 10, 40, 40]),), source="t", group=p.name,
+                           all_faces_annotated=True) for p in (bad, good)]
+    net = hyperface_proposal().eval()
+    hard = mine_hard_negatives(net, records, threshold=0.0, hard_iou=0.3, max_per_image=7)
+    assert hard.dtype == torch.uint8 and hard.shape[1:] == (3, WINDOW, WINDOW) and 0 < len(hard) <= 7
+    mined = mine_stage1(net, records, threshold=0.0, max_per_image=7)
+    assert all(len(v) <= 7 for v in mined.values() if hasattr(v, "__len__"))
+    assert sum("bad.jpg" in r.getMessage() for r in caplog.records) == 2

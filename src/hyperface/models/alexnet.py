@@ -158,13 +158,19 @@ def load_alexnet_pretrained(model: HyperFaceModel, source: str,
 # --------------------------------------------------------------------------- registered entry points
 
 
+def alexnet_config(arch: str, *, tasks, num_points: int, point_set: str | None, trunk: str,
+                   dropout: float) -> ModelConfig:
+    """The input contract of an AlexNet-trunk model (HyperFace or the R-CNN face classifier)."""
+    if trunk not in TRUNK_VARIANTS:
+        raise ValueError(f"unknown AlexNet trunk {trunk!r}; choose from {sorted(TRUNK_VARIANTS)}")
+    return ModelConfig(arch=arch, tasks=tasks, num_points=num_points, point_set=point_set,
+                       input_size=INPUT_SIZE, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                       arch_kwargs={"trunk": trunk, "dropout": float(dropout)})
+
+
 @register_model
 def hyperface_alexnet(*, tasks=TASKS, num_points: int = 21, point_set: str | None = None,
                       trunk: str = "paper", dropout: float = 0.5) -> HyperFaceAlexNet:
     """HyperFace (paper): AlexNet trunk, conv1a+conv3a+pool5 fusion, fc_full 3072, 5 branches."""
-    if trunk not in TRUNK_VARIANTS:
-        raise ValueError(f"unknown AlexNet trunk {trunk!r}; choose from {sorted(TRUNK_VARIANTS)}")
-    config = ModelConfig(arch="hyperface-alexnet", tasks=tasks, num_points=num_points, point_set=point_set,
-                         input_size=INPUT_SIZE, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                         arch_kwargs={"trunk": trunk, "dropout": float(dropout)})
-    return HyperFaceAlexNet(config)
+    return HyperFaceAlexNet(alexnet_config("hyperface-alexnet", tasks=tasks, num_points=num_points,
+                                           point_set=point_set, trunk=trunk, dropout=dropout))

@@ -19,8 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hyperface.models.alexnet import INPUT_SIZE, TRUNK_VARIANTS, AlexNetTrunk, load_alexnet_pretrained
-from hyperface.models.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
+from hyperface.models.alexnet import AlexNetTrunk, alexnet_config, load_alexnet_pretrained
 from hyperface.models.heads import HyperFaceModel
 from hyperface.models.registry import register_model
 from hyperface.models.weights import copy_tensors, load_model
@@ -100,9 +99,5 @@ def rcnn_face(*, tasks=("detection",), num_points: int = 21, point_set: str | No
     tasks = tuple(tasks)
     if tasks != ("detection",):
         raise ValueError(f"rcnn-face only does the 'detection' task, got tasks {list(tasks)}")
-    if trunk not in TRUNK_VARIANTS:
-        raise ValueError(f"unknown AlexNet trunk {trunk!r}; choose from {sorted(TRUNK_VARIANTS)}")
-    config = ModelConfig(arch="rcnn-face", tasks=tasks, num_points=num_points, point_set=point_set,
-                         input_size=INPUT_SIZE, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                         arch_kwargs={"trunk": trunk, "dropout": float(dropout)})
-    return RCNNFace(config)
+    return RCNNFace(alexnet_config("rcnn-face", tasks=tasks, num_points=num_points, point_set=point_set,
+                                   trunk=trunk, dropout=dropout))

@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -181,23 +182,28 @@ def evaluate_windows(net: ProposalNet | RefineNet, data: dict[str, torch.Tensor]
     }
 
 
+def _decoded(records: Sequence) -> Iterator[tuple[Any, np.ndarray]]:
+    """(record, RGB image) for each record whose image decodes; the others are logged and skipped."""
+    from hyperface.data.images import ImageReadError, load_image
+
+    for rec in records:
+        try:
+            yield rec, load_image(rec.image)
+        except ImageReadError as exc:
+            log.warning("%s", exc)
+
+
 def mine_hard_negatives(net: ProposalNet, records: Sequence, threshold: float, hard_iou: float,
                         max_per_image: int, min_face: float = 20.0, seed: int = 0) -> torch.Tensor:
     """16 x 16 windows (uint8 (M, 3, 16, 16)) that ``net`` accepts on ``records``' images but that
     overlap no annotated face by IoU >= ``hard_iou``. Records must have all their faces annotated."""
-    from hyperface.data.images import ImageReadError, load_image
     from hyperface.inference.proposals.fast import FastProposals
 
     scanner = FastProposals(net, refine=None, min_face=min_face, threshold=threshold, nms_iou=0.7,
                             max_candidates=10 * max_per_image, backend="torch")
     gen = np.random.default_rng(seed)
     out = []
-    for rec in records:
-        try:
-            image = load_image(rec.image)
-        except ImageReadError as exc:
-            log.warning("%s", exc)
-            continue
+    for rec, image in _decoded(records):
         windows = torch.from_numpy(scanner.windows(image))
         if len(windows) == 0:
             continue
@@ -258,19 +264,13 @@ def mine_stage1(stage1: ProposalNet, records: Sequence, *, threshold: float = 0.
                 seed: int = 0) -> dict[str, torch.Tensor]:
     """Stage-1 boxes on ``records``' whole images (all faces annotated) as refine samples: IoU <
     ``neg_iou`` with every face = non-face, >= ``pos_iou`` = face with its box target, else left out."""
-    from hyperface.data.images import ImageReadError, load_image
     from hyperface.inference.proposals.fast import FastProposals
 
     scanner = FastProposals(stage1, refine=None, min_face=min_face, threshold=threshold, nms_iou=0.7,
                             max_candidates=max_per_image, backend="torch")
     gen = np.random.default_rng(seed)
     xs, ys, boxes, masks = [], [], [], []
-    for rec in records:
-        try:
-            image = load_image(rec.image)
-        except ImageReadError as exc:
-            log.warning("%s", exc)
-            continue
+    for rec, image in _decoded(records):
         cand = torch.from_numpy(scanner(image))
         if len(cand) == 0:
             continue
