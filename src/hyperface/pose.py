@@ -26,6 +26,7 @@ __all__ = [
     "pose_to_rotation",
     "pose_from_landmarks",
     "flip_pose",
+    "rotate_pose",
     "wrap_degrees",
 ]
 
@@ -86,6 +87,18 @@ def flip_pose(pose: np.ndarray) -> np.ndarray:
     out[..., 0] *= -1
     out[..., 2] *= -1
     return out
+
+
+def rotate_pose(pose: np.ndarray, degrees: float) -> np.ndarray:
+    """Pose of the face after the image is turned ``degrees`` clockwise on screen about the camera axis.
+
+    Exact for a rotation about the principal point (the camera axis): ``R' = Rz(degrees) R``. For a
+    face near the image centre, as in a training crop, it is the in-plane rotation augmentation's
+    pose label; roll changes by ``degrees``, pitch and yaw only through the Euler order's coupling.
+    """
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    turn = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return rotation_to_pose(turn @ pose_to_rotation(pose))
 
 
 def wrap_degrees(diff: np.ndarray) -> np.ndarray:

@@ -17,9 +17,16 @@ training scale); every public interface speaks degrees.
 
 from __future__ import annotations
 
-__all__ = ["TASKS", "DEFAULT_LOSS_WEIGHTS", "validate_tasks"]
+__all__ = ["TASKS", "DEFAULT_LOSS_WEIGHTS", "LANDMARK_LOSSES", "SAMPLE_KINDS", "validate_tasks"]
 
 TASKS: tuple[str, ...] = ("detection", "landmarks", "visibility", "pose", "gender")
+
+# Landmark loss terms: the paper's squared error, or absolute error.
+LANDMARK_LOSSES: tuple[str, ...] = ("l2", "l1")
+
+# Label kinds a training mix can be re-weighted by (``data.oversample``); ``landmarks`` are the
+# model's own point set, ``landmarks5`` five-point labels of samples without those.
+SAMPLE_KINDS: tuple[str, ...] = ("nonface", "landmarks", "landmarks5", "pose", "gender")
 
 DEFAULT_LOSS_WEIGHTS: dict[str, float] = {
     "detection": 1.0,

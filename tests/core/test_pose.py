@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from hyperface.pose import MODEL3D, PNP_POINTS, flip_pose, pose_from_landmarks, pose_to_rotation, rotation_to_pose, wrap_degrees
+from hyperface.pose import (
+    MODEL3D,
+    PNP_POINTS,
+    flip_pose,
+    pose_from_landmarks,
+    pose_to_rotation,
+    rotate_pose,
+    rotation_to_pose,
+    wrap_degrees,
+)
 from hyperface.points import get_point_set
 
 
@@ -65,3 +74,19 @@ def test_bad_input_is_a_clear_error():
 
 def test_wrap_degrees():
     np.testing.assert_allclose(wrap_degrees(np.array([179 - (-179), 10, -350, 180])), [2, 10, 10, 180])
+
+
+@pytest.mark.parametrize("pose", [(0, 0, 0), (5, -10, 30), (-12, 15, -40)])
+@pytest.mark.parametrize("degrees", [20.0, -35.0])
+def test_rotate_pose_matches_pnp_of_the_turned_image(pose, degrees):
+    """Turning the image clockwise about its centre (the augmentation's rotation) gives the pose that
+    PnP measures on the turned points; upright, roll changes by exactly the angle."""
+    size = (640, 480)
+    points = _project(pose, size)
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    centre = np.array(size) / 2
+    turned = (points - centre) @ np.array([[c, -s], [s, c]]).T + centre  # clockwise on screen (y down)
+    np.testing.assert_allclose(wrap_degrees(rotate_pose(pose, degrees) - pose_from_landmarks(turned, size)), 0,
+                               atol=0.05)
+    if pose == (0, 0, 0):
+        np.testing.assert_allclose(rotate_pose(pose, degrees), [degrees, 0, 0], atol=1e-9)

@@ -80,7 +80,8 @@ def _to_pixels(rel: np.ndarray, size: int) -> np.ndarray:
     return size * (0.5 + np.asarray(rel)) - 0.5  # output crops hold exactly the (jittered) box
 
 
-@pytest.mark.parametrize("jitter", [Jitter(), Jitter(0.06, -0.04, 0.9), Jitter(-0.05, 0.05, 1.12)])
+@pytest.mark.parametrize("jitter", [Jitter(), Jitter(0.06, -0.04, 0.9), Jitter(-0.05, 0.05, 1.12), Jitter(0.03, -0.02, 0.95, 20.0),
+                                    Jitter(-0.02, 0.04, 1.05, -35.0)])
 @pytest.mark.parametrize("out_size", [64, 32])
 def test_jitter_keeps_landmarks_on_their_dots(jitter, out_size):
     pts = np.array([[0.2, -0.15], [-0.3, 0.1], [0.05, 0.35]])
@@ -102,9 +103,15 @@ def test_augment_sample_flip_and_jitter_follow_the_image():
     for seed in range(8):
         rng = np.random.default_rng(seed)
         out = augment_sample(sample, rng, context=CONTEXT, out_size=48, point_set="five", flip=0.5, scale=0.1,
-                             shift=0.05)
+                             shift=0.05, rotate=10)
         flipped = out["landmarks"][0, 1] > out["landmarks"][1, 1]  # index 0 is now the lower eye
         flips += flipped
+        # The pose label turns with the picture: the eye line's angle is the input's (mirrored when
+        # flipped) plus the new roll.
+        eye_line = np.degrees(np.arctan2(*(out["landmarks"][1] - out["landmarks"][0])[::-1]))
+        upright = np.degrees(np.arctan2(0.18, 0.42))
+        assert 0.5 < abs(out["pose"][0]) <= 10
+        assert eye_line == pytest.approx((-upright if flipped else upright) + out["pose"][0], abs=1e-3)
         expected = _to_pixels(out["landmarks"], 48)
         # Index 0 (eye on the image left) lies on the red dot unless flipped, then on the green one.
         assert out["landmarks"][0, 0] < out["landmarks"][1, 0]
@@ -116,9 +123,10 @@ def test_augment_sample_flip_and_jitter_follow_the_image():
 
 def test_draw_jitter_ranges_and_no_jitter():
     rng = np.random.default_rng(0)
-    draws = np.array([draw_jitter(rng, 0.1, 0.05) for _ in range(500)])
+    draws = np.array([draw_jitter(rng, 0.1, 0.05, 15) for _ in range(500)])
     assert np.all(np.abs(draws[:, :2]) <= 0.05) and np.all(np.abs(draws[:, 2] - 1) <= 0.1)
     assert draws[:, 2].std() > 0.03
+    assert np.all(np.abs(draws[:, 3]) <= 15) and draws[:, 3].std() > 5
     assert draw_jitter(rng, 0.0, 0.0) == Jitter()
 
 

@@ -64,6 +64,27 @@ def test_select_indices_by_labels(tiny_data):
     assert len(sub) == 10 and np.array_equal(sub, select_indices(ds, max_samples=10))
 
 
+def test_oversample_draws_label_kinds_in_proportion(tiny_data):
+    ds = PreparedDataset(tiny_data["faces"], "train")
+    labels = ds.labels()
+    nonface = labels["detection_mask"] & (labels["detection"] == 0)
+    points = labels["landmarks_mask"].any(axis=1)
+    assert nonface.sum() >= 4 and points.sum() >= 2
+    idx = select_indices(ds, oversample={"landmarks": 2.0, "nonface": 0.5})
+    counts = np.bincount(idx, minlength=len(ds))
+    # Every landmark sample twice; non-faces one in two; samples of neither kind once.
+    assert np.all(counts[points] == 2)
+    assert abs(counts[nonface].sum() - nonface.sum() / 2) <= 1 and counts[nonface].max() <= 1
+    assert np.all(counts[~points & ~nonface] == 1)
+    assert len(idx) == round(2 * points.sum() + nonface.sum() / 2 + (~points & ~nonface).sum())
+    # A fixed epoch size keeps the proportions; weight 0 drops a kind.
+    half = select_indices(ds, oversample={"landmarks": 2.0, "nonface": 0.5}, max_samples=len(idx) // 2)
+    assert len(half) == len(idx) // 2 and abs(points[half].sum() - points[idx].sum() / 2) <= 2
+    assert not nonface[select_indices(ds, oversample={"nonface": 0.0})].any()
+    with pytest.raises(ValueError, match="unknown sample kind"):
+        select_indices(ds, oversample={"faces": 1.0})
+
+
 class _Memory(torch.utils.data.Dataset):
     """Face-less crops whose (unlabelled) landmarks have 5 points: another point set's shape."""
 

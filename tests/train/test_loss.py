@@ -50,6 +50,19 @@ def test_values_match_a_hand_computation():
     assert loss["total"].item() == pytest.approx(total, rel=1e-6)
 
 
+def test_l1_landmark_loss_is_the_mean_absolute_coordinate_error():
+    outputs, targets = _batch()
+    targets["landmarks_mask"][0, :2] = True
+    targets["landmarks"][0, 0] = torch.tensor([3.0, -1.0])  # prediction 0: errors 3 and 1
+    targets["landmarks"][0, 1] = torch.tensor([0.5, 0.5])  # errors 0.5 and 0.5
+    l1 = MultiTaskLoss(landmark_loss="l1")(outputs, targets)["landmarks"].item()
+    assert l1 == pytest.approx((3 + 1 + 0.5 + 0.5) / 4)
+    l2 = MultiTaskLoss()(outputs, targets)["landmarks"].item()
+    assert l2 == pytest.approx((9 + 1 + 0.25 + 0.25) / 4)
+    with pytest.raises(ValueError, match="landmark_loss"):
+        MultiTaskLoss(landmark_loss="l3")
+
+
 def test_masked_entries_do_not_count_even_when_nan():
     outputs, targets = _batch()
     targets["landmarks_mask"][0, 0] = True
@@ -126,6 +139,8 @@ def test_five_point_labels_supervise_a_68_point_model():
     }
     loss = MultiTaskLoss(tasks=["landmarks"], point_set="ibug68")(outputs, targets)
     assert loss["landmarks"].item() == pytest.approx(1.0)
+    l1 = MultiTaskLoss(tasks=["landmarks"], point_set="ibug68", landmark_loss="l1")(outputs, targets)
+    assert l1["landmarks"].item() == pytest.approx(1.0)  # |0 - 1| per coordinate
     loss["total"].backward()
     grad = outputs["landmarks"].grad
     assert grad[0, 30].abs().sum() > 0 and grad[0, 0].abs().sum() == 0  # nose tip yes, jaw no

@@ -7,9 +7,12 @@ enlarged by ``context``; landmarks are candidate-relative ``a = (x - cx) / w`` (
 * :func:`flip_sample` mirrors the crop about its centre: ``a -> -a``, the point set's permutation
   swaps left and right, roll and yaw change sign.
 * :func:`crop_to_input` cuts the network input out of the stored crop: a sub-box of the candidate
-  box (scaled by ``s`` and moved by ``(dx, dy)`` box sides, the scale/shift jitter) resized to the
-  model's input size; the landmarks follow through ``a' = (a - dx) / s``. With no jitter it is the
-  candidate box itself, which is what validation and inference see.
+  box (scaled by ``s``, moved by ``(dx, dy)`` box sides and turned by ``angle`` degrees, the
+  scale/shift/rotation jitter) resized to the model's input size; the landmarks follow through
+  ``a' = R(angle) (a - d) / s`` and the pose through :func:`hyperface.pose.rotate_pose`. With no
+  jitter it is the candidate box itself, which is what validation and inference see. Rotation
+  matters for a regression network: it is the only way a few thousand upright training faces teach
+  it tilted ones, and roll labels then cover more than the data's narrow range.
 * :func:`colour_jitter` changes brightness, contrast and saturation.
 
 A sample's random draws come from the ``numpy.random.Generator`` passed in, so a caller that seeds
@@ -24,7 +27,7 @@ import cv2
 import numpy as np
 
 from hyperface.points import PointSet, get_point_set
-from hyperface.pose import flip_pose
+from hyperface.pose import flip_pose, rotate_pose
 
 __all__ = [
     "Jitter",
@@ -80,25 +83,34 @@ def _flip_relative(points: np.ndarray, ps: PointSet) -> np.ndarray:
 
 
 class Jitter(tuple):
-    """(dx, dy, s): the input box's centre offset in box sides and its side relative to the box."""
+    """(dx, dy, s, angle): the input box's centre offset in box sides, its side relative to the box,
+    and how many degrees the image content turns clockwise on screen (the box turns the other way)."""
 
     __slots__ = ()
 
-    def __new__(cls, dx: float = 0.0, dy: float = 0.0, s: float = 1.0) -> Jitter:
+    def __new__(cls, dx: float = 0.0, dy: float = 0.0, s: float = 1.0, angle: float = 0.0) -> Jitter:
         if not s > 0:
             raise ValueError(f"jitter scale must be > 0, got {s}")
-        return super().__new__(cls, (float(dx), float(dy), float(s)))
+        return super().__new__(cls, (float(dx), float(dy), float(s), float(angle)))
 
     dx = property(lambda self: self[0])
     dy = property(lambda self: self[1])
     s = property(lambda self: self[2])
+    angle = property(lambda self: self[3])
+
+    def matrix(self) -> np.ndarray:
+        """2x2 map from candidate-relative offsets to the input box's: ``R(angle) / s``."""
+        c, s = np.cos(np.radians(self.angle)), np.sin(np.radians(self.angle))
+        return np.array([[c, -s], [s, c]]) / self.s
 
 
-def draw_jitter(rng: np.random.Generator, scale: float, shift: float) -> Jitter:
-    """A random box jitter: side times uniform(1 - scale, 1 + scale), centre moved by up to ``shift``."""
+def draw_jitter(rng: np.random.Generator, scale: float, shift: float, rotate: float = 0.0) -> Jitter:
+    """A random box jitter: side times uniform(1 - scale, 1 + scale), centre moved by up to ``shift``,
+    content turned by uniform(-rotate, rotate) degrees."""
     s = 1.0 + rng.uniform(-scale, scale) if scale > 0 else 1.0
     dx, dy = rng.uniform(-shift, shift, size=2) if shift > 0 else (0.0, 0.0)
-    return Jitter(dx, dy, s)
+    angle = rng.uniform(-rotate, rotate) if rotate > 0 else 0.0
+    return Jitter(dx, dy, s, angle)
 
 
 def crop_to_input(image: np.ndarray, context: float, out_size: int, jitter: Jitter = Jitter()) -> np.ndarray:
@@ -111,17 +123,20 @@ def crop_to_input(image: np.ndarray, context: float, out_size: int, jitter: Jitt
     if img.ndim != 3 or img.shape[0] != img.shape[1]:
         raise ValueError(f"crop_to_input needs a square H x W x C crop, got shape {img.shape}")
     size = img.shape[0]
-    dx, dy, s = jitter
-    step = size * s / (context * out_size)  # source pixels per output pixel
+    jitter = Jitter(*jitter)
+    step = size * jitter.s / (context * out_size)  # source pixels per output pixel
     if step > 1.5:  # area-average first so that the bilinear warp does not alias
         new_size = max(1, int(round(size / step * 1.25)))
         img = cv2.resize(img, (new_size, new_size), interpolation=cv2.INTER_AREA)
         size = new_size
-        step = size * s / (context * out_size)
-    # source x = size * (0.5 + (dx + s * ((i + 0.5) / T - 0.5)) / context) - 0.5 = step * i + offset
-    off_x = size * (0.5 + (dx + s * (0.5 / out_size - 0.5)) / context) - 0.5
-    off_y = size * (0.5 + (dy + s * (0.5 / out_size - 0.5)) / context) - 0.5
-    matrix = np.array([[step, 0.0, off_x], [0.0, step, off_y]], dtype=np.float64)
+    # Output pixel p (centre at p + 0.5 of T) is the input-box offset u = (p + 0.5) / T - 0.5, the
+    # candidate-relative point a = d + inv(M) u with M = jitter.matrix(), the source pixel
+    # size * (0.5 + a / context) - 0.5: an affine map p -> A p + b.
+    k = size / context
+    back = np.linalg.inv(jitter.matrix())
+    linear = k * back / out_size
+    offset = k * (np.array([jitter.dx, jitter.dy]) + back @ np.full(2, 0.5 / out_size - 0.5)) + size / 2 - 0.5
+    matrix = np.column_stack([linear, offset]).astype(np.float64)
     out = cv2.warpAffine(img, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out.reshape(out_size, out_size, -1) if out.ndim == 2 else out
@@ -129,12 +144,10 @@ def crop_to_input(image: np.ndarray, context: float, out_size: int, jitter: Jitt
 
 def jitter_points(points: np.ndarray, jitter: Jitter) -> np.ndarray:
     """Candidate-relative points (..., 2) re-expressed relative to the jittered box."""
-    dx, dy, s = jitter
+    jitter = Jitter(*jitter)
     pts = np.asarray(points)
-    out = np.empty_like(pts)
-    out[..., 0] = (pts[..., 0] - dx) / s
-    out[..., 1] = (pts[..., 1] - dy) / s
-    return out
+    moved = (pts - np.array([jitter.dx, jitter.dy])) @ jitter.matrix().T
+    return moved.astype(pts.dtype, copy=False)
 
 
 def colour_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float = 0.0,
@@ -153,9 +166,9 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float
 
 def augment_sample(sample: Sample, rng: np.random.Generator | None, *, context: float, out_size: int,
                    point_set: PointSet | str | None, flip: float = 0.0, scale: float = 0.0,
-                   shift: float = 0.0, brightness: float = 0.0, contrast: float = 0.0,
+                   shift: float = 0.0, rotate: float = 0.0, brightness: float = 0.0, contrast: float = 0.0,
                    saturation: float = 0.0) -> Sample:
-    """Flip, jitter, colour-jitter and resize one prepared sample to the network input size.
+    """Flip, jitter (scale, shift, rotation), colour-jitter and resize one sample to the network input.
 
     With ``rng=None`` (validation) the result is the plain candidate box at ``out_size``.
     """
@@ -163,12 +176,14 @@ def augment_sample(sample: Sample, rng: np.random.Generator | None, *, context: 
         sample = flip_sample(sample, point_set)
     else:
         sample = dict(sample)
-    jitter = draw_jitter(rng, scale, shift) if rng is not None else Jitter()
+    jitter = draw_jitter(rng, scale, shift, rotate) if rng is not None else Jitter()
     sample["image"] = crop_to_input(sample["image"], context, out_size, jitter)
     if jitter != Jitter():
         for key in ("landmarks", "landmarks5"):
             if key in sample:
                 sample[key] = jitter_points(sample[key], jitter)
+    if jitter.angle and "pose" in sample:
+        sample["pose"] = rotate_pose(sample["pose"], jitter.angle).astype(np.asarray(sample["pose"]).dtype)
     if rng is not None:
         sample["image"] = colour_jitter(sample["image"], rng, brightness, contrast, saturation)
     return sample

@@ -23,7 +23,7 @@ from typing import Any, Union
 
 import yaml
 
-from hyperface.tasks import TASKS
+from hyperface.tasks import LANDMARK_LOSSES, SAMPLE_KINDS, TASKS
 
 __all__ = [
     "ConfigError",
@@ -78,6 +78,9 @@ class DataConfig:
     positives_only: bool = False  # drop non-face samples from training (the study's experiment 4)
     max_train_samples: int = 0  # a fixed, evenly spread subset; 0 = all
     max_val_samples: int = 0
+    # Training mix by label kind (nonface, landmarks, landmarks5, pose, gender) -> draw weight; e.g.
+    # {landmarks: 2, nonface: 0.2}. A sample takes the largest weight of its kinds, 1 if none is listed.
+    oversample: dict[str, float] = field(default_factory=dict)
     num_workers: int = 2
     batch_size_val: int = 0  # 0 = optim.batch_size
 
@@ -89,6 +92,7 @@ class AugmentConfig:
     flip: float = 0.5  # probability of a horizontal flip
     scale: float = 0.1  # box side times uniform(1 - scale, 1 + scale)
     shift: float = 0.05  # box centre moves by uniform(-shift, shift) box sides, per axis
+    rotate: float = 0.0  # content turns by uniform(-rotate, rotate) degrees (in-plane; pose follows)
     brightness: float = 0.2  # factor uniform(1 - b, 1 + b)
     contrast: float = 0.2
     saturation: float = 0.2
@@ -114,6 +118,7 @@ class LossConfig:
     optimise: list[str] = field(default_factory=list)  # empty = every model task; others are logged only
     weights: dict[str, float] = field(default_factory=dict)  # override the paper's 1, 5, 0.5, 5, 2
     learn_weights: bool = False  # homoscedastic uncertainty weighting (Kendall et al. 2018)
+    landmark_loss: str = "l2"  # l2 (the paper's squared error) | l1 (absolute error: less pull from outliers)
 
 
 @dataclass
@@ -182,6 +187,12 @@ class TrainConfig:
             need(getattr(d, key) in ("train", "val", "all"), f"data.{key} {getattr(d, key)!r}: use train, val or all")
         for key in ("max_train_samples", "max_val_samples", "num_workers", "batch_size_val"):
             need(getattr(d, key) >= 0, f"data.{key} must be >= 0, got {getattr(d, key)}")
+        bad = [k for k in d.oversample if k not in SAMPLE_KINDS]
+        need(not bad, f"data.oversample: unknown kind(s) {bad}; choose from {list(SAMPLE_KINDS)}")
+        need(all(v >= 0 for v in d.oversample.values()), f"data.oversample weights must be >= 0, got {d.oversample}")
+        need(0.0 <= a.rotate <= 90.0, f"augment.rotate must be in [0, 90] degrees, got {a.rotate}")
+        need(lo.landmark_loss in LANDMARK_LOSSES,
+             f"loss.landmark_loss {lo.landmark_loss!r}: use one of {', '.join(LANDMARK_LOSSES)}")
         need(0.0 <= a.flip <= 1.0, f"augment.flip is a probability in [0, 1], got {a.flip}")
         need(0.0 <= a.scale < 0.5, f"augment.scale must be in [0, 0.5), got {a.scale}")
         need(0.0 <= a.shift < 0.5, f"augment.shift must be in [0, 0.5), got {a.shift}")

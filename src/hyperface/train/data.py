@@ -1,7 +1,10 @@
 """From prepared folders to batches: sample selection, augmentation per sample, sampling, collation.
 
 * :func:`select_indices` picks samples by their labels alone (positives only, detection-labelled
-  only, no non-faces, an evenly spread subset) without decoding any image.
+  only, no non-faces, an evenly spread subset, a mix re-weighted by label kind) without decoding
+  any image. Re-weighting is how a small point-set source is not drowned by large 5-point,
+  gender-only and non-face sources: ``{"landmarks": 2, "nonface": 0.2}`` draws every 68-point crop
+  twice and every fifth non-face.
 * :class:`TrainingSet` joins several datasets, augments each sample with a generator seeded from
   (seed, epoch, index), so augmentation is the same whichever worker or process draws it, and
   resizes to the model input.
@@ -25,10 +28,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from hyperface.points import get_point_set
+from hyperface.tasks import SAMPLE_KINDS
 from hyperface.train.augment import augment_sample
 from hyperface.train.config import AugmentConfig
 
 __all__ = [
+    "sample_weights",
     "select_indices",
     "TrainingSet",
     "EpochSampler",
@@ -42,33 +47,71 @@ LABEL_KEYS = ("detection", "detection_mask", "landmarks", "landmarks_mask", "vis
               "landmarks5", "landmarks5_mask", "pose", "pose_mask", "gender", "gender_mask")
 
 
-def _label_columns(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """(detection, detection_mask) of every sample, from ``dataset.labels()`` when it has one."""
+def _label_kinds(dataset: Dataset) -> dict[str, np.ndarray]:
+    """Per sample: its face / non-face label and which label kinds it carries.
+
+    From ``dataset.labels()`` when it has one (no image decoded), else from the samples themselves
+    (small in-memory datasets only). ``landmarks5`` counts only samples without own-set landmarks.
+    """
+    n = len(dataset)
     if hasattr(dataset, "labels"):
-        labels = dataset.labels()
-        return np.asarray(labels["detection"]), np.asarray(labels["detection_mask"], dtype=bool)
-    rows = [dataset[i] for i in range(len(dataset))]  # small in-memory datasets only
-    return (np.array([r.get("detection", 0) for r in rows]),
-            np.array([bool(r.get("detection_mask", False)) for r in rows]))
+        rows = dataset.labels()
+        columns = {key: np.asarray(rows[key]) for key in rows.dtype.names}
+    else:
+        samples = [dataset[i] for i in range(n)]
+        keys = {key for s in samples for key in s}
+        columns = {key: np.array([np.asarray(s.get(key, 0)) for s in samples]) for key in keys}
+
+    def flag(key: str) -> np.ndarray:  # any entry of the mask set
+        value = columns.get(key)
+        return np.zeros(n, bool) if value is None else np.asarray(value, dtype=bool).reshape(n, -1).any(axis=1)
+
+    det = np.asarray(columns.get("detection", np.zeros(n)), dtype=np.int64).reshape(n)
+    det_mask, own = flag("detection_mask"), flag("landmarks_mask")
+    return {"detection_mask": det_mask, "nonface": det_mask & (det == 0), "landmarks": own,
+            "landmarks5": flag("landmarks5_mask") & ~own, "pose": flag("pose_mask"), "gender": flag("gender_mask")}
+
+
+def sample_weights(kinds: dict[str, np.ndarray], factors: dict[str, float]) -> np.ndarray:
+    """Each sample's draw weight: the largest factor among the kinds it carries (1 if none listed)."""
+    n = len(kinds["nonface"])
+    best = np.full(n, -np.inf)
+    for kind, factor in factors.items():
+        if kind not in SAMPLE_KINDS:
+            raise ValueError(f"unknown sample kind {kind!r}; choose from {list(SAMPLE_KINDS)}")
+        best = np.where(kinds[kind], np.maximum(best, float(factor)), best)
+    return np.where(np.isfinite(best), best, 1.0)
 
 
 def select_indices(dataset: Dataset, *, positives_only: bool = False, detection_only: bool = False,
-                   no_negatives: bool = False, max_samples: int = 0) -> np.ndarray:
+                   no_negatives: bool = False, max_samples: int = 0,
+                   oversample: dict[str, float] | None = None) -> np.ndarray:
     """Indices of the samples to use, chosen from labels only.
 
     ``positives_only``/``no_negatives`` drop labelled non-faces; ``detection_only`` keeps samples
     with a face/non-face label; ``max_samples`` keeps an evenly spread subset (the same every run).
+    ``oversample`` maps label kinds (:data:`SAMPLE_KINDS`) to draw weights: the result then holds
+    ``max_samples`` (or, when 0, the sum of the weights) indices spread in proportion to the
+    weights, a sample of weight 2 twice, of weight 0.25 one in four (systematic sampling, so the
+    same every run).
     """
     n = len(dataset)
     keep = np.ones(n, dtype=bool)
-    if positives_only or no_negatives or detection_only:
-        det, det_mask = _label_columns(dataset)
-        if positives_only or no_negatives:
-            keep &= ~(det_mask & (det == 0))
-        if detection_only:
-            keep &= det_mask
+    kinds = _label_kinds(dataset) if (positives_only or no_negatives or detection_only or oversample) else None
+    if positives_only or no_negatives:
+        keep &= ~kinds["nonface"]
+    if detection_only:
+        keep &= kinds["detection_mask"]
     idx = np.flatnonzero(keep)
-    if max_samples and len(idx) > max_samples:
+    if oversample:
+        weights = sample_weights(kinds, oversample)[idx]
+        total = float(weights.sum())
+        count = int(max_samples) if max_samples else int(round(total))
+        if total <= 0 or count <= 0:
+            return np.zeros(0, dtype=np.int64)
+        positions = (np.arange(count) + 0.5) * (total / count)
+        idx = idx[np.minimum(np.searchsorted(np.cumsum(weights), positions, side="right"), len(idx) - 1)]
+    elif max_samples and len(idx) > max_samples:
         idx = idx[np.unique(np.linspace(0, len(idx) - 1, max_samples).round().astype(np.int64))]
     return idx.astype(np.int64)
 
@@ -117,7 +160,7 @@ class TrainingSet(Dataset):
         sample = augment_sample(
             sample, rng, context=float(ds.context), out_size=self.input_size,
             point_set=self._part_point_sets[p],
-            **({} if a is None else dict(flip=a.flip, scale=a.scale, shift=a.shift, brightness=a.brightness,
+            **({} if a is None else dict(flip=a.flip, scale=a.scale, shift=a.shift, rotate=a.rotate, brightness=a.brightness,
                                          contrast=a.contrast, saturation=a.saturation)))
         sample = self._conform(sample, f"training part {p} (sample {j})")
         sample["index"] = np.int64(i)

@@ -4,8 +4,11 @@ Each task's term is averaged over the entries that carry a label (not over the b
 no label in a batch contributes exactly zero, never NaN. Terms (paper, section 3):
 
 * detection, gender: cross-entropy;
-* landmarks: squared error weighted by the point mask (ground-truth visibility): invisible or
-  unlabelled points contribute nothing; averaged over labelled coordinates;
+* landmarks: squared error (``landmark_loss="l2"``, the paper's) or absolute error (``"l1"``)
+  weighted by the point mask (ground-truth visibility): invisible or unlabelled points contribute
+  nothing; averaged over labelled coordinates. L1 keeps pulling when the errors are already small
+  and is less dominated by a few badly placed points, which is why regression landmark models
+  (e.g. Feng et al., "Wing Loss", CVPR 2018) prefer it to L2;
 * visibility: squared error on the 0/1 visibility, averaged over labelled points;
 * pose: squared error on (roll, pitch, yaw) in radians (targets arrive in degrees), averaged over
   labelled angles.
@@ -29,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hyperface.points import convert_matrix
-from hyperface.tasks import DEFAULT_LOSS_WEIGHTS, validate_tasks
+from hyperface.tasks import DEFAULT_LOSS_WEIGHTS, LANDMARK_LOSSES, validate_tasks
 
 __all__ = ["MultiTaskLoss"]
 
@@ -52,9 +55,12 @@ class MultiTaskLoss(nn.Module):
 
     def __init__(self, tasks=("detection", "landmarks", "visibility", "pose", "gender"),
                  weights: Mapping[str, float] | None = None, learn_weights: bool = False,
-                 point_set: str | None = None) -> None:
+                 point_set: str | None = None, landmark_loss: str = "l2") -> None:
         super().__init__()
         self.tasks = validate_tasks(tasks)
+        if landmark_loss not in LANDMARK_LOSSES:
+            raise ValueError(f"landmark_loss {landmark_loss!r}: use one of {LANDMARK_LOSSES}")
+        self.landmark_loss = landmark_loss
         merged = dict(DEFAULT_LOSS_WEIGHTS)
         for name, value in (weights or {}).items():
             validate_tasks([name])
@@ -108,7 +114,7 @@ class MultiTaskLoss(nn.Module):
         count = pred.new_zeros(())
         if "landmarks" in t:
             mask = t["landmarks_mask"].bool()  # (B, N)
-            sq = ((pred - t["landmarks"].float()) ** 2).sum(-1)  # (B, N): dx^2 + dy^2
+            sq = self._point_error(pred - t["landmarks"].float())  # (B, N)
             sq_sum = sq_sum + torch.where(mask, sq, torch.zeros_like(sq)).sum()
             count = count + 2 * mask.sum()
             own = mask.any(-1)
@@ -118,10 +124,14 @@ class MultiTaskLoss(nn.Module):
             # Five-point labels supervise only samples without labels in the model's own point set.
             mask5 = t["landmarks5_mask"].bool() & ~own[:, None]
             pred5 = torch.einsum("mn,bnc->bmc", self._to_five.to(pred.dtype), pred)
-            sq5 = ((pred5 - t["landmarks5"].float()) ** 2).sum(-1)
+            sq5 = self._point_error(pred5 - t["landmarks5"].float())
             sq_sum = sq_sum + torch.where(mask5, sq5, torch.zeros_like(sq5)).sum()
             count = count + 2 * mask5.sum()
         return sq_sum / count.clamp(min=1.0)
+
+    def _point_error(self, diff: Tensor) -> Tensor:
+        """Per point: dx^2 + dy^2 (l2) or |dx| + |dy| (l1); the mean divides by the coordinate count."""
+        return (diff ** 2 if self.landmark_loss == "l2" else diff.abs()).sum(-1)
 
     def _visibility(self, pred: Tensor, t: Mapping[str, Tensor]) -> Tensor:
         sq = (pred.float() - t["visibility"].float()) ** 2

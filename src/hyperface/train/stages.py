@@ -175,6 +175,7 @@ class _Stage:
     freeze: list[str] = field(default_factory=list)
     weights: dict[str, float] = field(default_factory=dict)
     learn_weights: bool = False
+    landmark_loss: str = "l2"
 
 
 def _parts(cfg: TrainConfig, split_key: str, *, stage_one: bool) -> list:
@@ -194,7 +195,8 @@ def _parts(cfg: TrainConfig, split_key: str, *, stage_one: bool) -> list:
             neg = _prepared(negatives, split)
             parts.append((neg, select_indices(neg, detection_only=True, max_samples=limit)))
     else:
-        parts.append((base, select_indices(base, positives_only=d.positives_only and is_train, max_samples=limit)))
+        parts.append((base, select_indices(base, positives_only=d.positives_only and is_train, max_samples=limit,
+                                           oversample=d.oversample if is_train else None)))
     return [(ds, idx) for ds, idx in parts if len(idx)]
 
 
@@ -233,7 +235,8 @@ def _run_stage(st: _Stage, cfg: TrainConfig, info: D.DistInfo, on_batch: OnBatch
     model = create_model_from_config(read_config(folder / "last.safetensors")) if resuming else st.build()
     model.to(device)
     frozen = freeze_parameters(model, st.freeze)
-    criterion = MultiTaskLoss(st.optimise, st.weights, st.learn_weights, point_set=model.config.point_set).to(device)
+    criterion = MultiTaskLoss(st.optimise, st.weights, st.learn_weights, point_set=model.config.point_set,
+                              landmark_loss=st.landmark_loss).to(device)
     step_module = TrainStep(model, criterion)
     mc = model.config
 
@@ -455,7 +458,7 @@ def _main_stage(cfg: TrainConfig, run_dir: Path, num_points: int, point_set: str
 
     return _Stage("main", run_dir, cfg.optim, cfg.optimised_tasks, build, _parts(cfg, "train", stage_one=False),
                   _parts(cfg, "val", stage_one=False), freeze=list(m.freeze), weights=dict(cfg.loss.weights),
-                  learn_weights=cfg.loss.learn_weights)
+                  learn_weights=cfg.loss.learn_weights, landmark_loss=cfg.loss.landmark_loss)
 
 
 def train(cfg: TrainConfig, *, resume: Path | str | None = None, on_batch: OnBatch | None = None) -> Path | None:
