@@ -39,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "row each). Default: the bundled model")
     parser.add_argument("--data", action="append", required=True, metavar="[LABEL=]FORMAT:PATH",
                         help="annotated data, e.g. 300w=pts:../shared/data/300w/lfpw/trainset; repeat; specs "
-                             "with the same LABEL are one dataset. Formats: those of 'hyperface data formats' "
-                             "plus voc (Annotations/*.xml) and pts-photos (photos with one .pts per face)")
+                             "with the same LABEL are one dataset. Formats: 'hyperface data formats' (voc: "
+                             "Annotations/*.xml, pts-photos: photos with one .pts per face, for detection)")
     parser.add_argument("--split", choices=SPLIT_CHOICES, default="all",
                         help="images to use: the validation or training split of 'hyperface prepare' (hash of "
                              "the image group), or all (default)")

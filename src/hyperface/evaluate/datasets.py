@@ -20,18 +20,14 @@ from hyperface.data.readers import DatasetReader, open_dataset
 from hyperface.data.readers import parse_spec as _parse_reader_spec
 from hyperface.data.records import ImageRecord
 from hyperface.data.shards import SPLITS, load_manifest
-from hyperface.evaluate.pts_photos import PtsPhotosReader
-from hyperface.evaluate.voc import VocReader
 
 __all__ = ["SPLIT_CHOICES", "DEFAULT_VAL_FRACTION", "DataSpec", "EvalDataset", "parse_data_specs",
-           "open_reader", "val_fraction_from_prepared"]
+           "val_fraction_from_prepared"]
 
 log = logging.getLogger("hyperface.evaluate")
 
 SPLIT_CHOICES = ("val", "train", "all")
 DEFAULT_VAL_FRACTION = PrepareOptions.val_fraction  # prepare's default
-# Formats read by evaluation itself, before the readers' registry.
-_EVALUATE_READERS: dict[str, type[DatasetReader]] = {"voc": VocReader, "pts-photos": PtsPhotosReader}
 _LABEL = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
@@ -71,17 +67,6 @@ def parse_data_specs(values: Sequence[str]) -> list[DataSpec]:
     return out
 
 
-def open_reader(spec: str) -> DatasetReader:
-    """A reader for ``spec``: evaluation's own formats (``voc``, ``pts-photos``) first, then the
-    readers' registry."""
-    fmt, path, options = _parse_reader_spec(spec)
-    if fmt in _EVALUATE_READERS:
-        if options:
-            raise ValueError(f"{fmt}: takes no options, got {', '.join(options)}")
-        return _EVALUATE_READERS[fmt](path)
-    return open_dataset(spec)
-
-
 def val_fraction_from_prepared(folder: str | Path) -> float:
     """The validation fraction a prepared folder was made with (its manifest's options)."""
     manifest, _ = load_manifest(folder)
@@ -109,7 +94,7 @@ class EvalDataset:
             raise ValueError(f"val_fraction must be in [0, 1], got {self.val_fraction}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be a positive number of images, got {self.limit}")
-        self.readers = [open_reader(s) for s in self.specs]
+        self.readers = [open_dataset(s) for s in self.specs]
 
     def _selected(self) -> Iterator[ImageRecord]:
         want = None if self.split == "all" else SPLITS.index(self.split)

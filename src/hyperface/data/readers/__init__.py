@@ -21,7 +21,9 @@ from hyperface.data.readers.menpo import LjsonReader, MenpoReader
 from hyperface.data.readers.mtfl import MtflReader
 from hyperface.data.readers.negatives import NegativesReader
 from hyperface.data.readers.pts import PtsReader
+from hyperface.data.readers.pts_photos import PtsPhotosReader
 from hyperface.data.readers.utkface import UtkFaceReader
+from hyperface.data.readers.voc import VocReader
 from hyperface.data.readers.vw300 import Vw300Reader
 
 __all__ = [
@@ -47,6 +49,8 @@ READERS: dict[str, type[DatasetReader]] = {
     "dlib": DlibXmlReader,
     "celeba": CelebAReader,
     "negatives": NegativesReader,
+    "voc": VocReader,
+    "pts-photos": PtsPhotosReader,
 }
 
 _INT = re.compile(r"[+-]?\d+")

@@ -69,10 +69,6 @@ class AflwReader(DatasetReader):
         raise DatasetError(f"aflw: no aflw.sqlite in {path}"
                            + (f" (several .sqlite files: {', '.join(p.name for p in found)})" if found else ""))
 
-    @property
-    def source(self) -> str:
-        return f"{self.format}:{self.path}"
-
     def _connect(self) -> sqlite3.Connection:
         try:
             return sqlite3.connect(f"{self.sqlite.resolve().as_uri()}?mode=ro", uri=True)

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.io
 
 from hyperface.data.readers._files import ImageIndex, walk_files
-from hyperface.data.readers.base import DatasetError, DatasetReader
+from hyperface.data.readers.base import DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 
 __all__ = ["Aflw2000Reader", "read_aflw2000_mat"]
@@ -70,15 +70,7 @@ class Aflw2000Reader(DatasetReader):
 
     format = "aflw2000"
     description = "AFLW2000-3D NAME.jpg + NAME.mat: pose, 21 points with visibility, 68 points"
-
-    def __init__(self, path: str | Path, *, verify_images: bool = False) -> None:
-        super().__init__(path, verify_images=verify_images)
-        if not self.path.is_dir():
-            raise DatasetError(f"aflw2000: {self.path} is not a folder")
-
-    @property
-    def source(self) -> str:
-        return f"{self.format}:{self.path}"
+    folder_only = True
 
     def _records(self) -> Iterator[ImageRecord]:
         images = ImageIndex()

@@ -55,6 +55,7 @@ class DatasetReader(ABC):
 
     format: ClassVar[str]
     description: ClassVar[str]
+    folder_only: ClassVar[bool] = False  # PATH must be a folder
 
     def __init__(self, path: str | Path, *, verify_images: bool = False) -> None:
         self.path = Path(path)
@@ -62,6 +63,13 @@ class DatasetReader(ABC):
         self.problems: list[Problem] = []
         if not self.path.exists():
             raise DatasetError(f"{self.format}: {self.path} does not exist")
+        if self.folder_only and not self.path.is_dir():
+            raise DatasetError(f"{self.format}: {self.path} is not a folder")
+
+    @property
+    def source(self) -> str:
+        """``FORMAT:PATH``, stored with every record (readers with options may add them)."""
+        return f"{self.format}:{self.path}"
 
     def __iter__(self) -> Iterator[ImageRecord]:
         self.problems = []

@@ -42,6 +42,7 @@ class CelebAReader(DatasetReader):
 
     format = "celeba"
     description = "CelebA lists (attributes, bbox, 5 landmarks) + img_celeba/ or img_align_celeba/"
+    folder_only = True
 
     def __init__(self, path: str | Path, *, verify_images: bool = False, variant: str = "auto",
                  split: str = "all") -> None:
@@ -50,8 +51,6 @@ class CelebAReader(DatasetReader):
         if split not in CELEBA_SPLITS:
             raise ValueError(f"celeba: split={split!r}; choose from {', '.join(CELEBA_SPLITS)}")
         super().__init__(path, verify_images=verify_images)
-        if not self.path.is_dir():
-            raise DatasetError(f"celeba: {self.path} is not a folder")
         self.split = split
         if variant == "auto":
             variant = "wild" if self._find(_IMAGE_DIRS["wild"], "Img", want_dir=True) else "align"
@@ -74,10 +73,6 @@ class CelebAReader(DatasetReader):
             if candidate.is_dir() if want_dir else candidate.is_file():
                 return candidate
         return None
-
-    @property
-    def source(self) -> str:
-        return f"{self.format}:{self.path}"
 
     def _read_list(self, path: Path | None, *, header: bool = True,
                    numbers: int | None = None) -> tuple[list[str], dict[str, tuple[int, list[float]]]]:

@@ -93,10 +93,6 @@ class DlibXmlReader(DatasetReader):
         if self._tree.getroot().tag != "dataset":
             raise DatasetError(f"dlib: {self.path}: root element is <{self._tree.getroot().tag}>, expected <dataset>")
 
-    @property
-    def source(self) -> str:
-        return f"{self.format}:{self.path}"
-
     def _face(self, box: ET.Element) -> FaceRecord:
         left, top = _number(box, "left"), _number(box, "top")
         width, height = _number(box, "width"), _number(box, "height")

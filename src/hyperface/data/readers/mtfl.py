@@ -77,10 +77,6 @@ class MtflReader(DatasetReader):
             wanted = " or ".join(f"{n}.txt" for n in names)
             raise DatasetError(f"mtfl: no {wanted} in {self.path}")
 
-    @property
-    def source(self) -> str:
-        return f"{self.format}:{self.path}"
-
     def _records(self) -> Iterator[ImageRecord]:
         for listing in self.lists:
             try:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 from hyperface.data.images import IMAGE_SUFFIXES
 from hyperface.data.readers._files import walk_files
-from hyperface.data.readers.base import DatasetError, DatasetReader
+from hyperface.data.readers.base import DatasetReader
 from hyperface.data.records import ImageRecord
 
 __all__ = ["NegativesReader"]
@@ -19,15 +18,7 @@ class NegativesReader(DatasetReader):
 
     format = "negatives"
     description = "images with no face (recursive folder): non-face samples only"
-
-    def __init__(self, path: str | Path, *, verify_images: bool = False) -> None:
-        super().__init__(path, verify_images=verify_images)
-        if not self.path.is_dir():
-            raise DatasetError(f"negatives: {self.path} is not a folder")
-
-    @property
-    def source(self) -> str:
-        return f"{self.format}:{self.path}"
+    folder_only = True
 
     def _records(self) -> Iterator[ImageRecord]:
         for image in walk_files(self.path, IMAGE_SUFFIXES):

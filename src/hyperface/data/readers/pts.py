@@ -152,10 +152,6 @@ class PtsReader(DatasetReader):
         else:
             self.root = self.path
 
-    @property
-    def source(self) -> str:
-        return f"{self.format}:{self.path}"
-
     def _annotation_files(self) -> list[Path]:
         if self.path.is_file():
             return [self.path]

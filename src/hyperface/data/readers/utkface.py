@@ -10,12 +10,11 @@ the same way.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 from hyperface.data.boxes import whole_image_box
 from hyperface.data.images import IMAGE_SUFFIXES
 from hyperface.data.readers._files import walk_files
-from hyperface.data.readers.base import DatasetError, DatasetReader
+from hyperface.data.readers.base import DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord
 
 __all__ = ["UtkFaceReader", "parse_utkface_name", "UTKFACE_RACES"]
@@ -53,15 +52,7 @@ class UtkFaceReader(DatasetReader):
 
     format = "utkface"
     description = "UTKFace crops, labels in the name AGE_GENDER_RACE_DATE.jpg.chip.jpg: gender, age, race"
-
-    def __init__(self, path: str | Path, *, verify_images: bool = False) -> None:
-        super().__init__(path, verify_images=verify_images)
-        if not self.path.is_dir():
-            raise DatasetError(f"utkface: {self.path} is not a folder")
-
-    @property
-    def source(self) -> str:
-        return f"{self.format}:{self.path}"
+    folder_only = True
 
     def _records(self) -> Iterator[ImageRecord]:
         for image in walk_files(self.path, IMAGE_SUFFIXES):

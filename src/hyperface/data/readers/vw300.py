@@ -33,13 +33,12 @@ class Vw300Reader(DatasetReader):
 
     format = "300vw"
     description = "300-VW videos: FOLDER/vid.avi + FOLDER/annot/NNNNNN.pts (1-based frame numbers)"
+    folder_only = True
 
     def __init__(self, path: str | Path, *, verify_images: bool = False, every: int = 1) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"300vw: every={every!r}; it must be a whole number >= 1")
         super().__init__(path, verify_images=verify_images)
-        if not self.path.is_dir():
-            raise DatasetError(f"300vw: {self.path} is not a folder")
         self.every = every
         self.root = self.path
         if (self.path / "annot").is_dir():
@@ -48,10 +47,6 @@ class Vw300Reader(DatasetReader):
             self.folders = sorted(d for d in self.path.iterdir() if d.is_dir() and not d.name.startswith("."))
         if not any((d / "annot").is_dir() for d in self.folders):
             raise DatasetError(f"300vw: no video folder with an annot/ folder in {self.path}")
-
-    @property
-    def source(self) -> str:
-        return f"{self.format}:{self.path}"
 
     def _find_video(self, folder: Path) -> Path | None:
         videos = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hyperface.data.readers._files import ImageIndex, walk_files
-from hyperface.data.readers.base import DatasetError, DatasetReader
+from hyperface.data.readers.base import DatasetReader
 from hyperface.data.readers.pts import AnnotationError, parse_pts, point_set_for
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 
@@ -29,15 +29,7 @@ class PtsPhotosReader(DatasetReader):
 
     format = "pts-photos"
     description = "whole photos with one .pts per face (NAME.jpg + NAME_1.pts, NAME_2.pts ...): detection"
-
-    def __init__(self, path: str | Path, *, verify_images: bool = False) -> None:
-        super().__init__(path, verify_images=verify_images)
-        if not self.path.is_dir():
-            raise DatasetError(f"{self.format}: {self.path} is not a folder")
-
-    @property
-    def source(self) -> str:
-        return f"{self.format}:{self.path}"
+    folder_only = True
 
     def _photo_of(self, images: ImageIndex, ann: Path) -> Path | None:
         image = images.find(ann)

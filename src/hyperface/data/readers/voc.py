@@ -1,6 +1,7 @@
 """PASCAL VOC style detection annotations: ``Annotations/*.xml`` with ``object/bndbox`` per face.
 
-Used by ``hyperface evaluate --data voc:PATH`` for detection on whole photos. ``PATH`` is a VOC
+For detection on whole photos (``hyperface evaluate --data voc:PATH``; ``prepare`` takes its faces
+as box-only positives). ``PATH`` is a VOC
 root (holding ``Annotations/`` and ``JPEGImages/``), an ``Annotations/`` folder, or one ``.xml``
 file. Each ``<object>`` is a face: when any object of the folder is named ``face``, only objects of
 that name are taken (face sets in VOC format sometimes annotate other things too); else every
@@ -42,10 +43,6 @@ class VocReader(DatasetReader):
             self.files = sorted(folder.glob("*.xml"))
         if not self.files:
             raise DatasetError(f"voc: no .xml annotation in {self.path} (expected Annotations/*.xml)")
-
-    @property
-    def source(self) -> str:
-        return f"{self.format}:{self.path}"
 
     def _image_path(self, xml: Path, filename: str) -> Path | None:
         for folder in (self.root / "JPEGImages", xml.parent, self.root):
