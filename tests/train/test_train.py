@@ -191,3 +191,19 @@ def test_stage_one_data_with_and_without_replaced_non_faces(tiny_data, tmp_path)
     assert len(neg_labels) and (neg_labels["detection"] == 0).all()
     val = _parts(other, "val", stage_one=True)
     assert [len(idx) > 0 for _, idx in val] == [True, True]
+
+
+def test_oversample_shapes_the_training_mix_not_validation(tiny_data, tmp_path):
+    from hyperface.train.stages import _parts
+
+    mix = {"landmarks": 3.0, "nonface": 0.0}
+    cfg = config_from_dict(tiny_config(tiny_data, tmp_path, data={"oversample": mix, "max_train_samples": 0}))
+    ((ds, idx),) = _parts(cfg, "train", stage_one=False)
+    labels = ds.labels()[idx]
+    assert not (labels["detection_mask"] & (labels["detection"] == 0)).any()  # weight 0: no non-face
+    points = labels["landmarks_mask"].any(axis=1)
+    assert points.sum() == 3 * len(np.unique(idx[points]))  # every landmark crop three times
+    ((val_ds, val_idx),) = _parts(cfg, "val", stage_one=False)
+    val_labels = val_ds.labels()[val_idx]
+    assert len(np.unique(val_idx)) == len(val_idx)  # validation is not re-weighted:
+    assert (val_labels["detection_mask"] & (val_labels["detection"] == 0)).any()  # its non-faces stay
