@@ -126,3 +126,22 @@ def test_labelled_points_of_another_shape_are_an_error():
     ts = TrainingSet([(Labelled(), np.arange(3))], input_size=16, num_points=68, point_set="ibug68")
     with pytest.raises(ValueError, match="one point set"):
         ts[0]
+
+
+def test_select_indices_reads_labels_of_in_memory_samples_of_any_shape():
+    """Datasets without ``labels()``: the kinds come from the samples, whose images and label
+    arrays may differ in shape from one sample to the next."""
+
+    class Mixed(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            sample = {"image": np.zeros((10 + i, 12, 3), np.uint8), "detection": np.int64(i % 2),
+                      "detection_mask": np.bool_(True)}
+            if i >= 2:
+                sample["landmarks_mask"] = np.ones(5 + i, bool)
+            return sample
+
+    assert select_indices(Mixed(), positives_only=True).tolist() == [1, 3]
+    assert select_indices(Mixed(), oversample={"landmarks": 2.0}).tolist() == [0, 1, 2, 2, 3, 3]

@@ -56,17 +56,18 @@ def _label_kinds(dataset: Dataset) -> dict[str, np.ndarray]:
     n = len(dataset)
     if hasattr(dataset, "labels"):
         rows = dataset.labels()
-        columns = {key: np.asarray(rows[key]) for key in rows.dtype.names}
+
+        def flag(key: str) -> np.ndarray:  # any entry of the mask set
+            return rows[key].reshape(n, -1).any(axis=1) if key in rows.dtype.names else np.zeros(n, bool)
+
+        det = np.asarray(rows["detection"], dtype=np.int64)
     else:
         samples = [dataset[i] for i in range(n)]
-        keys = {key for s in samples for key in s}
-        columns = {key: np.array([np.asarray(s.get(key, 0)) for s in samples]) for key in keys}
 
-    def flag(key: str) -> np.ndarray:  # any entry of the mask set
-        value = columns.get(key)
-        return np.zeros(n, bool) if value is None else np.asarray(value, dtype=bool).reshape(n, -1).any(axis=1)
+        def flag(key: str) -> np.ndarray:
+            return np.array([bool(np.any(s.get(key, False))) for s in samples], dtype=bool)
 
-    det = np.asarray(columns.get("detection", np.zeros(n)), dtype=np.int64).reshape(n)
+        det = np.array([int(s.get("detection", 0)) for s in samples], dtype=np.int64)
     det_mask, own = flag("detection_mask"), flag("landmarks_mask")
     return {"detection_mask": det_mask, "nonface": det_mask & (det == 0), "landmarks": own,
             "landmarks5": flag("landmarks5_mask") & ~own, "pose": flag("pose_mask"), "gender": flag("gender_mask")}
