@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (one per core)")
     parser.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n",
                         help="prepare only the i-th of n parts (merge the parts with 'prepare merge')")
+    parser.add_argument("--mode", default=_D.mode, choices=("candidates", "aligned"),
+                        help="candidates: labelled candidate crops (stage one); aligned: one crop per face aligned "
+                             "by its five points (stage two; use --crop-size 120 --context 1.25)")
+    parser.add_argument("--teacher", default=_D.teacher, metavar="none|bundled|WEIGHTS",
+                        help="aligned mode: align faces that have no points (gender-only sources) by this "
+                             "stage-one model's points")
     g = parser.add_argument_group("crops")
     g.add_argument("--crop-size", type=int, default=_D.crop_size,
                    help="stored crop side; about 1.25 x the model input leaves room for augmentation")
@@ -108,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             negatives_per_image=args.negatives_per_image, negatives_from_faces=args.negatives_from_faces,
             ss_mode=args.ss_mode, ss_max_side=args.ss_max_side, ss_max_proposals=args.ss_max_proposals,
             min_box=args.min_box, val_fraction=args.val_fraction, seed=args.seed,
-            images_per_shard=args.images_per_shard)
+            images_per_shard=args.images_per_shard, mode=args.mode, teacher=args.teacher)
         manifest = prepare(args.source, args.out, opts, workers=args.workers, shard=args.shard,
                            progress=not args.no_progress, command=sys.argv[1:])
     except (ValueError, OSError) as exc:

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from hyperface import __version__
+from hyperface.data.aligned import Teacher, model_teacher, sample_aligned
 from hyperface.data.candidates import SS_MODES, extract_crop, jitter_boxes, random_boxes, selective_search
 from hyperface.data.images import ImageReadError, load_image
 from hyperface.data.labels import LabelOptions, assign_labels, face_targets, fill_labels
@@ -61,6 +62,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("hyperface.data")
+
+PREPARE_MODES = ("candidates", "aligned")
 
 # Candidate kinds, for the balance policy.
 _SS, _JITTER, _PARTIAL, _RANDOM, _WHOLE = range(5)
@@ -90,9 +93,13 @@ class PrepareOptions:
     val_fraction: float = 0.1
     seed: int = 0
     images_per_shard: int = 64
+    mode: str = "candidates"      # candidates (stage one) | aligned (stage two: one aligned crop per face)
+    teacher: str = "none"         # aligned mode, faces without points: "bundled", a weights file, or "none"
 
     def __post_init__(self) -> None:
         get_point_set(self.point_set)
+        if self.mode not in PREPARE_MODES:
+            raise ValueError(f"mode must be one of {PREPARE_MODES}, got {self.mode!r}")
         self.label_options()  # validates thresholds
         if self.ss_mode not in (*SS_MODES, "none"):
             raise ValueError(f"ss_mode must be one of {(*SS_MODES, 'none')}, got {self.ss_mode!r}")
@@ -322,8 +329,14 @@ def process_shard(task: ShardTask, opts: PrepareOptions, out: Path) -> dict:
                 logger.warning("%s: skipped (%s)", record.key, msg)
                 continue
             try:
-                boxes, labels = sample_image(image, record, opts, image_rng(key, opts.seed))
-                image_crops = [extract_crop(image, box, opts.context, opts.crop_size) for box in boxes]
+                if opts.mode == "aligned":
+                    image_crops, labels = sample_aligned(image, record, point_set=opts.point_set,
+                                                         crop_size=opts.crop_size, context=opts.context,
+                                                         teacher=_teacher(opts.teacher))
+                    image_crops = list(image_crops)
+                else:
+                    boxes, labels = sample_image(image, record, opts, image_rng(key, opts.seed))
+                    image_crops = [extract_crop(image, box, opts.context, opts.crop_size) for box in boxes]
             except ValueError as exc:  # a degenerate annotation: report, go on
                 skipped.append({"path": str(record.image), "frame": record.frame, "line": None,
                                 "message": f"cannot sample: {exc}"})
@@ -353,6 +366,18 @@ def process_shard(task: ShardTask, opts: PrepareOptions, out: Path) -> dict:
         if not shard_is_complete(final):  # another run finished the same (identical) shard first
             raise
     return _read_shard_json(final)
+
+
+_TEACHERS: dict[str, Teacher] = {}
+
+
+def _teacher(spec: str) -> Teacher | None:
+    """The aligned mode's teacher for faces without points, loaded once per process."""
+    if spec == "none":
+        return None
+    if spec not in _TEACHERS:
+        _TEACHERS[spec] = model_teacher(None if spec == "bundled" else spec)
+    return _TEACHERS[spec]
 
 
 def _read_shard_json(shard_dir: Path) -> dict:

@@ -11,7 +11,10 @@ Pipeline per batch of images (HyperFace, section 4 of ../shared/docs/hyperface.m
    (a model whose ``config.meta["context"]`` says otherwise gets its box enlarged by that much);
 4. IRP (:mod:`hyperface.inference.irp`) re-runs the network once per round on boxes fitted to the
    landmarks of candidates scoring >= ``irp_threshold``;
-5. candidates scoring >= ``score_threshold`` are merged by L-NMS (:mod:`hyperface.inference.lnms`).
+5. candidates scoring >= ``score_threshold`` are merged by L-NMS (:mod:`hyperface.inference.lnms`);
+6. stage two (:mod:`hyperface.inference.stage_two`): each face aligned by its landmarks and analysed
+   again by the aligned-face network, whose landmarks, visibility, pose and gender replace stage
+   one's (``Face.sources`` says which stage each output came from).
 
 ``analyzer.batch(images)`` gives the same faces as calling ``analyzer(image)`` on each (up to float
 rounding of batched matrix products): every step is per image except the batched network call.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -33,7 +37,7 @@ from PIL import Image
 import hyperface.models  # noqa: F401  (registers every architecture a weights file may name)
 from hyperface.data.images import load_image, to_rgb_array
 from hyperface.data.records import GENDERS
-from hyperface.inference.assets import resolve_weights
+from hyperface.inference.assets import resolve_stage_two, resolve_weights
 from hyperface.inference.candidates import Candidates, decode_outputs
 from hyperface.inference.crops import extract_crops, extract_crops_cv2, image_to_tensor
 from hyperface.inference.irp import iterative_region_proposals
@@ -41,6 +45,7 @@ from hyperface.inference.lnms import landmark_nms
 from hyperface.inference.network import load_network
 from hyperface.inference.proposals import ProposalSource, create_proposals
 from hyperface.inference.result import Face
+from hyperface.inference.stage_two import StageTwo
 from hyperface.models.heads import HyperFaceModel
 from hyperface.models.preprocess import to_input_tensor
 
@@ -49,7 +54,7 @@ __all__ = ["FaceAnalyzer", "ImageInput", "STAGES", "DEFAULT_SCORE_THRESHOLD"]
 log = logging.getLogger(__name__)
 
 ImageInput = Union[str, Path, np.ndarray, Image.Image]
-STAGES = ("load", "candidates", "network", "irp", "lnms")
+STAGES = ("load", "candidates", "network", "irp", "lnms", "stage_two")
 DEFAULT_SCORE_THRESHOLD = 0.5
 
 
@@ -85,6 +90,9 @@ class FaceAnalyzer:
     answers mapped back); ``batch_size``: crops per network call; ``proposal_options``: keyword
     arguments of the candidate source (e.g. ``{"min_face": 40}`` for ``fast``); ``threads``:
     onnxruntime intra-op threads (PyTorch's are process-wide: ``torch.set_num_threads``).
+    ``stage_two``: the aligned-face network (``"auto"``: the bundled one when ``weights`` is the
+    bundled model too, else none; ``"bundled"``; a weights file or model; ``None``: off), with
+    ``iterations`` alignment rounds and ``flip_average`` (see :mod:`hyperface.inference.stage_two`).
     Everything is loaded here; calls do no I/O except reading an image given by path.
 
     Defaults: the ``fast`` source's settings were measured (see
@@ -98,7 +106,10 @@ class FaceAnalyzer:
                  score_threshold: float = DEFAULT_SCORE_THRESHOLD, irp_rounds: int = 1,
                  irp_threshold: float | None = None,
                  lnms_iou: float = 0.3, lnms_top_k: int = 5, max_side: int = 1280, batch_size: int = 64,
-                 proposal_options: dict[str, Any] | None = None, threads: int | None = None) -> None:
+                 proposal_options: dict[str, Any] | None = None, threads: int | None = None,
+                 stage_two: str | Path | HyperFaceModel | None = "auto", iterations: int = 1,
+                 flip_average: bool = False) -> None:
+        bundled_stage_one = weights is None
         if not isinstance(weights, HyperFaceModel):
             weights = resolve_weights(weights)
         self.device = torch.device(device)
@@ -113,6 +124,10 @@ class FaceAnalyzer:
             opts.setdefault("device", device)
             opts.setdefault("threads", threads)
         self.proposals = create_proposals(proposals, **opts)
+        stage_two_weights = resolve_stage_two(stage_two, bundled_stage_one)
+        self.stage_two = None if stage_two_weights is None else StageTwo(
+            stage_two_weights, backend=backend, device=device, threads=threads, iterations=iterations,
+            flip_average=flip_average, batch_size=batch_size)
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
         if max_side < 32:
@@ -128,7 +143,8 @@ class FaceAnalyzer:
 
     def __repr__(self) -> str:
         return (f"FaceAnalyzer(arch={self.config.arch!r}, point_set={self.point_set!r}, tasks={self.config.tasks}, "
-                f"proposals={self.proposals.name!r}, backend={self.backend!r}, device={str(self.device)!r})")
+                f"proposals={self.proposals.name!r}, stage_two={self.stage_two!r}, backend={self.backend!r}, "
+                f"device={str(self.device)!r})")
 
     # -- public API -----------------------------------------------------------------------------
     def __call__(self, image: ImageInput, boxes: np.ndarray | None = None) -> list[Face]:
@@ -232,11 +248,29 @@ class FaceAnalyzer:
         t = time.perf_counter()
         cands = cands.select(cands.score >= self.score_threshold)
         merged = landmark_nms(cands, self.lnms_iou, self.lnms_top_k, self.point_set)
-        results = [self._faces(merged.select(merged.image == i), *scaled[i]) for i in range(len(loaded))]
         timings["lnms"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        merged, sources = self._stage_two(images, merged)
+        results = [self._faces(merged.select(merged.image == i), *scaled[i], sources) for i in range(len(loaded))]
+        timings["stage_two"] = time.perf_counter() - t
         return results
 
-    def _faces(self, c: Candidates, sx: float, sy: float) -> list[Face]:
+    def _stage_two(self, images: list[np.ndarray], c: Candidates) -> tuple[Candidates, dict[str, str]]:
+        """Stage two's answers in place of stage one's, and which stage each output comes from."""
+        sources = {task: "stage1" for task in ("box", "score", "landmarks", "visibility", "pose", "gender")}
+        if self.stage_two is None or c.landmarks is None:
+            return c, sources
+        out = self.stage_two(images, c.landmarks.cpu().numpy(), self.point_set, c.image.cpu().numpy())
+        new: dict[str, torch.Tensor] = {}
+        for task in ("landmarks", "visibility", "pose", "gender"):
+            value = getattr(out, task)
+            if value is not None:
+                new[task] = torch.as_tensor(value, dtype=torch.float32, device=c.score.device)
+                sources[task] = "stage2"
+        return replace(c, **new), sources
+
+    def _faces(self, c: Candidates, sx: float, sy: float, sources: dict[str, str]) -> list[Face]:
         """Rows of ``c`` as :class:`Face` objects in original-image pixels, best first."""
         c = c.select(torch.argsort(c.score, descending=True, stable=True)).to("cpu")
 
@@ -257,9 +291,13 @@ class FaceAnalyzer:
             faces.append(Face(
                 box=boxes[k], score=float(c.score[k]),
                 landmarks=None if lms is None else lms[k],
-                point_set=self.point_set if lms is not None else None,
+                point_set=self._point_set(sources) if lms is not None else None,
                 visibility=None if c.visibility is None else c.visibility[k].numpy(),
                 pose=None if c.pose is None else c.pose[k].numpy(),
-                gender=gender, gender_probability=prob))
+                gender=gender, gender_probability=prob,
+                sources={k: v for k, v in sources.items() if k in ("box", "score") or getattr(c, k) is not None}))
         return faces
+
+    def _point_set(self, sources: dict[str, str]) -> str | None:
+        return self.stage_two.point_set if sources["landmarks"] == "stage2" else self.point_set
 

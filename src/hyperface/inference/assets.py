@@ -9,10 +9,11 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["ASSETS", "DEFAULT_WEIGHTS", "PROPOSAL_WEIGHTS", "REFINE_WEIGHTS", "EXAMPLE_IMAGE", "asset_path",
-           "resolve_weights"]
+__all__ = ["ASSETS", "DEFAULT_WEIGHTS", "STAGE_TWO_WEIGHTS", "PROPOSAL_WEIGHTS", "REFINE_WEIGHTS", "EXAMPLE_IMAGE",
+           "asset_path", "resolve_weights", "resolve_stage_two"]
 
 DEFAULT_WEIGHTS = "hyperface-compact.safetensors"  # the analyzer's network
+STAGE_TWO_WEIGHTS = "hyperface-aligned.safetensors"  # the aligned-face network (stage two)
 PROPOSAL_WEIGHTS = "hyperface-proposal.safetensors"  # the ``fast`` candidate stage 1
 REFINE_WEIGHTS = "hyperface-proposal-refine.safetensors"  # the ``fast`` candidate stage 2
 EXAMPLE_IMAGE = "astronaut.jpg"  # public domain (NASA); see assets/astronaut.LICENSE.txt
@@ -47,3 +48,22 @@ def resolve_weights(weights: str | Path | None, default: str = DEFAULT_WEIGHTS) 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: weights file not found")
     return path
+
+
+def resolve_stage_two(stage_two, bundled_stage_one: bool):
+    """The stage-two weights (a path or model) ``FaceAnalyzer(stage_two=...)`` asks for, or None.
+
+    ``"auto"``: the bundled stage two when the stage-one weights are the bundled ones too and the
+    package ships it, else none; ``"bundled"``: the bundled one (an error when missing); ``None`` or
+    ``"none"``: no stage two; anything else: a weights file (or a model object, returned as is).
+    """
+    if stage_two is None or (isinstance(stage_two, str) and stage_two == "none"):
+        return None
+    if isinstance(stage_two, str) and stage_two == "auto":
+        path = _assets_dir() / STAGE_TWO_WEIGHTS
+        return path if bundled_stage_one and path.is_file() else None
+    if isinstance(stage_two, str) and stage_two == "bundled":
+        return asset_path(STAGE_TWO_WEIGHTS)
+    if isinstance(stage_two, (str, Path)):
+        return resolve_weights(stage_two)
+    return stage_two

@@ -27,7 +27,8 @@ class Face:
     ``box`` is (x0, y0, x1, y1); ``landmarks`` is (N, 2) in the order of ``point_set`` (see
     :mod:`hyperface.points`); ``visibility`` (N,) is the predicted probability that each point is
     visible; ``pose`` is (roll, pitch, yaw) degrees; ``gender`` is "male" or "female" and
-    ``gender_probability`` the probability of that answer.
+    ``gender_probability`` the probability of that answer. ``sources`` says which stage gave each
+    output (``{"landmarks": "stage2", "box": "stage1", ...}``; see :mod:`hyperface.inference.stage_two`).
     """
 
     box: np.ndarray
@@ -38,6 +39,7 @@ class Face:
     pose: np.ndarray | None = None
     gender: str | None = None
     gender_probability: float | None = None
+    sources: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "box", np.asarray(self.box, dtype=np.float64).reshape(4))
@@ -74,6 +76,7 @@ class Face:
             "pose": None if self.pose is None else dict(zip(("roll", "pitch", "yaw"), _round_list(self.pose, 3))),
             "gender": self.gender,
             "gender_probability": None if self.gender_probability is None else round(self.gender_probability, 5),
+            "sources": None if self.sources is None else dict(self.sources),
         }
 
     @classmethod
@@ -84,4 +87,5 @@ class Face:
             pose = [pose["roll"], pose["pitch"], pose["yaw"]]
         return cls(box=data["box"], score=data["score"], landmarks=data.get("landmarks"),
                    point_set=data.get("point_set"), visibility=data.get("visibility"), pose=pose,
-                   gender=data.get("gender"), gender_probability=data.get("gender_probability"))
+                   gender=data.get("gender"), gender_probability=data.get("gender_probability"),
+                   sources=data.get("sources"))

@@ -17,6 +17,7 @@ from hyperface.data.readers.aflw2000 import Aflw2000Reader
 from hyperface.data.readers.base import DatasetError, DatasetReader, Problem
 from hyperface.data.readers.celeba import CelebAReader
 from hyperface.data.readers.dlib_xml import DlibXmlReader
+from hyperface.data.readers.fairface import FairFaceReader
 from hyperface.data.readers.menpo import LjsonReader, MenpoReader
 from hyperface.data.readers.mtfl import MtflReader
 from hyperface.data.readers.negatives import NegativesReader
@@ -46,6 +47,7 @@ READERS: dict[str, type[DatasetReader]] = {
     "aflw2000": Aflw2000Reader,
     "mtfl": MtflReader,
     "utkface": UtkFaceReader,
+    "fairface": FairFaceReader,
     "dlib": DlibXmlReader,
     "celeba": CelebAReader,
     "negatives": NegativesReader,

@@ -1,0 +1,137 @@
+"""Stage two: each found face, aligned by its five points, analysed again by a second network.
+
+After L-NMS (or on faces in given boxes) every face's current landmarks fix a similarity transform
+onto the stage-two network's template (:mod:`hyperface.alignment`; the template, crop size and
+normalisation come from the network's own weights file); the network sees the aligned crop and its
+answers are mapped back to image pixels: landmarks through the inverse transform, pose turned back
+by the alignment's rotation (the network saw the face with its roll removed), gender and
+visibility as they are. Options:
+
+* ``iterations``: align again on the refined points and re-run (each round costs one network call);
+* ``flip_average``: also run the mirrored crop and average both answers (left/right points swapped
+  back, roll and yaw negated back), which cancels a part of the network's left/right bias.
+
+Only the tasks the stage-two network has are replaced; every :class:`~hyperface.inference.result.Face`
+says which stage each of its outputs came from (``Face.sources``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hyperface.alignment import Alignment, align, five_points
+from hyperface.inference.network import load_network
+from hyperface.models.heads import HyperFaceModel
+from hyperface.models.preprocess import to_input_tensor
+from hyperface.points import get_point_set
+from hyperface.pose import flip_pose, rotate_pose
+
+__all__ = ["StageTwo", "StageTwoOutput", "STAGE_TWO_ARCHS"]
+
+STAGE_TWO_ARCHS = ("hyperface-aligned",)
+
+
+@dataclass
+class StageTwoOutput:
+    """Stage two's answers for K faces, in image pixels / degrees / probabilities (None: task absent)."""
+
+    landmarks: np.ndarray | None    # (K, N, 2)
+    visibility: np.ndarray | None   # (K, N)
+    pose: np.ndarray | None         # (K, 3) roll, pitch, yaw in degrees, the image's frame
+    gender: np.ndarray | None       # (K, 2) probabilities (male, female)
+
+
+class StageTwo:
+    """The aligned-face network behind one call; built once, called per batch of faces.
+
+    ``weights``: a ``hyperface-aligned`` weights file, its ONNX export (``backend="onnx"``) or the
+    model. ``iterations`` >= 1 alignment rounds; ``flip_average`` averages with the mirrored crop.
+    """
+
+    def __init__(self, weights: str | Path | HyperFaceModel, *, backend: str = "torch", device: str = "cpu",
+                 threads: int | None = None, iterations: int = 1, flip_average: bool = False,
+                 batch_size: int = 64) -> None:
+        if int(iterations) < 1:
+            raise ValueError(f"stage two iterations must be >= 1, got {iterations}")
+        self.network = load_network(weights, backend=backend, device=device, batch_size=batch_size, threads=threads)
+        self.config = self.network.config
+        if self.config.arch not in STAGE_TWO_ARCHS:
+            raise ValueError(f"{weights}: stage two needs a {' or '.join(STAGE_TWO_ARCHS)} network, got "
+                             f"{self.config.arch!r} (a stage-one model goes in FaceAnalyzer's weights=)")
+        kw = self.config.arch_kwargs
+        self.template = np.asarray(kw["template"], dtype=np.float64)
+        self.context = float(kw.get("context", 1.0))
+        self.size = int(self.config.input_size)
+        self.point_set = self.config.point_set
+        self.tasks = self.config.tasks
+        self.iterations = int(iterations)
+        self.flip_average = bool(flip_average)
+        self.device = torch.device(device)
+        self._flip = get_point_set(self.point_set).flip_values if self.point_set else None
+
+    def __repr__(self) -> str:
+        return (f"StageTwo(arch={self.config.arch!r}, tasks={self.tasks}, iterations={self.iterations}, "
+                f"flip_average={self.flip_average})")
+
+    def __call__(self, images: Sequence[np.ndarray], landmarks: np.ndarray, point_set: str,
+                 image_index: np.ndarray) -> StageTwoOutput:
+        """Answers for faces with ``landmarks`` (K, M, 2) in ``point_set``, face k in ``images[image_index[k]]``."""
+        landmarks = np.asarray(landmarks, dtype=np.float64)
+        k = len(landmarks)
+        if k == 0:
+            n = self.config.num_points
+            empty = {"landmarks": np.zeros((0, n, 2)), "visibility": np.zeros((0, n)), "pose": np.zeros((0, 3)),
+                     "gender": np.zeros((0, 2))}
+            return StageTwoOutput(**{t: (empty[t] if t in self.tasks else None) for t in empty})
+        points5, out = five_points(landmarks, point_set), None
+        for _ in range(self.iterations):
+            alignments = [align(points5[i], self.size, self.context, self.template) for i in range(k)]
+            out = self._run(images, alignments, image_index)
+            if out.landmarks is None:
+                break
+            points5 = five_points(out.landmarks, self.point_set)
+        return out
+
+    # -- one round -------------------------------------------------------------------------------
+    def _run(self, images: Sequence[np.ndarray], alignments: list[Alignment], image_index: np.ndarray) -> StageTwoOutput:
+        crops = np.stack([al.warp(images[int(i)]) for al, i in zip(alignments, image_index)])
+        raw = self._network(crops)
+        if self.flip_average:
+            mirrored = self._unflip(self._network(np.ascontiguousarray(crops[:, :, ::-1])))
+            raw = {t: (raw[t] + mirrored[t]) / 2 for t in raw}
+        landmarks = pose = None
+        if "landmarks" in raw:
+            landmarks = np.stack([al.to_image(r) for al, r in zip(alignments, raw["landmarks"])])
+        if "pose" in raw:
+            pose = np.stack([rotate_pose(p, -al.angle) for al, p in zip(alignments, raw["pose"])])
+        return StageTwoOutput(landmarks=landmarks, visibility=raw.get("visibility"), pose=pose,
+                              gender=raw.get("gender"))
+
+    def _network(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+        """Window-relative landmarks, visibility, pose in degrees, gender probabilities (numpy, float64)."""
+        outputs = self.network(to_input_tensor(torch.from_numpy(crops), self.config, device=self.device))
+        raw = {t: v.detach().cpu().double().numpy() for t, v in outputs.items()}
+        if "pose" in raw:
+            raw["pose"] = np.degrees(raw["pose"])
+        if "gender" in raw:
+            g = raw["gender"] - raw["gender"].max(axis=1, keepdims=True)
+            raw["gender"] = np.exp(g) / np.exp(g).sum(axis=1, keepdims=True)
+        return raw
+
+    def _unflip(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Answers for mirrored crops expressed for the unmirrored crops."""
+        out = dict(raw)
+        if "landmarks" in out:
+            lm = out["landmarks"].copy()
+            lm[..., 0] = -lm[..., 0]  # window-relative x mirrors about the window's centre
+            out["landmarks"] = self._flip(lm.transpose(0, 2, 1)).transpose(0, 2, 1)
+        if "visibility" in out:
+            out["visibility"] = self._flip(out["visibility"])
+        if "pose" in out:
+            out["pose"] = flip_pose(out["pose"])
+        return out
