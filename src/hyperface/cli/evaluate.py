@@ -12,6 +12,7 @@ import logging
 import shlex
 import sys
 import time
+from pathlib import Path
 
 from hyperface.evaluate.datasets import (
     DEFAULT_VAL_FRACTION,
@@ -93,7 +94,8 @@ def _models(args: argparse.Namespace) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hyperface.evaluate.report import report_dict, to_markdown, write_report_json, write_text_atomic
+    from hyperface import fileio
+    from hyperface.evaluate.report import report_dict, to_markdown, write_report_json
     from hyperface.evaluate.runner import evaluate_datasets
     from hyperface.evaluate.summary import summarize
 
@@ -113,10 +115,11 @@ def run(args: argparse.Namespace) -> int:
     markdown = to_markdown(summaries, title=f"hyperface evaluate, split {split}")
     print(markdown, end="")
     if args.markdown:
-        write_text_atomic(args.markdown, markdown)
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        fileio.write_text(args.markdown, markdown)
     if args.json:
         context = {
-            "command": shlex.join(["hyperface", *sys.argv[1:]]),
+            "command": shlex.join(["hyperface", *getattr(args, "argv", sys.argv[1:])]),
             "split": args.split,
             "val_fraction": datasets[0].val_fraction if datasets else None,
             "mode": args.mode,

@@ -4,17 +4,32 @@ task, checked against PyTorch after export (the largest absolute difference per 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from hyperface.onnx_io import OPSET
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="hyperface weights file (.safetensors); default: the bundled model")
     parser.add_argument("--onnx", type=Path, required=True, metavar="OUT.onnx", help="ONNX file to write")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
     parser.add_argument("--tolerance", type=float, default=1e-3,
                         help="largest accepted absolute difference between ONNX and PyTorch outputs")
     parser.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
+
+
+def _output_problem(out: Path, weights: Path) -> str | None:
+    """Why ``out`` cannot be written (a folder, the weights file itself), or None."""
+    if out.is_dir():
+        return "is a folder; give the name of the .onnx file to write"
+    same = out.resolve() == Path(weights).resolve()
+    if not same and out.exists():
+        same = os.path.samefile(out, weights)
+    if same:
+        return "is the weights file being exported; writing it would destroy the weights"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +40,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         path = resolve_weights(args.weights)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"hyperface export: {exc}", file=sys.stderr)
+        return 1
+    problem = _output_problem(args.onnx, path)
+    if problem:
+        print(f"hyperface export: --onnx {args.onnx}: {problem}", file=sys.stderr)
+        return 2
+    try:
         model = load_model(path)
     except (FileNotFoundError, ValueError) as exc:
         print(f"hyperface export: {exc}", file=sys.stderr)
