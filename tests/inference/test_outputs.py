@@ -77,7 +77,7 @@ def test_export_onto_its_weights_is_refused(weights, tmp_path, capsys):
     copy = tmp_path / "m.safetensors"
     copy.write_bytes(weights.read_bytes())
     assert main(["export", "--weights", str(copy), "--onnx", str(copy)]) == 2
-    assert "would destroy the weights" in capsys.readouterr().err
+    assert "would destroy that input" in capsys.readouterr().err
     assert copy.read_bytes() == weights.read_bytes()
     assert main(["export", "--weights", str(copy), "--onnx", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
@@ -229,3 +229,16 @@ def test_evaluate_reports_and_plots_get_the_umask_mode(tmp_path, umask_022):
     fig.subplots().plot([0, 1], [0, 1])
     assert mode(plots._save(fig, tmp_path / "p" / "curve.png")) == 0o644
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["curve.png"]
+
+
+def test_evaluate_refuses_outputs_over_its_weights_or_onto_folders(weights, tmp_path, capsys):
+    copy = tmp_path / "m.safetensors"
+    copy.write_bytes(weights.read_bytes())
+    data = f"pts:{tmp_path / 'nowhere'}"
+    assert main(["evaluate", "--weights", str(copy), "--data", data, "--json", str(copy)]) == 2
+    assert "--json" in (err := capsys.readouterr().err) and "is one of the inputs" in err
+    assert copy.read_bytes() == weights.read_bytes()
+    assert main(["evaluate", "--weights", str(copy), "--data", data, "--markdown", str(tmp_path)]) == 2
+    assert "--markdown" in (err := capsys.readouterr().err) and "is a folder" in err
+    assert main(["evaluate", "--weights", str(copy), "--data", data, "--plots", str(copy)]) == 2
+    assert "--plots" in (err := capsys.readouterr().err) and "is a file" in err

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from hyperface import fileio
+from hyperface.cli.outputs import FileSet, UsageError, check_output_file, check_output_folder
 from hyperface.data.images import IMAGE_SUFFIXES, ImageReadError, load_image
 from hyperface.data.video import VIDEO_SUFFIXES
 
@@ -86,39 +87,6 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[Path, str, Path]], list
 # ------------------------------------------------------------------------------------------ outputs
 
 
-class UsageError(ValueError):
-    """A mistake on the command line, found before any work (exit status 2)."""
-
-
-class _Files:
-    """A set of files that knows a file by its resolved path or, when it exists, by (device, inode)."""
-
-    def __init__(self, paths: list[Path]) -> None:
-        self.names: set[str] = set()
-        self.inodes: set[tuple[int, int]] = set()
-        for p in paths:
-            self.add(p)
-
-    @staticmethod
-    def _ids(path: Path) -> tuple[str, tuple[int, int] | None]:
-        try:
-            st = path.stat()
-            inode = (st.st_dev, st.st_ino)
-        except OSError:
-            inode = None
-        return str(path.resolve()), inode
-
-    def add(self, path: Path) -> None:
-        name, inode = self._ids(path)
-        self.names.add(name)
-        if inode is not None:
-            self.inodes.add(inode)
-
-    def __contains__(self, path: Path) -> bool:
-        name, inode = self._ids(path)
-        return name in self.names or (inode is not None and inode in self.inodes)
-
-
 def draw_paths(items: list[tuple[Path, str, Path]], draw_dir: Path) -> list[Path]:
     """The drawn output of each item under ``draw_dir``: unique, and the same for the same inputs.
 
@@ -150,13 +118,6 @@ def draw_paths(items: list[tuple[Path, str, Path]], draw_dir: Path) -> list[Path
     return out
 
 
-def _make_folder(folder: Path, option: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{option}: cannot create the folder {folder} ({exc.strerror or exc})") from None
-
-
 def check_outputs(items: list[tuple[Path, str, Path]], json_path: Path | None,
                   draw_dir: Path | None) -> list[Path | None]:
     """Check every output before any work; returns each item's drawn output (None without ``--draw``).
@@ -164,26 +125,20 @@ def check_outputs(items: list[tuple[Path, str, Path]], json_path: Path | None,
     Raises :class:`UsageError` for an output that is a folder where a file is needed (or the
     reverse), cannot be created, or is one of the inputs; creates the output folders.
     """
-    inputs = _Files([p for p, _, _ in items])
+    inputs = FileSet(p for p, _, _ in items)
     if json_path is not None:
-        if json_path.is_dir():
-            raise UsageError(f"--json {json_path} is a folder; give the name of the JSON lines file to write")
-        if json_path in inputs:
-            raise UsageError(f"--json {json_path} is one of the inputs; writing it would destroy that input")
-        _make_folder(json_path.parent, "--json")
+        check_output_file(json_path, "--json", inputs)
     if draw_dir is None:
         return [None] * len(items)
-    if draw_dir.exists() and not draw_dir.is_dir():
-        raise UsageError(f"--draw {draw_dir} is a file; give a folder for the drawn pictures")
     draws = draw_paths(items, draw_dir)
-    json_file = _Files([json_path] if json_path is not None else [])
+    json_file = FileSet([json_path] if json_path is not None else [])
     for (path, _, _), target in zip(items, draws):
         if target in inputs:
             raise UsageError(f"--draw: the picture drawn for {path} would be written to {target}, which is one "
                              f"of the inputs; choose another --draw folder")
         if target in json_file:
             raise UsageError(f"--draw: the picture drawn for {path} would be written to the --json file {target}")
-    _make_folder(draw_dir, "--draw")
+    check_output_folder(draw_dir, "--draw")
     return draws
 
 
@@ -383,12 +338,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for e in errors:
         log.error("%s", e)
-    analyzer = _build_analyzer(args)
-    if analyzer is None:
-        return 1
-    log.info("%r", analyzer)
     planned = [(path, kind, draw) for (path, kind, _), draw in zip(items, draws)]
     try:
+        analyzer = _build_analyzer(args)
+        if analyzer is None:
+            return 1
+        log.info("%r", analyzer)
         with _JsonLines(args.json) as out:
             failures, n_items, n_faces = _analyze_all(analyzer, planned, args, out)
     except KeyboardInterrupt:

@@ -93,6 +93,18 @@ def _models(args: argparse.Namespace) -> list:
                           **options) for w, n in zip(weights, names)]
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Output paths checked before the evaluation (a UsageError, exit 2): no folder for a file, no weights file."""
+    from hyperface.cli.outputs import FileSet, check_output_file, check_output_folder
+
+    weights = FileSet(args.weights or [])
+    for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path is not None:
+            check_output_file(path, option, weights)
+    if args.plots is not None:
+        check_output_folder(args.plots, "--plots")
+
+
 def run(args: argparse.Namespace) -> int:
     from hyperface import fileio
     from hyperface.evaluate.report import report_dict, to_markdown, write_report_json
@@ -103,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         print("hyperface evaluate: --limit must be a positive number of images", file=sys.stderr)
         return 2
     try:
+        _check_outputs(args)
         datasets = _datasets(args)
         models = _models(args)
     except (ValueError, OSError) as exc:  # DatasetError is a ValueError; missing files are OSErrors

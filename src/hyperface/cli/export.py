@@ -4,10 +4,10 @@ task, checked against PyTorch after export (the largest absolute difference per 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from hyperface.cli.outputs import FileSet, UsageError, check_output_file
 from hyperface.onnx_io import OPSET
 
 
@@ -18,18 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tolerance", type=float, default=1e-3,
                         help="largest accepted absolute difference between ONNX and PyTorch outputs")
     parser.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
-
-
-def _output_problem(out: Path, weights: Path) -> str | None:
-    """Why ``out`` cannot be written (a folder, the weights file itself), or None."""
-    if out.is_dir():
-        return "is a folder; give the name of the .onnx file to write"
-    same = out.resolve() == Path(weights).resolve()
-    if not same and out.exists():
-        same = os.path.samefile(out, weights)
-    if same:
-        return "is the weights file being exported; writing it would destroy the weights"
-    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,9 +31,10 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"hyperface export: {exc}", file=sys.stderr)
         return 1
-    problem = _output_problem(args.onnx, path)
-    if problem:
-        print(f"hyperface export: --onnx {args.onnx}: {problem}", file=sys.stderr)
+    try:
+        check_output_file(args.onnx, "--onnx", FileSet([path]))
+    except UsageError as exc:
+        print(f"hyperface export: {exc}", file=sys.stderr)
         return 2
     try:
         model = load_model(path)

@@ -54,8 +54,8 @@ class VideoAnalysis:
 
     Opening fails with :class:`~hyperface.data.images.ImageReadError` naming the file. ``smooth``
     filters boxes, landmarks and pose over time (:class:`FaceSmoother` with ``min_cutoff`` in Hz and
-    ``beta``); ``batch_size`` frames go through the network together. Use as a context manager, or
-    iterate to the end (the video is closed then).
+    ``beta``); ``batch_size`` frames go through the network together. Iterate once; the video is
+    closed at the end (or use it as a context manager to close it early).
     """
 
     def __init__(self, analyzer: FaceAnalyzer, path: str | Path, smooth: bool = False, min_cutoff: float = 1.0,
