@@ -9,23 +9,20 @@ needs no other file.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from hyperface import fileio
 from hyperface.models.heads import HyperFaceModel
+from hyperface.onnx_io import CONFIG_KEY, OPSET, export_to_bytes, inference_session
 
 __all__ = ["onnx_bytes", "export_onnx", "check_onnx"]
 
 log = logging.getLogger(__name__)
-
-CONFIG_KEY = "hyperface_config"
-OPSET = 17
 
 
 class _Outputs(torch.nn.Module):
@@ -43,22 +40,13 @@ class _Outputs(torch.nn.Module):
 
 def onnx_bytes(model: HyperFaceModel, opset: int = OPSET) -> bytes:
     """The serialised ONNX model (dynamic batch, outputs named by task, config in the metadata)."""
-    import onnx
-
     model = model.eval().cpu()
     s = model.config.input_size
     wrapper = _Outputs(model).eval()
     tasks = list(wrapper.tasks)
-    buf = io.BytesIO()
     dynamic = {"input": {0: "batch"}, **{t: {0: "batch"} for t in tasks}}
-    with torch.no_grad():
-        torch.onnx.export(wrapper, (torch.zeros(2, 3, s, s),), buf, input_names=["input"], output_names=tasks,
-                          dynamic_axes=dynamic, opset_version=opset, dynamo=False)
-    proto = onnx.load_from_string(buf.getvalue())
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = CONFIG_KEY, model.config.to_json()
-    proto.producer_name = "hyperface"
-    return proto.SerializeToString()
+    return export_to_bytes(wrapper, (torch.zeros(2, 3, s, s),), ["input"], tasks, dynamic, opset=opset,
+                           metadata={CONFIG_KEY: model.config.to_json()}, producer="hyperface")
 
 
 def check_onnx(model: HyperFaceModel, onnx_model: bytes | str | Path, batch_sizes: tuple[int, ...] = (1, 3),
@@ -67,14 +55,9 @@ def check_onnx(model: HyperFaceModel, onnx_model: bytes | str | Path, batch_size
 
     Runs each batch size in ``batch_sizes`` (so the dynamic batch axis is exercised).
     """
-    import onnxruntime as ort
-
     model = model.eval().cpu()
     s = model.config.input_size
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
-    session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+    session = inference_session(onnx_model)
     names = [o.name for o in session.get_outputs()]
     gen = torch.Generator().manual_seed(seed)
     diffs = dict.fromkeys(model.config.tasks, 0.0)
@@ -98,13 +81,7 @@ def export_onnx(model: HyperFaceModel, path: str | os.PathLike, opset: int = OPS
     path = Path(path)
     data = onnx_bytes(model, opset=opset)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+    with fileio.atomic_path(path) as tmp:
+        tmp.write_bytes(data)
         diffs = check_onnx(model, tmp) if check else {}
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return diffs

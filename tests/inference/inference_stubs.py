@@ -10,6 +10,7 @@ radius of a uniform disk with the blob's spread), so the box fitted to them (``f
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
@@ -71,3 +72,16 @@ def blob_image(width: int, height: int, blobs: list[tuple[float, float, float]])
 def expected_box(cx: float, cy: float, r: float) -> np.ndarray:
     """The box BlobNet's landmarks fit for a disk: square of side 2.2 R about its centre."""
     return np.array([cx - 1.1 * r, cy - 1.1 * r, cx + 1.1 * r, cy + 1.1 * r])
+
+
+def write_video(path, frames: int, broken: int | None = None) -> None:
+    """A 96 x 64 MJPG clip at 10 fps of one blob moving right; ``broken``: that frame cannot be decoded."""
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
+    for i in range(frames):
+        w.write(cv2.cvtColor(blob_image(96, 64, [(30 + 4 * i, 32, 12)]), cv2.COLOR_RGB2BGR))
+    w.release()
+    if broken is not None:  # wipe one frame's JPEG data: OpenCV cannot decode that frame
+        data = bytearray(path.read_bytes())
+        starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]
+        data[starts[broken]:starts[broken + 1] - 8] = bytes(starts[broken + 1] - 8 - starts[broken])
+        path.write_bytes(bytes(data))

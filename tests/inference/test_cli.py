@@ -15,7 +15,7 @@ from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS
 from hyperface.models.registry import create_model
 from hyperface.models.weights import save_weights
 
-from inference_stubs import blob_image
+from inference_stubs import blob_image, write_video
 
 FACE_KEYS = {"box", "score", "landmarks", "point_set", "visibility", "pose", "gender", "gender_probability"}
 
@@ -37,18 +37,6 @@ def check_record(rec: dict) -> None:
         assert np.asarray(face["landmarks"]).shape == (5, 2) and face["point_set"] == "five"
         assert len(face["visibility"]) == 5 and set(face["pose"]) == {"roll", "pitch", "yaw"}
         assert face["gender"] in ("male", "female") and 0.5 <= face["gender_probability"] <= 1.0
-
-
-def write_video(path, frames: int, broken: int | None = None) -> None:
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
-    for i in range(frames):
-        w.write(cv2.cvtColor(blob_image(96, 64, [(30 + 4 * i, 32, 12)]), cv2.COLOR_RGB2BGR))
-    w.release()
-    if broken is not None:  # wipe one frame's JPEG data: OpenCV cannot decode that frame
-        data = bytearray(path.read_bytes())
-        starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]
-        data[starts[broken]:starts[broken + 1] - 8] = bytes(starts[broken + 1] - 8 - starts[broken])
-        path.write_bytes(bytes(data))
 
 
 def test_folder_with_a_broken_image(weights, tmp_path, capsys, caplog):

@@ -125,3 +125,14 @@ def test_weights_survive_device_round_trip_via_create_model(tmp_path):
     load_weights_into(fresh, path)
     for k, v in model.state_dict().items():
         assert torch.equal(v, fresh.state_dict()[k]), k
+
+
+def test_non_finite_weights_are_refused_naming_file_and_tensor(build, tmp_path):
+    model = build("hyperface-compact", num_points=5)
+    with torch.no_grad():
+        model.heads.out.landmarks.weight[0, 0] = float("nan")
+    path = save_weights(model, tmp_path / "diverged.safetensors")
+    with pytest.raises(ValueError, match=r"diverged.safetensors: non-finite .*heads.out.landmarks.weight"):
+        load_model(path)
+    with pytest.raises(ValueError, match="heads.out.landmarks.weight"):
+        load_weights_into(build("hyperface-compact", num_points=5), path)

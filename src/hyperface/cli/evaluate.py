@@ -12,6 +12,7 @@ import logging
 import shlex
 import sys
 import time
+from pathlib import Path
 
 from hyperface.evaluate.datasets import (
     DEFAULT_VAL_FRACTION,
@@ -92,8 +93,21 @@ def _models(args: argparse.Namespace) -> list:
                           **options) for w, n in zip(weights, names)]
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Output paths checked before the evaluation (a UsageError, exit 2): no folder for a file, no weights file."""
+    from hyperface.cli.outputs import FileSet, check_output_file, check_output_folder
+
+    weights = FileSet(args.weights or [])
+    for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path is not None:
+            check_output_file(path, option, weights)
+    if args.plots is not None:
+        check_output_folder(args.plots, "--plots")
+
+
 def run(args: argparse.Namespace) -> int:
-    from hyperface.evaluate.report import report_dict, to_markdown, write_report_json, write_text_atomic
+    from hyperface import fileio
+    from hyperface.evaluate.report import report_dict, to_markdown, write_report_json
     from hyperface.evaluate.runner import evaluate_datasets
     from hyperface.evaluate.summary import summarize
 
@@ -101,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         print("hyperface evaluate: --limit must be a positive number of images", file=sys.stderr)
         return 2
     try:
+        _check_outputs(args)
         datasets = _datasets(args)
         models = _models(args)
     except (ValueError, OSError) as exc:  # DatasetError is a ValueError; missing files are OSErrors
@@ -113,10 +128,11 @@ def run(args: argparse.Namespace) -> int:
     markdown = to_markdown(summaries, title=f"hyperface evaluate, split {split}")
     print(markdown, end="")
     if args.markdown:
-        write_text_atomic(args.markdown, markdown)
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        fileio.write_text(args.markdown, markdown)
     if args.json:
         context = {
-            "command": shlex.join(["hyperface", *sys.argv[1:]]),
+            "command": shlex.join(["hyperface", *getattr(args, "argv", sys.argv[1:])]),
             "split": args.split,
             "val_fraction": datasets[0].val_fraction if datasets else None,
             "mode": args.mode,

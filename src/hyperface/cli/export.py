@@ -7,11 +7,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from hyperface.cli.outputs import FileSet, UsageError, check_output_file
+from hyperface.onnx_io import OPSET
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="hyperface weights file (.safetensors); default: the bundled model")
     parser.add_argument("--onnx", type=Path, required=True, metavar="OUT.onnx", help="ONNX file to write")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
     parser.add_argument("--tolerance", type=float, default=1e-3,
                         help="largest accepted absolute difference between ONNX and PyTorch outputs")
     parser.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
@@ -25,6 +28,15 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         path = resolve_weights(args.weights)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"hyperface export: {exc}", file=sys.stderr)
+        return 1
+    try:
+        check_output_file(args.onnx, "--onnx", FileSet([path]))
+    except UsageError as exc:
+        print(f"hyperface export: {exc}", file=sys.stderr)
+        return 2
+    try:
         model = load_model(path)
     except (FileNotFoundError, ValueError) as exc:
         print(f"hyperface export: {exc}", file=sys.stderr)

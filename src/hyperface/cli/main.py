@@ -26,12 +26,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the sub-command named in ``argv`` (default ``sys.argv[1:]``) gets its arguments."""
     parser = argparse.ArgumentParser(prog="hyperface", description="Multi-task face analysis after HyperFace.")
     parser.add_argument("--version", action="version", version=f"hyperface {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    argv = sys.argv[1:]
+    argv = sys.argv[1:] if argv is None else argv
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         # Only the chosen command's module is imported to add its arguments.
@@ -45,10 +46,12 @@ def _module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    parser = build_parser()
-    args = parser.parse_args()
+    """Run ``hyperface`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status. ``sys.argv`` is
+    left alone; commands that record their command line read ``args.argv``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             min_box=args.min_box, val_fraction=args.val_fraction, seed=args.seed,
             images_per_shard=args.images_per_shard, mode=args.mode, teacher=args.teacher)
         manifest = prepare(args.source, args.out, opts, workers=args.workers, shard=args.shard,
-                           progress=not args.no_progress, command=sys.argv[1:])
+                           progress=not args.no_progress, command=getattr(args, "argv", sys.argv[1:]))
     except (ValueError, OSError) as exc:
         print(f"hyperface prepare: {exc}", file=sys.stderr)
         return 1

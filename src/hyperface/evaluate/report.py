@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Column", "table_columns", "build_table", "to_markdown", "report_dict", "write_text_atomic",
-           "write_report_json"]
+from hyperface import fileio
+
+__all__ = ["Column", "table_columns", "build_table", "to_markdown", "report_dict", "write_report_json"]
 
 
 def _pct(v: float | None, digits: int = 2) -> str:
@@ -185,21 +184,8 @@ def report_dict(summaries: Sequence[dict], **context: Any) -> dict:
     return _clean({**context, "table": {"header": header, "rows": rows}, "results": list(summaries)})
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_report_json(path: str | Path, report: dict) -> Path:
     """The report as indented JSON (no NaN), written atomically."""
-    return write_text_atomic(path, json.dumps(report, indent=2, allow_nan=False) + "\n")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return fileio.write_text(path, json.dumps(report, indent=2, allow_nan=False) + "\n")

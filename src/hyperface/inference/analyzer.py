@@ -42,10 +42,11 @@ from hyperface.inference.candidates import Candidates, decode_outputs
 from hyperface.inference.crops import extract_crops, extract_crops_cv2, image_to_tensor
 from hyperface.inference.irp import iterative_region_proposals
 from hyperface.inference.lnms import landmark_nms
-from hyperface.inference.network import load_network
+from hyperface.inference.network import check_device, load_network
 from hyperface.inference.proposals import ProposalSource, create_proposals
 from hyperface.inference.result import Face
 from hyperface.inference.stage_two import StageTwo
+from hyperface.inference.video import VideoAnalysis
 from hyperface.models.heads import HyperFaceModel
 from hyperface.models.preprocess import to_input_tensor
 
@@ -68,10 +69,8 @@ def as_rgb(image: ImageInput) -> tuple[np.ndarray, str | None]:
         arr = image
         if arr.dtype != np.uint8:
             raise ValueError(f"image arrays must be uint8 RGB, got dtype {arr.dtype}")
-        if arr.ndim == 2:
-            arr = np.repeat(arr[:, :, None], 3, axis=2)
-        elif arr.ndim == 3 and arr.shape[2] == 4:
-            arr = arr[:, :, :3]
+        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 4):  # grey, or RGBA composited on white
+            arr = to_rgb_array(Image.fromarray(arr)) if arr.size else arr
         if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
             raise ValueError(f"image arrays must be H x W x 3 RGB, got shape {image.shape}")
         return np.ascontiguousarray(arr), None
@@ -112,7 +111,7 @@ class FaceAnalyzer:
         bundled_stage_one = weights is None
         if not isinstance(weights, HyperFaceModel):
             weights = resolve_weights(weights)
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.network = load_network(weights, backend=backend, device=device, batch_size=batch_size,
                                     threads=threads)
         self.backend = backend
@@ -169,6 +168,15 @@ class FaceAnalyzer:
         faces = self._analyze(loaded, boxes, timings)
         self.last_timings = timings
         return faces
+
+    def video(self, path: str | Path, smooth: bool = False, min_cutoff: float = 1.0, beta: float = 0.5,
+              batch_size: int = 8) -> VideoAnalysis:
+        """The video ``path`` opened for analysis: iterate it for one :class:`VideoFrame` per frame.
+
+        ``smooth`` filters boxes, landmarks and pose over time (One-Euro: ``min_cutoff`` Hz, ``beta``);
+        see :mod:`hyperface.inference.video`.
+        """
+        return VideoAnalysis(self, path, smooth=smooth, min_cutoff=min_cutoff, beta=beta, batch_size=batch_size)
 
     # -- pipeline --------------------------------------------------------------------------------
     def _scaled(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:

@@ -14,13 +14,28 @@ import torch
 
 from hyperface.models.config import ModelConfig
 from hyperface.models.heads import HyperFaceModel
+from hyperface.onnx_io import CONFIG_KEY, inference_session, require_onnxruntime
 
-__all__ = ["Network", "TorchNetwork", "OnnxNetwork", "load_network", "BACKENDS"]
+__all__ = ["Network", "TorchNetwork", "OnnxNetwork", "load_network", "check_device", "BACKENDS"]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx")
-ONNX_CONFIG_KEY = "hyperface_config"
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device; a ValueError that says what is wrong for an unknown or absent one."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device {device!r} is not a device name such as 'cpu', 'cuda' or 'cuda:1' ({exc})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: no CUDA GPU is available here (torch.cuda.is_available() is "
+                             f"False); use device='cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) are available")
+    return dev
 
 
 class Network:
@@ -82,34 +97,20 @@ class OnnxNetwork(Network):
 
     def __init__(self, onnx_model: bytes | str | Path, config: ModelConfig | None = None,
                  device: str | torch.device = "cpu", batch_size: int = 64, threads: int | None = None) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise ImportError("backend='onnx' needs onnxruntime: pip install 'hyperface[onnx]'") from None
+        require_onnxruntime()
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
-        providers = ["CPUExecutionProvider"]
-        if self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        # No busy-waiting between runs: the pipeline alternates between several thread pools
-        # (onnxruntime sessions, PyTorch, OpenCV), and spinning ones starve the others.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
         try:
-            self.session = ort.InferenceSession(source, opts, providers=providers)
+            self.session = inference_session(onnx_model, threads, cuda=self.device.type == "cuda")
         except Exception as exc:  # onnxruntime raises its own exception types
             name = "the exported model" if isinstance(onnx_model, bytes) else str(onnx_model)
             raise ValueError(f"{name}: onnxruntime cannot load it ({exc})") from None
         if config is None:
             meta = self.session.get_modelmeta().custom_metadata_map
-            if ONNX_CONFIG_KEY not in meta:
-                raise ValueError(f"{onnx_model}: ONNX file without a {ONNX_CONFIG_KEY!r} metadata entry; "
+            if CONFIG_KEY not in meta:
+                raise ValueError(f"{onnx_model}: ONNX file without a {CONFIG_KEY!r} metadata entry; "
                                  f"export it with 'hyperface export'")
-            config = ModelConfig.from_dict(json.loads(meta[ONNX_CONFIG_KEY]))
+            config = ModelConfig.from_dict(json.loads(meta[CONFIG_KEY]))
         self.config = config
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]

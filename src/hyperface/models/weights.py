@@ -13,17 +13,17 @@ import json
 import logging
 import os
 import socket
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import nn
 
+from hyperface import fileio
 from hyperface.models.config import ModelConfig
 from hyperface.models.heads import HyperFaceModel
+from hyperface.onnx_io import CONFIG_KEY
 
 __all__ = [
     "CONFIG_KEY",
@@ -38,7 +38,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CONFIG_KEY = "hyperface_config"
 _DOWNLOAD_TIMEOUT_S = 60.0
 _MAX_LISTED = 12
 
@@ -59,16 +58,7 @@ def save_weights(model: HyperFaceModel, path: str | os.PathLike) -> Path:
 
     metadata = {"format": "pt", CONFIG_KEY: config.to_json(), "hyperface_version": __version__}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    return fileio.write_safetensors(path, tensors, metadata)
 
 
 def _open_safetensors(path: Path, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -136,8 +126,17 @@ def load_weights_into(model: HyperFaceModel, path: str | os.PathLike,
         if mismatched:
             parts.append(f"shape mismatches: {_listing(mismatched)}")
         raise ValueError(f"weights do not fit architecture {arch}: {path}: " + "; ".join(parts))
+    _check_finite(tensors, path)
     model.load_state_dict(tensors, strict=True)
     return model
+
+
+def _check_finite(tensors: Mapping[str, torch.Tensor], path: Path) -> None:
+    """Refuse weights with NaN or infinite values (a diverged run): such a model silently finds nothing."""
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"{path}: non-finite values (NaN or inf) in tensor(s) {_listing(sorted(bad))}; "
+                         f"the weights are damaged or come from a diverged training run")
 
 
 def load_model(path: str | os.PathLike, map_location: torch.device | str | None = "cpu") -> HyperFaceModel:

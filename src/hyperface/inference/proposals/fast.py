@@ -18,11 +18,13 @@ candidates, the face first. A slimmer stage 1 (widths 8, 16, 32, 32: a third les
 
 Both networks run with onnxruntime when it is installed (several times faster than PyTorch for
 these small convolutions on a CPU), else with PyTorch; both give the same boxes up to float rounding.
+The ONNX exports are made on the first call, not in the constructor, and kept per process by the
+networks' content (:func:`_onnx_model`), so building many sources (or analyzers) exports once.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import logging
 from pathlib import Path
 
@@ -35,10 +37,14 @@ from hyperface.inference.assets import ASSETS, PROPOSAL_WEIGHTS, REFINE_WEIGHTS,
 from hyperface.inference.proposals.base import ProposalSource
 from hyperface.models.proposal import REFINE_SIZE, STRIDE, WINDOW, ProposalNet, RefineNet
 from hyperface.models.weights import load_model
+from hyperface.onnx_io import export_to_bytes, inference_session, require_onnxruntime
 
 __all__ = ["FastProposals", "pyramid_scales"]
 
 log = logging.getLogger(__name__)
+
+_EXPORTS: dict[str, bytes] = {}  # content hash -> ONNX bytes (see _onnx_model)
+_MAX_EXPORTS = 16
 
 
 def pyramid_scales(width: int, height: int, min_face: float, scale_factor: float,
@@ -84,6 +90,21 @@ class _Refine(torch.nn.Module):
         return torch.softmax(logits, dim=1)[:, 1], box
 
 
+def _onnx_model(module: torch.nn.Module, example: tuple[torch.Tensor, ...], input_names: list[str],
+                output_names: list[str], dynamic: dict) -> bytes:
+    """``module`` exported to ONNX, once per process for the same class and tensors (weights and buffers)."""
+    h = hashlib.sha256(f"{type(module).__name__}|{input_names}|{output_names}|{dynamic}".encode())
+    for name, tensor in module.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    key = h.hexdigest()
+    if key not in _EXPORTS:
+        if len(_EXPORTS) >= _MAX_EXPORTS:
+            _EXPORTS.pop(next(iter(_EXPORTS)))
+        _EXPORTS[key] = export_to_bytes(module, example, input_names, output_names, dynamic)
+    return _EXPORTS[key]
+
+
 class FastProposals(ProposalSource):
     """``fast``: dense proposal network over an image pyramid (see the module docstring)."""
 
@@ -95,6 +116,9 @@ class FastProposals(ProposalSource):
                  backend: str = "auto", refine: str | Path | RefineNet | None = "bundled",
                  refine_threshold: float = 0.7, refine_nms_iou: float = 0.5, max_stage1: int = 300,
                  threads: int | None = None, refine_sampling: int = 2) -> None:
+        if not min_face > 0 or not 0 < scale_factor < 1:
+            raise ValueError(f"the fast source needs min_face > 0 pixels and 0 < scale_factor < 1, "
+                             f"got min_face={min_face}, scale_factor={scale_factor}")
         if isinstance(weights, ProposalNet):
             net, self.weights = weights, None
         else:
@@ -127,54 +151,36 @@ class FastProposals(ProposalSource):
         self.refine = None if refine is None else refine.eval().to(self.device)
         self.threads = threads
         self._dense = _Dense(net).eval().to(self.device)
-        self._session = None
         if backend not in ("auto", "torch", "onnx"):
             raise ValueError(f"proposal backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
-        self._refine_session = None
-        if backend == "onnx" or (backend == "auto" and self.device == "cpu"):
-            self._session = self._onnx_session(required=backend == "onnx")
-            if self._session is not None and self.refine is not None:
-                self._refine_session = self._onnx_refine_session()
-        self.backend = "onnx" if self._session is not None else "torch"
+        use_onnx = False
+        if backend == "onnx":
+            require_onnxruntime("the fast source's backend='onnx'")
+            use_onnx = True
+        elif backend == "auto" and self.device == "cpu":
+            try:
+                require_onnxruntime()
+                use_onnx = True
+            except ImportError:
+                pass
+        self.backend = "onnx" if use_onnx else "torch"
+        self._sessions: dict[str, object] = {}  # "dense" / "refine" -> onnxruntime session, made on first use
 
-    def _onnx_session(self, required: bool):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            if required:
-                raise ImportError("backend='onnx' needs onnxruntime: pip install 'hyperface[onnx]'") from None
+    def _onnx_session(self, kind: str):
+        """The onnxruntime session of the dense (``"dense"``) or refine (``"refine"``) network, or None."""
+        if self.backend != "onnx" or (kind == "refine" and self.refine is None):
             return None
-        buf = io.BytesIO()
-        dense = _Dense(self._dense.net).eval().cpu()
-        with torch.no_grad():
-            torch.onnx.export(dense, (torch.zeros(1, 3, 64, 64),), buf, input_names=["image"],
-                              output_names=["face", "box"], opset_version=17, dynamo=False,
-                              dynamic_axes={"image": {2: "height", 3: "width"},
-                                            "face": {1: "h", 2: "w"}, "box": {2: "h", 3: "w"}})
-        return ort.InferenceSession(buf.getvalue(), self._session_options(), providers=["CPUExecutionProvider"])
-
-    def _session_options(self):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        # No busy-waiting between runs: the pipeline alternates between several thread pools
-        # (onnxruntime sessions, PyTorch, OpenCV), and spinning ones starve the others.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if self.threads:
-            opts.intra_op_num_threads = int(self.threads)
-        return opts
-
-    def _onnx_refine_session(self):
-        import onnxruntime as ort
-
-        net = _Refine(self.refine).eval().cpu()
-        buf = io.BytesIO()
-        with torch.no_grad():
-            torch.onnx.export(net, (torch.zeros(2, 3, REFINE_SIZE, REFINE_SIZE),), buf, input_names=["crops"],
-                              output_names=["face", "box"], opset_version=17, dynamo=False,
-                              dynamic_axes={"crops": {0: "n"}, "face": {0: "n"}, "box": {0: "n"}})
-        return ort.InferenceSession(buf.getvalue(), self._session_options(), providers=["CPUExecutionProvider"])
+        if kind not in self._sessions:
+            if kind == "dense":
+                module, example = _Dense(self._dense.net).eval().cpu(), (torch.zeros(1, 3, 64, 64),)
+                names, dynamic = ["image"], {"image": {2: "height", 3: "width"},
+                                             "face": {1: "h", 2: "w"}, "box": {2: "h", 3: "w"}}
+            else:
+                module, example = _Refine(self.refine).eval().cpu(), (torch.zeros(2, 3, REFINE_SIZE, REFINE_SIZE),)
+                names, dynamic = ["crops"], {"crops": {0: "n"}, "face": {0: "n"}, "box": {0: "n"}}
+            data = _onnx_model(module, example, names, ["face", "box"], dynamic)
+            self._sessions[kind] = inference_session(data, self.threads)
+        return self._sessions[kind]
 
     def to(self, device: str) -> FastProposals:
         self.device = str(device)
@@ -185,8 +191,9 @@ class FastProposals(ProposalSource):
 
     def _run(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.ascontiguousarray(level.transpose(2, 0, 1)[None], dtype=np.float32)
-        if self._session is not None:
-            prob, box = self._session.run(None, {"image": x})
+        session = self._onnx_session("dense")
+        if session is not None:
+            prob, box = session.run(None, {"image": x})
             return prob[0], box[0]
         with torch.inference_mode():
             prob, box = self._dense(torch.from_numpy(x).to(self.device))
@@ -245,8 +252,9 @@ class FastProposals(ProposalSource):
         t = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)[None].float()
         crops = roi_align(t, [boxes.to(self.device)], (REFINE_SIZE, REFINE_SIZE), 1.0, self.refine_sampling,
                           aligned=False).round_().clamp_(0, 255)
-        if self._refine_session is not None:
-            score, reg = self._refine_session.run(None, {"crops": crops.cpu().numpy()})
+        session = self._onnx_session("refine")
+        if session is not None:
+            score, reg = session.run(None, {"crops": crops.cpu().numpy()})
             score, reg = torch.from_numpy(score), torch.from_numpy(reg)
         else:
             with torch.inference_mode():
