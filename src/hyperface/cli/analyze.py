@@ -55,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--irp-rounds", type=int, default=None, help="IRP rounds")
     parser.add_argument("--max-side", type=int, default=None, help="longest side the analysis works at")
     parser.add_argument("--min-face", type=float, default=None, help="smallest face (pixels) the fast source looks for")
+    parser.add_argument("--stage-two", default="auto", metavar="auto|none|bundled|WEIGHTS",
+                        help="the aligned-face network that refines landmarks, pose and gender (auto: the bundled "
+                             "one with the bundled model)")
+    parser.add_argument("--iterations", type=int, default=1, metavar="N",
+                        help="stage two: align on the refined points and run again, N rounds in all")
+    parser.add_argument("--flip-average", action="store_true",
+                        help="stage two: average with the mirrored face (about twice its cost)")
     parser.add_argument("--smooth", action="store_true", help="smooth video results over time (One-Euro filter)")
     parser.add_argument("--smooth-cutoff", type=float, default=1.0, help="One-Euro min cutoff in Hz (lower: smoother)")
     parser.add_argument("--smooth-beta", type=float, default=0.5, help="One-Euro speed coefficient (higher: less lag)")
@@ -298,6 +305,8 @@ def _check_settings(args: argparse.Namespace) -> None:
 
     if args.batch_size < 1:
         raise UsageError("--batch-size must be >= 1")
+    if args.iterations < 1:
+        raise UsageError(f"--iterations must be >= 1, got {args.iterations}")
     if args.min_face is not None and not args.min_face > 0:
         raise UsageError(f"--min-face must be a positive number of pixels, got {args.min_face:g}")
     try:
@@ -314,7 +323,8 @@ def _build_analyzer(args: argparse.Namespace):
     proposal_options = {"min_face": args.min_face} if args.min_face is not None and args.proposals == "fast" else None
     try:
         return FaceAnalyzer(weights=args.weights, device=args.device, proposals=args.proposals,
-                            backend=args.backend, proposal_options=proposal_options, **options)
+                            backend=args.backend, proposal_options=proposal_options, stage_two=args.stage_two,
+                            iterations=args.iterations, flip_average=args.flip_average, **options)
     except (FileNotFoundError, ValueError, ImportError) as exc:
         print(f"hyperface analyze: {exc}", file=sys.stderr)
         return None

@@ -1,0 +1,124 @@
+"""Stage two: aligned crops in, answers mapped back to the image; options, backends and the analyzer."""
+
+import numpy as np
+import pytest
+import torch
+
+from hyperface.alignment import DEFAULT_TEMPLATE, align, five_points
+from hyperface.inference.assets import EXAMPLE_IMAGE, asset_path
+from hyperface.inference.stage_two import StageTwo
+from hyperface.models import create_model
+from hyperface.points import get_point_set
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = create_model("hyperface-aligned", tasks=("landmarks", "pose", "gender"), num_points=68)
+    for p in m.parameters():  # non-trivial outputs from a random network
+        p.data.add_(0.01 * torch.randn_like(p))
+    return m.eval()
+
+
+def _symmetric_shape() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    shape = rng.uniform(-0.4, 0.4, size=(68, 2))
+    mirrored = get_point_set("ibug68").flip_values(shape.T).T * [-1, 1]
+    return (shape + mirrored) / 2
+
+
+def _face(turn_degrees: float) -> np.ndarray:
+    """68 'points' whose five alignment points are the template turned and placed in a 400 px image."""
+    c, s = np.cos(np.radians(turn_degrees)), np.sin(np.radians(turn_degrees))
+    pts = np.zeros((68, 2))
+    five = np.asarray(DEFAULT_TEMPLATE) * 160 @ np.array([[c, -s], [s, c]]).T + [200.0, 210.0]
+    pts[36:42], pts[42:48], pts[30], pts[48], pts[54] = five[0], five[1], five[2], five[3], five[4]
+    return pts
+
+
+def _fake(stage, outputs):
+    calls = []
+
+    def network(crops):
+        calls.append(crops.shape)
+        return {k: np.repeat(np.asarray(v, dtype=np.float64)[None], len(crops), axis=0) for k, v in outputs.items()}
+
+    stage._network = network
+    return calls
+
+
+def test_answers_are_mapped_back_through_the_alignment(model):
+    stage = StageTwo(model)
+    shape = _symmetric_shape()
+    _fake(stage, {"landmarks": shape, "pose": [0.0, 0.0, 0.0], "gender": [0.2, 0.8]})
+    image = np.zeros((400, 400, 3), dtype=np.uint8)
+    pts = _face(-30.0)  # a face turned 30 degrees counter-clockwise on screen
+    out = stage([image], pts[None], "ibug68", np.array([0]))
+    al = align(five_points(pts, "ibug68"), stage.size, stage.context, stage.template)
+    np.testing.assert_allclose(out.landmarks[0], al.to_image(shape), atol=1e-9)
+    assert al.angle == pytest.approx(30.0, abs=1e-6)
+    np.testing.assert_allclose(out.pose[0], [-30.0, 0.0, 0.0], atol=1e-6)  # the face's roll comes back
+    np.testing.assert_allclose(out.gender[0], [0.2, 0.8])
+
+
+def test_flip_average_cancels_a_left_right_bias(model):
+    shape = _symmetric_shape()
+    image = np.zeros((400, 400, 3), dtype=np.uint8)
+    pts = _face(0.0)
+    plain, averaged = StageTwo(model), StageTwo(model, flip_average=True)
+    for stage in (plain, averaged):
+        _fake(stage, {"landmarks": shape + [0.02, 0.0], "pose": [4.0, 0.0, 6.0]})
+    al = align(five_points(pts, "ibug68"), plain.size, plain.context, plain.template)
+    biased = plain([image], pts[None], "ibug68", np.array([0]))
+    fixed = averaged([image], pts[None], "ibug68", np.array([0]))
+    np.testing.assert_allclose(biased.landmarks[0], al.to_image(shape + [0.02, 0.0]), atol=1e-9)
+    np.testing.assert_allclose(fixed.landmarks[0], al.to_image(shape), atol=1e-9)
+    np.testing.assert_allclose(fixed.pose[0][[0, 2]], [0.0, 0.0], atol=1e-9)  # roll and yaw bias cancel
+
+
+def test_iterations_realign_on_the_refined_points(model):
+    stage = StageTwo(model, iterations=3)
+    calls = _fake(stage, {"landmarks": _symmetric_shape()})
+    out = stage([np.zeros((400, 400, 3), np.uint8)] * 2, np.stack([_face(0.0), _face(20.0)]), "ibug68", np.array([0, 1]))
+    assert len(calls) == 3 and calls[0][0] == 2
+    assert out.landmarks.shape == (2, 68, 2)
+    with pytest.raises(ValueError, match="iterations"):
+        StageTwo(model, iterations=0)
+
+
+def test_stage_two_refuses_a_stage_one_network():
+    with pytest.raises(ValueError, match="hyperface-aligned"):
+        StageTwo(create_model("hyperface-compact", num_points=68))
+
+
+def test_onnx_and_torch_give_the_same_answers(model):
+    pytest.importorskip("onnxruntime")
+    from hyperface.data.images import load_image
+
+    image = load_image(asset_path(EXAMPLE_IMAGE))
+    pts = _face(10.0) + [40.0, 20.0]
+    a = StageTwo(model, backend="torch", flip_average=True)([image], pts[None], "ibug68", np.array([0]))
+    b = StageTwo(model, backend="onnx", flip_average=True)([image], pts[None], "ibug68", np.array([0]))
+    np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.02)
+    np.testing.assert_allclose(a.pose, b.pose, atol=0.02)
+    np.testing.assert_allclose(a.gender, b.gender, atol=1e-4)
+
+
+def test_the_analyzer_reports_which_stage_answered(model):
+    from hyperface import FaceAnalyzer
+
+    path = str(asset_path(EXAMPLE_IMAGE))
+    one = FaceAnalyzer(stage_two=None)
+    two = FaceAnalyzer(stage_two=model)
+    first, second = one(path), two(path)
+    assert len(first) == len(second) >= 1
+    assert first[0].sources["landmarks"] == "stage1" and second[0].sources["landmarks"] == "stage2"
+    assert second[0].sources["box"] == "stage1" and second[0].to_dict()["sources"]["gender"] == "stage2"
+    np.testing.assert_allclose(first[0].box, second[0].box)
+    # stage two on stage one's landmarks, called directly, gives the analyzer's answer
+    from hyperface.data.images import load_image
+
+    direct = two.stage_two([load_image(path)], first[0].landmarks[None], "ibug68", np.array([0]))
+    np.testing.assert_allclose(second[0].landmarks, direct.landmarks[0], atol=1e-3)
+    given = two(path, boxes=[first[0].box])  # faces in given boxes go through stage two too
+    assert given[0].sources["landmarks"] == "stage2"
