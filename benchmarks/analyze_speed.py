@@ -107,29 +107,34 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"Test image: astronaut on a 640x480 canvas; torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads; median of {args.repeats} calls after {args.warmup}{note}.", ""]
 
-    runs = [("fast", "torch", "fast", None), ("fast", "onnx", "fast", None),
-            ("boxes (face box given)", "torch", "fast", FACE_BOX), ("boxes (face box given)", "onnx", "fast", FACE_BOX)]
+    # (label, backend, candidate source, given boxes, stage two): "auto" is the bundled stage two when
+    # the bundled weights are used; None runs stage one alone (the previous bundled model's pipeline)
+    runs = [("fast", "torch", "fast", None, "auto"), ("fast", "onnx", "fast", None, "auto"),
+            ("fast, stage one only", "torch", "fast", None, None), ("fast, stage one only", "onnx", "fast", None, None),
+            ("boxes (face box given)", "torch", "fast", FACE_BOX, "auto"),
+            ("boxes (face box given)", "onnx", "fast", FACE_BOX, "auto")]
     if not args.no_selective_search:
-        runs.append(("selective-search", "torch", "selective-search", None))
-    lines += ["| candidates | backend | total ms | CPU ms | candidates | network | IRP | L-NMS | faces "
-              "| vs fast/torch |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        runs.append(("selective-search", "torch", "selective-search", None, "auto"))
+    lines += ["| candidates | backend | total ms | CPU ms | candidates | network | IRP | L-NMS | stage two | faces "
+              "| vs fast/torch |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     baseline = None
-    for label, backend, source, boxes in runs:
+    for label, backend, source, boxes, stage_two in runs:
         reps = max(3, args.repeats // 5) if source == "selective-search" else args.repeats
-        analyzer = FaceAnalyzer(weights, proposals=source, backend=backend, threads=args.threads)
+        analyzer = FaceAnalyzer(weights, proposals=source, backend=backend, threads=args.threads, stage_two=stage_two)
         r = bench_analyzer(analyzer, image, boxes, reps, min(args.warmup, reps))
         baseline = baseline or r["total"]
-        ms = {k: 1000 * r[k] for k in ("total", "cpu", "candidates", "network", "irp", "lnms")}
+        ms = {k: 1000 * r[k] for k in ("total", "cpu", "candidates", "network", "irp", "lnms", "stage_two")}
+        s2 = f"{ms['stage_two']:.1f}" if analyzer.stage_two is not None else "off"
         lines.append(f"| {label} | {backend} | {ms['total']:.1f} | {ms['cpu']:.1f} | {ms['candidates']:.1f} | "
                      f"{ms['network']:.1f} | "
-                     f"{ms['irp']:.1f} | {ms['lnms']:.1f} | {r['faces']} | {r['total'] / baseline:.2f}x |")
+                     f"{ms['irp']:.1f} | {ms['lnms']:.1f} | {s2} | {r['faces']} | {r['total'] / baseline:.2f}x |")
         print(lines[-1], file=sys.stderr, flush=True)
     lines.append("")
 
     if not args.no_networks:
         lines += ["| network | backend | crops/s batch 1 | crops/s batch 32 |", "|---|---|---:|---:|"]
-        for name in ("hyperface-compact", "hyperface-alexnet", "hyperface-resnet"):
-            for backend in ("torch", "onnx") if name == "hyperface-compact" else ("torch",):
+        for name in ("hyperface-compact", "hyperface-aligned", "hyperface-alexnet", "hyperface-resnet"):
+            for backend in ("torch", "onnx") if name in ("hyperface-compact", "hyperface-aligned") else ("torch",):
                 heavy = name == "hyperface-resnet"
                 r1 = bench_network(name, 1, 5 if heavy else args.repeats, 1 if heavy else args.warmup, backend,
                                    args.threads)

@@ -41,7 +41,7 @@ def test_finds_each_blob_with_its_fitted_box(analyzer):
         assert face.point_set == "five" and face.landmarks.shape == (5, 2)
         assert face.pose is not None and face.visibility.shape == (5,) and face.gender in ("male", "female")
     assert faces[0].score >= faces[1].score
-    assert set(analyzer.last_timings) == {"load", "candidates", "network", "irp", "lnms"}
+    assert set(analyzer.last_timings) == {"load", "candidates", "network", "irp", "lnms", "stage_two"}
 
 
 def test_batch_equals_one_by_one(analyzer):
@@ -115,7 +115,8 @@ def test_face_to_dict_schema():
     f = Face(box=[1, 2, 3, 4], score=0.9, landmarks=np.zeros((5, 2)), point_set="five", visibility=np.ones(5),
              pose=[1.0, -2.0, 3.0], gender="female", gender_probability=0.8)
     d = f.to_dict()
-    assert set(d) == {"box", "score", "landmarks", "point_set", "visibility", "pose", "gender", "gender_probability"}
+    assert set(d) == {"box", "score", "landmarks", "point_set", "visibility", "pose", "gender", "gender_probability",
+                      "sources"}
     assert d["pose"] == {"roll": 1.0, "pitch": -2.0, "yaw": 3.0} and f.yaw == 3.0
     assert Face.from_dict(d).to_dict() == d
 

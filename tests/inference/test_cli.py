@@ -17,7 +17,8 @@ from hyperface.models.weights import save_weights
 
 from inference_stubs import blob_image, write_video
 
-FACE_KEYS = {"box", "score", "landmarks", "point_set", "visibility", "pose", "gender", "gender_probability"}
+FACE_KEYS = {"box", "score", "landmarks", "point_set", "visibility", "pose", "gender", "gender_probability",
+             "sources"}
 
 
 @pytest.fixture(scope="module")

@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "detection recall/precision/AP on whole photos. Crops are analysed by the full pipeline "
         "('full': the model finds the face) and with the ground-truth box given ('box').")
     parser.add_argument("--weights", action="append", metavar="W",
-                        help="weights file of a model to evaluate; repeat for several models (one table "
-                             "row each). Default: the bundled model")
+                        help="a model to evaluate: 'bundled' (stage one and two as shipped), a stage-one "
+                             "weights file, or STAGE1+STAGE2 (two weights files: the second is the stage-two "
+                             "network); repeat for several models (one table row each). Default: the bundled model")
     parser.add_argument("--data", action="append", required=True, metavar="[LABEL=]FORMAT:PATH",
                         help="annotated data, e.g. 300w=pts:../shared/data/300w/lfpw/trainset; repeat; specs "
                              "with the same LABEL are one dataset. Formats: 'hyperface data formats' (voc: "
@@ -84,20 +85,30 @@ def _datasets(args: argparse.Namespace) -> list[EvalDataset]:
 def _models(args: argparse.Namespace) -> list:
     from hyperface.evaluate.models import AnalyzerModel, model_names
 
-    weights = args.weights or [None]
-    names = model_names([w for w in weights if w is not None]) if args.weights else ["bundled"]
+    specs = args.weights or ["bundled"]
+    pairs = [_model_spec(s) for s in specs]
+    names = [n if s2 in (None, "auto") else f"{n}+{Path(s2).stem}"
+             for n, (_, s2) in zip(model_names([w or "bundled" for w, _ in pairs]), pairs)]
     options = {}
     if args.score_threshold is not None:
         options["score_threshold"] = args.score_threshold
     return [AnalyzerModel(w, n, device=args.device, proposals=args.proposals, ap_threshold=args.ap_threshold,
-                          **options) for w, n in zip(weights, names)]
+                          stage_two=s2, **options) for (w, s2), n in zip(pairs, names)]
+
+
+def _model_spec(spec: str) -> tuple[str | None, str | None]:
+    """``bundled`` -> (None, "auto"); ``A+B`` -> (A, B); ``A`` -> (A, None): stage-one weights alone."""
+    if spec == "bundled":
+        return None, "auto"
+    first, plus, second = spec.partition("+")
+    return first, (second if plus else None)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Output paths checked before the evaluation (a UsageError, exit 2): no folder for a file, no weights file."""
     from hyperface.cli.outputs import FileSet, check_output_file, check_output_folder
 
-    weights = FileSet(args.weights or [])
+    weights = FileSet([p for spec in (args.weights or []) for p in spec.split("+") if spec != "bundled"])
     for option, path in (("--json", args.json), ("--markdown", args.markdown)):
         if path is not None:
             check_output_file(path, option, weights)
