@@ -247,13 +247,13 @@ def test_resume_after_a_crash_and_a_partial_tmp_shard(clean, pool, tmp_path):
     # A shard being written when the process died: a temporary folder with a partial file.
     pending = next(s["name"] for s in json.loads((clean / "manifest.json").read_text())["shards"]
                    if s["name"] not in done)
-    tmp = out / "shards" / f".tmp-{pending}-deadbeef"
+    tmp = out / "shards" / f".{pending}.deadbeef0000.tmp"
     tmp.mkdir()
     (tmp / "images.npy").write_bytes(b"\x93NUMPY partial")
     seen: list[str] = []
     manifest = prepare(list(pool.values()), out, OPTS, progress=False, on_shard=seen.append)
     assert manifest["complete"] and not set(seen) & set(done)  # finished shards not redone
-    assert not list((out / "shards").glob(".tmp-*"))
+    assert not list((out / "shards").glob(".*"))
     names = [s["name"] for s in manifest["shards"]]
     assert len(names) == len(set(names))
     _assert_same(out, clean)
@@ -277,7 +277,7 @@ def test_resume_after_the_process_is_killed(clean, pool, tmp_path):
     proc.wait(timeout=30)
     # The same options through the API: resuming the CLI's job.
     assert prepare(list(pool.values()), out, OPTS, progress=False)["complete"]
-    assert not list((out / "shards").glob(".tmp-*"))
+    assert not list((out / "shards").glob(".*"))
     _assert_same(out, clean)
 
 

@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from hyperface import fileio
 from hyperface.data.shards import (
-    FORMAT_NAME, FORMAT_VERSION, SAMPLE_KEYS, PreparedDataset, label_dtype, shard_is_complete, write_json_atomic,
+    FORMAT_NAME, FORMAT_VERSION, SAMPLE_KEYS, PreparedDataset, label_dtype, shard_is_complete,
     write_shard,
 )
 
@@ -47,7 +48,7 @@ def _make_root(root: Path, shards: dict[str, list[int]], *, num_points: int = 68
                 "options": {"crop_size": crop_size, "context": context, "point_set": "ibug68" if num_points == 68
                             else "five", "num_points": num_points},
                 "shards": entries, "counts": {"samples": uid}}
-    write_json_atomic(root / "manifest.json", manifest)
+    fileio.write_json(root / "manifest.json", manifest)
     return root
 
 
