@@ -108,7 +108,8 @@ class DatasetReader(ABC):
 
     def note_size(self, path: Path, size: tuple[int, int]) -> None:
         """Tell the shared record check the (width, height) of ``path`` (e.g. a video's frames)."""
-        self._size = (Path(path), (int(size[0]), int(size[1])))
+        w, h = int(size[0]), int(size[1])
+        self._size = (Path(path), (w, h)) if w > 0 and h > 0 else None  # 0: a container that does not say
 
     @abstractmethod
     def _records(self) -> Iterator[ImageRecord]:
