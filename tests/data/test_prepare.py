@@ -247,13 +247,13 @@ def test_resume_after_a_crash_and_a_partial_tmp_shard(clean, pool, tmp_path):
     # A shard being written when the process died: a temporary folder with a partial file.
     pending = next(s["name"] for s in json.loads((clean / "manifest.json").read_text())["shards"]
                    if s["name"] not in done)
-    tmp = out / "shards" / f".tmp-{pending}-deadbeef"
+    tmp = out / "shards" / f".{pending}.deadbeef0000.tmp"
     tmp.mkdir()
     (tmp / "images.npy").write_bytes(b"\x93NUMPY partial")
     seen: list[str] = []
     manifest = prepare(list(pool.values()), out, OPTS, progress=False, on_shard=seen.append)
     assert manifest["complete"] and not set(seen) & set(done)  # finished shards not redone
-    assert not list((out / "shards").glob(".tmp-*"))
+    assert not list((out / "shards").glob(".*"))
     names = [s["name"] for s in manifest["shards"]]
     assert len(names) == len(set(names))
     _assert_same(out, clean)
@@ -277,7 +277,7 @@ def test_resume_after_the_process_is_killed(clean, pool, tmp_path):
     proc.wait(timeout=30)
     # The same options through the API: resuming the CLI's job.
     assert prepare(list(pool.values()), out, OPTS, progress=False)["complete"]
-    assert not list((out / "shards").glob(".tmp-*"))
+    assert not list((out / "shards").glob(".*"))
     _assert_same(out, clean)
 
 
@@ -348,3 +348,37 @@ def test_video_frames_are_decoded_and_cropped(tmp_path, gen):
         c = ds.crop_size // 2
         assert abs(int(s["image"][c, c, 1]) - 20 * frame) <= 8, (info, s["image"][c, c])
     assert len(frames) == 4 and len(splits) == 1  # one video: one side of the split
+
+
+def test_prepare_leaves_the_callers_opencv_threads_as_they_were(clean, pool):
+    import cv2
+
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(3)
+        assert prepare(list(pool.values()), clean, OPTS, progress=False)["complete"]  # resumes: nothing to do
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
+
+
+def test_a_rerun_redoes_hand_damaged_shards(clean, pool, tmp_path):
+    import shutil
+
+    from hyperface.data.shards import ShardError
+
+    out = tmp_path / "damaged"
+    shutil.copytree(clean, out)
+    names = sorted(p.name for p in (out / "shards").iterdir())
+    images = out / "shards" / names[0] / "images.npy"
+    images.write_bytes(images.read_bytes()[:-100])  # truncated
+    (out / "shards" / names[1] / "labels.npy").unlink()  # a file deleted by hand
+    with pytest.raises(ShardError) as info:
+        PreparedDataset(out, split=None)
+    assert str(out / "shards" / names[0]) in str(info.value) and "Delete the folder" in str(info.value)
+    assert "hyperface prepare" in str(info.value)
+    redone: list[str] = []
+    manifest = prepare(list(pool.values()), out, OPTS, progress=False, on_shard=redone.append)
+    assert manifest["complete"] and sorted(redone) == names[:2]
+    assert not list((out / "shards").glob(".*"))
+    _assert_same(out, clean)

@@ -29,7 +29,7 @@ def _mtfl(root: Path, gen) -> None:
     (root / "testing.txt").write_text("lfw_5590\\T_0001.jpg 1 2 3 4 5 6 7 8 9 10 2 2 2 5\n")
     for name in ("lfw_5590/A_0001.jpg", "net_7876/_60_980_0.jpg", "lfw_5590/B_0001.jpg", "lfw_5590/C_0001.jpg",
                  "lfw_5590/D_0001.jpg", "lfw_5590/E_0001.jpg", "lfw_5590/T_0001.jpg"):
-        gen.image(root / name)
+        gen.image(root / name, size=(128, 128))  # holds every test face
 
 
 def test_labels_and_box(tmp_path, gen):

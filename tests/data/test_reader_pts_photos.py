@@ -15,7 +15,7 @@ def _write_pts(path, offset):
 
 
 def test_pts_photos_groups_the_faces_of_a_photo(tmp_path):
-    Image.new("RGB", (200, 100)).save(tmp_path / "group.jpg")
+    Image.new("RGB", (200, 160)).save(tmp_path / "group.jpg")  # holds both faces
     Image.new("RGB", (100, 100)).save(tmp_path / "single.png")
     a = _write_pts(tmp_path / "group_1.pts", 10)
     b = _write_pts(tmp_path / "group_2.pts", 120)

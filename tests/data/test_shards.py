@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from hyperface import fileio
 from hyperface.data.shards import (
-    FORMAT_NAME, FORMAT_VERSION, SAMPLE_KEYS, PreparedDataset, label_dtype, shard_is_complete, write_json_atomic,
+    FORMAT_NAME, FORMAT_VERSION, SAMPLE_KEYS, PreparedDataset, label_dtype, shard_is_complete,
     write_shard,
 )
 
@@ -47,7 +48,7 @@ def _make_root(root: Path, shards: dict[str, list[int]], *, num_points: int = 68
                 "options": {"crop_size": crop_size, "context": context, "point_set": "ibug68" if num_points == 68
                             else "five", "num_points": num_points},
                 "shards": entries, "counts": {"samples": uid}}
-    write_json_atomic(root / "manifest.json", manifest)
+    fileio.write_json(root / "manifest.json", manifest)
     return root
 
 
@@ -128,3 +129,20 @@ def test_write_shard_is_atomic_and_never_overwrites(tmp_path):
     part.mkdir()
     np.save(part / "labels.npy", labels)
     assert not shard_is_complete(part)
+
+
+def test_a_damaged_shard_is_found_on_load_with_what_to_delete(tmp_path):
+    from hyperface.data.shards import ShardError
+
+    root = _make_root(tmp_path / "p", {"00-00000": [0, 1, 0], "00-00001": [1, 0]})
+    assert len(PreparedDataset(root, split=None)) == 5
+    images = root / "shards" / "00-00001" / "images.npy"
+    images.write_bytes(images.read_bytes()[:-S * S])  # truncated: the last crop partly gone
+    with pytest.raises(ShardError, match=r"00-00001: damaged shard: images.npy is unreadable or truncated.*"
+                                         r"Delete the folder .*00-00001"):
+        PreparedDataset(root, split=None)
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["shards"][0]["samples"] = 4  # the manifest and the shard disagree
+    fileio.write_json(root / "manifest.json", manifest)
+    with pytest.raises(ShardError, match="00-00000: damaged shard: shard.json says 3 samples, the manifest 4"):
+        PreparedDataset(root, split=None)

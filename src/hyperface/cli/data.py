@@ -9,9 +9,21 @@ import logging
 import sys
 
 from hyperface.data.check import check_dataset
+from hyperface.data.images import MAX_IMAGE_PIXELS, pixel_limits
 from hyperface.data.readers import READERS, format_options, open_dataset
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "pixel_count"]
+
+
+def pixel_count(text: str) -> int:
+    """argparse type of the pixel-budget options: a whole number >= 1 (1e8 and 100_000_000 accepted)."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        value = 0.0
+    if not (value >= 1 and value == int(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a pixel count (a whole number >= 1, e.g. 4e8)")
+    return int(value)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--verify-images", action=argparse.BooleanOptionalAction, default=True,
                        help="decode every image fully to find truncated files (default: on; "
                             "--no-verify-images reads image headers only)")
+    check.add_argument("--max-image-pixels", type=pixel_count, default=None, metavar="N",
+                       help="largest image accepted, width x height (default: $HYPERFACE_MAX_IMAGE_PIXELS or "
+                            f"{MAX_IMAGE_PIXELS:,}); larger ones are reported as problems")
     sub.add_parser("formats", help="list the dataset formats and their options",
                    description="List the dataset formats, what each reads, and its options.")
 
@@ -70,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", False):
         data_logger.setLevel(logging.ERROR)
     try:
-        return _check(args)
+        with pixel_limits(image=args.max_image_pixels):
+            return _check(args)
     finally:
         data_logger.setLevel(previous)

@@ -13,6 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+from hyperface.cli.data import pixel_count
+from hyperface.data.candidates import MAX_CROP_PIXELS
+from hyperface.data.images import MAX_IMAGE_PIXELS, pixel_limits
 from hyperface.data.prepare import PrepareOptions
 
 _D = PrepareOptions()
@@ -77,6 +80,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="share of images (by hash of their group) in the validation split")
     g.add_argument("--seed", type=int, default=_D.seed, help="changes every random draw")
     g.add_argument("--images-per-shard", type=int, default=_D.images_per_shard)
+    g = parser.add_argument_group("pixel budgets (an image or crop over them is reported and skipped)")
+    g.add_argument("--max-image-pixels", type=pixel_count, default=argparse.SUPPRESS, metavar="N",
+                   help="largest image decoded, width x height (default: $HYPERFACE_MAX_IMAGE_PIXELS or "
+                        f"{MAX_IMAGE_PIXELS:,})")
+    g.add_argument("--max-crop-pixels", type=pixel_count, default=argparse.SUPPRESS, metavar="N",
+                   help="largest source region one crop reads, padding included (default: "
+                        f"$HYPERFACE_MAX_CROP_PIXELS or {MAX_CROP_PIXELS:,})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sub = parser.add_subparsers(dest="prepare_command", metavar="{merge,preview}")
@@ -115,8 +125,11 @@ def run(args: argparse.Namespace) -> int:
             ss_mode=args.ss_mode, ss_max_side=args.ss_max_side, ss_max_proposals=args.ss_max_proposals,
             min_box=args.min_box, val_fraction=args.val_fraction, seed=args.seed,
             images_per_shard=args.images_per_shard, mode=args.mode, teacher=args.teacher)
-        manifest = prepare(args.source, args.out, opts, workers=args.workers, shard=args.shard,
-                           progress=not args.no_progress, command=getattr(args, "argv", sys.argv[1:]))
+        limits = pixel_limits(image=getattr(args, "max_image_pixels", None),
+                              crop=getattr(args, "max_crop_pixels", None))
+        with limits:
+            manifest = prepare(args.source, args.out, opts, workers=args.workers, shard=args.shard,
+                               progress=not args.no_progress, command=getattr(args, "argv", sys.argv[1:]))
     except (ValueError, OSError) as exc:
         print(f"hyperface prepare: {exc}", file=sys.stderr)
         return 1

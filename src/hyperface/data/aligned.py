@@ -29,7 +29,7 @@ from hyperface.data.shards import POSE_SOURCES, label_dtype
 from hyperface.points import get_point_set
 from hyperface.pose import rotate_pose
 
-__all__ = ["sample_aligned", "Teacher", "model_teacher"]
+__all__ = ["sample_aligned", "Teacher", "model_teacher", "teacher_for"]
 
 logger = logging.getLogger("hyperface.data")
 
@@ -51,6 +51,18 @@ def model_teacher(weights: str | None = None) -> Teacher:
         return five_points(faces[0].landmarks, faces[0].point_set)
 
     return teach
+
+
+_TEACHERS: dict[str, Teacher] = {}
+
+
+def teacher_for(spec: str) -> Teacher | None:
+    """The teacher ``prepare --teacher`` names (``none``, ``bundled`` or a weights file), loaded once per process."""
+    if spec == "none":
+        return None
+    if spec not in _TEACHERS:
+        _TEACHERS[spec] = model_teacher(None if spec == "bundled" else spec)
+    return _TEACHERS[spec]
 
 
 def sample_aligned(image: np.ndarray, record: ImageRecord, *, point_set: str, crop_size: int, context: float,

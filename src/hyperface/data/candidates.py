@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
+from hyperface.data.images import MAX_CROP_PIXELS_ENV, pixel_limit
+
 __all__ = [
     "SS_MODES",
     "selective_search",
@@ -28,9 +30,26 @@ __all__ = [
     "clip_boxes",
     "crop_matrix",
     "extract_crop",
+    "CropTooLargeError",
+    "max_crop_pixels",
+    "MAX_CROP_PIXELS",
+    "MAX_CROP_PIXELS_ENV",
 ]
 
 SS_MODES = ("fast", "quality", "single")
+
+# Largest source region one crop may read, padding included (3 bytes a pixel): a face filling a
+# 50-megapixel photo fits; an absurd box (a coordinate of 60000 in a small image) does not.
+MAX_CROP_PIXELS: int = 100_000_000
+
+
+class CropTooLargeError(ValueError):
+    """A candidate whose crop would need a source region larger than the pixel budget."""
+
+
+def max_crop_pixels(limit: int | None = None) -> int:
+    """The crop budget in force: ``limit``, else $HYPERFACE_MAX_CROP_PIXELS, else :data:`MAX_CROP_PIXELS`."""
+    return pixel_limit(limit, MAX_CROP_PIXELS_ENV, MAX_CROP_PIXELS)
 
 
 def selective_search(image: np.ndarray, *, mode: str = "fast", max_side: int = 256,
@@ -157,11 +176,13 @@ def crop_matrix(box: np.ndarray, context: float, crop_size: int) -> np.ndarray:
 
 
 def extract_crop(image: np.ndarray, box: np.ndarray, context: float, crop_size: int,
-                 *, border_value: int = 0) -> np.ndarray:
+                 *, border_value: int = 0, max_pixels: int | None = None) -> np.ndarray:
     """The candidate ``box`` enlarged by ``context``, warped to ``crop_size`` x ``crop_size`` uint8.
 
     Large reductions first shrink the region with area averaging (no aliasing), then a bilinear
-    warp places it exactly; outside the image is filled with ``border_value``.
+    warp places it exactly; outside the image is filled with ``border_value``. A region (padding
+    included) over :func:`max_crop_pixels` (``max_pixels``) raises :class:`CropTooLargeError`
+    before anything is allocated.
     """
     m = crop_matrix(box, context, crop_size)
     sx, sy = m[0, 0], m[1, 1]
@@ -174,12 +195,19 @@ def extract_crop(image: np.ndarray, box: np.ndarray, context: float, crop_size: 
     ex0 = (-0.5 - m[0, 2]) / sx
     ey0 = (-0.5 - m[1, 2]) / sy
     ex1, ey1 = ex0 + crop_size / sx, ey0 + crop_size / sy
+    if not all(math.isfinite(v) for v in (ex0, ey0, ex1, ey1)):
+        raise ValueError(f"candidate box {box} is not finite")
     rx0, ry0 = math.floor(ex0) - 1, math.floor(ey0) - 1
     rx1, ry1 = math.ceil(ex1) + 2, math.ceil(ey1) + 2
     region = image[max(ry0, 0):max(min(ry1, h), 0), max(rx0, 0):max(min(rx1, w), 0)]
     pad = (max(0, -ry0), max(0, ry1 - h), max(0, -rx0), max(0, rx1 - w))
     if region.size == 0:
         return np.full((crop_size, crop_size, 3), border_value, dtype=np.uint8)
+    most = max_crop_pixels(max_pixels)
+    if (rx1 - rx0) * (ry1 - ry0) > most:
+        raise CropTooLargeError(
+            f"crop of box {np.round(np.asarray(box, dtype=np.float64), 1).tolist()} needs a {rx1 - rx0}x{ry1 - ry0} "
+            f"pixel region, over the limit of {most:,}; raise it with ${MAX_CROP_PIXELS_ENV} if the box is genuine")
     if any(pad):
         region = cv2.copyMakeBorder(region, pad[0], pad[1], pad[2], pad[3], cv2.BORDER_CONSTANT,
                                     value=(border_value,) * 3)

@@ -3,30 +3,25 @@
 Plan: every source's records are sorted (by image path and frame) and cut into shards of
 ``images_per_shard`` images, named ``SS-CCCCC`` (source index, chunk index), so a shard is a fixed,
 deterministic list of images. ``--shard i/n`` takes the shards whose global index is ``i`` mod ``n``;
-a re-run skips shards already complete (each is written atomically), so a killed job resumes where
-it stopped, and shard folders of several runs merge into the same dataset one run gives.
+a re-run skips shards already complete (each is written atomically) and redoes missing or damaged
+ones, so a killed job resumes where it stopped, and shard folders of several runs merge
+(:func:`~hyperface.data.merge.merge`) into the same dataset one run gives.
 
-Per image: candidates (Selective Search, jitter around each face, random boxes) are labelled by
-overlap (:mod:`hyperface.data.labels`), a balanced subset is kept, and each is cropped. Every random
-draw comes from a generator seeded by the image's source-relative key, so samples do not depend on
-which worker, shard split or run produced them. The train/validation split is a hash of the
-record's ``group`` (one image or one video), the same on every machine.
+Per image (:mod:`hyperface.data.sampling`): candidates are labelled, balanced and cropped. An image
+that cannot be decoded or sampled is reported (with its file) in the shard's ``skipped`` list and
+left out; the rest of the job goes on. The train/validation split is a hash of the record's
+``group`` (:func:`~hyperface.data.splits.split_of`), the same on every machine.
 
-Defaults per face: 4 positives (half from Selective Search where it has them, the rest jittered),
-1 landmark-only sample (IoU between the landmark and positive thresholds, detection ignored) and
-5 negatives; 8 negatives per face-less image. About 1 : 1.25 face : non-face before the negative
-sources, close to the paper's balanced batches, and enough variety per face for a few epochs of
-augmentation without storing a dozen near-duplicates per face.
+The names other code imports from here (:class:`PrepareOptions`, :func:`prepare`, :func:`merge`,
+:func:`split_of`, :func:`open_sources`, :func:`sample_image`, :func:`image_rng`) stay importable.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import hashlib
 import logging
 import multiprocessing
-import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -37,18 +32,19 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hyperface import __version__
-from hyperface.data.aligned import Teacher, model_teacher, sample_aligned
-from hyperface.data.candidates import SS_MODES, extract_crop, jitter_boxes, random_boxes, selective_search
-from hyperface.data.images import ImageReadError, load_image
-from hyperface.data.labels import LabelOptions, assign_labels, face_targets, fill_labels
+from hyperface import __version__, fileio
+from hyperface.data.aligned import sample_aligned, teacher_for
+from hyperface.data.candidates import extract_crop
+from hyperface.data.images import load_image
+from hyperface.data.merge import merge
 from hyperface.data.readers.base import DatasetReader
 from hyperface.data.records import ImageRecord
+from hyperface.data.sampling import PrepareOptions, image_rng, sample_image
 from hyperface.data.shards import (
-    FORMAT_NAME, FORMAT_VERSION, MANIFEST, POSE_SOURCES, SHARD_JSON, SPLITS, label_dtype, load_manifest,
-    shard_is_complete, sum_counts, write_json_atomic, write_shard,
+    FORMAT_NAME, FORMAT_VERSION, MANIFEST, POSE_SOURCES, SPLITS, label_dtype, load_manifest, read_shard_json,
+    shard_is_complete, shard_problem, sum_counts, write_shard,
 )
-from hyperface.points import get_point_set
+from hyperface.data.splits import split_of
 
 __all__ = [
     "PrepareOptions",
@@ -56,76 +52,18 @@ __all__ = [
     "split_of",
     "image_rng",
     "sample_image",
+    "open_sources",
     "plan_shards",
+    "process_shard",
     "prepare",
     "merge",
 ]
 
 logger = logging.getLogger("hyperface.data")
 
-PREPARE_MODES = ("candidates", "aligned")
-
-# Candidate kinds, for the balance policy.
-_SS, _JITTER, _PARTIAL, _RANDOM, _WHOLE = range(5)
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    """Everything that decides the samples; recorded in the manifest and checked on resume."""
-
-    crop_size: int = 160          # stored crop side; 1.25 x a 128 px model input leaves room to augment
-    context: float = 1.25         # crop = candidate box enlarged by this about its centre
-    point_set: str = "ibug68"
-    pos_iou: float = 0.5
-    neg_iou: float = 0.35
-    landmark_iou: float = 0.35
-    attr_iou: float = 0.5
-    contain_fraction: float = 0.5
-    positives_per_face: int = 4
-    partials_per_face: int = 1
-    negatives_per_face: int = 5
-    negatives_per_image: int = 8
-    negatives_from_faces: bool = True  # non-faces also from images whose faces are not all annotated
-    ss_mode: str = "fast"         # fast | quality | single | none
-    ss_max_side: int = 256
-    ss_max_proposals: int = 200
-    min_box: float = 12.0         # smallest candidate side, source pixels
-    val_fraction: float = 0.1
-    seed: int = 0
-    images_per_shard: int = 64
-    mode: str = "candidates"      # candidates (stage one) | aligned (stage two: one aligned crop per face)
-    teacher: str = "none"         # aligned mode, faces without points: "bundled", a weights file, or "none"
-
-    def __post_init__(self) -> None:
-        get_point_set(self.point_set)
-        if self.mode not in PREPARE_MODES:
-            raise ValueError(f"mode must be one of {PREPARE_MODES}, got {self.mode!r}")
-        self.label_options()  # validates thresholds
-        if self.ss_mode not in (*SS_MODES, "none"):
-            raise ValueError(f"ss_mode must be one of {(*SS_MODES, 'none')}, got {self.ss_mode!r}")
-        if self.crop_size < 8:
-            raise ValueError(f"crop_size must be >= 8, got {self.crop_size}")
-        if self.context < 1.0:
-            raise ValueError(f"context must be >= 1 (the crop contains the candidate), got {self.context}")
-        if not 0.0 <= self.val_fraction <= 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1], got {self.val_fraction}")
-        for name in ("positives_per_face", "partials_per_face", "negatives_per_face", "negatives_per_image",
-                     "ss_max_proposals", "images_per_shard", "ss_max_side"):
-            least = 1 if name in ("images_per_shard", "ss_max_side") else 0
-            if getattr(self, name) < least:
-                raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
-
-    @property
-    def num_points(self) -> int:
-        return get_point_set(self.point_set).num_points
-
-    def label_options(self) -> LabelOptions:
-        return LabelOptions(self.pos_iou, self.neg_iou, self.landmark_iou, self.attr_iou, self.contain_fraction)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["num_points"] = self.num_points
-        return d
+# What one image may raise while it is decoded, sampled or cropped (OpenCV's errors, a degenerate
+# annotation, a crop over the pixel budget, a truncated file): reported and skipped, never fatal.
+_IMAGE_FAILURES = (ValueError, ArithmeticError, MemoryError, OSError, cv2.error)
 
 
 @dataclass(frozen=True)
@@ -140,20 +78,6 @@ class ShardTask:
     splits: tuple[int, ...]
 
 
-def _hash64(text: str) -> int:
-    return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "big")
-
-
-def split_of(group: str, val_fraction: float) -> int:
-    """0 (train) or 1 (val) from the SHA-1 of ``group``: deterministic, machine-independent."""
-    return int(_hash64(group) / 2.0**64 < val_fraction)
-
-
-def image_rng(key: str, seed: int = 0) -> np.random.Generator:
-    """The random generator of one image: from its key, so any run draws the same samples."""
-    return np.random.default_rng([seed, _hash64(key)])
-
-
 def _relative_key(record: ImageRecord, base: Path) -> str:
     """The record's image path relative to its dataset (machine-independent), plus '#frame'."""
     image = Path(record.image)
@@ -162,93 +86,6 @@ def _relative_key(record: ImageRecord, base: Path) -> str:
     except ValueError:
         rel = f"{record.group}/{image.name}"
     return f"{rel}#{record.frame}" if record.frame is not None else rel
-
-
-def _choose(rng: np.random.Generator, idx: np.ndarray, n: int) -> np.ndarray:
-    if n <= 0 or len(idx) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if len(idx) <= n:
-        return idx
-    return np.sort(rng.choice(idx, size=n, replace=False))
-
-
-def _candidates(image: np.ndarray, record: ImageRecord, opts: PrepareOptions,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """All candidate boxes of an image and their kind."""
-    h, w = image.shape[:2]
-    boxes, kinds = [], []
-
-    def add(b: np.ndarray, kind: int) -> None:
-        b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-        boxes.append(b)
-        kinds.append(np.full(len(b), kind, dtype=np.int8))
-
-    if opts.ss_mode != "none":
-        add(selective_search(image, mode=opts.ss_mode, max_side=opts.ss_max_side,
-                             max_proposals=opts.ss_max_proposals, min_size=opts.min_box, rng=rng), _SS)
-    for face in record.faces:
-        if face.attributes.get("ignore"):
-            continue
-        add(jitter_boxes(face.box, opts.positives_per_face, rng, min_iou=opts.pos_iou), _JITTER)
-        add(jitter_boxes(face.box, opts.partials_per_face, rng, min_iou=opts.landmark_iou,
-                         max_iou=opts.pos_iou, shift=0.35, scale=0.5, aspect=0.2), _PARTIAL)
-    n_neg = opts.negatives_per_face * len(record.faces) if record.faces else opts.negatives_per_image
-    add(random_boxes(w, h, 3 * n_neg, rng, min_side=opts.min_box), _RANDOM)
-    if not record.faces:
-        add(np.array([0.0, 0.0, w, h]), _WHOLE)
-    return np.concatenate(boxes), np.concatenate(kinds)
-
-
-def sample_image(image: np.ndarray, record: ImageRecord, opts: PrepareOptions,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Balanced, labelled candidates of one decoded image: (boxes (M, 4), labels (M,) rows).
-
-    Label rows are :func:`~hyperface.data.shards.label_dtype` with the per-sample fields filled
-    (box, IoU, matched face, task labels and masks, pose source); source/image/split are the
-    caller's.
-    """
-    h, w = image.shape[:2]
-    boxes, kinds = _candidates(image, record, opts, rng)
-    faces = record.faces
-    a = assign_labels(boxes, faces, opts.label_options())
-    ignore = np.array([bool(f.attributes.get("ignore")) for f in faces] or [False])
-    on_ignored = (a.face >= 0) & ignore[np.maximum(a.face, 0)] & (a.detection != 0)
-    usable = ~a.dropped & ~on_ignored
-    chosen: list[np.ndarray] = []
-    for f, face in enumerate(faces):
-        if face.attributes.get("ignore"):
-            continue
-        mine = usable & (a.face == f)
-        pos = mine & (a.detection == 1)
-        ss_pos = _choose(rng, np.flatnonzero(pos & (kinds == _SS)), opts.positives_per_face // 2)
-        jit_pos = _choose(rng, np.flatnonzero(pos & (kinds == _JITTER)), opts.positives_per_face - len(ss_pos))
-        if len(ss_pos) + len(jit_pos) < opts.positives_per_face:  # too few jittered: more from SS
-            rest = np.setdiff1d(np.flatnonzero(pos & (kinds == _SS)), ss_pos)
-            ss_pos = np.concatenate([ss_pos, _choose(rng, rest, opts.positives_per_face - len(ss_pos) - len(jit_pos))])
-        partial = _choose(rng, np.flatnonzero(mine & (a.detection == -1) & a.landmarks), opts.partials_per_face)
-        chosen += [np.sort(ss_pos), jit_pos, partial]
-    negatives_ok = not faces or record.all_faces_annotated or opts.negatives_from_faces
-    if negatives_ok:
-        n_neg = opts.negatives_per_face * sum(not f.attributes.get("ignore") for f in faces) if faces \
-            else opts.negatives_per_image
-        neg = usable & (a.detection == 0)
-        whole = np.flatnonzero(neg & (kinds == _WHOLE))
-        ss_neg = _choose(rng, np.flatnonzero(neg & (kinds == _SS)), (n_neg - len(whole)) // 2)
-        rnd_neg = _choose(rng, np.flatnonzero(neg & (kinds == _RANDOM)), n_neg - len(whole) - len(ss_neg))
-        if len(whole) + len(ss_neg) + len(rnd_neg) < n_neg:
-            rest = np.setdiff1d(np.flatnonzero(neg & (kinds == _SS)), ss_neg)
-            ss_neg = np.sort(np.concatenate([ss_neg, _choose(rng, rest, n_neg - len(whole) - len(ss_neg) - len(rnd_neg))]))
-        chosen += [whole, ss_neg, rnd_neg]
-    sel = np.concatenate(chosen).astype(np.int64) if chosen else np.zeros(0, dtype=np.int64)
-
-    targets = [face_targets(face, opts.point_set, (w, h)) for face in faces]
-    labels = np.zeros(len(sel), dtype=label_dtype(opts.num_points))
-    for i, k in enumerate(sel):
-        fi = int(a.face[k])
-        fill_labels(labels[i], boxes[k], a, int(k), targets[fi] if fi >= 0 else None)
-    keep = (labels["detection_mask"] | labels["landmarks_mask"].any(axis=1) | labels["landmarks5_mask"].any(axis=1)
-            | labels["visibility_mask"].any(axis=1) | labels["pose_mask"] | labels["gender_mask"])  # any label
-    return boxes[sel][keep], labels[keep]
 
 
 class _Decoder:
@@ -307,11 +144,29 @@ def _shards_dir(out: Path) -> Path:
     return out / "shards"
 
 
-def process_shard(task: ShardTask, opts: PrepareOptions, out: Path) -> dict:
-    """Prepare one shard (in a worker) and write it atomically; returns its shard.json content."""
-    final = _shards_dir(out) / task.name
-    if shard_is_complete(final):
-        return _read_shard_json(final)
+def _failure(record: ImageRecord, exc: BaseException, stage: str) -> dict:
+    """A ``skipped`` entry (and a log line) for one image that failed, naming its file."""
+    if isinstance(exc, cv2.error):
+        text = f"OpenCV: {getattr(exc, 'err', '') or str(exc).strip().splitlines()[-1]}"
+    else:
+        text = str(exc).removeprefix(f"{record.image}: ")
+    msg = text if stage == "decode" else f"cannot sample: {text}"
+    logger.warning("%s: skipped (%s)", record.key, msg)
+    return {"path": str(record.image), "frame": record.frame, "line": None, "message": msg}
+
+
+def _sample(image: np.ndarray, record: ImageRecord, key: str, opts: PrepareOptions) -> tuple[list, np.ndarray]:
+    """Crops and label rows of one decoded image, by ``opts.mode``."""
+    if opts.mode == "aligned":
+        crops, labels = sample_aligned(image, record, point_set=opts.point_set, crop_size=opts.crop_size,
+                                       context=opts.context, teacher=teacher_for(opts.teacher))
+        return list(crops), labels
+    boxes, labels = sample_image(image, record, opts, image_rng(key, opts.seed))
+    return [extract_crop(image, box, opts.context, opts.crop_size) for box in boxes], labels
+
+
+def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Crops, label rows and shard.json content of one shard's images; bad images are skipped."""
     decode = _Decoder()
     crops: list[np.ndarray] = []
     rows: list[np.ndarray] = []
@@ -322,25 +177,13 @@ def process_shard(task: ShardTask, opts: PrepareOptions, out: Path) -> dict:
         for j, (record, key, split) in enumerate(zip(task.records, task.keys, task.splits)):
             try:
                 image = decode(record)
-            except (ImageReadError, OSError, ValueError) as exc:
-                msg = str(exc).removeprefix(f"{record.image}: ")
-                skipped.append({"path": str(record.image), "frame": record.frame, "line": None,
-                                "message": msg})
-                logger.warning("%s: skipped (%s)", record.key, msg)
+            except _IMAGE_FAILURES as exc:
+                skipped.append(_failure(record, exc, "decode"))
                 continue
             try:
-                if opts.mode == "aligned":
-                    image_crops, labels = sample_aligned(image, record, point_set=opts.point_set,
-                                                         crop_size=opts.crop_size, context=opts.context,
-                                                         teacher=_teacher(opts.teacher))
-                    image_crops = list(image_crops)
-                else:
-                    boxes, labels = sample_image(image, record, opts, image_rng(key, opts.seed))
-                    image_crops = [extract_crop(image, box, opts.context, opts.crop_size) for box in boxes]
-            except ValueError as exc:  # a degenerate annotation: report, go on
-                skipped.append({"path": str(record.image), "frame": record.frame, "line": None,
-                                "message": f"cannot sample: {exc}"})
-                logger.warning("%s: skipped (cannot sample: %s)", record.key, exc)
+                image_crops, labels = _sample(image, record, key, opts)
+            except _IMAGE_FAILURES as exc:  # a degenerate annotation, an OpenCV failure: report, go on
+                skipped.append(_failure(record, exc, "sample"))
                 continue
             labels["source"] = task.source
             labels["image"] = j
@@ -360,31 +203,28 @@ def process_shard(task: ShardTask, opts: PrepareOptions, out: Path) -> dict:
         "counts": _count(labels, ok_splits, ok_faces),
         "hyperface_version": __version__,
     }
+    return images, labels, meta
+
+
+def process_shard(task: ShardTask, opts: PrepareOptions, out: Path) -> dict:
+    """Prepare one shard (in a worker) and write it atomically; returns its shard.json content.
+
+    A complete shard is kept; a damaged one (a file missing or truncated) is redone and replaced.
+    """
+    final = _shards_dir(out) / task.name
+    problem = shard_problem(final)
+    if problem is None:
+        return read_shard_json(final)
+    damaged = final.exists()
+    if damaged:
+        logger.warning("%s: damaged shard (%s): preparing it again", final, problem)
+    images, labels, meta = _sample_shard(task, opts)
     try:
-        write_shard(final, images, labels, meta)
+        write_shard(final, images, labels, meta, overwrite=damaged)
     except OSError:
         if not shard_is_complete(final):  # another run finished the same (identical) shard first
             raise
-    return _read_shard_json(final)
-
-
-_TEACHERS: dict[str, Teacher] = {}
-
-
-def _teacher(spec: str) -> Teacher | None:
-    """The aligned mode's teacher for faces without points, loaded once per process."""
-    if spec == "none":
-        return None
-    if spec not in _TEACHERS:
-        _TEACHERS[spec] = model_teacher(None if spec == "bundled" else spec)
-    return _TEACHERS[spec]
-
-
-def _read_shard_json(shard_dir: Path) -> dict:
-    import json
-
-    with open(shard_dir / SHARD_JSON, encoding="utf-8") as fh:
-        return json.load(fh)
+    return read_shard_json(final)
 
 
 def _run_task(args: tuple[ShardTask, PrepareOptions, Path]) -> tuple[str, int]:
@@ -488,7 +328,7 @@ def _build_manifest(out: Path, tasks: Sequence[ShardTask], infos: Sequence[Sourc
         d = _shards_dir(out) / t.name
         if not shard_is_complete(d):
             continue
-        meta = _read_shard_json(d)
+        meta = read_shard_json(d)
         done.append({"name": t.name, "path": f"shards/{t.name}", "samples": meta["samples"],
                      "images": len(meta["images"])})
         skipped += [dict(s, source=infos[t.source].name) for s in meta.get("skipped", [])]
@@ -532,6 +372,57 @@ def _check_resume(out: Path, opts: PrepareOptions, infos: Sequence[SourceInfo], 
     return old.get("created")
 
 
+def _temporary_owner(name: str) -> str:
+    """The shard a temporary folder was for: ``.NAME.HEX.tmp`` (fileio) or ``.tmp-NAME-HEX`` (older runs)."""
+    if name.startswith(".tmp-"):
+        return name[5:].rsplit("-", 1)[0]
+    return name[1:].split(".", 1)[0]
+
+
+def _remove_temporaries(out: Path, names: set[str]) -> None:
+    """Leftovers of a killed run of these shards."""
+    for tmp in _shards_dir(out).glob(".*"):
+        if tmp.is_dir() and _temporary_owner(tmp.name) in names:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _Progress:
+    """The progress bar, the ``on_shard`` hook and a manifest kept current on long jobs."""
+
+    def __init__(self, total: int, enabled: bool, on_shard: Callable[[str], None] | None,
+                 write_manifest: Callable[[], dict]) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="img", disable=not enabled, desc="prepare", file=sys.stderr,
+                        dynamic_ncols=True)
+        self.on_shard = on_shard
+        self.write_manifest = write_manifest
+        self.last_write = datetime.datetime.now()
+
+    def __call__(self, name: str, count: int) -> None:
+        self.bar.update(count)
+        if self.on_shard is not None:
+            self.on_shard(name)
+        now = datetime.datetime.now()
+        if (now - self.last_write).total_seconds() > 30:
+            self.write_manifest()
+            self.last_write = now
+
+
+def _run(todo: Sequence[ShardTask], options: PrepareOptions, out: Path, workers: int,
+         finished: Callable[[str, int], None]) -> None:
+    args = [(t, options, out) for t in todo]
+    if workers == 1 or len(todo) <= 1:
+        cv2.setNumThreads(1)  # in-process run: one core too (the caller's setting is restored after)
+        for a in args:
+            finished(*_run_task(a))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(min(workers, len(todo)), initializer=_init_worker) as pool:
+            for result in pool.imap_unordered(_run_task, args):
+                finished(*result)
+
+
 def prepare(sources: Sequence[str | DatasetReader], out: str | Path, options: PrepareOptions = PrepareOptions(),
             *, workers: int = 1, shard: tuple[int, int] = (0, 1), progress: bool = True,
             command: list[str] | None = None,
@@ -540,6 +431,8 @@ def prepare(sources: Sequence[str | DatasetReader], out: str | Path, options: Pr
 
     ``shard=(i, n)`` does only the i-th of n parts. ``workers`` > 1 uses that many spawned
     processes. ``on_shard`` is called with each finished shard's name (tests, progress hooks).
+    OpenCV's thread count is set to one while it runs and restored when it returns. The pixel
+    budgets are :mod:`hyperface.data.images`' (see :func:`~hyperface.data.images.pixel_limits`).
     """
     out = Path(out)
     i, n = shard
@@ -556,113 +449,23 @@ def prepare(sources: Sequence[str | DatasetReader], out: str | Path, options: Pr
         or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     _shards_dir(out).mkdir(exist_ok=True)
     mine = [t for t in tasks if t.index % n == i]
-    mine_names = {t.name for t in mine}
-    for tmp in _shards_dir(out).glob(".tmp-*"):  # leftovers of a killed run of these shards
-        if tmp.name[5:].rsplit("-", 1)[0] in mine_names:
-            shutil.rmtree(tmp, ignore_errors=True)
+    _remove_temporaries(out, {t.name for t in mine})
     todo = [t for t in mine if not shard_is_complete(_shards_dir(out) / t.name)]
-    manifest = _build_manifest(out, tasks, infos, options, (i, n), created, command)
-    write_json_atomic(out / MANIFEST, manifest)
+
+    def write_manifest() -> dict:
+        manifest = _build_manifest(out, tasks, infos, options, (i, n), created, command)
+        fileio.write_json(out / MANIFEST, manifest)
+        return manifest
+
+    write_manifest()
     logger.info("prepare: %d images in %d shards; this part %d shards, %d to do",
                 sum(len(t.records) for t in tasks), len(tasks), len(mine), len(todo))
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=sum(len(t.records) for t in todo), unit="img", disable=not progress,
-               desc="prepare", file=sys.stderr, dynamic_ncols=True)
-    last_write = datetime.datetime.now()
-
-    def finished(name: str, count: int) -> None:
-        nonlocal last_write
-        bar.update(count)
-        if on_shard is not None:
-            on_shard(name)
-        now = datetime.datetime.now()
-        if (now - last_write).total_seconds() > 30:  # keep the manifest current on long jobs
-            write_json_atomic(out / MANIFEST, _build_manifest(out, tasks, infos, options, (i, n), created, command))
-            last_write = now
-
+    finished = _Progress(sum(len(t.records) for t in todo), progress, on_shard, write_manifest)
+    threads = cv2.getNumThreads()
     try:
-        args = [(t, options, out) for t in todo]
-        if workers == 1 or len(todo) <= 1:
-            _init_worker_threads_main()
-            for a in args:
-                finished(*_run_task(a))
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(min(workers, len(todo)), initializer=_init_worker) as pool:
-                for result in pool.imap_unordered(_run_task, args):
-                    finished(*result)
+        _run(todo, options, out, workers, finished)
     finally:
-        bar.close()
-        manifest = _build_manifest(out, tasks, infos, options, (i, n), created, command)
-        write_json_atomic(out / MANIFEST, manifest)
-    return manifest
-
-
-def _init_worker_threads_main() -> None:
-    """In-process run: keep OpenCV to one thread too, so --workers 1 means one core."""
-    cv2.setNumThreads(1)
-
-
-def merge(out: str | Path, parts: Sequence[str | Path]) -> dict:
-    """Write ``out/manifest.json`` listing the shards of several prepared folders of one job.
-
-    The parts must share options, sources and plan (e.g. the ``--shard i/n`` runs of one command);
-    shards stay where they are and are referenced by relative path. A shard present in several parts
-    is taken once. Returns the merged manifest (``complete`` says whether every planned shard is in).
-    """
-    out = Path(out)
-    if not parts:
-        raise ValueError("merge needs at least one prepared folder")
-    manifests = []
-    for p in parts:
-        m, base = load_manifest(p)
-        if "parts" in m:
-            raise ValueError(f"{p}: a combined manifest cannot be merged again; merge the prepared folders")
-        manifests.append((m, base))
-    first = manifests[0][0]
-    for (m, base), p in zip(manifests[1:], parts[1:]):
-        for key in ("options", "plan"):
-            a = first[key] if key == "options" else first[key]["fingerprint"]
-            b = m[key] if key == "options" else m[key]["fingerprint"]
-            if a != b:
-                raise ValueError(f"{p}: its {key} differ from {parts[0]}'s; only parts of one job merge")
-        if [s["name"] for s in m["sources"]] != [s["name"] for s in first["sources"]]:
-            raise ValueError(f"{p}: its sources differ from {parts[0]}'s; only parts of one job merge")
-    out.mkdir(parents=True, exist_ok=True)
-    by_name: dict[str, dict] = {}
-    skipped: list[dict] = []
-    seen_skips: set[str] = set()
-    by_source: dict[str, list[dict]] = {}
-    names = [s["name"] for s in first["sources"]]
-    for m, base in manifests:
-        for s in m.get("skipped", []):
-            k = repr(sorted(s.items()))
-            if k not in seen_skips:
-                seen_skips.add(k)
-                skipped.append(s)
-        for entry in m["shards"]:
-            if entry["name"] in by_name:
-                continue
-            d = (base / entry["path"]).resolve()
-            meta = _read_shard_json(d)
-            by_name[entry["name"]] = {"name": entry["name"], "path": os.path.relpath(d, out.resolve()),
-                                      "samples": meta["samples"], "images": len(meta["images"])}
-            by_source.setdefault(names[meta["source"]], []).append(meta["counts"])
-    order = {name: k for k, name in enumerate(first["plan"]["shard_names"])}
-    shards = sorted(by_name.values(), key=lambda e: order.get(e["name"], len(order)))
-    counts = sum_counts([c for cs in by_source.values() for c in cs])
-    counts["by_source"] = {name: sum_counts(cs) for name, cs in by_source.items()}
-    manifest = dict(first)
-    manifest.update({
-        "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "merged_from": [str(Path(p)) for p in parts],
-        "plan": dict(first["plan"], shard_spec=[0, 1]),
-        "complete": len(shards) == first["plan"]["shards"],
-        "shards": shards,
-        "counts": counts,
-        "skipped": skipped,
-    })
-    write_json_atomic(out / MANIFEST, manifest)
+        cv2.setNumThreads(threads)
+        finished.bar.close()
+        manifest = write_manifest()
     return manifest

@@ -9,14 +9,13 @@ gender.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from hyperface import fileio
 from hyperface.data.records import GENDERS
 from hyperface.data.shards import PreparedDataset, relative_to_crop
 
@@ -97,12 +96,6 @@ def contact_sheet(roots: str | Path | Sequence[str | Path], out: str | Path, *, 
     if not ok:
         raise ValueError(f"{out}: cannot encode an image with suffix {suffix!r} (use .png or .jpg)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    fileio.write_bytes(out, data.tobytes())
     return {"path": str(out), "samples": len(tiles), "width": sheet.shape[1], "height": sheet.shape[0],
             "bytes": len(data)}

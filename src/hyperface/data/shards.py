@@ -4,7 +4,9 @@ A prepared folder holds ``manifest.json`` and ``shards/<name>/`` folders. Each s
 ``images.npy`` (uint8, N x S x S x 3 RGB crops), ``labels.npy`` (one structured numeric row per
 crop, see :func:`label_dtype`) and ``shard.json`` (the images it came from, counts, skipped items).
 Everything is plain ``.npy``/JSON: no pickle anywhere. A shard is written to a temporary folder and
-renamed into place, so a killed job leaves complete shards or nothing.
+renamed into place (:func:`hyperface.fileio.atomic_directory`), so a killed job leaves complete shards
+or nothing; a shard damaged afterwards (a file truncated, deleted or edited) is found on load, by its
+sizes against ``shard.json`` and the manifest (:func:`shard_problem`).
 
 Crop geometry: a crop is the candidate box enlarged by ``context`` about its centre (each side times
 ``context``) and warped, without keeping aspect, to ``crop_size`` x ``crop_size``; the candidate box
@@ -21,8 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from hyperface import fileio
 from hyperface.tasks import TASKS
 
 __all__ = [
@@ -40,9 +41,11 @@ __all__ = [
     "label_dtype",
     "relative_to_crop",
     "crop_to_relative",
-    "write_json_atomic",
     "write_shard",
+    "read_shard_json",
+    "shard_problem",
     "shard_is_complete",
+    "ShardError",
     "load_manifest",
     "combine_manifests",
     "sum_counts",
@@ -95,33 +98,68 @@ def crop_to_relative(pixels: np.ndarray, context: float, crop_size: int) -> np.n
     return ((np.asarray(pixels, dtype=np.float64) + 0.5) / crop_size - 0.5) * context
 
 
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+class ShardError(ValueError):
+    """A damaged shard of a prepared folder; the message says which folder to delete and how to redo it."""
+
+
+def read_shard_json(shard_dir: str | Path) -> dict:
+    """A shard's ``shard.json`` (its images, counts, skipped items and ``samples``)."""
+    with open(Path(shard_dir) / SHARD_JSON, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _array_problem(path: Path, samples: int, shape: tuple | None, dtype: np.dtype | None) -> str | None:
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        return f"{path.name} is missing"
+    except (ValueError, OSError) as exc:  # a truncated file: "mmap length is greater than file size"
+        return f"{path.name} is unreadable or truncated ({exc})"
+    if array.shape[:1] != (samples,):
+        return f"{path.name} holds {array.shape[0] if array.ndim else 0} rows, shard.json says {samples}"
+    if shape is not None and array.shape[1:] != shape:
+        return f"{path.name} has rows of shape {array.shape[1:]}, expected {shape}"
+    if dtype is not None and array.dtype != dtype:
+        return f"{path.name} has an unexpected layout {array.dtype}"
+    return None
+
+
+def shard_problem(shard_dir: str | Path, *, samples: int | None = None, crop_size: int | None = None,
+                  num_points: int | None = None) -> str | None:
+    """What is wrong with a shard folder (None: complete and consistent), from file headers and sizes.
+
+    ``samples`` (the manifest's count), ``crop_size`` and ``num_points`` are checked where given.
+    """
+    shard_dir = Path(shard_dir)
+    if not shard_dir.is_dir():
+        return "the shard folder is missing"
+    try:
+        meta = read_shard_json(shard_dir)
+        count = int(meta["samples"])
+    except FileNotFoundError:
+        return f"{SHARD_JSON} is missing"
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        return f"{SHARD_JSON} is unreadable ({exc})"
+    if samples is not None and count != samples:
+        return f"{SHARD_JSON} says {count} samples, the manifest {samples}"
+    images_shape = (crop_size, crop_size, 3) if crop_size is not None else None
+    dtype = label_dtype(num_points) if num_points is not None else None
+    return (_array_problem(shard_dir / "labels.npy", count, None, dtype)
+            or _array_problem(shard_dir / "images.npy", count, images_shape, np.dtype(np.uint8)))
 
 
 def shard_is_complete(shard_dir: str | Path) -> bool:
-    """A shard folder exists only once complete (it is renamed into place last)."""
-    shard_dir = Path(shard_dir)
-    return (shard_dir / SHARD_JSON).is_file() and (shard_dir / "labels.npy").is_file()
+    """A shard folder whose files are all there with the sizes its ``shard.json`` states."""
+    return shard_problem(shard_dir) is None
 
 
-def write_shard(shard_dir: str | Path, images: np.ndarray, labels: np.ndarray, meta: Mapping) -> None:
+def write_shard(shard_dir: str | Path, images: np.ndarray, labels: np.ndarray, meta: Mapping,
+                *, overwrite: bool = False) -> None:
     """Write one shard atomically: into a temporary sibling folder, then rename it into place.
 
     ``images`` (N, S, S, 3) uint8, ``labels`` (N,) of :func:`label_dtype`; ``meta`` goes to
-    ``shard.json`` (with ``samples`` set to N). An existing complete shard is an error.
+    ``shard.json`` (with ``samples`` set to N). An existing shard folder is an error unless
+    ``overwrite`` (used to replace a damaged one).
     """
     shard_dir = Path(shard_dir)
     images = np.ascontiguousarray(images, dtype=np.uint8)
@@ -130,23 +168,10 @@ def write_shard(shard_dir: str | Path, images: np.ndarray, labels: np.ndarray, m
     if labels.dtype.names is None or len(labels) != len(images):
         raise ValueError("shard labels must be a structured array with one row per image")
     shard_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = shard_dir.parent / f".tmp-{shard_dir.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        np.save(tmp / "images.npy", images, allow_pickle=False)
-        np.save(tmp / "labels.npy", labels, allow_pickle=False)
-        info = dict(meta)
-        info["samples"] = int(len(labels))
-        with open(tmp / SHARD_JSON, "w", encoding="utf-8") as fh:
-            json.dump(info, fh, indent=1)
-            fh.write("\n")
-        for name in ("images.npy", "labels.npy", SHARD_JSON):
-            with open(tmp / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, shard_dir)  # atomic; fails if a complete shard is already there
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with fileio.atomic_directory(shard_dir, overwrite=overwrite) as tmp:
+        fileio.write_npy(tmp / "images.npy", images)
+        fileio.write_npy(tmp / "labels.npy", labels)
+        fileio.write_json(tmp / SHARD_JSON, dict(meta, samples=int(len(labels))))
 
 
 def load_manifest(root: str | Path) -> tuple[dict, Path]:
@@ -229,6 +254,7 @@ class PreparedDataset(Dataset):
         manifests = []
         self._shard_dirs: list[Path] = []
         self._shard_part: list[int] = []
+        self._shard_samples: list[int | None] = []
         seen: dict[str, Path] = {}
         for part, root in enumerate(roots):
             manifest, base = load_manifest(root)
@@ -241,6 +267,7 @@ class PreparedDataset(Dataset):
                 seen[key] = shard_dir
                 self._shard_dirs.append(shard_dir)
                 self._shard_part.append(part)
+                self._shard_samples.append(entry.get("samples"))
         self.manifest = combine_manifests(manifests)
         self._manifests = manifests
         opts = self.manifest["options"]
@@ -252,10 +279,9 @@ class PreparedDataset(Dataset):
 
         rows: list[np.ndarray] = []
         present = dict.fromkeys(TASKS, False)
-        for shard_dir in self._shard_dirs:
+        for shard_dir, samples in zip(self._shard_dirs, self._shard_samples):
+            self._verify(shard_dir, samples)
             labels = self._load(shard_dir, "labels.npy")
-            if labels.dtype != self._dtype:
-                raise ValueError(f"{shard_dir}/labels.npy: unexpected label layout {labels.dtype}")
             keep = (np.ones(len(labels), dtype=bool) if split is None
                     else labels["split"] == SPLITS.index(split))
             sel = np.flatnonzero(keep).astype(np.int32)
@@ -285,6 +311,13 @@ class PreparedDataset(Dataset):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._pid = os.getpid()
+
+    def _verify(self, shard_dir: Path, samples: int | None) -> None:
+        problem = shard_problem(shard_dir, samples=samples, crop_size=self.crop_size, num_points=self.num_points)
+        if problem is not None:
+            raise ShardError(f"{shard_dir}: damaged shard: {problem}. Delete the folder {shard_dir} and re-run "
+                             f"the same 'hyperface prepare' command (it resumes: only the missing shards are redone; "
+                             f"then 'prepare merge' again if this folder came from a merge)")
 
     @staticmethod
     def _load(shard_dir: Path, name: str) -> np.ndarray:

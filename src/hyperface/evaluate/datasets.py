@@ -2,7 +2,7 @@
 
 Several specs with the same label are one dataset (e.g. ``300w=pts:.../lfpw/trainset`` and
 ``300w=pts:.../helen/trainset``). ``--split val`` keeps exactly the images ``hyperface prepare`` put in
-its validation split: the same hash of ``ImageRecord.group`` (:func:`hyperface.data.prepare.split_of`)
+its validation split: the same hash of ``ImageRecord.group`` (:func:`hyperface.data.splits.split_of`)
 with the same validation fraction (read from a prepared folder's manifest, or given).
 """
 
@@ -15,11 +15,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hyperface.data.prepare import PrepareOptions, split_of
 from hyperface.data.readers import DatasetReader, open_dataset
 from hyperface.data.readers import parse_spec as _parse_reader_spec
 from hyperface.data.records import ImageRecord
 from hyperface.data.shards import SPLITS, load_manifest
+from hyperface.data.splits import DEFAULT_VAL_FRACTION, split_of  # prepare's split, without prepare
 
 __all__ = ["SPLIT_CHOICES", "DEFAULT_VAL_FRACTION", "DataSpec", "EvalDataset", "parse_data_specs",
            "val_fraction_from_prepared"]
@@ -27,7 +27,6 @@ __all__ = ["SPLIT_CHOICES", "DEFAULT_VAL_FRACTION", "DataSpec", "EvalDataset", "
 log = logging.getLogger("hyperface.evaluate")
 
 SPLIT_CHOICES = ("val", "train", "all")
-DEFAULT_VAL_FRACTION = PrepareOptions.val_fraction  # prepare's default
 _LABEL = re.compile(r"[A-Za-z0-9_.+-]+")
 
 

@@ -1,7 +1,10 @@
 """The reader contract: iterate :class:`ImageRecord` s, report bad input as :class:`Problem` s.
 
 A reader never stops at a bad annotation: it logs one message naming the file (and line or frame),
-records it in ``reader.problems``, skips that item and goes on.
+records it in ``reader.problems``, skips that item and goes on. Every record a reader yields passes
+one shared check (:func:`~hyperface.data.records.face_fault`: finite coordinates near the image, a
+real spread, a face that overlaps the image) here in the base class, so ``data check`` reports
+exactly the images ``prepare`` leaves out.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from hyperface.data.images import ImageReadError, image_size, load_image
-from hyperface.data.records import ImageRecord
+from hyperface.data.records import ImageRecord, face_fault
 
 __all__ = ["Problem", "DatasetReader", "DatasetError"]
 
@@ -61,6 +64,7 @@ class DatasetReader(ABC):
         self.path = Path(path)
         self.verify_images = verify_images
         self.problems: list[Problem] = []
+        self._size: tuple[Path, tuple[int, int]] | None = None  # last image size seen
         if not self.path.exists():
             raise DatasetError(f"{self.format}: {self.path} does not exist")
         if self.folder_only and not self.path.is_dir():
@@ -73,7 +77,39 @@ class DatasetReader(ABC):
 
     def __iter__(self) -> Iterator[ImageRecord]:
         self.problems = []
-        yield from self._records()
+        for record in self._records():
+            if self._valid(record):
+                yield record
+
+    def _record_size(self, record: ImageRecord) -> tuple[int, int] | None:
+        """(width, height) of a record's image: from the reader's own look, else the file's header."""
+        if self._size is not None and self._size[0] == Path(record.image):
+            return self._size[1]
+        if record.frame is not None:
+            return None  # a video frame whose reader did not say: range checks are skipped
+        try:
+            return image_size(record.image)
+        except ImageReadError:
+            return None
+
+    def _valid(self, record: ImageRecord) -> bool:
+        """Report (file, line, frame) and refuse a record with an unusable face."""
+        size = self._record_size(record)
+        for face in record.faces:
+            fault = face_fault(face, size)
+            if fault is None:
+                continue
+            line = face.lines[fault.point] if face.lines is not None and fault.point is not None else None
+            where = face.annotation or record.image
+            suffix = f"; image {Path(record.image).name} skipped" if face.annotation else "; image skipped"
+            self.report(where, fault.message + suffix, line=line, frame=record.frame)
+            return False
+        return True
+
+    def note_size(self, path: Path, size: tuple[int, int]) -> None:
+        """Tell the shared record check the (width, height) of ``path`` (e.g. a video's frames)."""
+        w, h = int(size[0]), int(size[1])
+        self._size = (Path(path), (w, h)) if w > 0 and h > 0 else None  # 0: a container that does not say
 
     @abstractmethod
     def _records(self) -> Iterator[ImageRecord]:
@@ -90,8 +126,11 @@ class DatasetReader(ABC):
         try:
             if self.verify_images:
                 h, w = load_image(path).shape[:2]
-                return w, h
-            return image_size(path)
+                size = w, h
+            else:
+                size = image_size(path)
         except ImageReadError as exc:
             self.report(path, str(exc).removeprefix(f"{path}: "))
             return None
+        self.note_size(path, size)
+        return size

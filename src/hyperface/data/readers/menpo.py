@@ -112,11 +112,11 @@ class MenpoReader(PtsReader):
                 return f
         return files[0]
 
-    def _parse(self, path: Path) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    def _parse(self, path: Path) -> tuple[np.ndarray, np.ndarray | None, dict, tuple[int, ...] | None]:
         if path.suffix.lower() == ".ljson":
             points, visibility, others = parse_ljson(path)
-            return points, visibility, ({"ljson_groups": others} if others else {})
-        return parse_pts(path), None, {}
+            return points, visibility, ({"ljson_groups": others} if others else {}), None
+        return super()._parse(path)
 
 
 class LjsonReader(MenpoReader):

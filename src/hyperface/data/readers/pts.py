@@ -27,7 +27,7 @@ from hyperface.data.readers._files import ImageIndex, walk_files
 from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 
-__all__ = ["AnnotationError", "POINT_SET_BY_COUNT", "point_set_for", "parse_pts", "PtsReader"]
+__all__ = ["AnnotationError", "POINT_SET_BY_COUNT", "point_set_for", "parse_pts", "read_pts", "PtsReader"]
 
 POINT_SET_BY_COUNT: dict[int, str] = {68: "ibug68", 21: "aflw21", 5: "five"}
 
@@ -77,6 +77,16 @@ def parse_pts(path: str | Path) -> np.ndarray:
     Raises :class:`AnnotationError` (with the line) for a bad header, a point count that differs
     from the header, a missing closing brace, or a coordinate that is not a finite number.
     """
+    return read_pts(path)[0]
+
+
+def _points(rows: list[tuple[int, str]]) -> tuple[np.ndarray, tuple[int, ...]]:
+    points = [_parse_point(s, n) for n, s in rows]
+    return np.array(points, dtype=np.float64).reshape(-1, 2), tuple(n for n, _ in rows)
+
+
+def read_pts(path: str | Path) -> tuple[np.ndarray, tuple[int, ...]]:
+    """:func:`parse_pts` and the 1-based line of each point, so later checks can name the line."""
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -89,7 +99,7 @@ def parse_pts(path: str | Path) -> np.ndarray:
         raise AnnotationError("empty file", 1)
 
     if _is_number(content[0][1].split()[0]):  # no header: every line is a point
-        return np.array([_parse_point(s, n) for n, s in content], dtype=np.float64).reshape(-1, 2)
+        return _points(content)
 
     # Header: "key: value" lines up to "{".
     expected: int | None = None
@@ -113,10 +123,10 @@ def parse_pts(path: str | Path) -> np.ndarray:
         raise AnnotationError("bad header: no 'n_points: N' line", content[pos][0])
     open_line = content[pos][0]
     pos += 1
-    points: list[tuple[float, float]] = []
+    points: list[tuple[int, str]] = []
     while pos < len(content) and content[pos][1] != "}":
-        n, s = content[pos]
-        points.append(_parse_point(s, n))
+        _parse_point(content[pos][1], content[pos][0])
+        points.append(content[pos])
         pos += 1
     if pos == len(content):
         last = content[-1][0] if len(content) > 1 else open_line
@@ -128,7 +138,7 @@ def parse_pts(path: str | Path) -> np.ndarray:
     if pos + 1 < len(content):
         n, s = content[pos + 1]
         raise AnnotationError(f"unexpected text after the closing '}}': {s[:60]!r}", n)
-    return np.array(points, dtype=np.float64).reshape(-1, 2)
+    return _points(points)
 
 
 class PtsReader(DatasetReader):
@@ -161,9 +171,10 @@ class PtsReader(DatasetReader):
         """The annotation file to use when several annotate one image (same folder and stem)."""
         return files[0]
 
-    def _parse(self, path: Path) -> tuple[np.ndarray, np.ndarray | None, dict]:
-        """(points, visibility or None, extra attributes) of one annotation file."""
-        return parse_pts(path), None, {}
+    def _parse(self, path: Path) -> tuple[np.ndarray, np.ndarray | None, dict, tuple[int, ...] | None]:
+        """(points, visibility or None, extra attributes, line of each point or None) of one file."""
+        points, lines = read_pts(path)
+        return points, None, {}, lines
 
     def _records(self) -> Iterator[ImageRecord]:
         images = ImageIndex()
@@ -173,7 +184,7 @@ class PtsReader(DatasetReader):
         for (_, _), files in sorted(by_stem.items()):
             ann = self._choose(files)
             try:
-                points, visibility, attributes = self._parse(ann)
+                points, visibility, attributes, lines = self._parse(ann)
                 point_set = point_set_for(len(points))
                 box = box_from_points(points, visibility)
             except AnnotationError as exc:
@@ -190,6 +201,6 @@ class PtsReader(DatasetReader):
             if self.check_image(image) is None:
                 continue
             face = FaceRecord(box=box, landmarks=points, point_set=point_set, visibility=visibility,
-                              attributes=attributes)
+                              attributes=attributes, annotation=ann, lines=lines)
             yield ImageRecord(image=image, faces=(face,), source=self.source,
                               group=image.relative_to(self.root).as_posix())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hyperface.data.readers._files import ImageIndex, walk_files
 from hyperface.data.readers.base import DatasetReader
-from hyperface.data.readers.pts import AnnotationError, parse_pts, point_set_for
+from hyperface.data.readers.pts import AnnotationError, point_set_for, read_pts
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 
 __all__ = ["PtsPhotosReader"]
@@ -53,9 +53,9 @@ class PtsPhotosReader(DatasetReader):
             faces = []
             for ann in files:
                 try:
-                    points = parse_pts(ann)
+                    points, lines = read_pts(ann)
                     faces.append(FaceRecord(box=box_from_points(points), landmarks=points,
-                                            point_set=point_set_for(len(points))))
+                                            point_set=point_set_for(len(points)), annotation=ann, lines=lines))
                 except AnnotationError as exc:
                     self.report(ann, f"{exc.message}; photo {image.name} skipped", line=exc.line)
                     break

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hyperface.data.images import ImageReadError
 from hyperface.data.readers.base import DatasetError, DatasetReader
-from hyperface.data.readers.pts import AnnotationError, parse_pts, point_set_for
+from hyperface.data.readers.pts import AnnotationError, point_set_for, read_pts
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 from hyperface.data.video import VIDEO_SUFFIXES, VideoFrames
 
@@ -86,13 +86,14 @@ class Vw300Reader(DatasetReader):
         group = folder.relative_to(self.root).as_posix() if folder != self.root else folder.name
         with video:
             count = video.frame_count
+            self.note_size(video_path, video.size)
             for frame, ann in self._annotations(folder)[:: self.every]:
                 if count and frame >= count:
                     self.report(ann, f"annotates frame {frame + 1} (1-based) but {video_path.name} has "
                                      f"{count} frames", frame=frame)
                     continue
                 try:
-                    points = parse_pts(ann)
+                    points, lines = read_pts(ann)
                     point_set = point_set_for(len(points))
                 except AnnotationError as exc:
                     self.report(ann, exc.message, line=exc.line, frame=frame)
@@ -104,5 +105,6 @@ class Vw300Reader(DatasetReader):
                         message = str(exc).removeprefix(f"{video_path}: ").removeprefix(f"frame {frame}: ")
                         self.report(video_path, message, frame=frame)
                         continue
-                face = FaceRecord(box=box_from_points(points), landmarks=points, point_set=point_set)
+                face = FaceRecord(box=box_from_points(points), landmarks=points, point_set=point_set,
+                                  annotation=ann, lines=lines)
                 yield ImageRecord(image=video_path, faces=(face,), source=self.source, group=group, frame=frame)
