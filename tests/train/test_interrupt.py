@@ -128,3 +128,24 @@ def test_train_restores_the_global_state_it_changes(tiny_data, tmp_path):
     assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == cudnn
     again = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(again[0], expected[0]) and np.array_equal(again[1], expected[1]) and again[2] == expected[2]
+
+
+def test_every_file_of_a_run_is_renamed_into_place_by_fileio(tiny_data, tmp_path, monkeypatch):
+    """One owner of atomic writes: the run's config, logs, done marker, checkpoints and report all
+    appear through hyperface.fileio (no module of its own renames temporary files)."""
+    from hyperface import fileio
+    from hyperface.train.report import write_report
+
+    renamed, replace = [], fileio.replace
+
+    def recording(src, dst):
+        renamed.append(Path(dst).relative_to(tmp_path).as_posix())
+        replace(src, dst)
+
+    monkeypatch.setattr(fileio, "replace", recording)
+    cfg = tiny_config(tiny_data, tmp_path, run={"name": "io"}, optim={"epochs": 1},
+                      data={"max_train_samples": 16, "max_val_samples": 8})
+    train(config_from_dict(cfg))
+    write_report([tmp_path / "io"], tmp_path / "report")
+    assert {"io/config.yaml", "io/metrics.csv", "io/done.json", "io/checkpoints/step-000000001-0",
+            "io/last.safetensors", "report/report.md", "report/all_runs.png"} <= set(renamed)
