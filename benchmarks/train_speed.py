@@ -68,7 +68,7 @@ def measure(arch: str, dataset: PreparedDataset, batch: int, workers: int, steps
 
     done_at, step, epoch = 1, 0, 0
     # warm-up step, then the measured ones (a new epoch whenever the small set runs out)
-    step, _ = train_one_epoch(step_module, optimizer, None, loader, model_config=model.config, criterion=criterion,
+    step, _ = train_one_epoch(step_module, optimizer, None, loader, model_config=model.config,
                               device=torch.device("cpu"), meter=Meter(), step=step, on_step=on_step)
     done_at = 1 + steps
     while step < done_at:
@@ -76,7 +76,7 @@ def measure(arch: str, dataset: PreparedDataset, batch: int, workers: int, steps
         sampler.set_epoch(epoch)
         meters.append(Meter())
         step, _ = train_one_epoch(step_module, optimizer, None, loader, model_config=model.config,
-                                  criterion=criterion, device=torch.device("cpu"), meter=meters[-1], step=step,
+                                  device=torch.device("cpu"), meter=meters[-1], step=step,
                                   on_step=on_step)
     step_time = sum(float(m.sums.get("step_time", 0.0)) for m in meters)
     data_time = sum(float(m.sums.get("data_time", 0.0)) for m in meters)

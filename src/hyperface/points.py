@@ -12,6 +12,7 @@ matrix converts ground truth, converts predictions, and lets a loss supervise a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -21,17 +22,27 @@ __all__ = [
     "get_point_set",
     "convert_matrix",
     "convert_points",
+    "FIVE_POINT_BOX_FACTOR",
+    "mean_point_error",
 ]
+
+# The 5-point face box (MTFL points) is a square of half side FIVE_POINT_BOX_FACTOR * max(d_eyes,
+# d_em) around the points' mean: the ground-truth box convention of evaluation.md, used by the
+# prepared data's boxes and by the box fitted to predicted 5 points.
+FIVE_POINT_BOX_FACTOR = 1.1
 
 
 @dataclass(frozen=True)
 class PointSet:
-    """A named landmark scheme: point names in order and the index each point takes under a flip."""
+    """A named landmark scheme: point names in order, the index each point takes under a flip, and
+    the pair of points whose distance normalises the landmark error (NME); None where the set has no
+    NME of its own (it is measured after conversion to another set)."""
 
     name: str
     names: tuple[str, ...]
     flip_permutation: tuple[int, ...]
     description: str = ""
+    normalising_pair: tuple[int, int] | None = None
     _flip_array: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +67,39 @@ class PointSet:
     def flip_values(self, values: np.ndarray) -> np.ndarray:
         """Re-index per-point values (..., N), e.g. visibility, for a flipped image."""
         return np.asarray(values)[..., self._flip_array]
+
+    def normalising_distance(self, truth: Any) -> Any:
+        """Distance between the :attr:`normalising_pair` of ``truth`` (..., N, 2); numpy or torch."""
+        if self.normalising_pair is None:
+            raise ValueError(f"point set {self.name!r} has no NME of its own; convert it to 'five' first")
+        i, j = self.normalising_pair
+        return _norm(truth[..., i, :] - truth[..., j, :])
+
+
+def _norm(diff: Any) -> Any:
+    """Euclidean length over the last axis, for numpy arrays and torch tensors alike."""
+    if isinstance(diff, np.ndarray):
+        return np.linalg.norm(diff, axis=-1)
+    import torch
+
+    return torch.linalg.vector_norm(diff, dim=-1)
+
+
+def mean_point_error(pred: Any, truth: Any, mask: Any) -> Any:
+    """Mean point-to-point distance over the points where ``mask`` (..., N) is set, per face.
+
+    The numerator of the NME (the denominator is :meth:`PointSet.normalising_distance`); one
+    implementation for numpy (evaluation) and torch (training). Unmasked points may hold NaN; a face
+    with no masked point gets 0.
+    """
+    err = _norm(pred - truth)
+    if isinstance(err, np.ndarray):
+        total = np.where(mask, err, 0.0).sum(-1)
+    else:
+        import torch
+
+        total = torch.where(mask, err, torch.zeros_like(err)).sum(-1)
+    return total / mask.sum(-1).clip(1)
 
 
 def _pairs_to_permutation(n: int, pairs: list[tuple[int, int]]) -> tuple[int, ...]:
@@ -103,11 +147,12 @@ _FIVE_NAMES = ("eye_left", "eye_right", "nose_tip", "mouth_left", "mouth_right")
 
 POINT_SETS: dict[str, PointSet] = {
     "ibug68": PointSet("ibug68", _IBUG68_NAMES, _pairs_to_permutation(68, _IBUG68_FLIP_PAIRS),
-                       "iBUG / 300-W 68 points, 0-based (36 and 45 the outer eye corners)"),
+                       "iBUG / 300-W 68 points, 0-based (36 and 45 the outer eye corners)",
+                       normalising_pair=(36, 45)),
     "aflw21": PointSet("aflw21", _AFLW21_NAMES, _pairs_to_permutation(21, _AFLW21_FLIP_PAIRS),
                        "AFLW 21 points in feature_id order, with per-point visibility"),
     "five": PointSet("five", _FIVE_NAMES, _pairs_to_permutation(5, [(0, 1), (3, 4)]),
-                     "MTFL 5 points: eye centres, nose tip, mouth corners"),
+                     "MTFL 5 points: eye centres, nose tip, mouth corners", normalising_pair=(0, 1)),
 }
 
 

@@ -73,3 +73,47 @@ def test_unknown_names_are_clear_errors():
         get_point_set("dlib194")
     with pytest.raises(ValueError, match="no conversion"):
         convert_matrix("five", "ibug68")
+
+
+def test_nme_has_one_implementation_on_the_point_set():
+    """The normalising pair is a fact of the point set; training (torch) and evaluation (numpy)
+    compute the same NME through it."""
+    import torch
+
+    from hyperface.evaluate.metrics import nme_5, nme_68
+    from hyperface.points import mean_point_error
+    from hyperface.train.engine import landmark_nme
+
+    assert get_point_set("ibug68").normalising_pair == (36, 45)
+    assert get_point_set("five").normalising_pair == (0, 1)
+    assert get_point_set("aflw21").normalising_pair is None  # measured after conversion to five points
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(0.2, 0.8, size=(68, 2))
+    pred = truth + rng.normal(0, 0.01, size=(68, 2))
+    mask = np.ones(68, dtype=bool)
+    mask[:5] = False
+    truth_nan = truth.copy()
+    truth_nan[:5] = np.nan  # evaluation's missing points
+    assert mean_point_error(pred, truth_nan, mask) == pytest.approx(
+        np.linalg.norm(pred[5:] - truth[5:], axis=1).mean(), rel=1e-12)
+    t = {"landmarks": torch.tensor(truth[None]), "landmarks_mask": torch.tensor(mask[None])}
+    nme, valid = landmark_nme(torch.tensor(pred[None]), t, "ibug68")["68"]
+    assert bool(valid[0]) and float(nme[0]) == pytest.approx(nme_68(pred, truth_nan), rel=1e-6)
+    t5 = {"landmarks": torch.tensor(truth[None, :5]), "landmarks_mask": torch.ones(1, 5, dtype=torch.bool)}
+    nme5, _ = landmark_nme(torch.tensor(pred[None, :5]), t5, "five")["5"]
+    assert float(nme5[0]) == pytest.approx(nme_5(pred[:5], truth[:5]), rel=1e-6)
+
+
+def test_the_five_point_box_factor_is_named_once():
+    import torch
+
+    from hyperface.data.boxes import five_point_box
+    from hyperface.inference.boxfit import fit_boxes
+    from hyperface.points import FIVE_POINT_BOX_FACTOR
+
+    pts = np.array([[30.0, 40.0], [70.0, 40.0], [50.0, 60.0], [35.0, 80.0], [65.0, 80.0]])
+    box = five_point_box(pts)
+    d_em = np.linalg.norm(pts[:2].mean(0) - pts[3:].mean(0))
+    assert box[2] - box[0] == pytest.approx(2 * FIVE_POINT_BOX_FACTOR * max(40.0, d_em))
+    fitted = fit_boxes(torch.tensor(pts[None], dtype=torch.float64), "five")[0].numpy()
+    np.testing.assert_allclose(fitted, box)

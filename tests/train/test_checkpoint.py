@@ -1,4 +1,5 @@
-"""Checkpoint files: weights and state apart, RNG states restored, interrupted saves detected."""
+"""Checkpoint files: weights and state as one folder renamed into place, RNG states restored, a
+killed save never blocks resuming from the checkpoint before it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import pytest
 import torch
 from train_helpers import TINY_ARCH, TINY_KWARGS
 
-from hyperface.models import create_model, load_model
-from hyperface.train.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from hyperface.models import create_model, load_model, save_weights
+from hyperface.train import checkpoint as C
+from hyperface.train.checkpoint import (
+    CheckpointError, find_checkpoint, restore_weights, rng_state, save_checkpoint, set_rng_state,
+)
 
 
 def _model():
@@ -25,27 +29,66 @@ def test_round_trip_and_rng(tmp_path):
     torch.manual_seed(5), np.random.seed(5), random.seed(5)
     saved_rng = rng_state()
     expected = (torch.rand(3), np.random.rand(3), random.random())
-    save_checkpoint(tmp_path, "last", model, {"optimizer": optimizer.state_dict(), "rng": saved_rng, "step": 7},
-                    {"run": "t", "step": 7})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.safetensors", "last.state.pt"]  # no temp files
+    folder = save_checkpoint(tmp_path, model, {"optimizer": optimizer.state_dict(), "rng": saved_rng, "step": 7},
+                             {"run": "t", "step": 7})
+    assert folder == tmp_path / "checkpoints" / "step-000000007-0"
+    assert sorted(p.name for p in folder.iterdir()) == ["model.safetensors", "state.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "last.safetensors"]  # no temp files
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == [folder.name]
 
     other = _model()
-    state = load_checkpoint(tmp_path, "last", other)
+    found = find_checkpoint(tmp_path)
+    restore_weights(found, other)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
-    assert state["step"] == 7 and state["info"]["run"] == "t"
-    torch.optim.AdamW(other.parameters(), lr=1e-3).load_state_dict(state["optimizer"])
-    set_rng_state(state["rng"])
+    assert found.state["step"] == 7 and found.state["info"]["run"] == "t"
+    torch.optim.AdamW(other.parameters(), lr=1e-3).load_state_dict(found.state["optimizer"])
+    set_rng_state(found.state["rng"])
     again = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(again[0], expected[0]) and np.array_equal(again[1], expected[1]) and again[2] == expected[2]
     # the weights file alone rebuilds the model, with where it came from in its metadata
     assert load_model(tmp_path / "last.safetensors").config.meta["training"]["step"] == 7
+    assert find_checkpoint(tmp_path / "elsewhere") is None
 
 
-def test_weights_and_state_of_different_steps_are_refused(tmp_path):
+def test_a_save_killed_between_weights_and_state_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     model = _model()
-    save_checkpoint(tmp_path, "last", model, {"step": 3}, {"step": 3})
-    save_checkpoint(tmp_path, "last", model, None, {"step": 4})  # as if killed before the state was renamed
-    with pytest.raises(CheckpointError, match="step 4 .* step 3"):
-        load_checkpoint(tmp_path, "last", _model())
-    with pytest.raises(CheckpointError, match="no best.safetensors"):
-        load_checkpoint(tmp_path, "best", _model())
+    save_checkpoint(tmp_path, model, {"step": 3}, {"step": 3})
+
+    def killed(path, state):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(C, "_write_state", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        save_checkpoint(tmp_path, model, {"step": 4}, {"step": 4})
+    monkeypatch.undo()
+    # a SIGKILL leaves its temporary folder behind: it is ignored, and removed by the next save
+    stray = tmp_path / "checkpoints" / ".step-000000005-0.0123456789ab.tmp"
+    stray.mkdir()
+    save_weights(model, stray / "model.safetensors")
+    assert find_checkpoint(tmp_path).state["step"] == 3
+    save_checkpoint(tmp_path, model, {"step": 5}, {"step": 5})
+    save_checkpoint(tmp_path, model, {"step": 5}, {"step": 5})  # the same step again: a new folder
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["step-000000005-0", "step-000000005-1"]  # the two newest; no temporary folder
+    assert find_checkpoint(tmp_path).weights.parent.name == "step-000000005-1"
+
+
+def test_a_damaged_newest_checkpoint_falls_back_and_the_old_layout_resumes(tmp_path):
+    model = _model()
+    save_checkpoint(tmp_path, model, {"step": 1}, {"step": 1})
+    newest = save_checkpoint(tmp_path, model, {"step": 2}, {"step": 2})
+    (newest / "state.pt").write_bytes(b"not a checkpoint")
+    assert find_checkpoint(tmp_path).state["step"] == 1
+    (newest.parent / "step-000000001-0" / "state.pt").unlink()
+    with pytest.raises(CheckpointError, match="no usable checkpoint"):
+        find_checkpoint(tmp_path)
+
+    legacy = tmp_path / "legacy"  # last.safetensors + last.state.pt, as written before checkpoint folders
+    legacy.mkdir()
+    model.config.meta["training"] = {"step": 9}
+    save_weights(model, legacy / "last.safetensors")
+    torch.save({"step": 9, "info": {"step": 9}}, legacy / "last.state.pt")
+    assert find_checkpoint(legacy).state["step"] == 9
+    torch.save({"step": 8, "info": {"step": 8}}, legacy / "last.state.pt")  # weights and state of two steps
+    with pytest.raises(CheckpointError, match="step 9 .* step 8"):
+        find_checkpoint(legacy)

@@ -145,3 +145,36 @@ def test_five_point_labels_supervise_a_68_point_model():
     grad = outputs["landmarks"].grad
     assert grad[0, 30].abs().sum() > 0 and grad[0, 0].abs().sum() == 0  # nose tip yes, jaw no
     assert grad[1].abs().sum() == 0
+
+
+def test_the_loss_gives_its_label_counts_and_combines_epoch_means():
+    """One owner of the loss arithmetic: the counts that weight each term's epoch mean and the total of
+    those means come from the loss itself (the engine only accumulates)."""
+    from hyperface.train import engine
+
+    outputs, targets = _batch()
+    targets["landmarks_mask"][0, :2] = True
+    targets["visibility_mask"][1] = True
+    losses, counts = MultiTaskLoss().measure(outputs, targets)
+    assert {k: float(v) for k, v in counts.items()} == {"detection": 2.0, "landmarks": 4.0, "visibility": 4.0,
+                                                        "pose": 1.0, "gender": 1.0}  # landmarks: coordinates
+    # a 68-point model with one face labelled in 68 points and one in the 5-point set only
+    outputs68 = {"landmarks": torch.zeros(2, 68, 2)}
+    targets68 = {"landmarks": torch.zeros(2, 68, 2), "landmarks_mask": torch.zeros(2, 68, dtype=torch.bool),
+                 "landmarks5": torch.ones(2, 5, 2), "landmarks5_mask": torch.ones(2, 5, dtype=torch.bool)}
+    targets68["landmarks_mask"][0, :10] = True
+    _, counts68 = MultiTaskLoss(tasks=["landmarks"], point_set="ibug68").measure(outputs68, targets68)
+    assert float(counts68["landmarks"]) == 2 * 10 + 2 * 5
+
+    means = {"detection": 0.5, "landmarks": 0.25, "pose": 2.0}
+    weighted = MultiTaskLoss(tasks=["detection", "landmarks", "pose"], weights={"pose": 3.0})
+    assert weighted.combine(means) == 1.0 * 0.5 + 5.0 * 0.25 + 3.0 * 2.0
+    learned = MultiTaskLoss(tasks=["detection", "pose"], learn_weights=True)
+    with torch.no_grad():
+        learned.log_vars["pose"].fill_(1.0)
+    assert learned.combine(means) == pytest.approx(0.5 + math.exp(-1.0) * 2.0 + 1.0, rel=1e-12)
+    # a single batch's terms combine to its total
+    crit = MultiTaskLoss()
+    losses, _ = crit.measure(outputs, targets)
+    assert crit.combine({t: losses[t].item() for t in crit.tasks}) == pytest.approx(losses["total"].item(), rel=1e-6)
+    assert not hasattr(engine, "label_counts") and not hasattr(engine, "combine_total")

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from hyperface.cli.main import main as cli_main
 from hyperface.data.shards import PreparedDataset
 from hyperface.models import create_model, load_model, read_config
+from hyperface.train.checkpoint import find_checkpoint
 from hyperface.train.config import ConfigError, config_from_dict, load_config
 from hyperface.train.data import EpochSampler, TrainingSet, make_loader
 from hyperface.train.engine import Meter, TrainStep, train_one_epoch
@@ -63,7 +64,7 @@ def test_every_enabled_task_loss_falls(tiny_data):
         sampler.set_epoch(epoch)
         meter = Meter()
         step, _ = train_one_epoch(TrainStep(model, criterion), optimizer, None, loader, model_config=model.config,
-                                  criterion=criterion, device=torch.device("cpu"), meter=meter, step=step)
+                                  device=torch.device("cpu"), meter=meter, step=step)
         means.append(meter.means())
     assert step == 6 * 3
     for task in (*ALL_TASKS, "total"):
@@ -86,7 +87,7 @@ def test_cli_two_stage_run_writes_a_complete_run_folder(tiny_data, tmp_path):
                                "optim": {"epochs": 1, "batch_size": 16, "lr": 0.003}})
     assert cli_main(["train", "--config", str(_write(tmp_path, data)), "--set", "run.log_every=2"]) == 0
     run = tmp_path / "runs" / "two"
-    for name in ("config.yaml", "best.safetensors", "last.safetensors", "last.state.pt", "metrics.csv", "steps.csv",
+    for name in ("config.yaml", "best.safetensors", "last.safetensors", "metrics.csv", "steps.csv",
                  "done.json", "stage1/best.safetensors", "stage1/metrics.csv", "stage1/done.json"):
         assert (run / name).is_file(), name
     assert list((run / "tb").glob("events.out.tfevents.*"))
@@ -169,7 +170,7 @@ def test_uncertainty_weighting_and_positives_only(tiny_data, tmp_path):
     row = read_csv(tmp_path / "auto" / "metrics.csv")[0]
     logvars = [row[f"logvar_{t}"] for t in ("detection", "landmarks", "pose")]
     assert all(v != 0.0 for v in logvars)
-    state = torch.load(tmp_path / "auto" / "last.state.pt", weights_only=True)
+    state = find_checkpoint(tmp_path / "auto").state
     assert set(state["criterion"]) == {"log_vars.detection", "log_vars.landmarks", "log_vars.pose"}
     assert json.loads((tmp_path / "auto" / "done.json").read_text())["best"]["metric"] == "val_nme68"
 

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data", "inspect datasets: 'hyperface data check FORMAT:PATH'"),
     "prepare": ("prepare", "build training shards from annotated datasets"),
     "train": ("train", "train a model from a YAML config"),
+    "train-proposals": ("train_proposals", "train the fast candidate networks (both stages) on prepared data"),
     "experiments": ("experiments", "report on the study's experiments"),
     "analyze": ("analyze", "find faces in images, folders and videos"),
     "evaluate": ("evaluate", "measure models on annotated data"),

@@ -1,7 +1,7 @@
 """``hyperface train``: train a model from a YAML config (both stages of the recipe when enabled).
 
     hyperface train --config configs/experiments/exp1.yaml --set optim.epochs=5 --set data.num_workers=4
-    hyperface train --resume runs/exp1                 # continue exactly where it stopped
+    hyperface train --resume runs/exp1                 # continue exactly where it stopped (or Ctrl-C'd)
     torchrun --nproc_per_node=4 -m hyperface.cli.main train --config configs/compact.yaml   # DDP
 
 See docs/training.md for the config keys, multi-GPU / multi-node commands and the experiments.
@@ -56,10 +56,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from hyperface.train.checkpoint import CheckpointError
-    from hyperface.train.stages import train
+    from hyperface.train.stages import run_dir_for, train
 
     try:
         best = train(cfg, resume=args.resume)
+    except KeyboardInterrupt as exc:  # Ctrl-C: the library saved a checkpoint at the step it stopped at
+        run_dir = args.resume if args.resume is not None else run_dir_for(cfg)
+        saved = f"checkpoint saved at step {exc.step}" if getattr(exc, "saved", False) else "last checkpoint kept"
+        print(f"hyperface train: interrupted ({saved}); continue with: hyperface train --resume {run_dir}",
+              file=sys.stderr)
+        return 130
     except (ConfigError, FileExistsError, FileNotFoundError, CheckpointError) as exc:
         print(f"hyperface train: {exc}", file=sys.stderr)
         return 2

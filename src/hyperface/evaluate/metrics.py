@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import spearmanr
 
+from hyperface.points import get_point_set, mean_point_error
 from hyperface.pose import wrap_degrees
 
 __all__ = [
@@ -136,8 +137,7 @@ def nme(pred: ArrayLike, truth: ArrayLike, normaliser: float) -> float:
         raise ValueError("nme: the ground truth has no finite point")
     if not np.isfinite(normaliser) or normaliser <= 0:
         raise ValueError(f"nme: normalising distance must be positive, got {normaliser}")
-    err = np.linalg.norm(p[keep] - g[keep], axis=1)
-    return float(np.mean(err) / normaliser)
+    return float(mean_point_error(p, g, keep) / normaliser)
 
 
 def nme_68(pred: ArrayLike, truth: ArrayLike) -> float:
@@ -145,7 +145,7 @@ def nme_68(pred: ArrayLike, truth: ArrayLike) -> float:
     g = np.asarray(truth, dtype=np.float64)
     if g.shape != (68, 2):
         raise ValueError(f"nme_68: ground truth must be 68 x 2, got {g.shape}")
-    return nme(pred, g, float(np.linalg.norm(g[36] - g[45])))
+    return nme(pred, g, float(get_point_set("ibug68").normalising_distance(g)))
 
 
 def nme_5(pred: ArrayLike, truth: ArrayLike) -> float:
@@ -153,7 +153,7 @@ def nme_5(pred: ArrayLike, truth: ArrayLike) -> float:
     g = np.asarray(truth, dtype=np.float64)
     if g.shape != (5, 2):
         raise ValueError(f"nme_5: ground truth must be 5 x 2, got {g.shape}")
-    return nme(pred, g, float(np.linalg.norm(g[0] - g[1])))
+    return nme(pred, g, float(get_point_set("five").normalising_distance(g)))
 
 
 def landmark_summary(nmes: ArrayLike, limit: float) -> dict:

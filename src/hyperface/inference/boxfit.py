@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from hyperface.points import convert_matrix
+from hyperface.points import FIVE_POINT_BOX_FACTOR, convert_matrix
 
 __all__ = ["fit_boxes"]
 
@@ -29,7 +29,7 @@ def _five_point_square(p: torch.Tensor) -> torch.Tensor:
     centre = p.mean(dim=1)
     d_eyes = (p[:, 0] - p[:, 1]).norm(dim=1)
     d_em = ((p[:, 0] + p[:, 1]) / 2 - (p[:, 3] + p[:, 4]) / 2).norm(dim=1)
-    half = (1.1 * torch.maximum(d_eyes, d_em)).unsqueeze(1)
+    half = (FIVE_POINT_BOX_FACTOR * torch.maximum(d_eyes, d_em)).unsqueeze(1)
     return torch.cat([centre - half, centre + half], dim=1)
 
 

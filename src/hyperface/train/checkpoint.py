@@ -1,30 +1,48 @@
-"""Checkpoints: weights in safetensors (self-describing, via the models package), training state apart.
+"""Checkpoints: weights in safetensors (self-describing, via the models package), training state apart,
+the two written as one unit.
 
-For a tag (``last`` or ``best``) a stage folder holds ``TAG.safetensors`` (the model and its
-:class:`~hyperface.models.ModelConfig`, loadable alone with :func:`hyperface.models.load_model`) and,
-for ``last``, ``last.state.pt``: optimiser, scheduler, grad scaler, learned loss weights, epoch, step,
-position in the epoch, running sums of the epoch, best metric, the run's config and every process's
-RNG states. The state holds only tensors and plain values and is read with
-``torch.load(weights_only=True)``. Both files are written to a temporary name and renamed; the
-weights carry the step in their metadata, so a crash between the two renames is detected on resume
-rather than silently mixing two steps.
+A stage folder holds ``checkpoints/step-SSSSSSSSS-N/`` folders, each with ``model.safetensors`` (the
+model and its :class:`~hyperface.models.ModelConfig`, loadable alone with
+:func:`hyperface.models.load_model`) and ``state.pt``: optimiser, scheduler, grad scaler, learned
+loss weights, epoch, step, position in the epoch, running sums of the epoch, best metric, the run's
+config and every process's RNG states (only tensors and plain values, read with
+``torch.load(weights_only=True)``). A checkpoint folder is written in full under a temporary name
+and renamed into place (:func:`hyperface.fileio.atomic_directory`), so it exists complete or not at
+all: a kill in the middle leaves the previous checkpoint and at most a hidden ``.step-*.tmp`` folder,
+which the next save removes. Resume takes the newest complete checkpoint (:func:`find_checkpoint`);
+the two newest are kept. ``last.safetensors`` beside them is the newest checkpoint's weights (a hard
+link where the filesystem allows) for users; resume never reads it. ``best.safetensors`` is written
+by :func:`save_best`. Folders from before this layout (``last.safetensors`` + ``last.state.pt``) still
+resume.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import random
-import uuid
+import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from hyperface import fileio
 from hyperface.models import HyperFaceModel, load_weights_into, read_config, save_weights
 
-__all__ = ["rng_state", "set_rng_state", "save_checkpoint", "load_checkpoint", "write_json", "CheckpointError"]
+__all__ = ["rng_state", "set_rng_state", "save_checkpoint", "save_best", "find_checkpoint", "restore_weights",
+           "Checkpoint", "CheckpointError", "CHECKPOINTS_DIR"]
+
+log = logging.getLogger("hyperface.train")
+
+CHECKPOINTS_DIR = "checkpoints"
+WEIGHTS_FILE = "model.safetensors"
+STATE_FILE = "state.pt"
+KEEP = 2  # complete checkpoints kept: the newest and one to fall back on
+_NAME = re.compile(r"^step-(\d+)-(\d+)$")
 
 
 class CheckpointError(RuntimeError):
@@ -57,63 +75,108 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    """JSON to a temporary file, then renamed into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _stamp(model: HyperFaceModel, info: dict[str, Any]) -> None:
     model.config.meta["training"] = dict(info)
 
 
-def save_checkpoint(folder: str | Path, tag: str, model: HyperFaceModel, state: dict[str, Any] | None,
-                    info: dict[str, Any]) -> Path:
-    """Write ``TAG.safetensors`` (model, with ``info`` such as run/stage/epoch/step in its metadata)
-    and, when ``state`` is given, ``TAG.state.pt``; each atomically. Returns the weights path."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def save_best(folder: str | Path, model: HyperFaceModel, info: dict[str, Any]) -> Path:
+    """``best.safetensors`` (atomically), with ``info`` (run, stage, epoch, step, metric) in its metadata."""
     _stamp(model, info)
-    weights = save_weights(model, folder / f"{tag}.safetensors")
-    if state is not None:
-        state = dict(state, info=dict(info))
-        target = folder / f"{tag}.state.pt"
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-    return weights
+    return save_weights(model, Path(folder) / "best.safetensors")
 
 
-def load_checkpoint(folder: str | Path, tag: str, model: HyperFaceModel,
-                    map_location: torch.device | str = "cpu") -> dict[str, Any]:
-    """Load ``TAG.safetensors`` into ``model`` and return ``TAG.state.pt``'s state.
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    torch.save(state, path)
 
-    A state whose step differs from the weights' (an interrupted save) is a :class:`CheckpointError`.
-    """
+
+def _checkpoint_dirs(root: Path) -> list[tuple[tuple[int, int], Path]]:
+    """Complete checkpoint folders (by name: temporary ones are hidden) as ((step, n), path), oldest first."""
+    found = []
+    if root.is_dir():
+        for p in root.iterdir():
+            m = _NAME.match(p.name)
+            if m and p.is_dir():
+                found.append(((int(m[1]), int(m[2])), p))
+    return sorted(found)
+
+
+def save_checkpoint(folder: str | Path, model: HyperFaceModel, state: dict[str, Any], info: dict[str, Any]) -> Path:
+    """Write a checkpoint of step ``info["step"]`` (weights with ``info`` in their metadata, and
+    ``state``) as one folder renamed into place; then point ``last.safetensors`` at it and drop the
+    older checkpoints and any temporary folder a killed save left. Returns the checkpoint folder."""
     folder = Path(folder)
-    weights, state_path = folder / f"{tag}.safetensors", folder / f"{tag}.state.pt"
+    root = folder / CHECKPOINTS_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    step = int(info["step"])
+    n = 1 + max((key[1] for key, _ in _checkpoint_dirs(root) if key[0] == step), default=-1)
+    target = root / f"step-{step:09d}-{n}"
+    _stamp(model, info)
+    with fileio.atomic_directory(target) as tmp:
+        save_weights(model, tmp / WEIGHTS_FILE)
+        _write_state(tmp / STATE_FILE, dict(state, info=dict(info)))
+    _publish(target / WEIGHTS_FILE, folder / "last.safetensors")
+    (folder / "last.state.pt").unlink(missing_ok=True)  # the old layout's state, now out of date
+    for _, old in _checkpoint_dirs(root)[:-KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stray in root.glob(".step-*.tmp"):
+        shutil.rmtree(stray, ignore_errors=True)
+    return target
+
+
+def _publish(src: Path, dst: Path) -> None:
+    """``dst`` becomes (atomically) a hard link to ``src``, or a copy where links are not possible."""
+    with fileio.atomic_path(dst) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
+@dataclass
+class Checkpoint:
+    """A complete checkpoint: its weights file and its training state."""
+
+    weights: Path
+    state: dict[str, Any]
+
+
+def _read(weights: Path, state_path: Path) -> Checkpoint:
     if not state_path.is_file() or not weights.is_file():
-        raise CheckpointError(f"{folder}: no {tag}.safetensors + {tag}.state.pt to resume from")
+        raise CheckpointError(f"{weights.parent}: no {weights.name} + {state_path.name}")
     try:
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for a damaged file
-        raise CheckpointError(f"{state_path}: cannot read training state ({exc})") from None
-    stored = read_config(weights).meta.get("training", {})
+        stored = read_config(weights).meta.get("training", {})
+    except Exception as exc:  # torch and safetensors raise several types for a damaged file
+        raise CheckpointError(f"{weights.parent}: cannot read the checkpoint ({exc})") from None
     if stored.get("step") != state["info"].get("step"):
-        raise CheckpointError(f"{folder}: {weights.name} is from step {stored.get('step')} but {state_path.name} "
-                              f"from step {state['info'].get('step')} (interrupted save); cannot resume exactly")
-    load_weights_into(model, weights, map_location=map_location)
-    _stamp(model, stored)
-    return state
+        raise CheckpointError(f"{weights.parent}: {weights.name} is from step {stored.get('step')} but "
+                              f"{state_path.name} from step {state['info'].get('step')} (interrupted save)")
+    return Checkpoint(weights, state)
+
+
+def find_checkpoint(folder: str | Path) -> Checkpoint | None:
+    """The newest complete, readable checkpoint of a stage folder; None when it has none at all.
+
+    A damaged checkpoint is skipped with a warning (the one before it is used); when every one is
+    damaged that is a :class:`CheckpointError` naming them.
+    """
+    folder = Path(folder)
+    candidates = [(p / WEIGHTS_FILE, p / STATE_FILE) for _, p in reversed(_checkpoint_dirs(folder / CHECKPOINTS_DIR))]
+    if (folder / "last.state.pt").is_file():  # written before checkpoint folders existed
+        candidates.append((folder / "last.safetensors", folder / "last.state.pt"))
+    problems = []
+    for weights, state in candidates:
+        try:
+            return _read(weights, state)
+        except CheckpointError as exc:
+            log.warning("skipping a damaged checkpoint: %s", exc)
+            problems.append(str(exc))
+    if problems:
+        raise CheckpointError("no usable checkpoint to resume from: " + "; ".join(problems))
+    return None
+
+
+def restore_weights(checkpoint: Checkpoint, model: HyperFaceModel, map_location: torch.device | str = "cpu") -> None:
+    """Load the checkpoint's weights into ``model`` (with their training metadata)."""
+    load_weights_into(model, checkpoint.weights, map_location=map_location)
+    _stamp(model, read_config(checkpoint.weights).meta.get("training", {}))

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 import re
 import types
 import typing
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
 import yaml
 
+from hyperface import fileio
 from hyperface.tasks import LANDMARK_LOSSES, SAMPLE_KINDS, TASKS
 
 __all__ = [
@@ -410,11 +409,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
     """Write the resolved config as YAML, atomically."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            yaml.safe_dump(config_to_dict(cfg), fh, sort_keys=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    fileio.write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

@@ -7,14 +7,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "setup", "teardown", "barrier", "seed_everything", "configure_determinism"]
+__all__ = ["DistInfo", "setup", "teardown", "barrier", "seed_everything", "configure_determinism",
+           "global_state_restored"]
 
 log = logging.getLogger("hyperface.train")
 
@@ -94,3 +97,36 @@ def configure_determinism(enabled: bool, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@contextlib.contextmanager
+def global_state_restored() -> Iterator[None]:
+    """Restore on exit what training changes process-wide: the deterministic-algorithms and cuDNN
+    flags, ``CUBLAS_WORKSPACE_CONFIG``, torch's thread count and the torch (CPU and CUDA), numpy and
+    Python RNG states, so that a library call to ``train()`` leaves its caller as it found it."""
+    import random
+
+    import numpy as np
+
+    flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    threads = torch.get_num_threads()
+    rng = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
+        if cublas is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = cublas
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        torch.set_rng_state(rng[0])
+        np.random.set_state(rng[1])
+        random.setstate(rng[2])
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)

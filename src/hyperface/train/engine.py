@@ -1,6 +1,8 @@
 """One epoch of training and one pass of evaluation: functions, no state of their own.
 
-Losses are dicts (``{"total": ..., task: ...}``, from :class:`~hyperface.train.loss.MultiTaskLoss`);
+Losses are dicts (``{"total": ..., task: ...}``, from :class:`~hyperface.train.loss.MultiTaskLoss`,
+which also gives the label count of each term and combines epoch means into a total: the engine only
+accumulates);
 every term is accumulated, weighted by how many labelled entries its batch had, so an epoch's mean
 is the mean over labelled entries (the same whatever the batch size or number of processes: sums
 and counts are all-reduced). A non-finite loss stops training with the step and the terms.
@@ -16,9 +18,12 @@ gender accuracy and the mean absolute pose error in degrees.
 from __future__ import annotations
 
 import contextlib
-import math
+import logging
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import torch
@@ -27,7 +32,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from hyperface.models import ModelConfig, to_input_tensor
-from hyperface.points import convert_matrix
+from hyperface.points import convert_matrix, get_point_set, mean_point_error
 from hyperface.tasks import TASKS
 from hyperface.train.loss import MultiTaskLoss
 
@@ -37,12 +42,14 @@ __all__ = [
     "NME_THRESHOLDS",
     "AUC_LIMITS",
     "split_batch",
-    "label_counts",
     "landmark_nme",
-    "combine_total",
+    "StepInterrupted",
+    "accumulate_losses",
     "train_one_epoch",
     "evaluate",
 ]
+
+log = logging.getLogger("hyperface.train")
 
 NME_THRESHOLDS: tuple[float, ...] = tuple(round(0.01 * i, 2) for i in range(1, 16))  # 0.01 ... 0.15
 AUC_LIMITS = {"68": 0.08, "5": 0.10}
@@ -56,8 +63,9 @@ class TrainStep(nn.Module):
         self.model = model
         self.criterion = criterion
 
-    def forward(self, images: Tensor, targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        return self.criterion(self.model(images), targets)
+    def forward(self, images: Tensor, targets: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The loss dict and the label count of each term (:meth:`MultiTaskLoss.measure`)."""
+        return self.criterion.measure(self.model(images), targets)
 
 
 class Meter:
@@ -113,112 +121,161 @@ def split_batch(batch: Mapping[str, Tensor], config: ModelConfig,
     return images, targets
 
 
-def label_counts(targets: Mapping[str, Tensor], criterion: MultiTaskLoss) -> dict[str, Tensor]:
-    """Labelled entries per task in a batch: the denominators of :class:`MultiTaskLoss`'s means."""
-    counts = {}
-    for task in ("detection", "pose", "gender", "visibility"):
-        key = f"{task}_mask"
-        if key in targets:
-            counts[task] = targets[key].sum()
-    if "landmarks_mask" in targets:
-        own = targets["landmarks_mask"].bool()
-        n = 2 * own.sum()
-        if "landmarks5_mask" in targets and criterion._to_five is not None:
-            n = n + 2 * (targets["landmarks5_mask"].bool() & ~own.any(-1, keepdim=True)).sum()
-        counts["landmarks"] = n
-    return counts
-
-
-def combine_total(criterion: MultiTaskLoss, means: Mapping[str, float]) -> float:
-    """The loss total from per-task means, as the criterion combines batch terms."""
-    total = 0.0
-    for task in criterion.tasks:
-        value = means.get(task, 0.0)
-        if criterion.learn_weights:
-            s = criterion.log_vars[task].detach().item()
-            total += math.exp(-s) * value + s
-        else:
-            total += criterion.weights[task] * value
-    return total
-
-
 def _autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None or device.type != "cuda":
         return contextlib.nullcontext()
     return torch.autocast("cuda", dtype=dtype)
 
 
+class StepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a KeyboardInterrupt raised by ``on_step``) taken at a step boundary: the model,
+    optimiser, schedule, meter and the caller's ``on_step`` bookkeeping all stand after ``step``."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"interrupted after step {step}")
+        self.step = step
+        self.saved = False  # set by whoever saved a checkpoint at this step
+
+
+class _DeferredInterrupt:
+    """While active, Ctrl-C (SIGINT) only sets :attr:`requested`, which the loop checks between
+    steps, so an optimiser step is never cut in half; a second Ctrl-C interrupts at once. Installed
+    only in the main thread over Python's default handler, and restored on exit."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("interrupted: stopping after this step (Ctrl-C again stops at once, without saving)")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def _optimise(total: Tensor, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler | None,
+              grad_clip: float) -> None:
+    """Backward pass, optional clipping, optimiser and schedule step."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(total).backward()
+        if grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        total.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+
+
+def accumulate_losses(meter: Meter, losses: Mapping[str, float], counts: Mapping[str, Tensor | float],
+                      samples: int) -> None:
+    """Add a batch's loss terms to ``meter`` as ``loss_<name>``, each weighted by its label count (the
+    total by the batch size), so that epoch means are means over labelled entries."""
+    meter.add("loss_total", losses["total"] * samples, samples)
+    for name, count in counts.items():
+        if name in losses:
+            c = float(count)
+            meter.add(f"loss_{name}", losses[name] * c, c)
+
+
+def _batches(loader: Iterable[dict[str, Tensor]], interrupt: _DeferredInterrupt,
+             step: int) -> Iterator[dict[str, Tensor]]:
+    """The loader's batches; a loader that fails after Ctrl-C (its workers got the signal too) is
+    the interrupt, not an error."""
+    it = iter(loader)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except RuntimeError:
+            if interrupt.requested:
+                raise StepInterrupted(step) from None
+            raise
+        yield batch
+
+
 def train_one_epoch(step_module: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    loader: Iterable[dict[str, Tensor]], *, model_config: ModelConfig, criterion: MultiTaskLoss,
+                    loader: Iterable[dict[str, Tensor]], *, model_config: ModelConfig | None = None,
                     device: torch.device, meter: Meter, step: int, amp_dtype: torch.dtype | None = None,
                     scaler: torch.amp.GradScaler | None = None, grad_clip: float = 0.0,
                     on_step: Callable[[int, dict[str, float], dict[str, Tensor]], bool] | None = None,
-                    progress: tqdm | None = None) -> tuple[int, bool]:
+                    progress: tqdm | None = None,
+                    prepare: Callable[[dict[str, Tensor]], tuple[Tensor, Any]] | None = None) -> tuple[int, bool]:
     """Train over ``loader`` once; returns ``(step, stopped)``.
 
-    ``step_module`` is a :class:`TrainStep` (or its DDP wrapper) already in train mode. Each term is
-    added to ``meter`` (``loss_<task>``, ``loss_total``, ``data_time``, ``step_time``, ``samples``).
+    ``step_module`` is a :class:`TrainStep` (or its DDP wrapper, or another module with the same
+    contract) already in train mode; it returns the losses and their label counts, which are added
+    to ``meter`` (``loss_<name>``, ``loss_total``, ``data_time``, ``step_time``, ``samples``).
+    ``prepare(batch)`` gives its inputs (default: :func:`split_batch` with ``model_config``).
     ``on_step(step, losses, batch)`` runs after every optimiser step; returning True stops early.
+    Ctrl-C is taken at the next step boundary and raised as :class:`StepInterrupted`.
     """
-    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if prepare is None:
+        if model_config is None:
+            raise TypeError("train_one_epoch needs model_config or prepare")
+        prepare = partial(split_batch, config=model_config, device=device)
     t_end = time.perf_counter()
     stopped = False
-    for batch in loader:
-        t_data = time.perf_counter()
-        images, targets = split_batch(batch, model_config, device)
-        with _autocast(device, amp_dtype):
-            losses = step_module(images, targets)
-        total = losses["total"]
-        if not torch.isfinite(total):
-            terms = {k: v.detach().item() for k, v in losses.items()}
-            raise FloatingPointError(f"non-finite loss at step {step + 1}: {terms}; lower optim.lr or "
-                                     f"enable optim.grad_clip")
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None and scaler.is_enabled():
-            scaler.scale(total).backward()
-            if grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            total.backward()
-            if grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, grad_clip)
-            optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        step += 1
-
-        n = int(batch["image"].shape[0])
-        counts = label_counts(targets, criterion)
-        values = {k: v.detach().item() for k, v in losses.items()}
-        meter.add("loss_total", values["total"] * n, n)
-        for task in TASKS:
-            if task in losses and task in counts:
-                c = float(counts[task])
-                meter.add(f"loss_{task}", values[task] * c, c)
-        t_now = time.perf_counter()
-        meter.add("data_time", t_data - t_end)
-        meter.add("step_time", t_now - t_end)
-        meter.add("samples", float(n))
-        t_end = t_now
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
-        if on_step is not None and on_step(step, values, batch):
-            stopped = True
-            break
+    with _DeferredInterrupt() as interrupt:
+        for batch in _batches(loader, interrupt, step):
+            t_data = time.perf_counter()
+            images, targets = prepare(batch)
+            with _autocast(device, amp_dtype):
+                losses, counts = step_module(images, targets)
+            if not torch.isfinite(losses["total"]):
+                terms = {k: v.detach().item() for k, v in losses.items()}
+                raise FloatingPointError(f"non-finite loss at step {step + 1}: {terms}; lower optim.lr or "
+                                         f"enable optim.grad_clip")
+            _optimise(losses["total"], optimizer, scheduler, scaler, grad_clip)
+            step += 1
+            n = int(batch["image"].shape[0])
+            values = {k: v.detach().item() for k, v in losses.items()}
+            accumulate_losses(meter, values, counts, n)
+            t_now = time.perf_counter()
+            meter.add("data_time", t_data - t_end)
+            meter.add("step_time", t_now - t_end)
+            meter.add("samples", float(n))
+            t_end = t_now
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
+            try:
+                stopped = on_step is not None and bool(on_step(step, values, batch))
+            except KeyboardInterrupt:
+                raise StepInterrupted(step) from None
+            if interrupt.requested:
+                raise StepInterrupted(step)
+            if stopped:
+                break
     return step, stopped
 
 
 def landmark_nme(pred: Tensor, targets: Mapping[str, Tensor], point_set: str | None) -> dict[str, tuple[Tensor, Tensor]]:
     """Per-face NME and validity: ``{"68": (nme, valid), "5": (nme, valid)}`` for what can be measured.
 
-    68 points: mean error over labelled points / ``||g36 - g45||``. 5 points (faces labelled with
-    the 5-point set only, or a 5-point model): mean error / distance between the eye centres; a
-    68- or 21-point prediction is converted to 5 points first. Coordinates are candidate-relative,
-    i.e. in units of the (square) crop.
+    Mean error over labelled points / the distance of the point set's normalising pair
+    (:attr:`~hyperface.points.PointSet.normalising_pair`: outer eye corners for 68 points, eye
+    centres for 5). Faces labelled with the 5-point set only are measured on the prediction
+    converted to 5 points. Coordinates are candidate-relative, i.e. in units of the (square) crop.
     """
     out: dict[str, tuple[Tensor, Tensor]] = {}
     pred = pred.float()
@@ -226,25 +283,25 @@ def landmark_nme(pred: Tensor, targets: Mapping[str, Tensor], point_set: str | N
     if "landmarks" in targets and "landmarks_mask" in targets:
         g, m = targets["landmarks"].float(), targets["landmarks_mask"].bool()
         own_any = m.any(-1)
-        if point_set == "ibug68":
-            out["68"] = _nme(pred, g, m, 36, 45)
-        elif point_set == "five":
-            out["5"] = _nme(pred, g, m, 0, 1)
+        if point_set in _NME_KIND:
+            out[_NME_KIND[point_set]] = _nme(pred, g, m, point_set)
     if point_set in ("ibug68", "aflw21") and "landmarks5" in targets and "landmarks5_mask" in targets:
         w = torch.as_tensor(convert_matrix(point_set, "five")[0], dtype=pred.dtype, device=pred.device)
         pred5 = torch.einsum("mn,bnc->bmc", w, pred)
-        nme, valid = _nme(pred5, targets["landmarks5"].float(), targets["landmarks5_mask"].bool(), 0, 1)
+        nme, valid = _nme(pred5, targets["landmarks5"].float(), targets["landmarks5_mask"].bool(), "five")
         out["5"] = (nme, valid & ~own_any)
     return out
 
 
-def _nme(pred: Tensor, gt: Tensor, mask: Tensor, i: int, j: int) -> tuple[Tensor, Tensor]:
-    err = torch.linalg.vector_norm(pred - gt, dim=-1)  # (B, N)
-    n = mask.sum(-1)
-    mean_err = torch.where(mask, err, torch.zeros_like(err)).sum(-1) / n.clamp(min=1)
-    norm = torch.linalg.vector_norm(gt[:, i] - gt[:, j], dim=-1)
-    valid = mask[:, i] & mask[:, j] & (n > 0) & (norm > 1e-6)
-    return mean_err / norm.clamp(min=1e-6), valid
+_NME_KIND = {"ibug68": "68", "five": "5"}  # point sets with an NME of their own -> metric suffix
+
+
+def _nme(pred: Tensor, gt: Tensor, mask: Tensor, point_set: str) -> tuple[Tensor, Tensor]:
+    ps = get_point_set(point_set)
+    i, j = ps.normalising_pair
+    norm = ps.normalising_distance(gt)
+    valid = mask[:, i] & mask[:, j] & (mask.sum(-1) > 0) & (norm > 1e-6)
+    return mean_point_error(pred, gt, mask) / norm.clamp(min=1e-6), valid
 
 
 @torch.no_grad()
@@ -265,8 +322,7 @@ def evaluate(model: nn.Module, criterion: MultiTaskLoss, loader: Iterable[dict[s
         with _autocast(device, amp_dtype):
             outputs = model(images)
         outputs = {k: v.float() for k, v in outputs.items()}
-        losses = criterion(outputs, targets)
-        counts = label_counts(targets, criterion)
+        losses, counts = criterion.measure(outputs, targets)
         for task in TASKS:
             if task in losses and task in counts:
                 meter.add(f"loss_{task}", losses[task] * counts[task], counts[task])
@@ -303,6 +359,6 @@ def evaluate(model: nn.Module, criterion: MultiTaskLoss, loader: Iterable[dict[s
             result[f"faces{kind}"] = float(meter.sums[f"faces{kind}"])
     task_means = {t: result[f"loss_{t}"] for t in TASKS if f"loss_{t}" in result}
     if any(t in task_means for t in criterion.tasks):
-        result["loss_total"] = combine_total(criterion, task_means)
+        result["loss_total"] = criterion.combine(task_means)
     model.train(was_training)
     return result

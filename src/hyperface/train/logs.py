@@ -9,13 +9,14 @@ axis is the optimiser step everywhere (epoch metrics at the step that ended the 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
-import os
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from hyperface import fileio
 
 __all__ = ["read_csv", "write_csv", "RunLog"]
 
@@ -48,17 +49,12 @@ def write_csv(path: str | Path, rows: list[Mapping[str, Any]]) -> None:
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: _fmt(v) for k, v in row.items()})
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _fmt(v) for k, v in row.items()})
+    fileio.write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
 def _fmt(v: Any) -> Any:

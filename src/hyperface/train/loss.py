@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,12 +38,14 @@ from hyperface.tasks import DEFAULT_LOSS_WEIGHTS, LANDMARK_LOSSES, validate_task
 __all__ = ["MultiTaskLoss"]
 
 
-def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``values`` where ``mask`` is set; exactly 0 (with a gradient path) when nothing is."""
+def _masked_mean(values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean of ``values`` where ``mask`` is set, and how many entries that is; the mean is exactly 0
+    (with a gradient path) when nothing is set."""
     mask = mask.bool()
     # where(), not multiplication: an unlabelled entry may hold NaN, and NaN * 0 is NaN.
     total = torch.where(mask, values, torch.zeros_like(values)).sum()
-    return total / mask.sum().to(values.dtype).clamp(min=1.0)
+    count = mask.sum()
+    return total / count.to(values.dtype).clamp(min=1.0), count
 
 
 class MultiTaskLoss(nn.Module):
@@ -77,10 +80,18 @@ class MultiTaskLoss(nn.Module):
         self.register_buffer("_to_five", to_five, persistent=False)
 
     def forward(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"total": ..., task: term, ...}``; see :meth:`measure` for the label counts too."""
+        return self.measure(outputs, targets)[0]
+
+    def measure(self, outputs: Mapping[str, Tensor],
+                targets: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The loss dict and, per task, how many labelled entries its term is the mean over: the
+        weights an epoch mean needs (:meth:`combine` turns such means into the total)."""
         terms: dict[str, Tensor] = {}
+        counts: dict[str, Tensor] = {}
         for task in ("detection", "landmarks", "visibility", "pose", "gender"):
             if task in outputs and (task in targets or (task == "landmarks" and "landmarks5" in targets)):
-                terms[task] = getattr(self, f"_{task}")(outputs[task], targets)
+                terms[task], counts[task] = getattr(self, f"_{task}")(outputs[task], targets)
         missing = [t for t in self.tasks if t not in terms]
         if missing:
             raise KeyError(f"loss: no output or target for optimised task(s) {missing}")
@@ -88,27 +99,44 @@ class MultiTaskLoss(nn.Module):
         ref = next(iter(outputs.values()))
         total = ref.new_zeros(())
         for task in self.tasks:
-            if self.learn_weights:
-                s = self.log_vars[task]
-                total = total + torch.exp(-s) * terms[task] + s
-            else:
-                total = total + self.weights[task] * terms[task]
+            scale, offset = self._scale_offset(task)
+            total = total + scale * terms[task] + offset
         result = {"total": total}
         for task, value in terms.items():
             result[task] = value if task in self.tasks else value.detach()
-        return result
+        return result, {task: c.detach() for task, c in counts.items()}
+
+    def _scale_offset(self, task: str, as_float: bool = False) -> tuple[Any, Any]:
+        """A task's share of the total is ``scale * term + offset``: its fixed weight and 0, or with
+        learned weights ``exp(-s)`` and ``s`` (tensors, or floats in double precision for epoch means)."""
+        if not self.learn_weights:
+            return self.weights[task], 0.0
+        s = self.log_vars[task]
+        if as_float:
+            s = s.detach().item()
+            return math.exp(-s), s
+        return torch.exp(-s), s
+
+    def combine(self, means: Mapping[str, float]) -> float:
+        """The total from per-task means (e.g. an epoch's), as :meth:`measure` combines batch terms;
+        a task without a mean counts 0."""
+        total = 0.0
+        for task in self.tasks:
+            scale, offset = self._scale_offset(task, as_float=True)
+            total += scale * float(means.get(task, 0.0)) + offset
+        return total
 
     # -- one method per task -------------------------------------------------------------------
 
-    def _detection(self, logits: Tensor, t: Mapping[str, Tensor]) -> Tensor:
+    def _detection(self, logits: Tensor, t: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         ce = F.cross_entropy(logits.float(), t["detection"].long().clamp(min=0), reduction="none")
         return _masked_mean(ce, t["detection_mask"])
 
-    def _gender(self, logits: Tensor, t: Mapping[str, Tensor]) -> Tensor:
+    def _gender(self, logits: Tensor, t: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         ce = F.cross_entropy(logits.float(), t["gender"].long().clamp(min=0), reduction="none")
         return _masked_mean(ce, t["gender_mask"])
 
-    def _landmarks(self, pred: Tensor, t: Mapping[str, Tensor]) -> Tensor:
+    def _landmarks(self, pred: Tensor, t: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         pred = pred.float()
         sq_sum = pred.new_zeros(())
         count = pred.new_zeros(())
@@ -127,17 +155,17 @@ class MultiTaskLoss(nn.Module):
             sq5 = self._point_error(pred5 - t["landmarks5"].float())
             sq_sum = sq_sum + torch.where(mask5, sq5, torch.zeros_like(sq5)).sum()
             count = count + 2 * mask5.sum()
-        return sq_sum / count.clamp(min=1.0)
+        return sq_sum / count.clamp(min=1.0), count
 
     def _point_error(self, diff: Tensor) -> Tensor:
         """Per point: dx^2 + dy^2 (l2) or |dx| + |dy| (l1); the mean divides by the coordinate count."""
         return (diff ** 2 if self.landmark_loss == "l2" else diff.abs()).sum(-1)
 
-    def _visibility(self, pred: Tensor, t: Mapping[str, Tensor]) -> Tensor:
+    def _visibility(self, pred: Tensor, t: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         sq = (pred.float() - t["visibility"].float()) ** 2
         return _masked_mean(sq, t["visibility_mask"])
 
-    def _pose(self, pred: Tensor, t: Mapping[str, Tensor]) -> Tensor:
+    def _pose(self, pred: Tensor, t: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         target = torch.deg2rad(t["pose"].float())
         sq = ((pred.float() - target) ** 2).mean(-1)  # mean over the three angles
         return _masked_mean(sq, t["pose_mask"])

@@ -8,6 +8,10 @@ of the candidate relative to its centre. Loss: cross-entropy on the score plus `
 smooth-L1 on the box of positive samples that have one. Random horizontal flips and brightness /
 contrast jitter augment.
 
+Training runs through the shared engine (:func:`hyperface.train.engine.train_one_epoch` with
+:class:`ProposalStep`, the engine's meter and its Ctrl-C handling); ``hyperface train-proposals``
+trains both stages (:func:`train_cascade`).
+
 Then, as MTCNN does, hard negatives: the trained network scans whole images whose faces are all
 annotated (face-less photos, group photos with every face marked), windows it accepts that overlap
 no face (IoU < ``hard_iou``) become extra non-face samples, and training goes on with them.
@@ -25,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 from torchvision.ops import box_iou, roi_align
 
@@ -33,9 +38,10 @@ from hyperface.data.shards import PreparedDataset
 from hyperface.models.proposal import (
     REFINE_SIZE, WINDOW, ProposalNet, RefineNet, hyperface_proposal, hyperface_proposal_refine,
 )
+from hyperface.train.engine import Meter, train_one_epoch
 
-__all__ = ["ProposalTrainOptions", "window_samples", "train_proposal", "mine_hard_negatives", "evaluate_windows",
-           "mine_stage1", "train_refine"]
+__all__ = ["ProposalTrainOptions", "ProposalStep", "window_samples", "train_proposal", "mine_hard_negatives",
+           "evaluate_windows", "mine_stage1", "train_refine", "train_cascade"]
 
 log = logging.getLogger(__name__)
 
@@ -125,37 +131,78 @@ def _augment(x: torch.Tensor, box: torch.Tensor, gen: torch.Generator) -> tuple[
     return ((x - mean) * gain + mean + bias).clamp(0, 255), box
 
 
-def _epochs(net: ProposalNet | RefineNet, data: dict[str, torch.Tensor], epochs: int, opts: ProposalTrainOptions,
-            gen: torch.Generator) -> None:
+class ProposalStep(nn.Module):
+    """The candidate network and its loss in one module, with the engine's step contract
+    (:class:`~hyperface.train.engine.TrainStep`): returns the losses (``total``, ``score``, ``box``)
+    and the label count of each term. Score: class-weighted cross-entropy; box: ``box_weight``
+    times smooth-L1 on the positive samples that have a box."""
+
+    def __init__(self, net: ProposalNet | RefineNet, class_weight: torch.Tensor, box_weight: float) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("class_weight", class_weight, persistent=False)
+        self.box_weight = box_weight
+
+    def forward(self, images: torch.Tensor,
+                targets: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        logits, pred = self.net.forward_box(images)
+        y = targets["y"]
+        score = F.cross_entropy(logits, y, weight=self.class_weight)
+        losses = {"total": score, "score": score}
+        m = targets["box_mask"] & (y == 1)
+        if m.any():
+            box = F.smooth_l1_loss(pred[m], targets["box"][m], beta=0.1)
+            losses["total"] = score + self.box_weight * box
+            losses["box"] = box
+        return losses, {"score": torch.tensor(len(y)), "box": m.sum()}
+
+
+class _WindowBatches:
+    """One epoch of augmented, normalised window batches in a fresh random order (from ``gen``)."""
+
+    def __init__(self, net: ProposalNet | RefineNet, data: dict[str, torch.Tensor], batch_size: int,
+                 gen: torch.Generator) -> None:
+        self.net, self.data, self.batch_size, self.gen = net, data, batch_size, gen
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.data["y"]) / self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        d = self.data
+        perm = torch.randperm(len(d["y"]), generator=self.gen)
+        for start in range(0, len(perm), self.batch_size):
+            i = perm[start:start + self.batch_size]
+            xb, bb = _augment(d["x"][i], d["box"][i], self.gen)
+            yield {"image": _normalise(xb, self.net), "y": d["y"][i], "box": bb, "box_mask": d["box_mask"][i]}
+
+
+def _inputs(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    return batch["image"], {k: batch[k] for k in ("y", "box", "box_mask")}
+
+
+def _fit(net: ProposalNet | RefineNet, data: dict[str, torch.Tensor], epochs: int, opts: ProposalTrainOptions,
+         gen: torch.Generator) -> None:
+    """Train ``net`` on the labelled windows of ``data`` with the shared epoch loop and meter:
+    AdamW with one-cycle learning rate, classes balanced by weight (recall matters)."""
     use = data["y"] >= 0
-    x, y, box, bmask = data["x"][use], data["y"][use], data["box"][use], data["box_mask"][use]
+    data = {k: v[use] for k, v in data.items()}
+    batches = _WindowBatches(net, data, opts.batch_size, gen)
     opt = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
-    steps = max(1, epochs * math.ceil(len(x) / opts.batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=opts.lr, total_steps=steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=opts.lr, total_steps=max(1, epochs * len(batches)),
+                                                pct_start=0.1)
+    y = data["y"]
     pos_weight = float((y == 0).sum()) / max(1.0, float((y == 1).sum()))
-    weight = torch.tensor([1.0, max(1.0, pos_weight)])  # balance classes (recall matters)
+    step_module = ProposalStep(net, torch.tensor([1.0, max(1.0, pos_weight)]), opts.box_weight)
     net.train()
+    step = 0
     for epoch in range(epochs):
-        t0, total, n = time.perf_counter(), 0.0, 0
-        perm = torch.randperm(len(x), generator=gen)
-        for start in range(0, len(x), opts.batch_size):
-            i = perm[start:start + opts.batch_size]
-            xb, bb = _augment(x[i], box[i], gen)
-            logits, pred = net.forward_box((xb / 255.0 - 0.5) / 0.5)
-            loss = F.cross_entropy(logits, y[i], weight=weight)
-            m = bmask[i] & (y[i] == 1)
-            if m.any():
-                loss = loss + opts.box_weight * F.smooth_l1_loss(pred[m], bb[m], beta=0.1)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"proposal training: non-finite loss at epoch {epoch}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(i)
-            n += len(i)
-        log.info("proposal epoch %d/%d: loss %.4f (%.0f s)", epoch + 1, epochs, total / max(n, 1),
-                 time.perf_counter() - t0)
+        t0, meter = time.perf_counter(), Meter()
+        step, _ = train_one_epoch(step_module, opt, sched, batches, device=torch.device("cpu"), meter=meter,
+                                  step=step, prepare=_inputs)
+        means = meter.means()
+        log.info("%s epoch %d/%d: loss %.4f (score %.4f, box %.4f) (%.0f s)", net.config.arch, epoch + 1, epochs,
+                 means.get("loss_total", math.nan), means.get("loss_score", math.nan),
+                 means.get("loss_box", math.nan), time.perf_counter() - t0)
     net.eval()
 
 
@@ -235,7 +282,7 @@ def train_proposal(prepared: str | Path | Sequence[str | Path], out: str | Path,
     log.info("proposal data: %d train, %d val windows (%.0f s)", len(train["y"]), len(val["y"]),
              time.perf_counter() - t0)
     net = hyperface_proposal() if opts.widths is None else hyperface_proposal(widths=tuple(opts.widths))
-    _epochs(net, train, opts.epochs, opts, gen)
+    _fit(net, train, opts.epochs, opts, gen)
     metrics = {"stage1_val": evaluate_windows(net, val)}
     log.info("proposal stage 1 val: %s", metrics["stage1_val"])
     if hard_sources and opts.hard_epochs > 0:
@@ -247,7 +294,7 @@ def train_proposal(prepared: str | Path | Sequence[str | Path], out: str | Path,
         train = {"x": torch.cat([train["x"], hard]), "y": torch.cat([train["y"], torch.zeros(n, dtype=torch.long)]),
                  "box": torch.cat([train["box"], torch.zeros(n, 4)]),
                  "box_mask": torch.cat([train["box_mask"], torch.zeros(n, dtype=torch.bool)])}
-        _epochs(net, train, opts.hard_epochs, opts, gen)
+        _fit(net, train, opts.hard_epochs, opts, gen)
         metrics["hard_negatives"] = n
         metrics["stage2_val"] = evaluate_windows(net, val)
         log.info("proposal stage 2 val: %s", metrics["stage2_val"])
@@ -326,7 +373,7 @@ def train_refine(prepared: str | Path | Sequence[str | Path], out: str | Path, s
                  int((mined["y"] == 1).sum()), len(records))
         train = {k: torch.cat([train[k], mined[k]]) for k in train}
     net = hyperface_proposal_refine() if opts.widths is None else hyperface_proposal_refine(widths=tuple(opts.widths))
-    _epochs(net, train, opts.epochs, opts, gen)
+    _fit(net, train, opts.epochs, opts, gen)
     metrics = {"val": evaluate_windows(net, val)}
     log.info("refine val: %s", metrics["val"])
     net.config.meta = {"trained_on": [str(p) for p in ([prepared] if isinstance(prepared, (str, Path)) else prepared)],
@@ -336,28 +383,15 @@ def train_refine(prepared: str | Path | Sequence[str | Path], out: str | Path, s
     return metrics
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hyperface.train.proposal --prepared DIR --out DIR [--mine SPEC ...]``: both stages."""
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(description="Train the fast candidate cascade (stage 1 and stage 2).")
-    parser.add_argument("--prepared", nargs="+", required=True, help="prepared folder(s) ('hyperface prepare')")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the two weights files")
-    parser.add_argument("--mine", nargs="*", default=[], metavar="SPEC",
-                        help="datasets with every face annotated, for hard negatives (e.g. negatives:PATH)")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--hard-epochs", type=int, default=5)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    opts = ProposalTrainOptions(epochs=args.epochs, hard_epochs=args.hard_epochs)
-    stage1 = args.out / "hyperface-proposal.safetensors"
-    m1 = train_proposal(args.prepared, stage1, hard_sources=args.mine, options=opts)
-    m2 = train_refine(args.prepared, args.out / "hyperface-proposal-refine.safetensors", stage1,
-                      mine_sources=args.mine, options=opts)
-    print(json.dumps({"stage1": m1, "stage2": m2}, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def train_cascade(prepared: str | Path | Sequence[str | Path], out: str | Path, *, mine: Sequence[str] = (),
+                  options: ProposalTrainOptions | None = None) -> dict:
+    """Both stages into the folder ``out`` (``hyperface-proposal.safetensors`` and
+    ``hyperface-proposal-refine.safetensors``, the files the ``fast`` source loads): stage 1 with
+    hard negatives mined on ``mine``, then stage 2 on the crops plus stage-1 boxes mined there.
+    Returns both stages' validation metrics (``hyperface train-proposals`` runs this)."""
+    out = Path(out)
+    stage1 = out / "hyperface-proposal.safetensors"
+    m1 = train_proposal(prepared, stage1, hard_sources=mine, options=options)
+    m2 = train_refine(prepared, out / "hyperface-proposal-refine.safetensors", stage1, mine_sources=mine,
+                      options=options)
+    return {"stage1": m1, "stage2": m2}

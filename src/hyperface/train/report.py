@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from hyperface import fileio
 from hyperface.tasks import TASKS
 from hyperface.train.engine import AUC_LIMITS, NME_THRESHOLDS
 from hyperface.train.logs import read_csv
@@ -165,13 +164,8 @@ def plot_comparison(runs: list[Run], title: str, path: str | Path) -> Path:
 
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp.png")
-    try:
+    with fileio.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=90)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
@@ -247,13 +241,6 @@ def write_report(run_dirs: list[str | Path], out: str | Path) -> list[Path]:
             "distance; accuracy = share of validation faces under 0.08 (68) or 0.10 (5) at the best epoch; "
             "losses of the last epoch. **Bold** tasks are optimised, the others only logged.\n\n"
             + markdown_table(runs) + "\n" + "\n".join(sections))
-    report = out / "report.md"
-    tmp = report.with_name(f".{report.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, report)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    report = fileio.write_text(out / "report.md", text)
     written.append(report)
     return written
