@@ -122,3 +122,24 @@ def test_the_analyzer_reports_which_stage_answered(model):
     np.testing.assert_allclose(second[0].landmarks, direct.landmarks[0], atol=1e-3)
     given = two(path, boxes=[first[0].box])  # faces in given boxes go through stage two too
     assert given[0].sources["landmarks"] == "stage2"
+
+
+def test_pose_from_the_refined_landmarks(model, shared_data):
+    from itertools import islice
+
+    from hyperface.data.images import load_image
+    from hyperface.data.readers import open_dataset
+    from hyperface.pose import pose_from_landmarks
+
+    record = next(islice(open_dataset(f"pts:{shared_data / '300w/lfpw/trainset'}"), 2, None))
+    image, truth = load_image(record.image), record.faces[0].landmarks
+    al = align(five_points(truth, "ibug68"), 96)
+    stages = {how: StageTwo(model, pose_from=how) for how in ("branch", "landmarks", "mean")}
+    for stage in stages.values():  # a network that answers the true points and a fixed pose
+        _fake(stage, {"landmarks": al.to_relative(truth), "pose": [0.0, 10.0, 20.0]})
+    out = {how: s([image], truth[None], "ibug68", np.array([0])) for how, s in stages.items()}
+    size = (image.shape[1], image.shape[0])
+    np.testing.assert_allclose(out["landmarks"].pose[0], pose_from_landmarks(truth, size), atol=1e-3)
+    np.testing.assert_allclose(out["mean"].pose[0], (out["landmarks"].pose[0] + out["branch"].pose[0]) / 2)
+    with pytest.raises(ValueError, match="pose_from"):
+        StageTwo(model, pose_from="guess")

@@ -91,7 +91,8 @@ class FaceAnalyzer:
     onnxruntime intra-op threads (PyTorch's are process-wide: ``torch.set_num_threads``).
     ``stage_two``: the aligned-face network (``"auto"``: the bundled one when ``weights`` is the
     bundled model too, else none; ``"bundled"``; a weights file or model; ``None``: off), with
-    ``iterations`` alignment rounds and ``flip_average`` (see :mod:`hyperface.inference.stage_two`).
+    ``iterations`` alignment rounds, ``flip_average`` and ``pose_from`` (see
+    :mod:`hyperface.inference.stage_two`).
     Everything is loaded here; calls do no I/O except reading an image given by path.
 
     Defaults: the ``fast`` source's settings were measured (see
@@ -107,7 +108,7 @@ class FaceAnalyzer:
                  lnms_iou: float = 0.3, lnms_top_k: int = 5, max_side: int = 1280, batch_size: int = 64,
                  proposal_options: dict[str, Any] | None = None, threads: int | None = None,
                  stage_two: str | Path | HyperFaceModel | None = "auto", iterations: int = 1,
-                 flip_average: bool = False) -> None:
+                 flip_average: bool = False, pose_from: str = "branch") -> None:
         bundled_stage_one = weights is None
         if not isinstance(weights, HyperFaceModel):
             weights = resolve_weights(weights)
@@ -126,7 +127,7 @@ class FaceAnalyzer:
         stage_two_weights = resolve_stage_two(stage_two, bundled_stage_one)
         self.stage_two = None if stage_two_weights is None else StageTwo(
             stage_two_weights, backend=backend, device=device, threads=threads, iterations=iterations,
-            flip_average=flip_average, batch_size=batch_size)
+            flip_average=flip_average, pose_from=pose_from, batch_size=batch_size)
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
         if max_side < 32:

@@ -9,7 +9,10 @@ visibility as they are. Options:
 
 * ``iterations``: align again on the refined points and re-run (each round costs one network call);
 * ``flip_average``: also run the mirrored crop and average both answers (left/right points swapped
-  back, roll and yaw negated back), which cancels a part of the network's left/right bias.
+  back, roll and yaw negated back), which cancels a part of the network's left/right bias;
+* ``pose_from``: ``"branch"`` (the network's pose output), ``"landmarks"`` (the PnP of its refined
+  68 points, :func:`hyperface.pose.pose_from_landmarks`) or ``"mean"`` of the two
+  (``benchmarks/pose_source.py`` compares them).
 
 Only the tasks the stage-two network has are replaced; every :class:`~hyperface.inference.result.Face`
 says which stage each of its outputs came from (``Face.sources``).
@@ -29,11 +32,12 @@ from hyperface.inference.network import load_network
 from hyperface.models.heads import HyperFaceModel
 from hyperface.models.preprocess import to_input_tensor
 from hyperface.points import get_point_set
-from hyperface.pose import flip_pose, rotate_pose
+from hyperface.pose import flip_pose, pose_from_landmarks, rotate_pose
 
-__all__ = ["StageTwo", "StageTwoOutput", "STAGE_TWO_ARCHS"]
+__all__ = ["StageTwo", "StageTwoOutput", "STAGE_TWO_ARCHS", "POSE_FROM"]
 
 STAGE_TWO_ARCHS = ("hyperface-aligned",)
+POSE_FROM = ("branch", "landmarks", "mean")
 
 
 @dataclass
@@ -55,9 +59,11 @@ class StageTwo:
 
     def __init__(self, weights: str | Path | HyperFaceModel, *, backend: str = "torch", device: str = "cpu",
                  threads: int | None = None, iterations: int = 1, flip_average: bool = False,
-                 batch_size: int = 64) -> None:
+                 pose_from: str = "branch", batch_size: int = 64) -> None:
         if int(iterations) < 1:
             raise ValueError(f"stage two iterations must be >= 1, got {iterations}")
+        if pose_from not in POSE_FROM:
+            raise ValueError(f"pose_from must be one of {POSE_FROM}, got {pose_from!r}")
         self.network = load_network(weights, backend=backend, device=device, batch_size=batch_size, threads=threads)
         self.config = self.network.config
         if self.config.arch not in STAGE_TWO_ARCHS:
@@ -71,12 +77,15 @@ class StageTwo:
         self.tasks = self.config.tasks
         self.iterations = int(iterations)
         self.flip_average = bool(flip_average)
+        self.pose_from = pose_from
+        if pose_from != "branch" and (self.point_set != "ibug68" or "landmarks" not in self.tasks):
+            raise ValueError(f"pose_from={pose_from!r} needs a stage two with 68 iBUG landmarks")
         self.device = torch.device(device)
         self._flip = get_point_set(self.point_set).flip_values if self.point_set else None
 
     def __repr__(self) -> str:
         return (f"StageTwo(arch={self.config.arch!r}, tasks={self.tasks}, iterations={self.iterations}, "
-                f"flip_average={self.flip_average})")
+                f"flip_average={self.flip_average}, pose_from={self.pose_from!r})")
 
     def __call__(self, images: Sequence[np.ndarray], landmarks: np.ndarray, point_set: str,
                  image_index: np.ndarray) -> StageTwoOutput:
@@ -95,7 +104,17 @@ class StageTwo:
             if out.landmarks is None:
                 break
             points5 = five_points(out.landmarks, self.point_set)
+        if self.pose_from != "branch" and out.landmarks is not None:
+            out.pose = self._pose_of_landmarks(images, out, image_index)
         return out
+
+    def _pose_of_landmarks(self, images: Sequence[np.ndarray], out: StageTwoOutput,
+                           image_index: np.ndarray) -> np.ndarray:
+        pnp = np.stack([pose_from_landmarks(lm, (images[int(i)].shape[1], images[int(i)].shape[0]))
+                        for lm, i in zip(out.landmarks, image_index)])
+        if self.pose_from == "landmarks" or out.pose is None:
+            return pnp
+        return (pnp + out.pose) / 2
 
     # -- one round -------------------------------------------------------------------------------
     def _run(self, images: Sequence[np.ndarray], alignments: list[Alignment], image_index: np.ndarray) -> StageTwoOutput:
