@@ -245,12 +245,27 @@ def _worker_init(_: int) -> None:
     cv2.setNumThreads(1)
 
 
+class _ForkSafeLoader(DataLoader):
+    """Stops OpenCV's thread pool while the workers fork: a forked copy of a live pool hangs the worker
+    in ``cv2.setNumThreads`` (e.g. after ``prepare`` gave the caller its OpenCV threads back)."""
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        if self.num_workers == 0:
+            return super().__iter__()
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            return super().__iter__()
+        finally:
+            cv2.setNumThreads(threads)
+
+
 def make_loader(dataset: Dataset, sampler: EpochSampler, *, batch_size: int, num_workers: int,
                 drop_last: bool, pin_memory: bool = False, seed: int = 0) -> DataLoader:
     """A DataLoader over ``sampler`` with :func:`collate`; its own generator keeps the global RNG alone."""
     generator = torch.Generator()
     generator.manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+    return _ForkSafeLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=collate, drop_last=drop_last, pin_memory=pin_memory,
                       worker_init_fn=_worker_init if num_workers > 0 else None, generator=generator,
                       persistent_workers=False)
