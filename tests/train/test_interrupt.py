@@ -149,3 +149,17 @@ def test_every_file_of_a_run_is_renamed_into_place_by_fileio(tiny_data, tmp_path
     write_report([tmp_path / "io"], tmp_path / "report")
     assert {"io/config.yaml", "io/metrics.csv", "io/done.json", "io/checkpoints/step-000000001-0",
             "io/last.safetensors", "report/report.md", "report/all_runs.png"} <= set(renamed)
+
+
+def test_a_stray_temporary_file_does_not_block_a_fresh_run(tmp_path):
+    from hyperface.train import distributed as D
+    from hyperface.train.stages import _start
+
+    cfg = config_from_dict({"run": {"name": "fresh", "out_dir": str(tmp_path)}, "data": {"train": ["x"]}})
+    run = tmp_path / "fresh"
+    run.mkdir()
+    (run / ".config.0123456789ab.tmp.yaml").write_text("half")  # what a kill during the first write leaves
+    info = D.DistInfo(0, 1, 0, torch.device("cpu"))
+    assert _start(cfg, None, info) == run and (run / "config.yaml").is_file()
+    with pytest.raises(FileExistsError, match="--resume"):  # a started run is continued, not overwritten
+        _start(cfg, None, info)

@@ -146,10 +146,15 @@ def _main_stage(cfg: TrainConfig, run_dir: Path, num_points: int, point_set: str
 
 # -- the run ---------------------------------------------------------------------------------------
 
+def _temporary(path: Path) -> bool:
+    """A file or folder a killed atomic write left (hyperface.fileio's ``.NAME.HEX.tmp[.EXT]``)."""
+    return path.name.startswith(".") and ".tmp" in path.name
+
+
 def _start(cfg: TrainConfig, resume: Path | str | None, info: D.DistInfo) -> Path:
     """The run folder, created with its config.yaml (a fresh run into a used folder is refused)."""
     run_dir = Path(resume) if resume is not None else run_dir_for(cfg)
-    if resume is None and run_dir.exists() and any(not p.name.endswith(".tmp") for p in run_dir.iterdir()):
+    if resume is None and run_dir.exists() and any(not _temporary(p) for p in run_dir.iterdir()):
         raise FileExistsError(f"{run_dir} already exists: continue it with --resume {run_dir}, or choose "
                               f"another run.name / run.out_dir")
     D.barrier()
