@@ -48,7 +48,7 @@ def _fake(stage, outputs):
 
 
 def test_answers_are_mapped_back_through_the_alignment(model):
-    stage = StageTwo(model)
+    stage = StageTwo(model, pose_from="branch")
     shape = _symmetric_shape()
     _fake(stage, {"landmarks": shape, "pose": [0.0, 0.0, 0.0], "gender": [0.2, 0.8]})
     image = np.zeros((400, 400, 3), dtype=np.uint8)
@@ -65,7 +65,7 @@ def test_flip_average_cancels_a_left_right_bias(model):
     shape = _symmetric_shape()
     image = np.zeros((400, 400, 3), dtype=np.uint8)
     pts = _face(0.0)
-    plain, averaged = StageTwo(model), StageTwo(model, flip_average=True)
+    plain, averaged = StageTwo(model, pose_from="branch"), StageTwo(model, flip_average=True, pose_from="branch")
     for stage in (plain, averaged):
         _fake(stage, {"landmarks": shape + [0.02, 0.0], "pose": [4.0, 0.0, 6.0]})
     al = align(five_points(pts, "ibug68"), plain.size, plain.context, plain.template)
@@ -143,3 +143,4 @@ def test_pose_from_the_refined_landmarks(model, shared_data):
     np.testing.assert_allclose(out["mean"].pose[0], (out["landmarks"].pose[0] + out["branch"].pose[0]) / 2)
     with pytest.raises(ValueError, match="pose_from"):
         StageTwo(model, pose_from="guess")
+    assert StageTwo(model).pose_from == "landmarks"  # auto: the PnP of 68 points, measured the better

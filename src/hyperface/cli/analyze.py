@@ -62,8 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stage two: align on the refined points and run again, N rounds in all")
     parser.add_argument("--flip-average", action="store_true",
                         help="stage two: average with the mirrored face (about twice its cost)")
-    parser.add_argument("--pose-from", choices=("branch", "landmarks", "mean"), default="branch",
-                        help="stage two's head pose: its pose branch, the PnP of its 68 points, or their mean")
+    parser.add_argument("--pose-from", choices=("auto", "branch", "landmarks", "mean"), default="auto",
+                        help="stage two's head pose: its pose branch, the PnP of its 68 points, or their mean "
+                             "(auto: the PnP when it has 68 points, measured the better)")
     parser.add_argument("--smooth", action="store_true", help="smooth video results over time (One-Euro filter)")
     parser.add_argument("--smooth-cutoff", type=float, default=1.0, help="One-Euro min cutoff in Hz (lower: smoother)")
     parser.add_argument("--smooth-beta", type=float, default=0.5, help="One-Euro speed coefficient (higher: less lag)")

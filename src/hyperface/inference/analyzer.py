@@ -108,7 +108,7 @@ class FaceAnalyzer:
                  lnms_iou: float = 0.3, lnms_top_k: int = 5, max_side: int = 1280, batch_size: int = 64,
                  proposal_options: dict[str, Any] | None = None, threads: int | None = None,
                  stage_two: str | Path | HyperFaceModel | None = "auto", iterations: int = 1,
-                 flip_average: bool = False, pose_from: str = "branch") -> None:
+                 flip_average: bool = False, pose_from: str = "auto") -> None:
         bundled_stage_one = weights is None
         if not isinstance(weights, HyperFaceModel):
             weights = resolve_weights(weights)
