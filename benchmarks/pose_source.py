@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| model | answer | roll | pitch | yaw | mean | " + " | ".join(f"|yaw| {a}-{b}" for a, b in YAW_BINS) + " |")
     print("|---|---|---|---|---|---|" + "---|" * len(YAW_BINS))
     for weights in args.weights or ["bundled"]:
-        analyzer = FaceAnalyzer(None) if weights == "bundled" else FaceAnalyzer(weights, stage_two=None)
+        # the pose branch as Face.pose; the PnP and the mean are computed here from the same faces
+        analyzer = (FaceAnalyzer(None, pose_from="branch") if weights == "bundled"
+                    else FaceAnalyzer(weights, stage_two=None))
         ref, answers = [], {"pose branch": [], "PnP of landmarks": [], "mean of both": []}
         for record in records:
             image = load_image(record.image)
