@@ -19,6 +19,7 @@ from hyperface.data.images import load_image
 from hyperface.data.records import GENDERS
 from hyperface.evaluate.datasets import DEFAULT_VAL_FRACTION, EvalDataset, val_fraction_from_prepared
 from hyperface.inference import FaceAnalyzer
+from hyperface.inference.assets import parse_model_spec
 
 BANDS = ((0, 12), (13, 19), (20, 39), (40, 59), (60, 200))
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="a UTKFace folder, or FORMAT:PATH (utkface:..., fairface:...)")
     parser.add_argument("--weights", action="append",
-                        help="'bundled' (stage one and two) or stage-one weights alone; repeat (default: bundled)")
+                        help="'bundled' (stage one and two), STAGE1 weights alone or STAGE1+STAGE2; repeat (default: bundled)")
     parser.add_argument("--split", choices=("val", "train", "all"), default="val")
     parser.add_argument("--prepared", help="prepared folder whose manifest gives the validation fraction")
     args = parser.parse_args(argv)
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     spec = args.source if ":" in args.source.split("/")[0] else f"utkface:{args.source}"
     records = list(EvalDataset(spec.split(":")[0], [spec], split=args.split, val_fraction=fraction))
     for weights in args.weights or ["bundled"]:
-        analyzer = FaceAnalyzer(None) if weights == "bundled" else FaceAnalyzer(weights, stage_two=None)
+        stage_one, stage_two = parse_model_spec(weights)
+        analyzer = FaceAnalyzer(stage_one, stage_two=stage_two)
         ages, correct = [], []
         for record in records:
             face = record.faces[0]

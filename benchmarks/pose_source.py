@@ -18,6 +18,7 @@ import numpy as np
 from hyperface.data.images import load_image
 from hyperface.evaluate.datasets import DEFAULT_VAL_FRACTION, EvalDataset
 from hyperface.inference import FaceAnalyzer
+from hyperface.inference.assets import parse_model_spec
 from hyperface.pose import pose_from_landmarks, wrap_degrees
 
 YAW_BINS = ((0, 15), (15, 30), (30, 45), (45, 90))
@@ -26,7 +27,8 @@ YAW_BINS = ((0, 15), (15, 30), (30, 45), (45, 90))
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sources", nargs="+", help="FORMAT:PATH datasets with 68 points")
-    parser.add_argument("--weights", action="append", help="'bundled' or stage-one weights alone; repeat")
+    parser.add_argument("--weights", action="append",
+                        help="'bundled', STAGE1 weights alone or STAGE1+STAGE2; repeat (default: bundled)")
     parser.add_argument("--split", choices=("val", "train", "all"), default="val")
     args = parser.parse_args(argv)
     records = list(EvalDataset("68", args.sources, split=args.split, val_fraction=DEFAULT_VAL_FRACTION))
@@ -35,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|" + "---|" * len(YAW_BINS))
     for weights in args.weights or ["bundled"]:
         # the pose branch as Face.pose; the PnP and the mean are computed here from the same faces
-        analyzer = (FaceAnalyzer(None, pose_from="branch") if weights == "bundled"
-                    else FaceAnalyzer(weights, stage_two=None))
+        stage_one, stage_two = parse_model_spec(weights)
+        analyzer = FaceAnalyzer(stage_one, stage_two=stage_two, pose_from="branch")
         ref, answers = [], {"pose branch": [], "PnP of landmarks": [], "mean of both": []}
         for record in records:
             image = load_image(record.image)

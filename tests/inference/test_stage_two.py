@@ -144,3 +144,14 @@ def test_pose_from_the_refined_landmarks(model, shared_data):
     with pytest.raises(ValueError, match="pose_from"):
         StageTwo(model, pose_from="guess")
     assert StageTwo(model).pose_from == "landmarks"  # auto: the PnP of 68 points, measured the better
+
+
+def test_model_specs_name_both_stages():
+    from hyperface.inference.assets import parse_model_spec
+
+    assert parse_model_spec("bundled") == (None, "auto")
+    assert parse_model_spec("a.safetensors") == ("a.safetensors", None)
+    assert parse_model_spec("a.safetensors+b.safetensors") == ("a.safetensors", "b.safetensors")
+    for bad in ("+b.safetensors", "a.safetensors+"):
+        with pytest.raises(ValueError, match="STAGE1"):
+            parse_model_spec(bad)

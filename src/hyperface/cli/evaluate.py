@@ -84,9 +84,10 @@ def _datasets(args: argparse.Namespace) -> list[EvalDataset]:
 
 def _models(args: argparse.Namespace) -> list:
     from hyperface.evaluate.models import AnalyzerModel, model_names
+    from hyperface.inference.assets import parse_model_spec
 
     specs = args.weights or ["bundled"]
-    pairs = [_model_spec(s) for s in specs]
+    pairs = [parse_model_spec(s) for s in specs]
     names = [n if s2 in (None, "auto") else f"{n}+{Path(s2).stem}"
              for n, (_, s2) in zip(model_names([w or "bundled" for w, _ in pairs]), pairs)]
     options = {}
@@ -94,14 +95,6 @@ def _models(args: argparse.Namespace) -> list:
         options["score_threshold"] = args.score_threshold
     return [AnalyzerModel(w, n, device=args.device, proposals=args.proposals, ap_threshold=args.ap_threshold,
                           stage_two=s2, **options) for (w, s2), n in zip(pairs, names)]
-
-
-def _model_spec(spec: str) -> tuple[str | None, str | None]:
-    """``bundled`` -> (None, "auto"); ``A+B`` -> (A, B); ``A`` -> (A, None): stage-one weights alone."""
-    if spec == "bundled":
-        return None, "auto"
-    first, plus, second = spec.partition("+")
-    return first, (second if plus else None)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:

@@ -7,7 +7,9 @@ a re-run skips shards already complete (each is written atomically) and redoes m
 ones, so a killed job resumes where it stopped, and shard folders of several runs merge
 (:func:`~hyperface.data.merge.merge`) into the same dataset one run gives.
 
-Per image (:mod:`hyperface.data.sampling`): candidates are labelled, balanced and cropped. An image
+Per image, by ``PrepareOptions.mode``: ``candidates`` (:mod:`hyperface.data.sampling`, stage one's
+data): candidates are labelled, balanced and cropped; ``aligned`` (:mod:`hyperface.data.aligned`,
+stage two's): one crop per face, aligned by its five points. An image
 that cannot be decoded or sampled is reported (with its file) in the shard's ``skipped`` list and
 left out; the rest of the job goes on. The train/validation split is a hash of the record's
 ``group`` (:func:`~hyperface.data.splits.split_of`), the same on every machine.

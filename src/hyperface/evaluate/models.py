@@ -46,7 +46,6 @@ class AnalyzerModel:
         self.options = dict(options, device=device)
         self.default = FaceAnalyzer(weights=weights, proposals=proposals, **self.options)
         self.name = name or (Path(weights).stem if weights is not None else "bundled")
-        self.stage_two = self.default.stage_two is not None
         self.point_set: str | None = self.default.point_set
         self.tasks: tuple[str, ...] = tuple(self.default.config.tasks)
         self.score_threshold: float | None = self.default.score_threshold

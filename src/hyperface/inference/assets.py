@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 __all__ = ["ASSETS", "DEFAULT_WEIGHTS", "STAGE_TWO_WEIGHTS", "PROPOSAL_WEIGHTS", "REFINE_WEIGHTS", "EXAMPLE_IMAGE",
-           "asset_path", "resolve_weights", "resolve_stage_two"]
+           "asset_path", "resolve_weights", "resolve_stage_two", "parse_model_spec"]
 
 DEFAULT_WEIGHTS = "hyperface-compact.safetensors"  # the analyzer's network
 STAGE_TWO_WEIGHTS = "hyperface-aligned.safetensors"  # the aligned-face network (stage two)
@@ -67,3 +67,17 @@ def resolve_stage_two(stage_two, bundled_stage_one: bool):
     if isinstance(stage_two, (str, Path)):
         return resolve_weights(stage_two)
     return stage_two
+
+
+def parse_model_spec(spec: str) -> tuple[str | None, str | None]:
+    """A model named on a command line -> ``FaceAnalyzer``'s ``(weights, stage_two)``.
+
+    ``bundled`` -> ``(None, "auto")`` (both bundled stages); ``A+B`` -> ``(A, B)`` (stage one A with
+    stage two B); ``A`` -> ``(A, None)`` (stage-one weights alone, as before stage two existed).
+    """
+    if spec == "bundled":
+        return None, "auto"
+    first, plus, second = spec.partition("+")
+    if not first or (plus and not second):
+        raise ValueError(f"model {spec!r}: use 'bundled', STAGE1 or STAGE1+STAGE2 (weights files)")
+    return first, (second if plus else None)

@@ -84,7 +84,10 @@ class StageTwo:
         if self.pose_from != "branch" and not has_68:
             raise ValueError(f"pose_from={pose_from!r} needs a stage two with 68 iBUG landmarks")
         self.device = torch.device(device)
-        self._flip = get_point_set(self.point_set).flip_values if self.point_set else None
+        # the index each point takes in a mirrored face (left and right swap)
+        n = self.config.num_points
+        self._flip_index = (get_point_set(self.point_set).flip_values(np.arange(n)) if self.point_set
+                            else np.arange(n))
 
     def __repr__(self) -> str:
         return (f"StageTwo(arch={self.config.arch!r}, tasks={self.tasks}, iterations={self.iterations}, "
@@ -137,23 +140,20 @@ class StageTwo:
     def _network(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         """Window-relative landmarks, visibility, pose in degrees, gender probabilities (numpy, float64)."""
         outputs = self.network(to_input_tensor(torch.from_numpy(crops), self.config, device=self.device))
-        raw = {t: v.detach().cpu().double().numpy() for t, v in outputs.items()}
-        if "pose" in raw:
-            raw["pose"] = np.degrees(raw["pose"])
-        if "gender" in raw:
-            g = raw["gender"] - raw["gender"].max(axis=1, keepdims=True)
-            raw["gender"] = np.exp(g) / np.exp(g).sum(axis=1, keepdims=True)
-        return raw
+        if "pose" in outputs:
+            outputs["pose"] = torch.rad2deg(outputs["pose"])
+        if "gender" in outputs:
+            outputs["gender"] = torch.softmax(outputs["gender"], dim=1)
+        return {t: v.detach().cpu().double().numpy() for t, v in outputs.items()}
 
     def _unflip(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Answers for mirrored crops expressed for the unmirrored crops."""
         out = dict(raw)
         if "landmarks" in out:
-            lm = out["landmarks"].copy()
-            lm[..., 0] = -lm[..., 0]  # window-relative x mirrors about the window's centre
-            out["landmarks"] = self._flip(lm.transpose(0, 2, 1)).transpose(0, 2, 1)
+            lm = out["landmarks"][:, self._flip_index] * [-1.0, 1.0]  # x mirrors about the window's centre
+            out["landmarks"] = lm
         if "visibility" in out:
-            out["visibility"] = self._flip(out["visibility"])
+            out["visibility"] = out["visibility"][:, self._flip_index]
         if "pose" in out:
             out["pose"] = flip_pose(out["pose"])
         return out
