@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from hyperface.data.readers import open_dataset
+from hyperface.data.readers.base import DatasetError
 
 _VOC = """<annotation>
   <filename>{name}</filename>
@@ -42,3 +44,29 @@ def test_voc_reader_takes_every_object_when_none_is_named_face(tmp_path):
     (tmp_path / "p.xml").write_text(_VOC.format(name="p.jpg").replace("<name>face</name>", "<name>head</name>"))
     (record,) = open_dataset(f"voc:{tmp_path / 'p.xml'}")
     assert len(record.faces) == 3
+
+
+def test_voc_reader_takes_the_classes_asked_for_and_marks_small_faces_ignored(tmp_path):
+    root = _voc_root(tmp_path)
+    people = list(open_dataset(f"voc:{root}?classes=person"))
+    np.testing.assert_allclose([f.box for f in people[0].faces], [[0, 0, 99, 99]])
+    both = list(open_dataset(f"voc:{root}?classes=face,Person&min_face=45"))[0].faces
+    assert len(both) == 3
+    # heights 50, 40 and 99 px: only the 40 px face is under 45 and is kept, marked ignore
+    assert [bool(f.attributes.get("ignore")) for f in both] == [False, True, False]
+    with pytest.raises(DatasetError, match="no object of class helmet"):
+        list(open_dataset(f"voc:{root}?classes=helmet"))
+    with pytest.raises(ValueError, match="min_face"):
+        open_dataset(f"voc:{root}?min_face=-1")
+
+
+def test_voc_reader_reads_the_mask_photos_with_their_three_classes(shared_data):
+    masks = shared_data / "masks"
+    if not (masks / "annotations").is_dir():
+        pytest.skip(f"the face-mask photos are not in {masks}")
+    reader = open_dataset(f"voc:{masks}?classes=with_mask,without_mask,mask_weared_incorrect&min_face=20")
+    records = list(reader)
+    assert len(records) >= 100 and not reader.problems
+    faces = [f for r in records for f in r.faces]
+    small = sum(bool(f.attributes.get("ignore")) for f in faces)
+    assert len(faces) > 2 * len(records) and 0 < small < len(faces)

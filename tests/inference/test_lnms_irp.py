@@ -80,6 +80,22 @@ def test_lnms_never_merges_across_images_and_keeps_empty():
         landmark_nms(make(pts, [0.9, 0.8]), 0.3, 0, "five")
 
 
+def test_lnms_drops_a_box_around_a_higher_scoring_face_only():
+    # a face (half 10) and, around it, a face-like region four times as wide (helmet): IoU 1/16
+    face, helmet = square_points(100, 100, 10), square_points(104, 100, 40)
+    out = landmark_nms(make([face, helmet], [0.99, 0.95]), iou_threshold=0.3)
+    assert len(out) == 1 and out.score.tolist() == pytest.approx([0.99])
+    # the larger box scoring higher stays (the smaller one may be a part of it); so does either one
+    # with the rule off, and two faces side by side, and the same pair in different images
+    assert len(landmark_nms(make([face, helmet], [0.9, 0.95]))) == 2
+    assert len(landmark_nms(make([face, helmet], [0.99, 0.95]), contain_threshold=None)) == 2
+    side = square_points(150, 100, 10)
+    assert len(landmark_nms(make([face, side], [0.99, 0.95]))) == 2
+    assert len(landmark_nms(make([face, helmet], [0.99, 0.95], image=[0, 1]))) == 2
+    with pytest.raises(ValueError, match="containment"):
+        landmark_nms(make([face, helmet], [0.99, 0.95]), contain_threshold=1.5)
+
+
 def test_irp_keeps_the_better_box_per_candidate():
     # a fake network: the candidate whose box is centred at x=100 scores 0.9, anything else 0.2
     def evaluate(boxes, image):

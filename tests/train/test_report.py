@@ -1,31 +1,81 @@
-"""``hyperface experiments report`` on real (tiny) training runs."""
+"""``hyperface experiments report`` on real (tiny) training runs: seeds grouped, snapshots drawn."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from hyperface.cli.main import main as cli_main
 from hyperface.train.config import config_from_dict
-from hyperface.train.report import load_run, markdown_table
+from hyperface.train.report import group_runs, load_run, markdown_table, results_table
+from hyperface.train.snapshots import read_snapshots
 from hyperface.train.stages import train
 from train_helpers import tiny_config
 
 
-def test_report_draws_the_comparisons_of_the_runs_given(tiny_data, tmp_path):
+def test_report_groups_seeds_and_draws_the_comparisons_of_the_runs_given(tiny_data, tmp_path):
     runs = tmp_path / "runs"
-    for name, extra in (("exp2a", {}), ("exp3", {"model": {"tasks": ["detection", "landmarks"]}})):
-        cfg = tiny_config(tiny_data, runs, run={"name": name}, optim={"epochs": 2},
-                          data={"max_train_samples": 16, "max_val_samples": 16}, **extra)
+    small = {"max_train_samples": 16, "max_val_samples": 16}
+    plan = (("exp2a", 0, {}), ("exp2a", 1, {}), ("exp3", 0, {"model": {"tasks": ["detection", "landmarks"]}}))
+    for name, seed, extra in plan:
+        cfg = tiny_config(tiny_data, runs / f"seed-{seed}", run={"name": name, "seed": seed},
+                          optim={"epochs": 2}, data=small, **extra)
         train(config_from_dict(cfg))
+    # experiment 5's shape: continue seed 0's exp2a from its best weights
+    cfg = tiny_config(tiny_data, runs / "seed-0", run={"name": "exp5", "seed": 0}, optim={"epochs": 1}, data=small,
+                      model={"init": str(runs / "seed-0" / "exp2a" / "best.safetensors")},
+                      loss={"optimise": ["landmarks"]})
+    train(config_from_dict(cfg))
+
     out = tmp_path / "report"
-    assert cli_main(["experiments", "report", str(runs / "exp2a"), str(runs / "exp3"), str(tmp_path / "nothing"),
-                     "--out", str(out)]) == 0
+    folders = [runs / "seed-0" / "exp2a", runs / "seed-1" / "exp2a", runs / "seed-0" / "exp3",
+               runs / "seed-0" / "exp5", tmp_path / "nothing"]
+    assert cli_main(["experiments", "report", *map(str, folders), "--out", str(out)]) == 0
     assert (out / "exp2a_vs_exp3.png").stat().st_size > 10_000
-    assert (out / "all_runs.png").is_file()
+    assert (out / "exp5.png").is_file() and (out / "all_runs.png").is_file()
     assert not (out / "exp1_vs_exp2a.png").exists()  # exp1 was not given
+    assert (out / "landmarks_exp2a.png").stat().st_size > 5_000
     text = (out / "report.md").read_text()
-    assert "| exp2a | hyperface-compact |" in text and "| exp3 |" in text
-    assert "![exp2a_vs_exp3](exp2a_vs_exp3.png)" in text
-    run = load_run(runs / "exp3")
+    assert "| exp2a | 0 | hyperface-compact |" in text and "| exp2a | 1 |" in text and "| exp3 | 0 |" in text
+    assert "![exp2a_vs_exp3](exp2a_vs_exp3.png)" in text and "landmarks_exp3.png" in text
+
+    groups = group_runs([load_run(f) for f in folders[:4]])
+    assert [(n, [r.seed for r in m]) for n, m in groups] == [("exp2a", [0, 1]), ("exp3", [0]), ("exp5", [0])]
+    table = results_table(groups)
+    row = next(line for line in table.splitlines() if line.startswith("| exp2a |"))
+    nmes = [100 * r.best_row()["val_nme68"] for r in groups[0][1]]
+    assert f"{np.mean(nmes):.2f} ± {np.std(nmes, ddof=1):.2f}" in row  # mean ± sample sd over the two seeds
+    assert "| exp3 | 0 |" in table and "±" not in next(x for x in table.splitlines() if x.startswith("| exp3 |"))
+
+    exp5 = groups[2][1][0]
+    parent = groups[0][1][0]
+    best_epoch = parent.best_row()["epoch"]
+    xs, ys = exp5.column("val_loss_landmarks", with_start=True)
+    assert xs == [0.0, 1.0]
+    assert ys[0] == next(r["val_loss_landmarks"] for r in parent.rows if r["epoch"] == best_epoch)
+    assert exp5.column("val_loss_landmarks")[0] == [1.0]
+
+    run = load_run(runs / "seed-0" / "exp3")
     assert run.column("train_loss_landmarks")[0] == [1.0, 2.0]
     table = markdown_table([run])
     assert "val pose" not in table and "(68 pts)" in table
     assert cli_main(["experiments", "report", str(tmp_path / "nothing"), "--out", str(out)]) == 1
+
+
+def test_snapshots_hold_the_same_faces_every_epoch_in_crop_pixels(tiny_data, tmp_path):
+    cfg = tiny_config(tiny_data, tmp_path, run={"name": "snap"}, optim={"epochs": 3},
+                      data={"max_train_samples": 16, "max_val_samples": 24})
+    train(config_from_dict(cfg))
+    snaps = read_snapshots(tmp_path / "snap")
+    assert [s.epoch for s in snaps] == [1, 2, 3]
+    first, last = snaps[0], snaps[-1]
+    assert first.images.dtype == np.uint8 and first.images.shape[1:] == (32, 32, 3) and len(first.images) >= 1
+    np.testing.assert_array_equal(first.images, last.images)
+    np.testing.assert_array_equal(first.truth, last.truth)
+    assert not np.allclose(first.pred, last.pred)  # the model moved
+    # the drawn faces fill the crop's middle (the box is the crop / context): points around its
+    # centre, spanning more than half of it, hardly outside it
+    centre = first.truth.mean(axis=(0, 1))
+    assert np.all(np.abs(centre - 16) < 5)
+    assert np.all(np.ptp(first.truth, axis=1) > 16)
+    assert first.truth.min() > -3 and first.truth.max() < 35
+    assert first.truth.shape == first.pred.shape == (len(first.images), 68, 2)

@@ -49,7 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, metavar="OUT.jsonl", help="write one JSON object per image / frame")
     parser.add_argument("--draw", type=Path, metavar="DIR", help="write annotated images (and videos) here")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="network runtime")
+    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                        help="network runtime: auto = onnxruntime on the CPU where it is installed, else PyTorch")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads of onnxruntime and PyTorch (default: their own choice)")
     parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="images or frames per batch")
     parser.add_argument("--score-threshold", type=float, default=None, help="minimum face score")
     parser.add_argument("--irp-rounds", type=int, default=None, help="IRP rounds")
@@ -326,8 +329,8 @@ def _build_analyzer(args: argparse.Namespace):
     proposal_options = {"min_face": args.min_face} if args.min_face is not None and args.proposals == "fast" else None
     try:
         return FaceAnalyzer(weights=args.weights, device=args.device, proposals=args.proposals,
-                            backend=args.backend, proposal_options=proposal_options, stage_two=args.stage_two,
-                            iterations=args.iterations, flip_average=args.flip_average,
+                            backend=args.backend, threads=args.threads, proposal_options=proposal_options,
+                            stage_two=args.stage_two,                            iterations=args.iterations, flip_average=args.flip_average,
                             pose_from=args.pose_from, **options)
     except (FileNotFoundError, ValueError, ImportError) as exc:
         print(f"hyperface analyze: {exc}", file=sys.stderr)

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         diffs = export_onnx(model, args.onnx, opset=args.opset, check=not args.no_check)
     except ImportError as exc:
-        print(f"hyperface export: {exc} (pip install 'hyperface[onnx]')", file=sys.stderr)
+        print(f"hyperface export: {exc}", file=sys.stderr)
         return 1
     cfg = model.config
     print(f"wrote {args.onnx}: {cfg.arch}, input (batch, 3, {cfg.input_size}, {cfg.input_size}), "

@@ -41,8 +41,8 @@ from hyperface.inference.assets import resolve_stage_two, resolve_weights
 from hyperface.inference.candidates import Candidates, decode_outputs
 from hyperface.inference.crops import extract_crops, extract_crops_cv2, image_to_tensor
 from hyperface.inference.irp import iterative_region_proposals
-from hyperface.inference.lnms import landmark_nms
-from hyperface.inference.network import check_device, load_network
+from hyperface.inference.lnms import DEFAULT_CONTAIN_THRESHOLD, landmark_nms
+from hyperface.inference.network import OnnxNetwork, check_device, load_network
 from hyperface.inference.proposals import ProposalSource, create_proposals
 from hyperface.inference.result import Face
 from hyperface.inference.stage_two import StageTwo
@@ -85,10 +85,14 @@ class FaceAnalyzer:
     ``"selective-search"``, ``"boxes:FILE"`` or a :class:`ProposalSource`. ``score_threshold``: the
     face probability a face must reach; ``irp_rounds``/``irp_threshold``: IRP rounds and the score
     from which a candidate is refined; ``lnms_iou``/``lnms_top_k``: L-NMS grouping overlap and group
-    size; ``max_side``: longest image side the pipeline works at (larger images are scaled down,
+    size; ``lnms_contain``: a face whose box holds this share of a higher-scoring face's box is
+    dropped (``None``: kept); ``max_side``: longest image side the pipeline works at (larger images are scaled down,
     answers mapped back); ``batch_size``: crops per network call; ``proposal_options``: keyword
-    arguments of the candidate source (e.g. ``{"min_face": 40}`` for ``fast``); ``threads``:
-    onnxruntime intra-op threads (PyTorch's are process-wide: ``torch.set_num_threads``).
+    arguments of the candidate source (e.g. ``{"min_face": 40}`` for ``fast``). ``backend``:
+    ``"auto"`` (onnxruntime on the CPU where it imports, else PyTorch), ``"torch"`` or ``"onnx"``;
+    every network of the pipeline uses it. ``threads``: intra-op threads of onnxruntime's sessions
+    *and* of PyTorch, which is process-wide (``torch.set_num_threads``), so it also changes other
+    PyTorch code in the process; ``None`` leaves both at their defaults.
     ``stage_two``: the aligned-face network (``"auto"``: the bundled one when ``weights`` is the
     bundled model too, else none; ``"bundled"``; a weights file or model; ``None``: off), with
     ``iterations`` alignment rounds, ``flip_average`` and ``pose_from`` (see
@@ -102,10 +106,11 @@ class FaceAnalyzer:
     """
 
     def __init__(self, weights: str | Path | HyperFaceModel | None = None, device: str = "cpu",
-                 proposals: str | ProposalSource = "fast", backend: str = "torch",
+                 proposals: str | ProposalSource = "fast", backend: str = "auto",
                  score_threshold: float = DEFAULT_SCORE_THRESHOLD, irp_rounds: int = 1,
                  irp_threshold: float | None = None,
-                 lnms_iou: float = 0.3, lnms_top_k: int = 5, max_side: int = 1280, batch_size: int = 64,
+                 lnms_iou: float = 0.3, lnms_top_k: int = 5,
+                 lnms_contain: float | None = DEFAULT_CONTAIN_THRESHOLD, max_side: int = 1280, batch_size: int = 64,
                  proposal_options: dict[str, Any] | None = None, threads: int | None = None,
                  stage_two: str | Path | HyperFaceModel | None = "auto", iterations: int = 1,
                  flip_average: bool = False, pose_from: str = "auto") -> None:
@@ -113,9 +118,13 @@ class FaceAnalyzer:
         if not isinstance(weights, HyperFaceModel):
             weights = resolve_weights(weights)
         self.device = check_device(device)
+        if threads is not None:
+            if int(threads) < 1:
+                raise ValueError(f"threads must be >= 1, got {threads}")
+            torch.set_num_threads(int(threads))
         self.network = load_network(weights, backend=backend, device=device, batch_size=batch_size,
                                     threads=threads)
-        self.backend = backend
+        self.backend = "onnx" if isinstance(self.network, OnnxNetwork) else "torch"
         self.config = self.network.config
         self.point_set = self.config.point_set
         self.context = float(self.config.meta.get("context", 1.0))
@@ -123,10 +132,11 @@ class FaceAnalyzer:
         if isinstance(proposals, str) and proposals == "fast":
             opts.setdefault("device", device)
             opts.setdefault("threads", threads)
+            opts.setdefault("backend", self.backend)
         self.proposals = create_proposals(proposals, **opts)
         stage_two_weights = resolve_stage_two(stage_two, bundled_stage_one)
         self.stage_two = None if stage_two_weights is None else StageTwo(
-            stage_two_weights, backend=backend, device=device, threads=threads, iterations=iterations,
+            stage_two_weights, backend=self.backend, device=device, threads=threads, iterations=iterations,
             flip_average=flip_average, pose_from=pose_from, batch_size=batch_size)
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
@@ -137,6 +147,7 @@ class FaceAnalyzer:
         self.irp_threshold = float(score_threshold if irp_threshold is None else irp_threshold)
         self.lnms_iou = float(lnms_iou)
         self.lnms_top_k = int(lnms_top_k)
+        self.lnms_contain = None if lnms_contain is None else float(lnms_contain)
         self.max_side = int(max_side)
         #: seconds spent per stage in the last call (see :data:`STAGES`), for benchmarks
         self.last_timings: dict[str, float] = {}
@@ -256,7 +267,7 @@ class FaceAnalyzer:
 
         t = time.perf_counter()
         cands = cands.select(cands.score >= self.score_threshold)
-        merged = landmark_nms(cands, self.lnms_iou, self.lnms_top_k, self.point_set)
+        merged = landmark_nms(cands, self.lnms_iou, self.lnms_top_k, self.point_set, self.lnms_contain)
         timings["lnms"] = time.perf_counter() - t
 
         t = time.perf_counter()

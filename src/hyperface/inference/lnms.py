@@ -9,19 +9,42 @@
    landmarks, visibility, pose and gender probabilities (a true median: the mean of the two middle
    values for an even count), the box fitted to the median landmarks, and the leader's score.
 
+5. A face whose box holds most of a higher-scoring face of the same image (at least
+   ``contain_threshold`` of the smaller box's area) is dropped: nested boxes overlap too little
+   for step 3 (a face box inside one three times its area has an IoU under 0.33), and the larger
+   box is then a face-like region around a face (a helmet, a hood, a head and shoulders), not a
+   second face.
+
 Everything is one tensor operation over all groups: an L x K membership matrix, ``topk`` on the
-masked scores, ``nanquantile`` over the gathered members.
+masked scores, ``nanquantile`` over the gathered members, an L x L containment matrix.
 """
 
 from __future__ import annotations
 
 import torch
-from torchvision.ops import batched_nms, box_iou
+from torchvision.ops import batched_nms, box_area, box_iou
 
 from hyperface.inference.boxfit import fit_boxes
 from hyperface.inference.candidates import Candidates
 
-__all__ = ["landmark_nms"]
+__all__ = ["landmark_nms", "containers", "DEFAULT_CONTAIN_THRESHOLD"]
+
+#: Share of a higher-scoring face's box inside a larger box that makes the larger box a container.
+DEFAULT_CONTAIN_THRESHOLD = 0.8
+
+
+def containers(boxes: torch.Tensor, score: torch.Tensor, image: torch.Tensor,
+               threshold: float = DEFAULT_CONTAIN_THRESHOLD) -> torch.Tensor:
+    """Boolean mask of the boxes that hold at least ``threshold`` of the area of a smaller,
+    higher-scoring box of the same image."""
+    lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)  # (L, L)
+    area = box_area(boxes)
+    inside = inter / area.unsqueeze(0).clamp_min(1e-9)  # [i, j]: share of box j inside box i
+    holds = (inside >= threshold) & (score.unsqueeze(0) > score.unsqueeze(1)) & (area.unsqueeze(1) > area.unsqueeze(0))
+    holds &= image.unsqueeze(0) == image.unsqueeze(1)
+    return holds.any(dim=1)
 
 
 def _group_median(values: torch.Tensor, idx: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -32,14 +55,20 @@ def _group_median(values: torch.Tensor, idx: torch.Tensor, valid: torch.Tensor) 
 
 
 def landmark_nms(cands: Candidates, iou_threshold: float = 0.3, top_k: int = 5,
-                 point_set: str | None = None) -> Candidates:
-    """Merge overlapping candidates into faces; returns one row per face, best first per image."""
+                 point_set: str | None = None, contain_threshold: float | None = DEFAULT_CONTAIN_THRESHOLD) -> Candidates:
+    """Merge overlapping candidates into faces; returns one row per face, best first per image.
+
+    ``contain_threshold``: drop a face whose box holds this share of a higher-scoring face's box
+    (step 5; ``None`` keeps them).
+    """
     if len(cands) == 0:
         return cands
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"L-NMS IoU threshold must be in [0, 1], got {iou_threshold}")
     if top_k < 1:
         raise ValueError(f"L-NMS top_k must be >= 1, got {top_k}")
+    if contain_threshold is not None and not 0.0 < contain_threshold <= 1.0:
+        raise ValueError(f"L-NMS containment threshold must be in (0, 1] or None, got {contain_threshold}")
     boxes = cands.boxes if cands.landmarks is None else fit_boxes(cands.landmarks, point_set)
     leaders = batched_nms(boxes, cands.score, cands.image, iou_threshold)
     member = box_iou(boxes[leaders], boxes) > iou_threshold
@@ -63,4 +92,6 @@ def landmark_nms(cands: Candidates, iou_threshold: float = 0.3, top_k: int = 5,
     if cands.gender is not None:
         g = _group_median(cands.gender, idx, valid)
         out.gender = g / g.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    if contain_threshold is not None and len(out) > 1:
+        out = out.select(~containers(out.boxes, out.score, out.image, contain_threshold))
     return out

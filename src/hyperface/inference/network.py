@@ -1,4 +1,5 @@
-"""The analyzer's network behind one call: PyTorch (``backend="torch"``) or onnxruntime (``"onnx"``).
+"""The analyzer's network behind one call: PyTorch (``backend="torch"``) or onnxruntime (``"onnx"``);
+``"auto"`` (the default) is onnxruntime on the CPU where it imports, else PyTorch.
 
 Both take normalised crops (B, 3, S, S) and return the model's output dict keyed by task, as float
 tensors on the analyzer's device. Crops are fed in chunks of ``batch_size`` to bound memory.
@@ -14,13 +15,11 @@ import torch
 
 from hyperface.models.config import ModelConfig
 from hyperface.models.heads import HyperFaceModel
-from hyperface.onnx_io import CONFIG_KEY, inference_session, require_onnxruntime
+from hyperface.onnx_io import BACKENDS, CONFIG_KEY, inference_session, require_onnxruntime, resolve_backend
 
 __all__ = ["Network", "TorchNetwork", "OnnxNetwork", "load_network", "check_device", "BACKENDS"]
 
 log = logging.getLogger(__name__)
-
-BACKENDS = ("torch", "onnx")
 
 
 def check_device(device: str | torch.device) -> torch.device:
@@ -123,18 +122,19 @@ class OnnxNetwork(Network):
         return {k: torch.from_numpy(v).float().to(self.device) for k, v in zip(self.output_names, arrays)}
 
 
-def load_network(weights: str | Path | HyperFaceModel, backend: str = "torch", device: str = "cpu",
+def load_network(weights: str | Path | HyperFaceModel, backend: str = "auto", device: str = "cpu",
                  batch_size: int = 64, threads: int | None = None) -> Network:
     """A :class:`Network` from a weights file (safetensors; ``.onnx`` for the onnx backend) or a model.
 
+    ``backend``: ``auto`` | ``torch`` | ``onnx`` (:func:`~hyperface.onnx_io.resolve_backend`).
     ``threads`` sets onnxruntime's intra-op threads (default: its own choice); PyTorch's thread count
-    is process-wide and left to the caller (``torch.set_num_threads``).
+    is process-wide and left to the caller (:class:`~hyperface.inference.analyzer.FaceAnalyzer` sets it).
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if isinstance(weights, (str, Path)) and Path(weights).suffix == ".onnx":
-        if backend != "onnx":
-            raise ValueError(f"{weights}: an ONNX file needs backend='onnx'")
+    is_onnx_file = isinstance(weights, (str, Path)) and Path(weights).suffix == ".onnx"
+    if is_onnx_file and backend == "torch":
+        raise ValueError(f"{weights}: an ONNX file needs backend='onnx' (or 'auto')")
+    backend = resolve_backend("onnx" if is_onnx_file else backend, str(device))
+    if is_onnx_file:
         return OnnxNetwork(weights, device=device, batch_size=batch_size, threads=threads)
     if isinstance(weights, HyperFaceModel):
         model = weights

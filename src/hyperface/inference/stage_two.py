@@ -59,7 +59,7 @@ class StageTwo:
     model. ``iterations`` >= 1 alignment rounds; ``flip_average`` averages with the mirrored crop.
     """
 
-    def __init__(self, weights: str | Path | HyperFaceModel, *, backend: str = "torch", device: str = "cpu",
+    def __init__(self, weights: str | Path | HyperFaceModel, *, backend: str = "auto", device: str = "cpu",
                  threads: int | None = None, iterations: int = 1, flip_average: bool = False,
                  pose_from: str = "auto", batch_size: int = 64) -> None:
         if int(iterations) < 1:

@@ -1,17 +1,23 @@
-"""Reports on training runs: the study's comparisons as PNG figures and a markdown table.
+"""Reports on training runs: the study's comparisons as PNG figures and markdown tables.
 
 Reads each run folder's ``config.yaml`` and ``metrics.csv`` (the main stage; stage one's in
-``stage1/`` is summarised in the table). A figure holds, per task, the training (solid) and
-validation (dashed) loss per epoch of every run it compares, the landmark accuracy per epoch (share
-of faces with NME under 0.08 for 68 points, 0.10 for 5) and the cumulative error curve at each run's
-best epoch. The study's comparisons are drawn for the runs named after its experiments
-(``exp1`` ... ``exp5``); every report also has one figure of all runs together.
+``stage1/`` is summarised in the table). Runs of the same name (one experiment trained with several
+seeds, e.g. ``runs/study-cpu/seed-*/exp2a``) form one group: figures draw each seed thin and the
+mean thick, tables give the mean and the spread (sample standard deviation) over seeds. A figure
+holds, per task, the training (solid) and validation (dashed) loss per epoch of every group it
+compares, the landmark accuracy per epoch (share of faces with NME under 0.08 for 68 points, 0.10
+for 5) and the cumulative error curve at the best epoch. A run that started from another run's best
+weights (``model.init``, as experiment 5 does) has that run's best epoch drawn as its epoch 0. The
+study's comparisons are drawn for the runs named after its experiments (``exp1`` ... ``exp5``);
+every report also has one figure of all runs together, and one picture per group of the landmarks
+it predicted on fixed validation faces after each epoch (``landmark_snapshots/``, one row per epoch).
 
 Figures are drawn with matplotlib's Agg canvas directly (no pyplot, no global backend).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -24,8 +30,10 @@ from hyperface import fileio
 from hyperface.tasks import TASKS
 from hyperface.train.engine import AUC_LIMITS, NME_THRESHOLDS
 from hyperface.train.logs import read_csv
+from hyperface.train.snapshots import read_snapshots
 
-__all__ = ["Run", "COMPARISONS", "load_run", "plot_comparison", "markdown_table", "write_report"]
+__all__ = ["Run", "COMPARISONS", "load_run", "group_runs", "plot_comparison", "plot_snapshots", "markdown_table",
+           "results_table", "write_report"]
 
 log = logging.getLogger("hyperface.train")
 
@@ -36,7 +44,11 @@ COMPARISONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("exp2a_vs_exp3", "With (2a) and without (3) the pose and gender tasks", ("exp2a", "exp3")),
     ("exp1_vs_exp4", "All tasks (1) vs 68 points and pose on faces only (4)", ("exp1", "exp4")),
     ("exp5", "Further training on the landmark loss alone, every branch logged (5)", ("exp5",)),
+    ("exp5_weighting", "Further training: landmarks alone (5), all tasks at fixed weights, uncertainty weighting, "
+                       "landmarks + pose", ("exp5", "exp5-all", "exp5-uncertainty", "exp5-subset")),
 )
+
+Group = tuple[str, list["Run"]]  # (name, the runs of that name: one per seed)
 
 
 @dataclass
@@ -48,6 +60,7 @@ class Run:
     config: dict[str, Any]
     rows: list[dict[str, Any]]
     stage1_rows: list[dict[str, Any]] = field(default_factory=list)
+    start_row: dict[str, Any] | None = None  # the best epoch of the run whose weights it started from
 
     @property
     def tasks(self) -> list[str]:
@@ -57,10 +70,16 @@ class Run:
     def optimised(self) -> list[str]:
         return list(self.config.get("loss", {}).get("optimise") or self.tasks)
 
-    def column(self, key: str) -> tuple[list[float], list[float]]:
-        """(epochs, values) of a metrics column where it has a finite value."""
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("run", {}).get("seed", 0))
+
+    def column(self, key: str, *, with_start: bool = False) -> tuple[list[float], list[float]]:
+        """(epochs, values) of a metrics column where it has a finite value; ``with_start`` adds
+        the starting weights' value as epoch 0 when the run continued another run."""
         xs, ys = [], []
-        for row in self.rows:
+        rows = ([{**self.start_row, "epoch": 0.0}] if with_start and self.start_row else []) + self.rows
+        for row in rows:
             v = row.get(key)
             if isinstance(v, float) and math.isfinite(v):
                 xs.append(row["epoch"])
@@ -82,6 +101,21 @@ class Run:
         return min(rows, key=lambda r: r[key]) if rows else (self.rows[-1] if self.rows else None)
 
 
+def _start_row(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The metrics row of the weights ``model.init`` names, when they are another run's best."""
+    init = config.get("model", {}).get("init") or ""
+    if not init:
+        return None
+    folder = Path(init).parent
+    try:
+        done = json.loads((folder / "done.json").read_text(encoding="utf-8"))
+        epoch = int(done["best"]["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    rows = [r for r in read_csv(folder / "metrics.csv") if r.get("epoch") == float(epoch)]
+    return rows[-1] if rows else None
+
+
 def load_run(folder: str | Path) -> Run:
     """A run folder written by ``hyperface train``; a clear error when it is not one."""
     folder = Path(folder)
@@ -94,20 +128,51 @@ def load_run(folder: str | Path) -> Run:
     if not rows:
         raise ValueError(f"{folder}: no finished epoch in {metrics.name} yet")
     name = config.get("run", {}).get("name") or folder.name
-    return Run(name, folder, config, rows, read_csv(folder / "stage1" / "metrics.csv"))
+    return Run(name, folder, config, rows, read_csv(folder / "stage1" / "metrics.csv"), _start_row(config))
 
 
-def _figure(ncols: int, nrows: int):
+def group_runs(runs: list[Run]) -> list[Group]:
+    """Runs of the same name together (seeds of one experiment), in first-seen order, by seed."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.name, []).append(run)
+    return [(name, sorted(members, key=lambda r: r.seed)) for name, members in groups.items()]
+
+
+def _figure(ncols: int, nrows: int, width: float = 4.2, height: float = 3.2):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows), layout="constrained")
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def plot_comparison(runs: list[Run], title: str, path: str | Path) -> Path:
+def _mean_curve(curves: list[tuple[list[float], list[float]]]) -> tuple[list[float], list[float]]:
+    """The mean over runs at the epochs every run has."""
+    common = sorted(set.intersection(*(set(xs) for xs, _ in curves))) if curves else []
+    maps = [dict(zip(xs, ys)) for xs, ys in curves]
+    return common, [sum(m[x] for m in maps) / len(maps) for x in common]
+
+
+def _draw(ax, runs: list[Run], key: str, colour: str, label: str, *, style: str = "-", scale: float = 1.0,
+          alpha: float = 1.0) -> None:
+    """Each seed thin, their mean thick (one run: just the run)."""
+    curves = [c for c in (r.column(key, with_start=True) for r in runs) if c[0]]
+    if not curves:
+        return
+    xs, ys = _mean_curve(curves)
+    if len(curves) > 1:
+        for cx, cy in curves:
+            ax.plot(cx, [scale * y for y in cy], style, color=colour, lw=0.6, alpha=0.35 * alpha)
+        label += f" (mean of {len(curves)})"
+    ax.plot(xs, [scale * y for y in ys], style, color=colour, lw=1.8, marker="o" if len(xs) < 3 else None,
+            label=label, alpha=alpha)
+
+
+def plot_comparison(groups: list[Group], title: str, path: str | Path) -> Path:
     """One PNG: per-task train/val loss per epoch, landmark accuracy per epoch, error curves."""
+    runs = [r for _, members in groups for r in members]
     tasks = [t for t in TASKS if any(r.column(f"train_loss_{t}")[0] or r.column(f"val_loss_{t}")[0] for r in runs)]
     kinds = sorted({k for r in runs if (k := r.landmark_kind())}, reverse=True)
     panels = len(tasks) + 2 * len(kinds)
@@ -117,15 +182,12 @@ def plot_comparison(runs: list[Run], title: str, path: str | Path) -> Path:
     axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(panels)]
     colours = [f"C{i}" for i in range(10)]
     for ax, task in zip(axes, tasks):
-        for i, run in enumerate(runs):
-            c = colours[i % 10]
-            optimised = task in run.optimised
+        for i, (name, members) in enumerate(groups):
+            optimised = task in members[0].optimised
             for split, style in (("train", "-"), ("val", "--")):
-                xs, ys = run.column(f"{split}_loss_{task}")
-                if xs:
-                    label = f"{run.name} {split}" + ("" if optimised else " (not optimised)")
-                    ax.plot(xs, ys, style, color=c, marker="o" if len(xs) < 3 else None, label=label,
-                            alpha=1.0 if optimised else 0.6)
+                _draw(ax, members, f"{split}_loss_{task}", colours[i % 10],
+                      f"{name} {split}" + ("" if optimised else " (not optimised)"), style=style,
+                      alpha=1.0 if optimised else 0.6)
         ax.set_title(f"{task} loss")
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
@@ -133,25 +195,25 @@ def plot_comparison(runs: list[Run], title: str, path: str | Path) -> Path:
     for k, kind in enumerate(kinds):
         limit = AUC_LIMITS[kind]
         ax = rest[2 * k]
-        for i, run in enumerate(runs):
-            xs, ys = run.column(f"val_acc{kind}@{limit:.2f}")
-            if xs:
-                ax.plot(xs, [100 * y for y in ys], color=colours[i % 10], marker="o" if len(xs) < 3 else None,
-                        label=run.name)
+        for i, (name, members) in enumerate(groups):
+            _draw(ax, members, f"val_acc{kind}@{limit:.2f}", colours[i % 10], name, scale=100.0)
         ax.set_title(f"{kind} pts: faces with NME <= {limit:.2f} (val)")
         ax.set_ylim(0, 100)
         ax.set_xlabel("epoch")
         ax.set_ylabel("% of faces")
         ax.legend(fontsize=7)
         ax = rest[2 * k + 1]
-        for i, run in enumerate(runs):
-            best = run.best_row()
-            if best is None:
-                continue
-            ys = [best.get(f"val_acc{kind}@{t:.2f}") for t in NME_THRESHOLDS]
-            if all(isinstance(y, float) for y in ys):
-                ax.plot([0.0, *NME_THRESHOLDS], [0.0, *(100 * y for y in ys)], color=colours[i % 10],
-                        label=f"{run.name} (epoch {int(best['epoch'])})")
+        for i, (name, members) in enumerate(groups):
+            curves = []
+            for run in members:
+                best = run.best_row() or {}
+                ys = [best.get(f"val_acc{kind}@{t:.2f}") for t in NME_THRESHOLDS]
+                if all(isinstance(y, float) for y in ys):
+                    curves.append([0.0, *(100 * y for y in ys)])
+            if curves:
+                mean = [sum(c[j] for c in curves) / len(curves) for j in range(len(curves[0]))]
+                label = f"{name} (best epoch" + (f", mean of {len(curves)})" if len(curves) > 1 else ")")
+                ax.plot([0.0, *NME_THRESHOLDS], mean, color=colours[i % 10], label=label)
         ax.axvline(limit, color="grey", lw=0.8, ls=":")
         ax.set_title(f"{kind} pts: cumulative error (val, best epoch)")
         ax.set_ylim(0, 100)
@@ -159,6 +221,32 @@ def plot_comparison(runs: list[Run], title: str, path: str | Path) -> Path:
         ax.set_ylabel("% of faces")
         ax.legend(fontsize=7)
     fig.suptitle(title)
+    return _save(fig, Path(path))
+
+
+def plot_snapshots(run: Run, path: str | Path, *, max_rows: int = 10) -> Path | None:
+    """The run's landmarks on its fixed validation faces, one row per epoch (evenly thinned to
+    ``max_rows``), one column per face; labelled points green, predicted red. None without snapshots."""
+    snaps = read_snapshots(run.folder)
+    if not snaps:
+        return None
+    if len(snaps) > max_rows:
+        keep = {round(i * (len(snaps) - 1) / (max_rows - 1)) for i in range(max_rows)}
+        snaps = [s for i, s in enumerate(snaps) if i in keep]
+    cols = snaps[0].images.shape[0]
+    fig = _figure(cols, len(snaps), width=1.3, height=1.3)
+    for r, snap in enumerate(snaps):
+        for c in range(cols):
+            ax = fig.add_subplot(len(snaps), cols, r * cols + c + 1)
+            ax.imshow(snap.images[c])
+            ax.scatter(snap.truth[c, :, 0], snap.truth[c, :, 1], s=2, c="lime", linewidths=0)
+            ax.scatter(snap.pred[c, :, 0], snap.pred[c, :, 1], s=2, c="red", linewidths=0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(f"epoch {snap.epoch}", fontsize=7)
+    fig.suptitle(f"{run.name} (seed {run.seed}): predicted (red) and labelled (green) landmarks over training",
+                 fontsize=8)
     return _save(fig, Path(path))
 
 
@@ -175,11 +263,42 @@ def _fmt(value: Any, pct: bool = False) -> str:
     return f"{100 * value:.1f}" if pct else f"{value:.4g}"
 
 
+def _spread(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
+    """``mean ± sd`` over seeds (sample standard deviation), or the one value."""
+    values = [scale * v for v in values if isinstance(v, float) and math.isfinite(v)]
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def results_table(groups: list[Group]) -> str:
+    """The study's results, one row per experiment, mean ± sd over seeds at each run's best epoch:
+    68-point NME and the share of failures over 0.08 (%), pose MAE (degrees), detection accuracy (%),
+    and the best epoch."""
+    head = ["experiment", "seeds", "68-pt NME (%)", "NME > 0.08 (%)", "pose MAE (deg)", "detection acc (%)",
+            "best epoch"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, members in groups:
+        best = [r.best_row() or {} for r in members]
+        fail = [1.0 - b[f"val_acc68@{AUC_LIMITS['68']:.2f}"] for b in best
+                if isinstance(b.get(f"val_acc68@{AUC_LIMITS['68']:.2f}"), float)]
+        lines.append("| " + " | ".join([
+            name, ", ".join(str(r.seed) for r in members),
+            _spread([b.get("val_nme68") for b in best], 100.0), _spread(fail, 100.0, 1),
+            _spread([b.get("val_pose_mae") for b in best]), _spread([b.get("val_detection_acc") for b in best], 100.0, 1),
+            _spread([b.get("epoch") for b in best], 1.0, 1)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown_table(runs: list[Run]) -> str:
     """One row per run: setup, best epoch's landmark metrics, last epoch's validation losses, time."""
     tasks = [t for t in TASKS if any(f"val_loss_{t}" in r for run in runs for r in run.rows)]
-    head = (["run", "arch", "tasks (optimised)", "stage 1", "epochs", "best epoch", "val NME", "acc@0.08/0.10 %",
-             "AUC"] + [f"val {t}" for t in tasks] + ["s/epoch"])
+    head = (["run", "seed", "arch", "tasks (optimised)", "stage 1", "epochs", "best epoch", "val NME",
+             "acc@0.08/0.10 %", "AUC"] + [f"val {t}" for t in tasks] + ["s/epoch"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in runs:
         model = run.config.get("model", {})
@@ -193,11 +312,13 @@ def markdown_table(runs: list[Run]) -> str:
             negatives = stage1.get("negatives") or []
             s1 = stage1.get("arch", "") + (" (non-faces: " + ", ".join(Path(p).name for p in negatives) + ")"
                                            if negatives else " (own non-faces)")
+            if stage1.get("init"):
+                s1 += f", from {Path(stage1['init']).parent.parent.name}"
             if run.stage1_rows:
                 acc = run.stage1_rows[-1].get("val_detection_acc")
                 s1 += f", face acc {_fmt(acc, pct=True)}%"
         times = [r["epoch_time_s"] for r in run.rows if isinstance(r.get("epoch_time_s"), float)]
-        row = [run.name, str(model.get("arch", "")), tasks_txt, s1, str(int(last["epoch"])),
+        row = [run.name, str(run.seed), str(model.get("arch", "")), tasks_txt, s1, str(int(last["epoch"])),
                str(int(best["epoch"])) if best else "-",
                _fmt(best.get(f"val_nme{kind}")) + (f" ({kind} pts)" if kind else ""),
                _fmt(best.get(f"val_acc{kind}@{AUC_LIMITS[kind]:.2f}"), pct=True) if kind else "-",
@@ -222,25 +343,31 @@ def write_report(run_dirs: list[str | Path], out: str | Path) -> list[Path]:
             log.warning("skipped: %s", exc)
     if not runs:
         raise ValueError("no run folder with a finished epoch among " + ", ".join(map(str, run_dirs)))
-    names = [r.name for r in runs]
-    if len(set(names)) != len(names):  # two runs of the same config: tell them apart by folder
-        for r in runs:
-            r.name = f"{r.name} ({r.folder.parent.name})"
-    by_name = {r.name: r for r in runs}
+    groups = group_runs(runs)
+    by_name = dict(groups)
     written: list[Path] = []
     sections: list[str] = []
     for stem, title, members in COMPARISONS:
-        chosen = [by_name[m] for m in members if m in by_name]
-        if len(chosen) == len(members):
-            written.append(plot_comparison(chosen, title, out / f"{stem}.png"))
+        if all(m in by_name for m in members):
+            written.append(plot_comparison([(m, by_name[m]) for m in members], title, out / f"{stem}.png"))
             sections.append(f"### {title}\n\n![{stem}]({stem}.png)\n")
-    written.append(plot_comparison(runs, "All runs", out / "all_runs.png"))
+    written.append(plot_comparison(groups, "All runs", out / "all_runs.png"))
     sections.append("### All runs\n\n![all runs](all_runs.png)\n")
+    pictures: list[str] = []
+    for name, members in groups:
+        picture = plot_snapshots(members[0], out / f"landmarks_{name}.png")
+        if picture is not None:
+            written.append(picture)
+            pictures.append(f"![landmarks over training, {name}](landmarks_{name}.png)\n")
+    if pictures:
+        sections.append("### Landmarks over training (fixed validation faces, one row per epoch)\n\n"
+                        + "\n".join(pictures))
     text = ("# Training report\n\n" + "Runs: " + ", ".join(f"`{r.folder}`" for r in runs) + "\n\n"
             "Landmark NME per face in crop terms: 68 points / outer-eye-corner distance, 5 points / eye-centre "
             "distance; accuracy = share of validation faces under 0.08 (68) or 0.10 (5) at the best epoch; "
             "losses of the last epoch. **Bold** tasks are optimised, the others only logged.\n\n"
-            + markdown_table(runs) + "\n" + "\n".join(sections))
+            "## Results (mean ± sd over seeds, each run at its best epoch)\n\n" + results_table(groups) +
+            "\n## Runs\n\n" + markdown_table(runs) + "\n" + "\n".join(sections))
     report = fileio.write_text(out / "report.md", text)
     written.append(report)
     return written

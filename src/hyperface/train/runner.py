@@ -32,6 +32,7 @@ from hyperface.train.checkpoint import (
 from hyperface.train.config import ConfigError, TrainConfig, config_to_dict
 from hyperface.train.engine import Meter, StepInterrupted, evaluate, train_one_epoch
 from hyperface.train.logs import RunLog
+from hyperface.train.snapshots import pick_faces, take_snapshot, write_snapshot
 
 __all__ = ["StageRunner", "OnBatch"]
 
@@ -70,6 +71,7 @@ class StageRunner:
         self.meter_state: dict = {}
         self.parts: StageParts | None = None
         self.runlog: RunLog | None = None
+        self.snapshot_faces: list[int] | None = None  # validation faces drawn at every epoch (main process)
 
     # -- the whole stage ---------------------------------------------------------------------------
 
@@ -224,6 +226,8 @@ class StageRunner:
             metrics = evaluate(p.model, p.criterion, p.val_loader, device=info.device, amp_dtype=p.amp_dtype)
             row.update({f"val_{k}": v for k, v in metrics.items()})
             evaluated = True
+            if info.is_main and "landmarks" in p.model.config.tasks:
+                self._snapshot()
         if self.spec.loss.learn_weights:
             row.update({f"logvar_{t}": v.detach().item() for t, v in p.criterion.log_vars.items()})
         samples = float(meter.sums.get("samples", 0.0))
@@ -233,6 +237,15 @@ class StageRunner:
         row["samples_per_s"] = samples / step_time if step_time > 0 else float("nan")
         row["data_wait_share"] = float(meter.sums.get("data_time", 0.0)) / step_time if step_time > 0 else 0.0
         return row, evaluated
+
+    def _snapshot(self) -> None:
+        """Predict the fixed validation faces for the study's landmarks-over-training picture."""
+        dataset = self.parts.val_loader.dataset
+        if self.snapshot_faces is None:
+            self.snapshot_faces = pick_faces(dataset)
+        if self.snapshot_faces:
+            write_snapshot(self.spec.folder, take_snapshot(self.parts.model, dataset, self.snapshot_faces,
+                                                           self.epoch + 1, device=self.info.device))
 
     def pick_best(self, row: dict[str, Any], evaluated: bool) -> tuple[str, float | None]:
         """Keep this epoch's weights as ``best.safetensors`` when its metric improved; returns the

@@ -2,10 +2,14 @@
 
 For detection on whole photos (``hyperface evaluate --data voc:PATH``; ``prepare`` takes its faces
 as box-only positives). ``PATH`` is a VOC
-root (holding ``Annotations/`` and ``JPEGImages/``), an ``Annotations/`` folder, or one ``.xml``
-file. Each ``<object>`` is a face: when any object of the folder is named ``face``, only objects of
-that name are taken (face sets in VOC format sometimes annotate other things too); else every
-object. The image is ``<filename>`` looked up in ``JPEGImages/``, beside the XML, or in the root.
+root (holding ``Annotations/`` and ``JPEGImages/``, or ``annotations/`` and ``images/``), an ``Annotations/`` folder, or one ``.xml``
+file. Which ``<object>`` is a face: the names given in ``classes`` (comma-separated, e.g.
+``voc:masks?classes=with_mask,without_mask,mask_weared_incorrect``); without it, when any object of
+the folder is named ``face`` only those (face sets in VOC format sometimes annotate other things
+too), else every object. ``min_face``: a face box shorter than this many pixels is kept but marked
+``ignore`` (``attributes["ignore"]``), so ``prepare`` takes it neither as a face nor as background
+(crowd photos box faces too small to learn from; calling them non-faces would teach the detector
+to reject faces). The image is ``<filename>`` looked up in ``JPEGImages/``, ``images/``, beside the XML, or in the root.
 VOC coordinates are 1-based pixel indices with an inclusive ``xmax``; they are kept as distributed,
 as ``evaluation.md`` says for every ground truth. Every face of a photo is annotated, so
 ``all_faces_annotated`` is True.
@@ -25,6 +29,9 @@ from hyperface.data.records import FaceRecord, ImageRecord
 
 __all__ = ["VocReader"]
 
+_ANNOTATION_FOLDERS = ("Annotations", "annotations")  # PASCAL's name; Kaggle's sets use lower case
+_IMAGE_FOLDERS = ("JPEGImages", "images")
+
 
 class VocReader(DatasetReader):
     """Face boxes from VOC XML files; one record per photo."""
@@ -32,20 +39,25 @@ class VocReader(DatasetReader):
     format = "voc"
     description = "PASCAL VOC XML (Annotations/*.xml, object/bndbox): face boxes on whole photos"
 
-    def __init__(self, path: str | Path, *, verify_images: bool = False) -> None:
+    def __init__(self, path: str | Path, *, verify_images: bool = False, classes: str = "",
+                 min_face: float = 0.0) -> None:
         super().__init__(path, verify_images=verify_images)
+        self.classes = frozenset(c.strip().lower() for c in str(classes).split(",") if c.strip())
+        if not math.isfinite(float(min_face)) or float(min_face) < 0:
+            raise ValueError(f"voc: min_face={min_face!r} must be a number of pixels >= 0")
+        self.min_face = float(min_face)
         if self.path.is_file():
             self.root, self.files = self.path.parent, [self.path]
         else:
-            ann = self.path / "Annotations"
-            folder = ann if ann.is_dir() else self.path
-            self.root = self.path if ann.is_dir() else self.path.parent
+            ann = next((self.path / n for n in _ANNOTATION_FOLDERS if (self.path / n).is_dir()), None)
+            folder = ann if ann is not None else self.path
+            self.root = self.path if ann is not None else self.path.parent
             self.files = sorted(folder.glob("*.xml"))
         if not self.files:
             raise DatasetError(f"voc: no .xml annotation in {self.path} (expected Annotations/*.xml)")
 
     def _image_path(self, xml: Path, filename: str) -> Path | None:
-        for folder in (self.root / "JPEGImages", xml.parent, self.root):
+        for folder in (*(self.root / n for n in _IMAGE_FOLDERS), xml.parent, self.root):
             candidate = folder / filename
             if candidate.is_file():
                 return candidate
@@ -79,14 +91,19 @@ class VocReader(DatasetReader):
                 parsed.append((xml, *self._parse(xml)))
             except (ET.ParseError, ValueError) as exc:
                 self.report(xml, str(exc))
-        only_faces = any(name == "face" for _, _, objs in parsed for name, _ in objs)
+        names = {name for _, _, objs in parsed for name, _ in objs}
+        if self.classes and not self.classes & names:
+            raise DatasetError(f"voc: no object of class {', '.join(sorted(self.classes))} in {self.path} "
+                               f"(its classes: {', '.join(sorted(names)) or 'none'})")
+        wanted = self.classes or ({"face"} if "face" in names else None)
         for xml, filename, objects in parsed:
             image = self._image_path(xml, filename)
             if image is None:
-                self.report(xml, f"image {filename} not found (looked in JPEGImages/, beside the XML, the root)")
+                self.report(xml, f"image {filename} not found (looked in JPEGImages/, images/, beside the XML, the root)")
                 continue
             if self.check_image(image) is None:
                 continue
-            faces = tuple(FaceRecord(box=box) for name, box in objects if not only_faces or name == "face")
+            faces = tuple(FaceRecord(box=box, attributes={"ignore": True} if box[3] - box[1] < self.min_face else {})
+                          for name, box in objects if wanted is None or name in wanted)
             yield ImageRecord(image=image, faces=faces, source=self.source, group=xml.stem,
                               all_faces_annotated=True)

@@ -37,7 +37,7 @@ from hyperface.inference.assets import ASSETS, PROPOSAL_WEIGHTS, REFINE_WEIGHTS,
 from hyperface.inference.proposals.base import ProposalSource
 from hyperface.models.proposal import REFINE_SIZE, STRIDE, WINDOW, ProposalNet, RefineNet
 from hyperface.models.weights import load_model
-from hyperface.onnx_io import export_to_bytes, inference_session, require_onnxruntime
+from hyperface.onnx_io import export_to_bytes, inference_session, resolve_backend
 
 __all__ = ["FastProposals", "pyramid_scales"]
 
@@ -151,19 +151,7 @@ class FastProposals(ProposalSource):
         self.refine = None if refine is None else refine.eval().to(self.device)
         self.threads = threads
         self._dense = _Dense(net).eval().to(self.device)
-        if backend not in ("auto", "torch", "onnx"):
-            raise ValueError(f"proposal backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
-        use_onnx = False
-        if backend == "onnx":
-            require_onnxruntime("the fast source's backend='onnx'")
-            use_onnx = True
-        elif backend == "auto" and self.device == "cpu":
-            try:
-                require_onnxruntime()
-                use_onnx = True
-            except ImportError:
-                pass
-        self.backend = "onnx" if use_onnx else "torch"
+        self.backend = resolve_backend(backend, self.device, "the fast source's backend")
         self._sessions: dict[str, object] = {}  # "dense" / "refine" -> onnxruntime session, made on first use
 
     def _onnx_session(self, kind: str):
