@@ -6,7 +6,7 @@ import numpy as np
 
 from hyperface.cli.main import main as cli_main
 from hyperface.train.config import config_from_dict
-from hyperface.train.report import group_runs, load_run, markdown_table, results_table
+from hyperface.train.report import group_runs, load_run, loss_changes, markdown_table, paired_differences, results_table
 from hyperface.train.snapshots import read_snapshots
 from hyperface.train.stages import train
 from train_helpers import tiny_config
@@ -33,10 +33,11 @@ def test_report_groups_seeds_and_draws_the_comparisons_of_the_runs_given(tiny_da
     assert (out / "exp2a_vs_exp3.png").stat().st_size > 10_000
     assert (out / "exp5.png").is_file() and (out / "all_runs.png").is_file()
     assert not (out / "exp1_vs_exp2a.png").exists()  # exp1 was not given
-    assert (out / "landmarks_exp2a.png").stat().st_size > 5_000
+    assert (out / "landmarks_exp2a.jpg").stat().st_size > 5_000
     text = (out / "report.md").read_text()
     assert "| exp2a | 0 | hyperface-compact |" in text and "| exp2a | 1 |" in text and "| exp3 | 0 |" in text
-    assert "![exp2a_vs_exp3](exp2a_vs_exp3.png)" in text and "landmarks_exp3.png" in text
+    assert "![exp2a_vs_exp3](exp2a_vs_exp3.png)" in text and "landmarks_exp3.jpg" in text
+    assert "Loss at the start" in text  # exp5 continued exp2a's weights
 
     groups = group_runs([load_run(f) for f in folders[:4]])
     assert [(n, [r.seed for r in m]) for n, m in groups] == [("exp2a", [0, 1]), ("exp3", [0]), ("exp5", [0])]
@@ -45,6 +46,12 @@ def test_report_groups_seeds_and_draws_the_comparisons_of_the_runs_given(tiny_da
     nmes = [100 * r.best_row()["val_nme68"] for r in groups[0][1]]
     assert f"{np.mean(nmes):.2f} ± {np.std(nmes, ddof=1):.2f}" in row  # mean ± sample sd over the two seeds
     assert "| exp3 | 0 |" in table and "±" not in next(x for x in table.splitlines() if x.startswith("| exp3 |"))
+
+    paired = paired_differences(groups[0], groups[1])  # exp3 has seed 0 only: one pair
+    nme_row = next(line for line in paired.splitlines() if line.startswith("| 68-pt NME"))
+    a0, b0 = groups[0][1][0].best_row()["val_nme68"], groups[1][1][0].best_row()["val_nme68"]
+    assert f"{100 * (b0 - a0):+.2f}" in nme_row and "exp3 − exp2a per seed" in paired
+    assert "| exp5 | landmarks |" in loss_changes(groups) and "exp2a" not in loss_changes(groups)
 
     exp5 = groups[2][1][0]
     parent = groups[0][1][0]

@@ -33,13 +33,15 @@ from hyperface.train.logs import read_csv
 from hyperface.train.snapshots import read_snapshots
 
 __all__ = ["Run", "COMPARISONS", "load_run", "group_runs", "plot_comparison", "plot_snapshots", "markdown_table",
-           "results_table", "write_report"]
+           "results_table", "paired_differences", "loss_changes", "write_report"]
 
 log = logging.getLogger("hyperface.train")
 
 # (file stem, title, run names): the study's comparisons (../shared/docs/hyperface.md, section 5)
 COMPARISONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("exp1_vs_exp2a", "Random initialisation (1) vs two stages from the face classifier (2a)", ("exp1", "exp2a")),
+    ("exp1_long_vs_exp2a", "Random initialisation trained as long as both stages of 2(a) (1-long) vs 2(a)",
+     ("exp1-long", "exp2a")),
     ("exp2a_vs_exp2b", "Stage-one non-faces from the face photos (2a) vs CIFAR-10 / photos (2b)", ("exp2a", "exp2b")),
     ("exp2a_vs_exp3", "With (2a) and without (3) the pose and gender tasks", ("exp2a", "exp3")),
     ("exp1_vs_exp4", "All tasks (1) vs 68 points and pose on faces only (4)", ("exp1", "exp4")),
@@ -252,8 +254,10 @@ def plot_snapshots(run: Run, path: str | Path, *, max_rows: int = 10) -> Path | 
 
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    options = {"pil_kwargs": {"quality": 85}} if fmt in ("jpg", "jpeg") else {}  # photos: JPEG, a fifth of PNG
     with fileio.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90)
+        fig.savefig(tmp, dpi=90, format=fmt, **options)
     return path
 
 
@@ -292,6 +296,54 @@ def results_table(groups: list[Group]) -> str:
             _spread([b.get("val_pose_mae") for b in best]), _spread([b.get("val_detection_acc") for b in best], 100.0, 1),
             _spread([b.get("epoch") for b in best], 1.0, 1)]) + " |")
     return "\n".join(lines) + "\n"
+
+
+# (label, metrics column, scale) of the study's headline numbers, each at a run's best epoch
+_HEADLINE = (("68-pt NME (%)", "val_nme68", 100.0), ("pose MAE (deg)", "val_pose_mae", 1.0),
+             ("detection acc (%)", "val_detection_acc", 100.0))
+
+
+def paired_differences(first: Group, second: Group) -> str:
+    """How ``second`` differs from ``first`` on the headline numbers, per seed both were trained
+    with (same seed: same data order, augmentation and initial draws, so the difference is paired),
+    and the mean ± sd of those differences: a difference smaller than its spread is not shown to be real."""
+    (name_a, runs_a), (name_b, runs_b) = first, second
+    by_seed = {r.seed: r for r in runs_a}
+    pairs = [(by_seed[r.seed], r) for r in runs_b if r.seed in by_seed]
+    if not pairs:
+        return ""
+    head = ["metric (best epoch)", f"{name_a}", f"{name_b}", f"{name_b} − {name_a} per seed", "mean ± sd of the differences"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, key, scale in _HEADLINE:
+        a = [(ra.best_row() or {}).get(key) for ra, _ in pairs]
+        b = [(rb.best_row() or {}).get(key) for _, rb in pairs]
+        if not all(isinstance(v, float) for v in a + b):
+            continue
+        diffs = [y - x for x, y in zip(a, b)]
+        lines.append("| " + " | ".join([label, _spread(a, scale), _spread(b, scale),
+                                        ", ".join(f"{scale * d:+.2f}" for d in diffs), _spread(diffs, scale)]) + " |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
+
+
+def loss_changes(groups: list[Group]) -> str:
+    """For runs that continued another run's weights (experiment 5): each task's training and
+    validation loss at the start (the starting run's best epoch) and at the end, mean ± sd over seeds."""
+    tasks = [t for t in TASKS if any(f"val_loss_{t}" in r for _, m in groups for run in m for r in run.rows)]
+    head = ["run", "optimised"] + [f"{t} {split} start → end" for t in tasks for split in ("train", "val")]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, members in groups:
+        members = [r for r in members if r.start_row]
+        if not members:
+            continue
+        row = [name, ", ".join(members[0].optimised)]
+        for t in tasks:
+            for split in ("train", "val"):
+                key = f"{split}_loss_{t}"
+                start = [r.start_row.get(key) for r in members]
+                end = [r.rows[-1].get(key) for r in members]
+                row.append(f"{_spread(start, 1.0, 4)} → {_spread(end, 1.0, 4)}")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
 def markdown_table(runs: list[Run]) -> str:
@@ -349,16 +401,20 @@ def write_report(run_dirs: list[str | Path], out: str | Path) -> list[Path]:
     sections: list[str] = []
     for stem, title, members in COMPARISONS:
         if all(m in by_name for m in members):
-            written.append(plot_comparison([(m, by_name[m]) for m in members], title, out / f"{stem}.png"))
-            sections.append(f"### {title}\n\n![{stem}]({stem}.png)\n")
+            chosen = [(m, by_name[m]) for m in members]
+            written.append(plot_comparison(chosen, title, out / f"{stem}.png"))
+            tables = [paired_differences(chosen[0], other) for other in chosen[1:]]
+            if any(r.start_row for _, runs_ in chosen for r in runs_):
+                tables.append("Loss at the start (the weights it continued) and at the end:\n\n" + loss_changes(chosen))
+            sections.append(f"### {title}\n\n![{stem}]({stem}.png)\n\n" + "\n".join(t for t in tables if t))
     written.append(plot_comparison(groups, "All runs", out / "all_runs.png"))
     sections.append("### All runs\n\n![all runs](all_runs.png)\n")
     pictures: list[str] = []
     for name, members in groups:
-        picture = plot_snapshots(members[0], out / f"landmarks_{name}.png")
+        picture = plot_snapshots(members[0], out / f"landmarks_{name}.jpg")
         if picture is not None:
             written.append(picture)
-            pictures.append(f"![landmarks over training, {name}](landmarks_{name}.png)\n")
+            pictures.append(f"![landmarks over training, {name}](landmarks_{name}.jpg)\n")
     if pictures:
         sections.append("### Landmarks over training (fixed validation faces, one row per epoch)\n\n"
                         + "\n".join(pictures))

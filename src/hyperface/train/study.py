@@ -27,7 +27,7 @@ __all__ = ["EXPERIMENTS", "SCALES", "StudyRun", "plan_study", "run_study"]
 log = logging.getLogger("hyperface.train")
 
 EXPERIMENTS: tuple[str, ...] = ("exp1", "exp2a", "exp2b", "exp3", "exp4", "exp5", "exp5-all", "exp5-uncertainty",
-                                "exp5-subset")
+                                "exp5-subset", "exp1-long")
 SCALES: dict[str, str] = {"paper": ".", "cpu": "cpu"}  # scale -> config folder under configs/experiments
 
 
