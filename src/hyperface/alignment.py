@@ -33,6 +33,7 @@ from hyperface.points import convert_matrix
 __all__ = [
     "ARCFACE_112",
     "DEFAULT_TEMPLATE",
+    "MEAN_SHAPE68",
     "five_points",
     "similarity_fit",
     "Alignment",
@@ -49,6 +50,25 @@ _WINDOW_CENTRE = (56.5, 78.5)   # pixels of ArcFace's frame
 DEFAULT_TEMPLATE: tuple[tuple[float, float], ...] = tuple(
     (round((x - _WINDOW_CENTRE[0]) / _WINDOW_SIDE, 5), round((y - _WINDOW_CENTRE[1]) / _WINDOW_SIDE, 5))
     for x, y in ARCFACE_112)
+
+#: The mean iBUG-68 face in the same window-relative coordinates: 300-W's LFPW and HELEN training faces
+#: (1,675) aligned onto :data:`DEFAULT_TEMPLATE` by their five points and averaged
+#: (``benchmarks/alignment_window.py --mean-shape``). Fitted to a face's five (or 21) points it
+#: places the parts a point set lacks, e.g. the jaw line that a synthetic face mask follows.
+MEAN_SHAPE68: tuple[tuple[float, float], ...] = (
+    (-0.382, -0.230), (-0.380, -0.131), (-0.367, -0.031), (-0.345, 0.066), (-0.306, 0.156), (-0.246, 0.235),
+    (-0.173, 0.301), (-0.092, 0.354), (0.000, 0.368), (0.091, 0.352), (0.172, 0.298), (0.244, 0.232),
+    (0.304, 0.153), (0.343, 0.063), (0.364, -0.035), (0.374, -0.134), (0.378, -0.234), (-0.316, -0.312),
+    (-0.267, -0.354), (-0.202, -0.366), (-0.134, -0.356), (-0.071, -0.332), (0.056, -0.335), (0.123, -0.360),
+    (0.190, -0.369), (0.255, -0.357), (0.302, -0.317), (-0.005, -0.252), (-0.005, -0.186), (-0.005, -0.121),
+    (-0.005, -0.054), (-0.081, -0.010), (-0.044, 0.003), (-0.005, 0.015), (0.034, 0.003), (0.070, -0.010),
+    (-0.238, -0.241), (-0.198, -0.266), (-0.147, -0.265), (-0.107, -0.233), (-0.150, -0.223), (-0.200, -0.223),
+    (0.095, -0.235), (0.136, -0.268), (0.186, -0.269), (0.226, -0.244), (0.191, -0.226), (0.143, -0.225),
+    (-0.149, 0.116), (-0.096, 0.091), (-0.042, 0.079), (-0.006, 0.089), (0.034, 0.079), (0.090, 0.092),
+    (0.142, 0.113), (0.092, 0.165), (0.038, 0.189), (-0.005, 0.193), (-0.044, 0.189), (-0.097, 0.167),
+    (-0.127, 0.118), (-0.042, 0.113), (-0.006, 0.117), (0.035, 0.112), (0.120, 0.117), (0.035, 0.138),
+    (-0.006, 0.143), (-0.043, 0.139),
+)
 
 
 def five_points(points: np.ndarray, point_set: str) -> np.ndarray:

@@ -4,6 +4,7 @@
     hyperface prepare --source ... --out part0 --shard 0/2        # one half, e.g. on another machine
     hyperface prepare merge data/genface part0 part1              # one dataset from the parts
     hyperface prepare preview data/genface --out sheet.png        # a contact sheet to check by eye
+    hyperface prepare preview data/genface --out m.png --augment mask=1   # ... after augmentation
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from hyperface.cli.data import pixel_count
 from hyperface.data.candidates import MAX_CROP_PIXELS
 from hyperface.data.images import MAX_IMAGE_PIXELS, pixel_limits
+from hyperface.data.preview import KINDS
 from hyperface.data.prepare import PrepareOptions
 
 _D = PrepareOptions()
@@ -103,6 +105,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", dest="preview_seed", type=int, default=0)
     p.add_argument("--tile", type=int, default=160, help="tile side in pixels")
     p.add_argument("--columns", type=int, default=0, help="tiles per row (0: about square)")
+    p.add_argument("--only", default=None, choices=KINDS,
+                   help="draw only faces, only non-faces or only samples with landmarks")
+    p.add_argument("--augment", default=None, metavar="KEY=V[,KEY=V...]",
+                   help="draw the network input after these training augmentations (augment section keys, "
+                        "all others off), e.g. mask=1 or sunglasses=0.5,blur=1; hidden points in red")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -166,12 +173,30 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _augment_options(text: str) -> dict[str, float]:
+    """``KEY=V,KEY=V`` of ``--augment`` as a mapping (values as numbers)."""
+    options: dict[str, float] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        try:
+            options[key.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--augment {text!r}: expected KEY=NUMBER[,KEY=NUMBER...], e.g. mask=1,blur=0.5; "
+                             f"got {item!r}") from None
+        if not sep or not key.strip():
+            raise ValueError(f"--augment {text!r}: expected KEY=NUMBER, got {item!r}")
+    return options
+
+
 def _preview(args: argparse.Namespace) -> int:
     from hyperface.data.preview import contact_sheet
+    from hyperface.train.config import augment_config
 
     try:
+        augment = None if args.augment is None else augment_config(_augment_options(args.augment), "--augment")
         info = contact_sheet(args.dir, args.sheet, n=args.n, split=None if args.split == "all" else args.split,
-                             seed=args.preview_seed, tile=args.tile, columns=args.columns)
+                             seed=args.preview_seed, tile=args.tile, columns=args.columns, augment=augment,
+                             only=args.only)
     except (ValueError, OSError) as exc:
         print(f"hyperface prepare preview: {exc}", file=sys.stderr)
         return 1

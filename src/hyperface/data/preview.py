@@ -1,10 +1,15 @@
 """Contact sheet of prepared samples with their labels drawn, to check a prepared set by eye.
 
 Each tile: the stored crop; the candidate box (yellow, the centred square of side crop/context);
-landmarks of the target point set (green) or, where only those are labelled, the five points
-(magenta); a frame coloured by the detection label (green face, red non-face, grey ignored); below,
-the label text: face/non-face with the IoU, pose (roll, pitch, yaw degrees, with its source) and
-gender.
+landmarks of the target point set (green; red where labelled invisible) or, where only those are
+labelled, the five points (magenta); a frame coloured by the detection label (green face, red
+non-face, grey ignored); below, the label text: face/non-face with the IoU, pose (roll, pitch, yaw
+degrees, with its source) and gender.
+
+With ``augment`` (an :class:`~hyperface.train.config.AugmentConfig`) each tile shows instead what
+training feeds the network: the candidate box after :func:`~hyperface.train.augment.augment_sample`
+with those options (one generator per sample from (seed, index)), e.g. the occluders with the points
+they hide in red.
 """
 
 from __future__ import annotations
@@ -18,8 +23,13 @@ import numpy as np
 from hyperface import fileio
 from hyperface.data.records import GENDERS
 from hyperface.data.shards import PreparedDataset, relative_to_crop
+from hyperface.train.augment import augment_kwargs, augment_sample
+from hyperface.train.config import AugmentConfig
 
-__all__ = ["draw_tile", "contact_sheet"]
+__all__ = ["KINDS", "draw_tile", "contact_sheet"]
+
+#: Sample kinds a contact sheet can be limited to.
+KINDS = ("face", "nonface", "landmarks")
 
 _GREEN, _RED, _GREY, _YELLOW, _MAGENTA = (40, 200, 60), (220, 50, 40), (150, 150, 150), (240, 210, 40), (230, 60, 230)
 _BAND = 30  # text rows under each tile
@@ -42,7 +52,9 @@ def draw_tile(sample: dict, info: dict, context: float, tile: int) -> np.ndarray
             cv2.circle(img, (round(x), round(y)), radius, color, -1, lineType=cv2.LINE_AA)
 
     if sample["landmarks_mask"].any():
-        points(sample["landmarks"], sample["landmarks_mask"], _GREEN, 1)
+        hidden = sample["visibility_mask"] & (sample["visibility"] < 0.5)
+        points(sample["landmarks"], sample["landmarks_mask"] & ~hidden, _GREEN, 1)
+        points(sample["landmarks"], sample["landmarks_mask"] & hidden, _RED, 1)
     elif sample["landmarks5_mask"].any():
         points(sample["landmarks5"], sample["landmarks5_mask"], _MAGENTA, 2)
 
@@ -68,8 +80,11 @@ def draw_tile(sample: dict, info: dict, context: float, tile: int) -> np.ndarray
 
 
 def contact_sheet(roots: str | Path | Sequence[str | Path], out: str | Path, *, n: int = 64,
-                  split: str | None = "val", seed: int = 0, tile: int = 160, columns: int = 0) -> dict:
-    """Draw ``n`` random samples of a prepared set into one image file ``out`` (written atomically).
+                  split: str | None = "val", seed: int = 0, tile: int = 160, columns: int = 0,
+                  augment: AugmentConfig | None = None, only: str | None = None) -> dict:
+    """Draw ``n`` random samples of a prepared set into one image file ``out`` (written atomically),
+    after the training augmentation ``augment`` when given; ``only`` (:data:`KINDS`) draws them from
+    the faces, the non-faces or the samples with landmarks alone.
 
     Returns ``{"path", "samples", "width", "height", "bytes"}``.
     """
@@ -78,9 +93,26 @@ def contact_sheet(roots: str | Path | Sequence[str | Path], out: str | Path, *, 
         raise ValueError(f"no samples in split {split!r} of {roots}")
     if n < 1 or tile < 32:
         raise ValueError("need n >= 1 and tile >= 32")
+    pool = np.arange(len(ds))
+    if only is not None:
+        if only not in KINDS:
+            raise ValueError(f"only={only!r}: choose from {', '.join(KINDS)}")
+        rows = ds.labels()
+        keep = {"face": rows["detection_mask"] & (rows["detection"] == 1),
+                "nonface": rows["detection_mask"] & (rows["detection"] == 0),
+                "landmarks": rows["landmarks_mask"].any(axis=1)}[only]
+        pool = np.flatnonzero(keep)
+        if len(pool) == 0:
+            raise ValueError(f"no {only} samples in split {split!r} of {roots}")
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(ds), size=min(n, len(ds)), replace=False))
-    tiles = [draw_tile(ds[int(i)], ds.info(int(i)), ds.context, tile) for i in idx]
+    idx = np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
+    if augment is None:
+        tiles = [draw_tile(ds[int(i)], ds.info(int(i)), ds.context, tile) for i in idx]
+    else:
+        kwargs = augment_kwargs(augment)
+        tiles = [draw_tile(augment_sample(ds[int(i)], np.random.default_rng([seed, int(i)]), context=ds.context,
+                                          out_size=ds.crop_size, point_set=ds.point_set, **kwargs),
+                           ds.info(int(i)), 1.0, tile) for i in idx]
     cols = columns or int(np.ceil(np.sqrt(len(tiles))))
     rows = int(np.ceil(len(tiles) / cols))
     th, tw = tiles[0].shape[:2]

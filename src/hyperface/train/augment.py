@@ -14,6 +14,10 @@ enlarged by ``context``; landmarks are candidate-relative ``a = (x - cx) / w`` (
   matters for a regression network: it is the only way a few thousand upright training faces teach
   it tilted ones, and roll labels then cover more than the data's narrow range.
 * :func:`colour_jitter` changes brightness, contrast and saturation.
+* :func:`occlude_sample` paints occluders (masks, sunglasses, hands) and photometric degradations
+  (:mod:`hyperface.train.occlusion`) on a crop, where the landmarks say, and turns the points an
+  occluder covers into visibility labels. In :func:`augment_sample` it runs last, on the network
+  input.
 
 A sample's random draws come from the ``numpy.random.Generator`` passed in, so a caller that seeds
 it from (seed, epoch, index) gets the same augmentation whichever worker or process runs it.
@@ -21,13 +25,19 @@ it from (seed, epoch, index) gets the same augmentation whichever worker or proc
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
+from hyperface.data.shards import relative_to_crop
 from hyperface.points import PointSet, get_point_set
 from hyperface.pose import flip_pose, rotate_pose
+from hyperface.train.occlusion import OCCLUSIONS, apply_occlusions
+
+if TYPE_CHECKING:
+    from hyperface.train.config import AugmentConfig
 
 __all__ = [
     "Jitter",
@@ -36,7 +46,9 @@ __all__ = [
     "crop_to_input",
     "jitter_points",
     "colour_jitter",
+    "occlude_sample",
     "augment_sample",
+    "augment_kwargs",
 ]
 
 Sample = dict[str, Any]
@@ -164,11 +176,61 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float
     return np.clip(x + 0.5, 0, 255).astype(np.uint8)
 
 
+def occlude_sample(sample: Sample, rng: np.random.Generator, *, context: float,
+                   point_set: PointSet | str | None, probabilities: Mapping[str, float]) -> Sample:
+    """Occluders and degradations (:func:`~hyperface.train.occlusion.apply_occlusions`) on a sample
+    whose image is its candidate box enlarged ``context`` times (1 for the network input).
+
+    The geometry comes from the labelled ``landmarks`` of ``point_set``, else from ``landmarks5``.
+    When an occluder is painted on a sample with labelled landmarks, every labelled point gets a
+    visibility label (``visibility_mask`` True): 0 where an occluder covers it or where it was
+    already labelled invisible, 1 elsewhere. Without a painted occluder the labels stay as they were.
+    Returns a new dict.
+    """
+    out = dict(sample)
+    image = np.asarray(sample["image"])
+    size = image.shape[0]
+    ps = get_point_set(point_set) if isinstance(point_set, str) else point_set
+    own = None
+    if "landmarks" in sample:
+        marks = np.asarray(sample["landmarks"])
+        labelled = np.asarray(sample.get("landmarks_mask", np.ones(len(marks), bool)), dtype=bool)
+        if labelled.any():
+            if ps is None or ps.num_points != len(marks):
+                raise ValueError(f"occlusion: {len(marks)} landmarks need a point set with {len(marks)} points, "
+                                 f"got {getattr(ps, 'name', ps)!r}")
+            own = labelled
+    if own is not None:
+        points, geometry = _pixels(sample["landmarks"], own, context, size), ps
+    elif "landmarks5" in sample and np.any(sample.get("landmarks5_mask", True)):
+        five = np.asarray(sample.get("landmarks5_mask", np.ones(5, bool)), dtype=bool)
+        points, geometry = _pixels(sample["landmarks5"], five, context, size), "five"
+    else:
+        points, geometry = None, None
+    out["image"], hidden, painted = apply_occlusions(image, points, geometry, rng, probabilities)
+    if painted and own is not None:
+        n = len(own)
+        old_vis = np.asarray(sample.get("visibility", np.ones(n)), dtype=np.float32)
+        old_mask = np.asarray(sample.get("visibility_mask", np.zeros(n, bool)), dtype=bool)
+        seen = np.where(old_mask, old_vis > 0.5, True) & ~hidden
+        out["visibility"] = np.where(own, seen, old_vis).astype(np.float32)
+        out["visibility_mask"] = own | old_mask
+    return out
+
+
+def _pixels(relative: np.ndarray, labelled: np.ndarray, context: float, size: int) -> np.ndarray:
+    """Candidate-relative points in crop pixels, NaN where unlabelled."""
+    px = relative_to_crop(relative, context, size)
+    px[~labelled] = np.nan
+    return px
+
+
 def augment_sample(sample: Sample, rng: np.random.Generator | None, *, context: float, out_size: int,
                    point_set: PointSet | str | None, flip: float = 0.0, scale: float = 0.0,
                    shift: float = 0.0, rotate: float = 0.0, brightness: float = 0.0, contrast: float = 0.0,
-                   saturation: float = 0.0) -> Sample:
-    """Flip, jitter (scale, shift, rotation), colour-jitter and resize one sample to the network input.
+                   saturation: float = 0.0, occlusion: Mapping[str, float] | None = None) -> Sample:
+    """Flip, jitter (scale, shift, rotation), colour-jitter, resize one sample to the network input,
+    then paint the ``occlusion`` options (name -> probability, :data:`~hyperface.train.occlusion.OCCLUSIONS`).
 
     With ``rng=None`` (validation) the result is the plain candidate box at ``out_size``.
     """
@@ -186,4 +248,15 @@ def augment_sample(sample: Sample, rng: np.random.Generator | None, *, context: 
         sample["pose"] = rotate_pose(sample["pose"], jitter.angle).astype(np.asarray(sample["pose"]).dtype)
     if rng is not None:
         sample["image"] = colour_jitter(sample["image"], rng, brightness, contrast, saturation)
+        if occlusion and any(p > 0 for p in occlusion.values()):
+            sample = occlude_sample(sample, rng, context=1.0, point_set=point_set, probabilities=occlusion)
     return sample
+
+
+def augment_kwargs(cfg: AugmentConfig | None) -> dict[str, Any]:
+    """:func:`augment_sample`'s keyword arguments for an ``augment`` config section ({} for None)."""
+    if cfg is None:
+        return {}
+    kwargs = {k: getattr(cfg, k) for k in ("flip", "scale", "shift", "rotate", "brightness", "contrast", "saturation")}
+    kwargs["occlusion"] = {k: getattr(cfg, k) for k in OCCLUSIONS}
+    return kwargs

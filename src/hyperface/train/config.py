@@ -29,6 +29,7 @@ __all__ = [
     "RunConfig",
     "DataConfig",
     "AugmentConfig",
+    "augment_config",
     "ModelSection",
     "LossConfig",
     "OptimConfig",
@@ -95,6 +96,30 @@ class AugmentConfig:
     brightness: float = 0.2  # factor uniform(1 - b, 1 + b)
     contrast: float = 0.2
     saturation: float = 0.2
+    # Occluders and degradations (hyperface.train.occlusion), each a probability per sample, painted on
+    # the network input. An occluder drawn on a sample with landmarks labels every point's visibility
+    # (0 where covered).
+    mask: float = 0.0  # medical or cloth face mask over the lower nose, mouth and chin
+    sunglasses: float = 0.0  # dark lenses over the eyes
+    hand: float = 0.0  # a hand or an object over a random part of the face (of the crop without landmarks)
+    greyscale: float = 0.0  # grey picture
+    low_light: float = 0.0  # gamma 1.5..3 and gain 0.3..0.8
+    blur: float = 0.0  # Gaussian (sigma 1..3% of the side) or motion blur (3..8% of the side)
+    noise: float = 0.0  # Gaussian noise, sigma 4..20 grey levels
+    jpeg: float = 0.0  # JPEG re-encoding at quality 5..35
+
+    def validate(self) -> AugmentConfig:
+        """Check ranges; raises :class:`ConfigError` naming the ``augment`` keys. Returns self."""
+        errors: list[str] = []
+
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                errors.append(msg)
+
+        _validate_augment(self, need)
+        if errors:
+            raise ConfigError("invalid augment options:\n  " + "\n  ".join(errors))
+        return self
 
 
 @dataclass
@@ -189,14 +214,9 @@ class TrainConfig:
         bad = [k for k in d.oversample if k not in SAMPLE_KINDS]
         need(not bad, f"data.oversample: unknown kind(s) {bad}; choose from {list(SAMPLE_KINDS)}")
         need(all(v >= 0 for v in d.oversample.values()), f"data.oversample weights must be >= 0, got {d.oversample}")
-        need(0.0 <= a.rotate <= 90.0, f"augment.rotate must be in [0, 90] degrees, got {a.rotate}")
         need(lo.landmark_loss in LANDMARK_LOSSES,
              f"loss.landmark_loss {lo.landmark_loss!r}: use one of {', '.join(LANDMARK_LOSSES)}")
-        need(0.0 <= a.flip <= 1.0, f"augment.flip is a probability in [0, 1], got {a.flip}")
-        need(0.0 <= a.scale < 0.5, f"augment.scale must be in [0, 0.5), got {a.scale}")
-        need(0.0 <= a.shift < 0.5, f"augment.shift must be in [0, 0.5), got {a.shift}")
-        for key in ("brightness", "contrast", "saturation"):
-            need(0.0 <= getattr(a, key) < 1.0, f"augment.{key} must be in [0, 1), got {getattr(a, key)}")
+        _validate_augment(a, need)
         bad = [t for t in m.tasks if t not in TASKS]
         need(not bad, f"model.tasks: unknown task(s) {bad}; choose from {list(TASKS)}")
         need(len(m.tasks) > 0, "model.tasks is empty: name at least one task")
@@ -216,6 +236,30 @@ class TrainConfig:
     def optimised_tasks(self) -> list[str]:
         """The tasks whose loss terms are minimised (``loss.optimise`` or every model task)."""
         return [t for t in TASKS if t in (self.loss.optimise or self.model.tasks)]
+
+
+def _validate_augment(a: AugmentConfig, need) -> None:
+    need(0.0 <= a.rotate <= 90.0, f"augment.rotate must be in [0, 90] degrees, got {a.rotate}")
+    need(0.0 <= a.scale < 0.5, f"augment.scale must be in [0, 0.5), got {a.scale}")
+    need(0.0 <= a.shift < 0.5, f"augment.shift must be in [0, 0.5), got {a.shift}")
+    for key in ("brightness", "contrast", "saturation"):
+        need(0.0 <= getattr(a, key) < 1.0, f"augment.{key} must be in [0, 1), got {getattr(a, key)}")
+    for key in _AUGMENT_PROBABILITIES:
+        need(0.0 <= getattr(a, key) <= 1.0, f"augment.{key} is a probability in [0, 1], got {getattr(a, key)}")
+
+
+_AUGMENT_PROBABILITIES = ("flip", "mask", "sunglasses", "hand", "greyscale", "low_light", "blur", "noise", "jpeg")
+
+
+def augment_config(values: dict[str, Any], source: str = "augment") -> AugmentConfig:
+    """An :class:`AugmentConfig` with every augmentation off but ``values`` (key -> value), checked
+    for unknown keys, types and ranges; errors are prefixed with ``source``."""
+    data = {f.name: 0.0 for f in dataclasses.fields(AugmentConfig)}
+    data.update(values)
+    try:
+        return _build(AugmentConfig, data, "augment").validate()
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def _validate_optim(o: OptimConfig, where: str, need) -> None:

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from hyperface.points import get_point_set
 from hyperface.tasks import SAMPLE_KINDS
-from hyperface.train.augment import augment_sample
+from hyperface.train.augment import augment_kwargs, augment_sample
 from hyperface.train.config import AugmentConfig
 
 __all__ = [
@@ -158,11 +158,8 @@ class TrainingSet(Dataset):
         sample = ds[j]
         a = self.augment
         rng = np.random.default_rng([self.seed, int(epoch), int(i)]) if a is not None else None
-        sample = augment_sample(
-            sample, rng, context=float(ds.context), out_size=self.input_size,
-            point_set=self._part_point_sets[p],
-            **({} if a is None else dict(flip=a.flip, scale=a.scale, shift=a.shift, rotate=a.rotate, brightness=a.brightness,
-                                         contrast=a.contrast, saturation=a.saturation)))
+        sample = augment_sample(sample, rng, context=float(ds.context), out_size=self.input_size,
+                                point_set=self._part_point_sets[p], **augment_kwargs(a))
         sample = self._conform(sample, f"training part {p} (sample {j})")
         sample["index"] = np.int64(i)
         return sample
