@@ -7,7 +7,12 @@ wall time of ``--repeats`` calls after ``--warmup`` calls, default threading; "C
 process CPU time of a call (all threads), which a busy machine inflates far less than wall time.
 Ratios compare with a baseline measured in the same run (the ``fast`` source with the torch backend).
 
+A last table times the ``fast`` candidate stage alone (stages 1 and 2, as the analyzer calls it, and
+stage 1 alone) with its pyramid levels packed into one network call and with one call per level, on the bundled
+``astronaut.jpg`` resized to 640 x 480; the two are timed in alternation, so that a change in load hits both.
+
     python benchmarks/analyze_speed.py [--weights W] [--repeats 20] [--no-selective-search] [--out FILE.md]
+    python benchmarks/analyze_speed.py --only-candidates --repeats 5    # the packed / per-level table alone
 
 Without ``--weights`` and without bundled weights, a randomly initialised hyperface-compact is used:
 its speed is that of the trained model (same network), but its faces are meaningless.
@@ -25,9 +30,11 @@ import cv2
 import numpy as np
 import torch
 
+from hyperface.data.images import load_image
 from hyperface.inference import FaceAnalyzer
 from hyperface.inference.analyzer import STAGES
-from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS
+from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS, EXAMPLE_IMAGE, asset_path
+from hyperface.inference.proposals import FastProposals
 from hyperface.models.registry import create_model
 
 FACE_BOX = np.array([[245.0, 72.0, 335.0, 165.0]])  # the astronaut's face on the test canvas
@@ -84,6 +91,37 @@ def bench_network(name: str, batch: int, repeats: int, warmup: int, backend: str
     return batch / t
 
 
+def bench_packed_candidates(repeats: int, warmup: int, threads: int | None = None) -> list[str]:
+    """Markdown table: the ``fast`` source's call, pyramid levels in one network call vs one call per level."""
+    image = cv2.resize(load_image(asset_path(EXAMPLE_IMAGE)), (640, 480), interpolation=cv2.INTER_AREA)
+    lines = [f"Candidate stage alone (``fast``), {EXAMPLE_IMAGE} resized to 640x480; median of {repeats} calls "
+             f"each after {warmup}, packed and per-level in alternation.", "",
+             "| backend | stages | per-level ms | packed ms | per-level CPU ms | packed CPU ms | candidates "
+             "| per-level / packed |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for backend in ("torch", "onnx"):
+        for stages, refine in (("1 + 2", "bundled"), ("1", None)):
+            sources = {packed: FastProposals(backend=backend, threads=threads, refine=refine, packed=packed)
+                       for packed in (False, True)}
+            wall: dict[bool, list[float]] = {False: [], True: []}
+            cpu: dict[bool, list[float]] = {False: [], True: []}
+            boxes = {}
+            for i in range(warmup + repeats):
+                for packed, src in sources.items():
+                    t, c = time.perf_counter(), time.process_time()
+                    boxes[packed] = src(image)
+                    if i >= warmup:
+                        wall[packed].append(time.perf_counter() - t)
+                        cpu[packed].append(time.process_time() - c)
+            if boxes[False].shape != boxes[True].shape or not np.allclose(boxes[False], boxes[True], atol=1e-3):
+                raise RuntimeError(f"{backend}, stages {stages}: packed and per-level candidates differ")
+            ms = {k: 1000 * statistics.median(v) for k, v in wall.items()}
+            cms = {k: 1000 * statistics.median(v) for k, v in cpu.items()}
+            lines.append(f"| {backend} | {stages} | {ms[False]:.1f} | {ms[True]:.1f} | {cms[False]:.1f} | "
+                         f"{cms[True]:.1f} | {len(boxes[True])} | {ms[False] / ms[True]:.2f}x |")
+            print(lines[-1], file=sys.stderr, flush=True)
+    return lines + [""]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", help="compact weights (default: bundled, else random init)")
@@ -91,12 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-selective-search", action="store_true", help="skip the slow paper source")
     parser.add_argument("--no-networks", action="store_true", help="skip the per-network crop rates")
+    parser.add_argument("--only-candidates", action="store_true",
+                        help="only the candidate-stage table (pyramid packed vs per level)")
     parser.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     parser.add_argument("--threads", type=int, help="PyTorch and onnxruntime threads (default: their own)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)  # a benchmark run by hand: the only place this is set
 
+    if args.only_candidates:
+        return _emit(bench_packed_candidates(args.repeats, args.warmup, args.threads), args.out)
     image = test_image()
     weights = args.weights
     note = ""
@@ -141,10 +183,17 @@ def main(argv: list[str] | None = None) -> int:
                 r32 = bench_network(name, 32, 2 if heavy else 5, 1, backend, args.threads)
                 lines.append(f"| {name} | {backend} | {r1:.1f} | {r32:.1f} |")
                 print(lines[-1], file=sys.stderr, flush=True)
+        lines.append("")
+    lines += bench_packed_candidates(args.repeats, args.warmup, args.threads)
+    return _emit(lines, args.out)
+
+
+def _emit(lines: list[str], out: Path | None) -> int:
+    """Print the tables, and write them to ``out`` when given."""
     text = "\n".join(lines)
     print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    if out:
+        out.write_text(text + "\n")
     return 0
 
 

@@ -10,8 +10,8 @@ import pytest
 from hyperface.inference.proposals import (
     SOURCES, BoxesProposals, FastProposals, SelectiveSearchProposals, create_proposals, read_boxes_file,
 )
-from hyperface.inference.proposals.fast import pyramid_scales
-from hyperface.models.proposal import WINDOW
+from hyperface.inference.proposals.fast import pack_levels, pyramid_scales
+from hyperface.models.proposal import STRIDE, WINDOW, hyperface_proposal
 
 from inference_stubs import blob_image
 
@@ -92,6 +92,74 @@ def test_fast_finds_the_bright_windows_same_in_torch_and_onnx(proposal_weights):
     centres = (boxes["torch"][:, :2] + boxes["torch"][:, 2:]) / 2
     assert np.all(np.hypot(centres[:, 0] - 120, centres[:, 1] - 70) < 30)  # all on the blob
     assert len(FastProposals(proposal_weights, refine=None)(np.zeros((100, 100, 3), np.uint8))) == 0
+
+
+def _level_sizes(w: int, h: int, min_face: float = 20, scale_factor: float = 0.709) -> list[tuple[int, int]]:
+    return [(max(WINDOW, round(w * s)), max(WINDOW, round(h * s)))
+            for s in pyramid_scales(w, h, min_face, scale_factor)]
+
+
+@pytest.mark.parametrize("size", [(640, 480), (480, 640), (1920, 1080), (100, 100), (3000, 200)])
+def test_pack_levels_keeps_levels_apart_on_the_stride_grid(size):
+    sizes = _level_sizes(*size)
+    cw, ch, corners = pack_levels(sizes)
+    rects = [(x, y, x + w, y + h) for (x, y), (w, h) in zip(corners, sizes)]
+    for x0, y0, x1, y1 in rects:
+        assert x0 % STRIDE == 0 and y0 % STRIDE == 0
+        assert x0 >= 0 and y0 >= 0 and x1 <= cw and y1 <= ch
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:  # a gap of at least one window along x or along y
+            assert b[0] - a[2] >= WINDOW or a[0] - b[2] >= WINDOW or b[1] - a[3] >= WINDOW or a[1] - b[3] >= WINDOW
+    area = sum(w * h for w, h in sizes)
+    assert cw * ch < (1.2 if min(size) >= 480 else 1.6) * area  # little waste besides the gaps
+    assert pack_levels([(37, 21)]) == (37, 21, [(0, 0)])
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_packed_scan_gives_the_per_level_windows(backend):
+    """Every window (threshold 0) of a random network on noise: one call on the canvas = one call per level."""
+    if backend == "onnx":
+        pytest.importorskip("onnxruntime")
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = hyperface_proposal()
+    rng = np.random.default_rng(0)
+    for w, h in ((203, 151), (62, 300), (30, 17)):
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        got = {}
+        for packed in (True, False):
+            src = FastProposals(net, min_face=16, threshold=0.0, refine=None, backend=backend, packed=packed)
+            got[packed] = src.scan(image)
+        (win, box, score, level), (win1, box1, score1, level1) = got[True], got[False]
+        n_levels = len(pyramid_scales(w, h, 16, 0.709))
+        assert len(win) == len(win1) > 0 and level.max().item() == n_levels - 1
+        np.testing.assert_array_equal(level.numpy(), level1.numpy())
+        np.testing.assert_allclose(win.numpy(), win1.numpy(), atol=1e-4)
+        np.testing.assert_allclose(box.numpy(), box1.numpy(), atol=1e-3)
+        np.testing.assert_allclose(score.numpy(), score1.numpy(), atol=1e-5)
+        assert score.std().item() > 1e-3  # a network whose answers differ from window to window
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_packed_and_per_level_find_faces_at_the_first_and_last_level(proposal_weights, backend):
+    if backend == "onnx":
+        pytest.importorskip("onnxruntime")
+    # levels at scales 0.8, 0.4, 0.2, 0.1: the small disk fills a window only at the first, the large
+    # one also at the last
+    image = blob_image(300, 300, [(50, 50, 10), (190, 190, 90)])
+    found = {}
+    for packed in (True, False):
+        src = FastProposals(proposal_weights, min_face=20, scale_factor=0.5, refine=None, backend=backend,
+                            packed=packed)
+        win, _, score, level = src.scan(image)
+        centres = ((win[:, :2] + win[:, 2:]) / 2).numpy()
+        small = np.hypot(centres[:, 0] - 50, centres[:, 1] - 50) < 15
+        large = np.hypot(centres[:, 0] - 190, centres[:, 1] - 190) < 90
+        assert (small | large).all()
+        assert set(level[small].tolist()) == {0}
+        assert 3 in level[large].tolist()
+        found[packed] = src(image)
+    np.testing.assert_allclose(found[True], found[False], atol=1e-4)
 
 
 def test_selective_search_gives_boxes_in_the_image():
