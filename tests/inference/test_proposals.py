@@ -167,3 +167,9 @@ def test_selective_search_gives_boxes_in_the_image():
     boxes = SelectiveSearchProposals(max_proposals=50)(image)
     assert 0 < len(boxes) <= 50
     assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= 160).all() and (boxes[:, 3] <= 120).all()
+
+
+def test_levels_are_packed_by_default_with_pytorch_only(proposal_weights):
+    assert FastProposals(proposal_weights, refine=None, backend="torch").packed
+    assert not FastProposals(proposal_weights, refine=None, backend="onnx").packed
+    assert FastProposals(proposal_weights, refine=None, backend="onnx", packed=True).packed

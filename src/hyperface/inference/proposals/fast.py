@@ -4,13 +4,16 @@ Stage 1: the image is scaled so that a face of ``min_face`` pixels fills the net
 window, then again and again by ``scale_factor`` while the image is at least one window; each level
 is scored densely (stride 4), windows with face probability >= ``threshold`` become boxes (the face
 box the network regresses inside each window), non-maximum suppression runs per level, then over
-all levels. With ``packed`` (the default) the levels are scored in one network call: they are packed
+all levels. With ``packed`` the levels are scored in one network call: they are packed
 into one canvas (:func:`pack_levels`: corners on the stride grid, at least one window apart, padding
 in the network's mean colour, which it normalises to zero) and each level keeps the outputs whose
 window lies inside it, which are exactly those of a call on the level alone (the network is fully
 convolutional, without padding); ``packed=False`` makes one call per level. One call saves the
 per-call overhead of the small levels (most on a GPU) for about 10-15 % more pixels than the levels
-hold and a larger working set (on one CPU thread that can cost more than it saves).
+hold and a larger working set. ``packed=None`` (the default) packs with PyTorch, where one call
+instead of about ten was 3.6x faster on two busy CPU cores, and not with onnxruntime, whose calls
+cost about 0.05 ms each, so the extra pixels made packing 10-20% slower
+(``benchmarks/analyze_speed.py --only-candidates``).
 
 Stage 2 (``refine``): the surviving boxes are cut at 24 x 24 in one ``roi_align`` call, re-scored
 and refined by a second small network; boxes with probability >= ``refine_threshold`` go through a
@@ -184,7 +187,7 @@ class FastProposals(ProposalSource):
                  threshold: float = 0.7, nms_iou: float = 0.6, max_candidates: int = 100,
                  backend: str = "auto", refine: str | Path | RefineNet | None = "bundled",
                  refine_threshold: float = 0.7, refine_nms_iou: float = 0.5, max_stage1: int = 300,
-                 threads: int | None = None, refine_sampling: int = 2, packed: bool = True) -> None:
+                 threads: int | None = None, refine_sampling: int = 2, packed: bool | None = None) -> None:
         if not min_face > 0 or not 0 < scale_factor < 1:
             raise ValueError(f"the fast source needs min_face > 0 pixels and 0 < scale_factor < 1, "
                              f"got min_face={min_face}, scale_factor={scale_factor}")
@@ -219,11 +222,11 @@ class FastProposals(ProposalSource):
                                  f"(need 'hyperface-proposal-refine')")
         self.refine = None if refine is None else refine.eval().to(self.device)
         self.threads = threads
-        self.packed = bool(packed)
         self._dense = _Dense(net).eval().to(self.device)
         # canvas padding: the colour the network normalises to zero (its mean); never inside a kept window
         self._pad = self._dense.mean.view(3, 1, 1).cpu().numpy()
         self.backend = resolve_backend(backend, self.device, "the fast source's backend")
+        self.packed = self.backend == "torch" if packed is None else bool(packed)
         self._sessions: dict[str, object] = {}  # "dense" / "refine" -> onnxruntime session, made on first use
 
     def _onnx_session(self, kind: str):
