@@ -13,6 +13,12 @@ stage 1 alone) with its pyramid levels packed into one network call and with one
 
     python benchmarks/analyze_speed.py [--weights W] [--repeats 20] [--no-selective-search] [--out FILE.md]
     python benchmarks/analyze_speed.py --only-candidates --repeats 5    # the packed / per-level table alone
+    python benchmarks/analyze_speed.py --peer-python /path/to/peers-venv/bin/python   # peers, same run
+
+Peers (MediaPipe's face mesh and detector, dlib's HOG + 68 points; ``benchmarks/peers.py``) are timed
+on the same image in the same run when they are installed, in this interpreter or in the one
+``--peer-python`` names (their pinned dependencies often clash with hyperface's), as rows of the first
+table with the same ratio column.
 
 Without ``--weights`` and without bundled weights, a randomly initialised hyperface-compact is used:
 its speed is that of the trained model (same network), but its faces are meaningless.
@@ -133,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the candidate-stage table (pyramid packed vs per level)")
     parser.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     parser.add_argument("--threads", type=int, help="PyTorch and onnxruntime threads (default: their own)")
+    parser.add_argument("--peer-python", help="interpreter with the peers installed (default: this one)")
+    parser.add_argument("--dlib-predictor", help="dlib's shape_predictor_68_face_landmarks.dat, for dlib's row")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)  # a benchmark run by hand: the only place this is set
@@ -171,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
                      f"{ms['network']:.1f} | "
                      f"{ms['irp']:.1f} | {ms['lnms']:.1f} | {s2} | {r['faces']} | {r['total'] / baseline:.2f}x |")
         print(lines[-1], file=sys.stderr, flush=True)
+    for peer in run_peers(image, args):
+        lines.append(f"| peer: {peer['name']} | - | {peer['median_ms']:.1f} | {peer['cpu_ms']:.1f} | | | | | | "
+                     f"{peer['faces']} | {peer['median_ms'] / 1000 / baseline:.2f}x |")
+        print(lines[-1], file=sys.stderr, flush=True)
     lines.append("")
 
     if not args.no_networks:
@@ -186,6 +198,29 @@ def main(argv: list[str] | None = None) -> int:
         lines.append("")
     lines += bench_packed_candidates(args.repeats, args.warmup, args.threads)
     return _emit(lines, args.out)
+
+
+def run_peers(image: np.ndarray, args: argparse.Namespace) -> list[dict]:
+    """The installed peers' timings on ``image`` (benchmarks/peers.py), here or in ``--peer-python``."""
+    if not args.peer_python:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from peers import peer_timings
+
+        return peer_timings(image, args.repeats, args.warmup, args.dlib_predictor)
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "test_image.png"
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        cmd = [args.peer_python, str(Path(__file__).parent / "peers.py"), str(path), "--repeats", str(args.repeats),
+               "--warmup", str(args.warmup)] + (["--dlib-predictor", args.dlib_predictor] if args.dlib_predictor else [])
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"peers: {args.peer_python} failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
+        return []
+    return json.loads(done.stdout)
 
 
 def _emit(lines: list[str], out: Path | None) -> int:
