@@ -155,6 +155,10 @@ def test_optimise_one_task_with_frozen_branches_logs_all(tiny_data, tmp_path):
     bad = tiny_config(tiny_data, tmp_path, run={"name": "bad"}, model={"freeze": ["branches.*"]})
     with pytest.raises(ConfigError, match="matches no parameter"):
         train(config_from_dict(bad))
+    typo = tiny_config(tiny_data, tmp_path, run={"name": "typo"})
+    typo["model"]["arch_kwargs"] = {"input_size:32": None}  # "--set model.arch_kwargs={input_size:32}" in YAML
+    with pytest.raises(ConfigError, match=r"arch_kwargs.*unknown argument"):
+        train(config_from_dict(typo))
 
 
 def test_uncertainty_weighting_and_positives_only(tiny_data, tmp_path):

@@ -133,8 +133,11 @@ def _main_stage(cfg: TrainConfig, run_dir: Path, num_points: int, point_set: str
                                   f"{c.num_points} points; the config asks for {m.arch} with tasks {m.tasks} and "
                                   f"{num_points} points")
             return model.train()
-        model = create_model(m.arch, tasks=tuple(m.tasks), num_points=num_points, point_set=point_set,
-                             pretrained_trunk=m.pretrained_trunk or None, **m.arch_kwargs)
+        try:
+            model = create_model(m.arch, tasks=tuple(m.tasks), num_points=num_points, point_set=point_set,
+                                 pretrained_trunk=m.pretrained_trunk or None, **m.arch_kwargs)
+        except ValueError as exc:  # an unknown arch_kwargs key or value: the user's config, not a bug
+            raise ConfigError(f"model (arch {m.arch!r}, arch_kwargs {m.arch_kwargs}): {exc}") from None
         if stage_one is not None:
             init_from_stage_one(model, stage_one)
         return model
