@@ -5,6 +5,8 @@
     hyperface prepare merge data/genface part0 part1              # one dataset from the parts
     hyperface prepare preview data/genface --out sheet.png        # a contact sheet to check by eye
     hyperface prepare preview data/genface --out m.png --augment mask=1   # ... after augmentation
+    hyperface prepare --mode hard-negatives --teacher runs/x/best.safetensors \
+        --source negatives:DATA/negatives/photos --out data/hard-negatives   # a detector's false positives
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from hyperface.data.candidates import MAX_CROP_PIXELS
 from hyperface.data.images import MAX_IMAGE_PIXELS, pixel_limits
 from hyperface.data.preview import KINDS
 from hyperface.data.prepare import PrepareOptions
+from hyperface.data.sampling import PREPARE_MODES
 
 _D = PrepareOptions()
 
@@ -43,12 +46,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes (one per core)")
     parser.add_argument("--shard", type=_shard, default=(0, 1), metavar="i/n",
                         help="prepare only the i-th of n parts (merge the parts with 'prepare merge')")
-    parser.add_argument("--mode", default=_D.mode, choices=("candidates", "aligned"),
+    parser.add_argument("--mode", default=_D.mode, choices=PREPARE_MODES,
                         help="candidates: labelled candidate crops (stage one); aligned: one crop per face aligned "
-                             "by its five points (stage two; use --crop-size 120 --context 1.25)")
+                             "by its five points (stage two; use --crop-size 120 --context 1.25); hard-negatives: "
+                             "the --teacher detector's false positives on images with every face annotated, as "
+                             "non-face crops (docs/training.md, 'Hard negatives')")
     parser.add_argument("--teacher", default=_D.teacher, metavar="none|bundled|WEIGHTS",
                         help="aligned mode: align faces that have no points (gender-only sources) by this "
-                             "stage-one model's points")
+                             "stage-one model's points; hard-negatives mode: the detector whose false positives "
+                             "are mined")
+    parser.add_argument("--teacher-threshold", type=float, default=_D.teacher_threshold,
+                        help="hard-negatives mode: the detector's score threshold (a detection at or above it counts)")
+    parser.add_argument("--teacher-min-face", type=float, default=_D.teacher_min_face,
+                        help="hard-negatives mode: the smallest face (pixels) the detector looks for")
     g = parser.add_argument_group("crops")
     g.add_argument("--crop-size", type=int, default=_D.crop_size,
                    help="stored crop side; about 1.25 x the model input leaves room for augmentation")
@@ -131,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
             negatives_per_image=args.negatives_per_image, negatives_from_faces=args.negatives_from_faces,
             ss_mode=args.ss_mode, ss_max_side=args.ss_max_side, ss_max_proposals=args.ss_max_proposals,
             min_box=args.min_box, val_fraction=args.val_fraction, seed=args.seed,
-            images_per_shard=args.images_per_shard, mode=args.mode, teacher=args.teacher)
+            images_per_shard=args.images_per_shard, mode=args.mode, teacher=args.teacher,
+            teacher_threshold=args.teacher_threshold, teacher_min_face=args.teacher_min_face)
         limits = pixel_limits(image=getattr(args, "max_image_pixels", None),
                               crop=getattr(args, "max_crop_pixels", None))
         with limits:
@@ -155,6 +166,12 @@ def _summary(manifest: dict, out: Path) -> None:
     for split in ("train", "val"):
         row = c.get(split, {})
         print(f"| {split} | " + " | ".join(str(row.get(t, 0)) for t in tasks) + " |")
+    if manifest.get("options", {}).get("mode") == "hard-negatives":  # the loop's measure, per source
+        for name, sc in c.get("by_source", {}).items():
+            rates = [f"{sc.get(s, {}).get('samples', 0) / max(sc.get(s, {}).get('searched', 0), 1):.3f} {s}"
+                     for s in ("train", "val")]
+            print(f"{name}: {sc.get('samples', 0)} false positives on {sc.get('searched', 0)} images with every "
+                  f"face annotated (per image: {', '.join(rates)})")
 
 
 def _merge(args: argparse.Namespace) -> int:

@@ -9,7 +9,9 @@ ones, so a killed job resumes where it stopped, and shard folders of several run
 
 Per image, by ``PrepareOptions.mode``: ``candidates`` (:mod:`hyperface.data.sampling`, stage one's
 data): candidates are labelled, balanced and cropped; ``aligned`` (:mod:`hyperface.data.aligned`,
-stage two's): one crop per face, aligned by its five points. An image
+stage two's): one crop per face, aligned by its five points; ``hard-negatives``
+(:mod:`hyperface.data.hard_negatives`): a detector's false positives, cropped as candidates are,
+with each crop's detector score in its shard's ``scores`` (``PreparedDataset.info``). An image
 that cannot be decoded or sampled is reported (with its file) in the shard's ``skipped`` list and
 left out; the rest of the job goes on. The train/validation split is a hash of the record's
 ``group`` (:func:`~hyperface.data.splits.split_of`), the same on every machine.
@@ -37,6 +39,7 @@ import numpy as np
 from hyperface import __version__, fileio
 from hyperface.data.aligned import sample_aligned, teacher_for
 from hyperface.data.candidates import extract_crop
+from hyperface.data.hard_negatives import Detector, detector_for, mine_hard_negatives
 from hyperface.data.images import load_image
 from hyperface.data.merge import merge
 from hyperface.data.readers.base import DatasetReader
@@ -157,14 +160,24 @@ def _failure(record: ImageRecord, exc: BaseException, stage: str) -> dict:
     return {"path": str(record.image), "frame": record.frame, "line": None, "message": msg}
 
 
-def _sample(image: np.ndarray, record: ImageRecord, key: str, opts: PrepareOptions) -> tuple[list, np.ndarray]:
-    """Crops and label rows of one decoded image, by ``opts.mode``."""
+def _detector(opts: PrepareOptions) -> Detector:
+    """The hard-negatives mode's detector of this process."""
+    return detector_for(opts.teacher, opts.teacher_threshold, opts.teacher_min_face)
+
+
+def _sample(image: np.ndarray, record: ImageRecord, key: str,
+            opts: PrepareOptions) -> tuple[list, np.ndarray, np.ndarray | None]:
+    """Crops, label rows and (hard-negatives mode) detector scores of one decoded image, by ``opts.mode``."""
     if opts.mode == "aligned":
         crops, labels = sample_aligned(image, record, point_set=opts.point_set, crop_size=opts.crop_size,
                                        context=opts.context, teacher=teacher_for(opts.teacher))
-        return list(crops), labels
-    boxes, labels = sample_image(image, record, opts, image_rng(key, opts.seed))
-    return [extract_crop(image, box, opts.context, opts.crop_size) for box in boxes], labels
+        return list(crops), labels, None
+    scores = None
+    if opts.mode == "hard-negatives":
+        boxes, labels, scores = mine_hard_negatives(image, record, _detector(opts), opts)
+    else:
+        boxes, labels = sample_image(image, record, opts, image_rng(key, opts.seed))
+    return [extract_crop(image, box, opts.context, opts.crop_size) for box in boxes], labels, scores
 
 
 def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -175,6 +188,10 @@ def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np
     skipped: list[dict] = []
     ok_splits: list[int] = []
     ok_faces: list[int] = []
+    scores: list[float] = []
+    searched = [0] * len(SPLITS)  # per split: images the detector ran on (every face annotated)
+    if opts.mode == "hard-negatives":
+        _detector(opts)  # loaded here: a weights file that does not load stops the job, not each image
     try:
         for j, (record, key, split) in enumerate(zip(task.records, task.keys, task.splits)):
             try:
@@ -183,7 +200,7 @@ def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np
                 skipped.append(_failure(record, exc, "decode"))
                 continue
             try:
-                image_crops, labels = _sample(image, record, key, opts)
+                image_crops, labels, image_scores = _sample(image, record, key, opts)
             except _IMAGE_FAILURES as exc:  # a degenerate annotation, an OpenCV failure: report, go on
                 skipped.append(_failure(record, exc, "sample"))
                 continue
@@ -191,9 +208,12 @@ def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np
             labels["image"] = j
             labels["split"] = split
             crops += image_crops
+            if image_scores is not None:
+                scores += [round(float(x), 6) for x in image_scores]
             rows.append(labels)
             ok_splits.append(split)
             ok_faces.append(len(record.faces))
+            searched[split] += int(record.all_faces_annotated)
     finally:
         decode.close()
     s = opts.crop_size
@@ -205,6 +225,11 @@ def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np
         "counts": _count(labels, ok_splits, ok_faces),
         "hyperface_version": __version__,
     }
+    if opts.mode == "hard-negatives":
+        meta["scores"] = scores  # the detector's score of each sample, in row order
+        meta["counts"]["searched"] = sum(searched)
+        for k, split in enumerate(SPLITS):
+            meta["counts"][split]["searched"] = searched[k]
     return images, labels, meta
 
 
@@ -361,9 +386,10 @@ def _check_resume(out: Path, opts: PrepareOptions, infos: Sequence[SourceInfo], 
     if not (out / MANIFEST).is_file():
         return None
     old, _ = load_manifest(out)
-    if old.get("options") != opts.to_dict():
-        diff = sorted(k for k in set(old.get("options", {})) | set(opts.to_dict())
-                      if old.get("options", {}).get(k) != opts.to_dict().get(k))
+    # Options added since the old job was written are at their defaults there.
+    old_options = {**PrepareOptions().to_dict(), **old.get("options", {})}
+    if old_options != opts.to_dict():
+        diff = sorted(k for k in set(old_options) | set(opts.to_dict()) if old_options.get(k) != opts.to_dict().get(k))
         raise ValueError(f"{out} holds a job prepared with other options ({', '.join(diff)}); "
                          f"use another --out, or the same options to resume")
     old_sources = [(s["format"], s["name"]) for s in old.get("sources", [])]
@@ -442,6 +468,10 @@ def prepare(sources: Sequence[str | DatasetReader], out: str | Path, options: Pr
         raise ValueError(f"shard must be i/n with 0 <= i < n, got {i}/{n}")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if options.teacher != "none":  # a wrong path: an error now, before anything is written to ``out``
+        from hyperface.inference.assets import resolve_weights
+
+        resolve_weights(None if options.teacher == "bundled" else options.teacher)
     specs = [s if isinstance(s, str) else None for s in sources]
     readers = open_sources(sources)
     tasks, infos = plan_shards(readers, options,

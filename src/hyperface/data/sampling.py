@@ -32,7 +32,7 @@ __all__ = ["PrepareOptions", "PREPARE_MODES", "image_rng", "sample_image"]
 _SS, _JITTER, _PARTIAL, _RANDOM, _WHOLE = range(5)
 
 
-PREPARE_MODES = ("candidates", "aligned")
+PREPARE_MODES = ("candidates", "aligned", "hard-negatives")
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,21 @@ class PrepareOptions:
     val_fraction: float = DEFAULT_VAL_FRACTION
     seed: int = 0
     images_per_shard: int = 64
-    mode: str = "candidates"      # candidates (stage one) | aligned (stage two: one aligned crop per face)
-    teacher: str = "none"         # aligned mode, faces without points: "bundled", a weights file, or "none"
+    mode: str = "candidates"      # candidates (stage one) | aligned (stage two) | hard-negatives (false positives)
+    teacher: str = "none"         # "bundled", a weights file or "none": aligned's aligner, hard-negatives' detector
+    teacher_threshold: float = 0.5  # hard-negatives: the detector's score threshold (FaceAnalyzer's default)
+    teacher_min_face: float = 20.0  # hard-negatives: smallest face the detector looks for (the fast source's default)
 
     def __post_init__(self) -> None:
         get_point_set(self.point_set)
         if self.mode not in PREPARE_MODES:
             raise ValueError(f"mode must be one of {PREPARE_MODES}, got {self.mode!r}")
+        if self.mode == "hard-negatives" and self.teacher == "none":
+            raise ValueError("mode hard-negatives needs a detector: teacher 'bundled' or a weights file")
+        if not 0.0 <= self.teacher_threshold <= 1.0:
+            raise ValueError(f"teacher_threshold must be in [0, 1], got {self.teacher_threshold}")
+        if not self.teacher_min_face > 0:
+            raise ValueError(f"teacher_min_face must be > 0 pixels, got {self.teacher_min_face}")
         self.label_options()  # validates thresholds
         if self.ss_mode not in (*SS_MODES, "none"):
             raise ValueError(f"ss_mode must be one of {(*SS_MODES, 'none')}, got {self.ss_mode!r}")

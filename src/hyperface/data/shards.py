@@ -2,7 +2,8 @@
 
 A prepared folder holds ``manifest.json`` and ``shards/<name>/`` folders. Each shard has
 ``images.npy`` (uint8, N x S x S x 3 RGB crops), ``labels.npy`` (one structured numeric row per
-crop, see :func:`label_dtype`) and ``shard.json`` (the images it came from, counts, skipped items).
+crop, see :func:`label_dtype`) and ``shard.json`` (the images it came from, counts, skipped items; a
+``prepare --mode hard-negatives`` shard adds ``scores``, the detector's score of each crop).
 Everything is plain ``.npy``/JSON: no pickle anywhere. A shard is written to a temporary folder and
 renamed into place (:func:`hyperface.fileio.atomic_directory`), so a killed job leaves complete shards
 or nothing; a shard damaged afterwards (a file truncated, deleted or edited) is found on load, by its
@@ -376,7 +377,8 @@ class PreparedDataset(Dataset):
         }
 
     def info(self, i: int) -> dict[str, Any]:
-        """Where sample ``i`` came from: source, image key, candidate box, IoU, pose source, split."""
+        """Where sample ``i`` came from: source, image key, candidate box, IoU, pose source, split, and
+        ``score``, the detector's score of a mined hard negative (None for other samples)."""
         s, row = self._locate(int(i))
         _, labels = self._shard(s)
         lab = labels[row]
@@ -394,6 +396,7 @@ class PreparedDataset(Dataset):
             "face": int(lab["face"]),
             "pose_source": POSE_SOURCES[int(lab["pose_source"])],
             "split": SPLITS[int(lab["split"])],
+            "score": meta["scores"][row] if "scores" in meta else None,
         }
 
     def labels(self) -> np.ndarray:
