@@ -128,6 +128,23 @@ def test_uncertainty_weighting_has_one_learned_weight_per_task():
     assert crit.log_vars["detection"].grad is not None
 
 
+def test_a_learned_weight_of_a_task_without_labels_stays_put():
+    """Kendall's "+ s" counts only where the task has labels: with none (visibility in this batch)
+    the total must not depend on s, or s would fall for ever."""
+    outputs, targets = _batch()
+    crit = MultiTaskLoss(learn_weights=True)
+    with torch.no_grad():
+        crit.log_vars["visibility"].fill_(2.0)
+        crit.log_vars["pose"].fill_(1.0)
+    loss = crit(outputs, targets)
+    expected = sum(loss[t].item() for t in ("detection", "landmarks", "gender")) + math.exp(-1.0) * loss["pose"].item() + 1.0
+    assert loss["total"].item() == pytest.approx(expected, rel=1e-6)
+    loss["total"].backward()
+    assert crit.log_vars["visibility"].grad.item() == 0.0 and crit.log_vars["landmarks"].grad.item() == 0.0
+    assert crit.log_vars["pose"].grad.item() != 0.0
+    assert crit.combine({"pose": 2.0}) == pytest.approx(math.exp(-1.0) * 2.0 + 1.0, rel=1e-12)
+
+
 def test_five_point_labels_supervise_a_68_point_model():
     b = 2
     outputs = {"landmarks": torch.zeros(b, 68, 2, requires_grad=True)}

@@ -100,7 +100,10 @@ class MultiTaskLoss(nn.Module):
         total = ref.new_zeros(())
         for task in self.tasks:
             scale, offset = self._scale_offset(task)
-            total = total + scale * terms[task] + offset
+            # a learned log-variance counts only where its task has labels in the batch: with none,
+            # "+ s" alone would drive s down for ever (kept in the graph, times 0, for DDP)
+            labelled = (counts[task] > 0).to(total.dtype) if self.learn_weights else 1.0
+            total = total + scale * terms[task] + offset * labelled
         result = {"total": total}
         for task, value in terms.items():
             result[task] = value if task in self.tasks else value.detach()
@@ -122,8 +125,10 @@ class MultiTaskLoss(nn.Module):
         a task without a mean counts 0."""
         total = 0.0
         for task in self.tasks:
+            if task not in means:
+                continue
             scale, offset = self._scale_offset(task, as_float=True)
-            total += scale * float(means.get(task, 0.0)) + offset
+            total += scale * float(means[task]) + offset
         return total
 
     # -- one method per task -------------------------------------------------------------------
