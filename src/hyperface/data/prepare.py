@@ -39,7 +39,7 @@ import numpy as np
 from hyperface import __version__, fileio
 from hyperface.data.aligned import sample_aligned, teacher_for
 from hyperface.data.candidates import extract_crop
-from hyperface.data.hard_negatives import Detector, detector_for, mine_hard_negatives
+from hyperface.data.hard_negatives import detector_for, mine_hard_negatives
 from hyperface.data.images import load_image
 from hyperface.data.merge import merge
 from hyperface.data.readers.base import DatasetReader
@@ -160,11 +160,6 @@ def _failure(record: ImageRecord, exc: BaseException, stage: str) -> dict:
     return {"path": str(record.image), "frame": record.frame, "line": None, "message": msg}
 
 
-def _detector(opts: PrepareOptions) -> Detector:
-    """The hard-negatives mode's detector of this process."""
-    return detector_for(opts.teacher, opts.teacher_threshold, opts.teacher_min_face)
-
-
 def _sample(image: np.ndarray, record: ImageRecord, key: str,
             opts: PrepareOptions) -> tuple[list, np.ndarray, np.ndarray | None]:
     """Crops, label rows and (hard-negatives mode) detector scores of one decoded image, by ``opts.mode``."""
@@ -174,7 +169,8 @@ def _sample(image: np.ndarray, record: ImageRecord, key: str,
         return list(crops), labels, None
     scores = None
     if opts.mode == "hard-negatives":
-        boxes, labels, scores = mine_hard_negatives(image, record, _detector(opts), opts)
+        detector = detector_for(opts.teacher, opts.teacher_threshold, opts.teacher_min_face)
+        boxes, labels, scores = mine_hard_negatives(image, record, detector, opts)
     else:
         boxes, labels = sample_image(image, record, opts, image_rng(key, opts.seed))
     return [extract_crop(image, box, opts.context, opts.crop_size) for box in boxes], labels, scores
@@ -191,7 +187,8 @@ def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np
     scores: list[float] = []
     searched = [0] * len(SPLITS)  # per split: images the detector ran on (every face annotated)
     if opts.mode == "hard-negatives":
-        _detector(opts)  # loaded here: a weights file that does not load stops the job, not each image
+        # loaded here: a weights file that does not load stops the job, not each image
+        detector_for(opts.teacher, opts.teacher_threshold, opts.teacher_min_face)
     try:
         for j, (record, key, split) in enumerate(zip(task.records, task.keys, task.splits)):
             try:
