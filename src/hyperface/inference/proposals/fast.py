@@ -11,8 +11,8 @@ window lies inside it, which are exactly those of a call on the level alone (the
 convolutional, without padding); ``packed=False`` makes one call per level. One call saves the
 per-call overhead of the small levels (most on a GPU) for about 10-15 % more pixels than the levels
 hold and a larger working set. ``packed=None`` (the default) packs with PyTorch, where one call
-instead of about ten was 3.6x faster on two busy CPU cores, and not with onnxruntime, whose calls
-cost about 0.05 ms each, so the extra pixels made packing 10-20% slower
+instead of about ten was 1.1x faster on two quiet CPU cores (3.6x on busy ones), and not with
+onnxruntime, whose calls cost about 0.05 ms each, so the extra pixels made packing 0.9x as fast
 (``benchmarks/analyze_speed.py --only-candidates``).
 
 Stage 2 (``refine``): the surviving boxes are cut at 24 x 24 in one ``roi_align`` call, re-scored
