@@ -100,7 +100,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="largest source region one crop reads, padding included (default: "
                         f"$HYPERFACE_MAX_CROP_PIXELS or {MAX_CROP_PIXELS:,})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_subcommands(parser)
 
+
+def _add_subcommands(parser: argparse.ArgumentParser) -> None:
+    """``prepare merge`` and ``prepare preview``."""
     sub = parser.add_subparsers(dest="prepare_command", metavar="{merge,preview}")
     m = sub.add_parser("merge", help="one dataset from the --shard parts of one job",
                        description="Write OUT/manifest.json listing the shards of the prepared folders.")
