@@ -32,7 +32,8 @@ from hyperface.data.records import ImageRecord
 from hyperface.data.sampling import PrepareOptions
 from hyperface.data.shards import label_dtype
 
-__all__ = ["Detector", "analyzer_detector", "model_detector", "detector_for", "mine_hard_negatives"]
+__all__ = ["Detector", "analyzer_detector", "model_detector", "detector_for", "options_detector",
+           "mine_hard_negatives"]
 
 #: RGB image (H, W, 3) uint8 -> (boxes (K, 4) x0 y0 x1 y1 in its pixels, scores (K,)): the faces it reports
 Detector = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
@@ -67,6 +68,11 @@ def model_detector(spec: str, threshold: float, min_face: float) -> Detector:
 def detector_for(spec: str, threshold: float, min_face: float) -> Detector:
     """:func:`model_detector`, loaded once per process (each prepare worker loads its own)."""
     return model_detector(spec, threshold, min_face)
+
+
+def options_detector(opts: PrepareOptions) -> Detector:
+    """The detector ``opts`` name (teacher, threshold, min face), loaded once per process."""
+    return detector_for(opts.teacher, opts.teacher_threshold, opts.teacher_min_face)
 
 
 def mine_hard_negatives(image: np.ndarray, record: ImageRecord, detector: Detector,

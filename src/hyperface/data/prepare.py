@@ -39,7 +39,7 @@ import numpy as np
 from hyperface import __version__, fileio
 from hyperface.data.aligned import sample_aligned, teacher_for
 from hyperface.data.candidates import extract_crop
-from hyperface.data.hard_negatives import detector_for, mine_hard_negatives
+from hyperface.data.hard_negatives import mine_hard_negatives, options_detector
 from hyperface.data.images import load_image
 from hyperface.data.merge import merge
 from hyperface.data.readers.base import DatasetReader
@@ -169,8 +169,7 @@ def _sample(image: np.ndarray, record: ImageRecord, key: str,
         return list(crops), labels, None
     scores = None
     if opts.mode == "hard-negatives":
-        detector = detector_for(opts.teacher, opts.teacher_threshold, opts.teacher_min_face)
-        boxes, labels, scores = mine_hard_negatives(image, record, detector, opts)
+        boxes, labels, scores = mine_hard_negatives(image, record, options_detector(opts), opts)
     else:
         boxes, labels = sample_image(image, record, opts, image_rng(key, opts.seed))
     return [extract_crop(image, box, opts.context, opts.crop_size) for box in boxes], labels, scores
@@ -187,8 +186,7 @@ def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np
     scores: list[float] = []
     searched = [0] * len(SPLITS)  # per split: images the detector ran on (every face annotated)
     if opts.mode == "hard-negatives":
-        # loaded here: a weights file that does not load stops the job, not each image
-        detector_for(opts.teacher, opts.teacher_threshold, opts.teacher_min_face)
+        options_detector(opts)  # loaded here: weights that do not load stop the job, not each image
     try:
         for j, (record, key, split) in enumerate(zip(task.records, task.keys, task.splits)):
             try:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from hyperface import fileio
+from hyperface.data.shards import relative_to_crop
 from hyperface.models import to_input_tensor
 
 __all__ = ["SNAPSHOT_DIR", "Snapshot", "pick_faces", "take_snapshot", "write_snapshot", "read_snapshots"]
@@ -72,7 +73,7 @@ def take_snapshot(model: nn.Module, dataset, indices: list[int], epoch: int,
     """The model's landmarks on ``dataset[indices]`` (unaugmented samples), in crop pixels.
 
     Landmarks are candidate-relative (``(x - cx) / w``, the box spanning -0.5..0.5) and the crop is
-    the box enlarged by the dataset's ``context``, so a pixel is ``(a / context + 0.5) * S``.
+    the box enlarged by the dataset's ``context``: :func:`~hyperface.data.shards.relative_to_crop`.
     """
     samples = [dataset[i] for i in indices]
     images = np.stack([s["image"] for s in samples]).astype(np.uint8)
@@ -85,8 +86,8 @@ def take_snapshot(model: nn.Module, dataset, indices: list[int], epoch: int,
     finally:
         model.train(was_training)
     truth = np.stack([np.asarray(s["landmarks"], dtype=np.float32) for s in samples])
-    to_px = lambda a: ((a / context + 0.5) * size).astype(np.float32)  # noqa: E731
-    return Snapshot(int(epoch), images, to_px(truth), to_px(out))
+    return Snapshot(int(epoch), images, relative_to_crop(truth, context, size).astype(np.float32),
+                    relative_to_crop(out, context, size).astype(np.float32))
 
 
 def write_snapshot(folder: str | Path, snap: Snapshot) -> Path:
