@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -65,9 +66,21 @@ def test_source_names():
     assert set(SOURCES) == {"fast", "selective-search", "boxes"}
     assert isinstance(create_proposals("selective-search"), SelectiveSearchProposals)
     for bad, msg in (("haar", "unknown candidate source"), ("boxes", "needs a file"),
-                     ("fast:x", "takes no ':' argument")):
+                     ("selective-search:x", "takes no ':' argument")):
         with pytest.raises(ValueError, match=msg):
             create_proposals(bad)
+
+
+def test_fast_from_a_train_proposals_folder(tmp_path, proposal_weights):
+    """``fast:DIR`` loads the networks ``train-proposals --out DIR`` wrote (refine only when there)."""
+    with pytest.raises(FileNotFoundError, match="hyperface-proposal.safetensors"):
+        create_proposals(f"fast:{tmp_path}")
+    shutil.copy(proposal_weights, tmp_path / "hyperface-proposal.safetensors")
+    src = create_proposals(f"fast:{tmp_path}", backend="torch")
+    assert isinstance(src, FastProposals) and src.refine is None
+    assert src.weights == tmp_path / "hyperface-proposal.safetensors"
+    image = blob_image(200, 150, [(120, 70, 30)])
+    np.testing.assert_allclose(src(image), FastProposals(proposal_weights, refine=None, backend="torch")(image))
 
 
 def test_pyramid_scales():

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="weights file (.safetensors; .onnx with --backend onnx); default: the "
                         "bundled hyperface-compact")
     parser.add_argument("--proposals", default="fast", metavar="SOURCE",
-                        help="candidate source: fast (default), selective-search, or boxes:FILE (JSON / JSON lines / "
+                        help="candidate source: fast (default; fast:DIR: the networks of train-proposals --out DIR), selective-search, or boxes:FILE (JSON / JSON lines / "
                         "text boxes per image from another detector)")
     parser.add_argument("--json", type=Path, metavar="OUT.jsonl", help="write one JSON object per image / frame")
     parser.add_argument("--draw", type=Path, metavar="DIR", help="write annotated images (and videos) here")
@@ -326,7 +326,7 @@ def _build_analyzer(args: argparse.Namespace):
 
     options = {k: v for k, v in (("score_threshold", args.score_threshold), ("irp_rounds", args.irp_rounds),
                                  ("max_side", args.max_side)) if v is not None}
-    proposal_options = {"min_face": args.min_face} if args.min_face is not None and args.proposals == "fast" else None
+    proposal_options = {"min_face": args.min_face} if args.min_face is not None and args.proposals.partition(":")[0] == "fast" else None
     try:
         return FaceAnalyzer(weights=args.weights, device=args.device, proposals=args.proposals,
                             backend=args.backend, threads=args.threads, proposal_options=proposal_options,

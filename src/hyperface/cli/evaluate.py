@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-face", action="store_true", help="include every face's result in --json")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--proposals", default="fast",
-                        help="candidate source of the full pipeline: fast (default), selective-search, boxes:FILE")
+                        help="candidate source of the full pipeline: fast (default), fast:DIR (the networks of "
+                             "train-proposals --out DIR), selective-search, boxes:FILE")
     parser.add_argument("--score-threshold", type=float, default=None,
                         help="operating point (default: the analyzer's default threshold)")
     parser.add_argument("--ap-threshold", type=float, default=0.0,

@@ -81,7 +81,7 @@ class FaceAnalyzer:
     """Find faces and predict landmarks, visibility, head pose and gender.
 
     ``weights``: a hyperface weights file (``None``: the bundled ``hyperface-compact``), an ``.onnx``
-    export (with ``backend="onnx"``) or a model object. ``proposals``: ``"fast"``,
+    export (with ``backend="onnx"``) or a model object. ``proposals``: ``"fast"`` (``"fast:DIR"``: networks of ``train-proposals --out DIR``),
     ``"selective-search"``, ``"boxes:FILE"`` or a :class:`ProposalSource`. ``score_threshold``: the
     face probability a face must reach; ``irp_rounds``/``irp_threshold``: IRP rounds and the score
     from which a candidate is refined; ``lnms_iou``/``lnms_top_k``: L-NMS grouping overlap and group
@@ -129,7 +129,7 @@ class FaceAnalyzer:
         self.point_set = self.config.point_set
         self.context = float(self.config.meta.get("context", 1.0))
         opts = dict(proposal_options or {})
-        if isinstance(proposals, str) and proposals == "fast":
+        if isinstance(proposals, str) and proposals.partition(":")[0] == "fast":
             opts.setdefault("device", device)
             opts.setdefault("threads", threads)
             opts.setdefault("backend", self.backend)

@@ -14,6 +14,9 @@ enlarged by ``context``; landmarks are candidate-relative ``a = (x - cx) / w`` (
   matters for a regression network: it is the only way a few thousand upright training faces teach
   it tilted ones, and roll labels then cover more than the data's narrow range.
 * :func:`colour_jitter` changes brightness, contrast and saturation.
+* :func:`~hyperface.train.self_occlusion.label_self_occlusion` (``self_occlusion`` > 0) labels the
+  68 points that a turned head hides as invisible, from the sample's pose after the jitter; it runs
+  in validation too, so validation faces carry the same labels.
 * :func:`occlude_sample` paints occluders (masks, sunglasses, hands) and photometric degradations
   (:mod:`hyperface.train.occlusion`) on a crop, where the landmarks say, and turns the points an
   occluder covers into visibility labels. In :func:`augment_sample` it runs last, on the network
@@ -34,6 +37,7 @@ import numpy as np
 from hyperface.data.shards import relative_to_crop
 from hyperface.points import PointSet, get_point_set
 from hyperface.pose import flip_pose, rotate_pose
+from hyperface.train.self_occlusion import label_self_occlusion
 from hyperface.train.occlusion import OCCLUSIONS, apply_occlusions
 
 if TYPE_CHECKING:
@@ -228,11 +232,14 @@ def _pixels(relative: np.ndarray, labelled: np.ndarray, context: float, size: in
 def augment_sample(sample: Sample, rng: np.random.Generator | None, *, context: float, out_size: int,
                    point_set: PointSet | str | None, flip: float = 0.0, scale: float = 0.0,
                    shift: float = 0.0, rotate: float = 0.0, brightness: float = 0.0, contrast: float = 0.0,
-                   saturation: float = 0.0, occlusion: Mapping[str, float] | None = None) -> Sample:
+                   saturation: float = 0.0, occlusion: Mapping[str, float] | None = None,
+                   self_occlusion: float = 0.0) -> Sample:
     """Flip, jitter (scale, shift, rotation), colour-jitter, resize one sample to the network input,
-    then paint the ``occlusion`` options (name -> probability, :data:`~hyperface.train.occlusion.OCCLUSIONS`).
+    label what the head hides (``self_occlusion``: the margin in degrees, 0 = off), then paint the
+    ``occlusion`` options (name -> probability, :data:`~hyperface.train.occlusion.OCCLUSIONS`).
 
-    With ``rng=None`` (validation) the result is the plain candidate box at ``out_size``.
+    With ``rng=None`` (validation) the result is the plain candidate box at ``out_size`` (with
+    self-occlusion labels when asked).
     """
     if rng is not None and flip > 0 and rng.random() < flip:
         sample = flip_sample(sample, point_set)
@@ -246,6 +253,8 @@ def augment_sample(sample: Sample, rng: np.random.Generator | None, *, context: 
                 sample[key] = jitter_points(sample[key], jitter)
     if jitter.angle and "pose" in sample:
         sample["pose"] = rotate_pose(sample["pose"], jitter.angle).astype(np.asarray(sample["pose"]).dtype)
+    if self_occlusion > 0 and "pose" in sample:
+        sample = label_self_occlusion(sample, point_set, self_occlusion)
     if rng is not None:
         sample["image"] = colour_jitter(sample["image"], rng, brightness, contrast, saturation)
         if occlusion and any(p > 0 for p in occlusion.values()):
@@ -259,4 +268,5 @@ def augment_kwargs(cfg: AugmentConfig | None) -> dict[str, Any]:
         return {}
     kwargs = {k: getattr(cfg, k) for k in ("flip", "scale", "shift", "rotate", "brightness", "contrast", "saturation")}
     kwargs["occlusion"] = {k: getattr(cfg, k) for k in OCCLUSIONS}
+    kwargs["self_occlusion"] = cfg.self_occlusion
     return kwargs

@@ -24,10 +24,11 @@ from hyperface.models import HyperFaceModel, create_model_from_config, init_trun
 from hyperface.models.weights import copy_tensors, read_state_dict
 from hyperface.train import distributed as D
 from hyperface.train.checkpoint import Checkpoint
-from hyperface.train.config import ConfigError, LossConfig, ModelSection, OptimConfig, TrainConfig
+from hyperface.train.config import AugmentConfig, ConfigError, LossConfig, ModelSection, OptimConfig, TrainConfig
 from hyperface.train.data import EpochSampler, TrainingSet, make_loader
 from hyperface.train.engine import TrainStep
 from hyperface.train.loss import MultiTaskLoss
+from hyperface.train.occlusion import OCCLUDERS
 
 __all__ = [
     "StageSpec",
@@ -164,6 +165,11 @@ class StageParts:
     frozen: list[str]
 
 
+def _augment_labels_visibility(a: AugmentConfig) -> bool:
+    """Whether augmentation makes visibility labels for samples with landmarks (occluders, self-occlusion)."""
+    return a.self_occlusion > 0 or any(getattr(a, k) > 0 for k in OCCLUDERS)
+
+
 def build_stage(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, checkpoint: Checkpoint | None) -> StageParts:
     """The model (rebuilt from the checkpoint's config when resuming), loss, loaders, optimiser,
     schedule, grad scaler and step module of a stage; the checkpoint's states are not loaded yet."""
@@ -179,6 +185,8 @@ def build_stage(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, checkpoint:
         raise ConfigError(f"{spec.name}: no training samples (check data.train, data.train_split, "
                           f"data.positives_only and stage1.negatives)")
     present = set().union(*(getattr(ds, "tasks_present", l.optimise) for ds, _ in spec.train_parts))
+    if "landmarks" in present and _augment_labels_visibility(cfg.augment):
+        present.add("visibility")
     unlabelled = [t for t in l.optimise if t not in present]
     if unlabelled and info.is_main:
         log.warning("%s: the training data has no labels for %s: those terms stay 0", spec.name, unlabelled)
@@ -210,7 +218,7 @@ def _loaders(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, mc) -> tuple:
                          drop_last=drop_last, pin_memory=pin, seed=seed)
     val_loader = None
     if spec.val_parts:
-        val_set = TrainingSet(spec.val_parts, augment=None, seed=seed, **kw)
+        val_set = TrainingSet(spec.val_parts, augment=None, seed=seed, self_occlusion=cfg.augment.self_occlusion, **kw)
         val_sampler = EpochSampler(len(val_set), shuffle=False, rank=info.rank, world_size=info.world_size, pad=False)
         val_loader = make_loader(val_set, val_sampler, batch_size=cfg.data.batch_size_val or batch,
                                  num_workers=cfg.data.num_workers, drop_last=False, pin_memory=pin, seed=seed)

@@ -107,6 +107,10 @@ class AugmentConfig:
     blur: float = 0.0  # Gaussian (sigma 1..3% of the side) or motion blur (3..8% of the side)
     noise: float = 0.0  # Gaussian noise, sigma 4..20 grey levels
     jpeg: float = 0.0  # JPEG re-encoding at quality 5..35
+    # Visibility labels from the pose label (hyperface.train.self_occlusion), in training and
+    # validation: a 68-point face's point is hidden when its normal on a generic head turns more than
+    # this many degrees past the silhouette (0 = off; 15 suits 300-W's outline annotation).
+    self_occlusion: float = 0.0
 
     def validate(self) -> AugmentConfig:
         """Check ranges; raises :class:`ConfigError` naming the ``augment`` keys. Returns self."""
@@ -244,6 +248,7 @@ def _validate_augment(a: AugmentConfig, need) -> None:
     need(0.0 <= a.shift < 0.5, f"augment.shift must be in [0, 0.5), got {a.shift}")
     for key in ("brightness", "contrast", "saturation"):
         need(0.0 <= getattr(a, key) < 1.0, f"augment.{key} must be in [0, 1), got {getattr(a, key)}")
+    need(0.0 <= a.self_occlusion <= 90.0, f"augment.self_occlusion must be in [0, 90] degrees, got {a.self_occlusion}")
     for key in _AUGMENT_PROBABILITIES:
         need(0.0 <= getattr(a, key) <= 1.0, f"augment.{key} is a probability in [0, 1], got {getattr(a, key)}")
 

@@ -124,17 +124,22 @@ class TrainingSet(Dataset):
     attributes (as :class:`~hyperface.data.shards.PreparedDataset`) and yields sample dicts.
     ``num_points``/``point_set`` are the model's: samples whose landmarks have another shape must be
     unlabelled (e.g. prepared non-face folders) and get zeros. ``augment=None`` gives the plain
-    candidate box (validation). Items are dicts of numpy values with ``index`` the position here.
+    candidate box (validation); ``self_occlusion`` (a margin in degrees, default: the augment
+    section's) still labels what a turned head hides, so validation is measured on the same labels.
+    Items are dicts of numpy values with ``index`` the position here.
     """
 
     def __init__(self, parts: Sequence[tuple[Dataset, np.ndarray]], *, input_size: int, num_points: int,
-                 point_set: str | None, augment: AugmentConfig | None = None, seed: int = 0) -> None:
+                 point_set: str | None, augment: AugmentConfig | None = None, seed: int = 0,
+                 self_occlusion: float | None = None) -> None:
         self.parts = [(ds, np.asarray(idx, dtype=np.int64)) for ds, idx in parts]
         self.input_size = int(input_size)
         self.num_points = int(num_points)
         self.point_set = point_set
         self.augment = augment
         self.seed = int(seed)
+        self.self_occlusion = float(self_occlusion if self_occlusion is not None
+                                    else augment.self_occlusion if augment is not None else 0.0)
         self._offsets = np.concatenate([[0], np.cumsum([len(idx) for _, idx in self.parts])]).astype(np.int64)
         self._part_point_sets = []
         for ds, _ in self.parts:
@@ -158,8 +163,9 @@ class TrainingSet(Dataset):
         sample = ds[j]
         a = self.augment
         rng = np.random.default_rng([self.seed, int(epoch), int(i)]) if a is not None else None
+        kwargs = {**augment_kwargs(a), "self_occlusion": self.self_occlusion}
         sample = augment_sample(sample, rng, context=float(ds.context), out_size=self.input_size,
-                                point_set=self._part_point_sets[p], **augment_kwargs(a))
+                                point_set=self._part_point_sets[p], **kwargs)
         sample = self._conform(sample, f"training part {p} (sample {j})")
         sample["index"] = np.int64(i)
         return sample

@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from hyperface.models import HyperFaceModel, create_model, load_model
+from hyperface.models.registry import create_model_from_config
+from hyperface.tasks import TASKS
 from hyperface.train import distributed as D
 from hyperface.train.build import (
     StageSpec, build_optimizer, build_scheduler, freeze_parameters, init_from_stage_one, set_train_mode,
@@ -46,6 +49,7 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "init_from_stage_one",
+    "init_from_weights",
     "StepInterrupted",
     "STAGE1_DIR",
 ]
@@ -126,13 +130,7 @@ def _main_stage(cfg: TrainConfig, run_dir: Path, num_points: int, point_set: str
 
     def build() -> HyperFaceModel:
         if m.init:
-            model = load_model(m.init)
-            c = model.config
-            if c.arch != m.arch or set(c.tasks) != set(m.tasks) or c.num_points != num_points:
-                raise ConfigError(f"model.init {m.init}: the file holds {c.arch} with tasks {list(c.tasks)} and "
-                                  f"{c.num_points} points; the config asks for {m.arch} with tasks {m.tasks} and "
-                                  f"{num_points} points")
-            return model.train()
+            return init_from_weights(m.init, arch=m.arch, tasks=m.tasks, num_points=num_points).train()
         try:
             model = create_model(m.arch, tasks=tuple(m.tasks), num_points=num_points, point_set=point_set,
                                  pretrained_trunk=m.pretrained_trunk or None, **m.arch_kwargs)
@@ -145,6 +143,30 @@ def _main_stage(cfg: TrainConfig, run_dir: Path, num_points: int, point_set: str
     loss = dataclasses.replace(cfg.loss, optimise=list(cfg.optimised_tasks))
     return StageSpec("main", run_dir, m, loss, cfg.optim, build, _parts(cfg, "train", stage_one=False),
                      _parts(cfg, "val", stage_one=False))
+
+
+def init_from_weights(path: str | Path, *, arch: str, tasks: Sequence[str], num_points: int) -> HyperFaceModel:
+    """The model of weights file ``path`` to continue training, with the heads of ``tasks``.
+
+    The architecture and point count must be the file's. Tasks the file lacks get fresh heads on the
+    trained trunk (e.g. a visibility branch added to a trained network); tasks the config drops lose
+    their heads. Anything else is a :class:`ConfigError` naming the file.
+    """
+    model = load_model(path)
+    c = model.config
+    if c.arch != arch or c.num_points != num_points:
+        raise ConfigError(f"model.init {path}: the file holds {c.arch} with {c.num_points} points; the config "
+                          f"asks for {arch} with {num_points} points")
+    if set(c.tasks) == set(tasks):
+        return model
+    fresh = create_model_from_config(dataclasses.replace(c, tasks=tuple(t for t in TASKS if t in tasks)))
+    trained = model.state_dict()
+    state = {k: v for k, v in trained.items() if k in fresh.state_dict()}
+    missing, _ = fresh.load_state_dict(state, strict=False)
+    new = [t for t in tasks if t not in c.tasks]
+    log.info("model.init %s: tasks %s start with fresh heads (%d tensors)%s", path, new, len(missing),
+             f"; dropped {[t for t in c.tasks if t not in tasks]}" if set(c.tasks) - set(tasks) else "")
+    return fresh
 
 
 # -- the run ---------------------------------------------------------------------------------------

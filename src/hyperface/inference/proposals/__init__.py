@@ -1,7 +1,8 @@
 """Candidate sources, chosen by name from :data:`SOURCES` (see :class:`ProposalSource`).
 
-``fast`` (the bundled proposal network over an image pyramid), ``selective-search`` (the paper's,
-slow) and ``boxes:FILE`` (boxes from any other detector, read from a file).
+``fast`` (the bundled proposal network over an image pyramid; ``fast:DIR`` the two networks that
+``hyperface train-proposals --out DIR`` wrote), ``selective-search`` (the paper's, slow) and
+``boxes:FILE`` (boxes from any other detector, read from a file).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hyperface.inference.assets import PROPOSAL_WEIGHTS, REFINE_WEIGHTS
 from hyperface.inference.proposals.base import ProposalSource
 from hyperface.inference.proposals.boxes import BoxesProposals, read_boxes_file
 from hyperface.inference.proposals.fast import FastProposals
@@ -25,7 +27,8 @@ SOURCES: dict[str, type[ProposalSource]] = {
 
 
 def create_proposals(spec: str | ProposalSource, **kwargs: Any) -> ProposalSource:
-    """A candidate source from its name (``"fast"``, ``"selective-search"``, ``"boxes:FILE"``) or as given.
+    """A candidate source from its name (``"fast"``, ``"fast:DIR"``, ``"selective-search"``,
+    ``"boxes:FILE"``) or as given.
 
     ``kwargs`` go to the source's constructor.
     """
@@ -35,11 +38,22 @@ def create_proposals(spec: str | ProposalSource, **kwargs: Any) -> ProposalSourc
         raise TypeError(f"proposals must be a name or a ProposalSource, got {type(spec).__name__}")
     name, sep, arg = spec.partition(":")
     if name not in SOURCES:
-        raise ValueError(f"unknown candidate source {spec!r}; choose from: fast, selective-search, boxes:FILE")
+        raise ValueError(f"unknown candidate source {spec!r}; choose from: fast, fast:DIR, selective-search, boxes:FILE")
     if name == "boxes":
         if not sep or not arg:
             raise ValueError("the boxes candidate source needs a file: 'boxes:path/to/boxes.json'")
         return BoxesProposals(Path(arg), **kwargs)
+    if name == "fast" and sep:
+        return FastProposals(**{**_trained_cascade(Path(arg)), **kwargs})
     if sep:
         raise ValueError(f"candidate source {name!r} takes no ':' argument (got {spec!r})")
     return SOURCES[name](**kwargs)
+
+
+def _trained_cascade(folder: Path) -> dict[str, Path | None]:
+    """``weights``/``refine`` of the fast source from a ``train-proposals --out`` folder."""
+    dense, refine = folder / PROPOSAL_WEIGHTS, folder / REFINE_WEIGHTS
+    if not dense.is_file():
+        raise FileNotFoundError(f"fast:{folder}: no {PROPOSAL_WEIGHTS} there (hyperface train-proposals --out "
+                                f"writes it)")
+    return {"weights": dense, "refine": refine if refine.is_file() else None}
