@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from PIL import Image
 
 from hyperface.data.labels import to_pixels
 from hyperface.data.prepare import PrepareOptions, merge, prepare, split_of
-from hyperface.data.shards import PreparedDataset, relative_to_crop, shard_is_complete
+from hyperface.data.shards import PreparedDataset, label_dtype, relative_to_crop, shard_is_complete
 
 NOSE = 30
 OPTS = PrepareOptions(crop_size=48, context=1.25, ss_max_side=64, ss_max_proposals=40, images_per_shard=2,
@@ -142,6 +143,7 @@ def test_manifest_counts_splits_and_corrupt_image(clean, pool):
     labels = ds.labels()
     assert c["train"]["face"] + c["val"]["face"] == int((labels["detection_mask"] & (labels["detection"] == 1)).sum())
     assert c["pose_source"]["pnp"] == int(labels["pose_mask"].sum()) > 0
+    assert c["train"]["pose_class"] + c["val"]["pose_class"] == int((labels["pose_class"] > 0).sum()) > 0
     # The truncated image is reported with its file and skipped.
     broken = [s for s in manifest["skipped"] if s["path"].endswith("broken.jpg")]
     assert len(broken) == 1 and "decode" in broken[0]["message"]
@@ -172,6 +174,9 @@ def test_masks_per_source_kind(clean):
     mtfl = [s for s, _ in by_source["mtfl"]]
     assert not any(s["landmarks_mask"].any() or s["pose_mask"] for s in mtfl)
     assert any(s["landmarks5_mask"].all() and s["gender_mask"] for s in mtfl)
+    # MTFL's pose class (3 in every line) goes with the attributes, and no other source has one.
+    assert all(s["pose_class"] == (3 if s["gender_mask"] else 0) for s in mtfl)
+    assert not any(s["pose_class"] for kind in ("pts", "utkface", "negatives") for s, _ in by_source[kind])
     # Whole-image gender-only faces: gender on positives, nothing else.
     for s, _ in by_source["utkface"]:
         assert not s["landmarks_mask"].any() and not s["landmarks5_mask"].any() and not s["pose_mask"]
@@ -257,6 +262,44 @@ def test_resume_after_a_crash_and_a_partial_tmp_shard(clean, pool, tmp_path):
     names = [s["name"] for s in manifest["shards"]]
     assert len(names) == len(set(names))
     _assert_same(out, clean)
+
+
+def _as_version_1(shard: Path) -> None:
+    """Rewrite a shard as the format-1 code wrote it: no pose_class column, no format_version."""
+    labels = np.load(shard / "labels.npy", allow_pickle=False)
+    old = np.zeros(len(labels), dtype=label_dtype(68, version=1))
+    for name in old.dtype.names:
+        old[name] = labels[name]
+    np.save(shard / "labels.npy", old)
+    meta = json.loads((shard / "shard.json").read_text())
+    del meta["format_version"]
+    (shard / "shard.json").write_text(json.dumps(meta))
+
+
+def test_a_version_1_job_resumes_into_a_mixed_folder(clean, pool, tmp_path):
+    """A job prepared by the format-1 code and resumed by this one keeps its old shards and reads both."""
+    out = tmp_path / "out"
+    shutil.copytree(clean, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    names = [s["name"] for s in manifest["shards"]]
+    mtfl = next(n for n in names if n.startswith("01-"))  # the second source is MTFL
+    for name in names:
+        _as_version_1(out / "shards" / name)
+    shutil.rmtree(out / "shards" / mtfl)  # not done yet when the code was upgraded
+    (out / "manifest.json").write_text(json.dumps(dict(manifest, format_version=1)))
+    redone: list[str] = []
+    resumed = prepare(list(pool.values()), out, OPTS, progress=False, on_shard=redone.append)
+    assert resumed["complete"] and redone == [mtfl] and resumed["format_version"] == 2
+    assert "format_version" not in json.loads((out / "shards" / names[0] / "shard.json").read_text())
+    ds = PreparedDataset(out, split=None)
+    ref = PreparedDataset(clean, split=None)
+    assert len(ds) == len(ref)
+    classes = [int(ds[i]["pose_class"]) for i in range(len(ds))]
+    # the redone shard has MTFL's classes, the old ones (another MTFL shard among them) read as 0
+    expected = [int(ref[i]["pose_class"]) if ref.info(i)["shard"] == mtfl else 0 for i in range(len(ref))]
+    assert classes == expected and 3 in classes and 3 in [int(ref[i]["pose_class"]) for i in range(len(ref))
+                                                          if ref.info(i)["shard"] != mtfl]
+    assert ds.labels()["pose_class"].tolist() == classes
 
 
 def test_resume_after_the_process_is_killed(clean, pool, tmp_path):

@@ -164,7 +164,7 @@ def _summary(manifest: dict, out: Path) -> None:
     print(f"{out}: {c.get('images', 0)} images, {c.get('faces', 0)} faces -> {c.get('samples', 0)} samples "
           f"in {len(manifest['shards'])} shards ({'complete' if manifest['complete'] else 'INCOMPLETE'}); "
           f"{len(manifest['skipped'])} items skipped (see manifest.json)")
-    tasks = ("samples", "face", "non_face", "landmarks", "landmarks5", "visibility", "pose", "gender")
+    tasks = ("samples", "face", "non_face", "landmarks", "landmarks5", "visibility", "pose", "pose_class", "gender")
     print("| split | " + " | ".join(tasks) + " |")
     print("|---" * (len(tasks) + 1) + "|")
     for split in ("train", "val"):

@@ -9,9 +9,10 @@ errs (``benchmarks/stage_one_alignment_error.py`` measures it).
 
 Labels per face: its landmarks (68 points; 5-point faces through ``landmarks5``), pose (annotated or
 PnP of the 68 points, turned by the alignment's rotation so that it describes the face as the crop
-shows it) and gender. Faces with no points at all (UTKFace, FairFace: gender only) are aligned by a
-*teacher*, the stage-one model run on the face's box, exactly as inference aligns them; without a
-teacher they are skipped. Detection is never labelled: stage two does not decide face or non-face.
+shows it), gender and MTFL's pose class (a coarse yaw class, kept as it is: the alignment only turns
+the face in the image plane). Faces with no points at all (UTKFace, FairFace: gender only) are
+aligned by a *teacher*, the stage-one model run on the face's box, exactly as inference aligns
+them; without a teacher they are skipped. Detection is never labelled: stage two does not decide face or non-face.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def sample_aligned(image: np.ndarray, record: ImageRecord, *, point_set: str, cr
         if targets.gender_mask:
             row["gender"] = targets.gender
             row["gender_mask"] = True
+        row["pose_class"] = targets.pose_class
         corners = al.to_image(np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]))
         row["box"] = np.concatenate([corners.min(0), corners.max(0)])  # the window's extent in the image
         row["iou"] = 1.0

@@ -4,7 +4,7 @@
 |-----------------------|-------------------------------------------------------|
 | detection             | > pos_iou: face (1); < neg_iou: non-face (0); else ignored |
 | landmarks, visibility | > landmark_iou                                        |
-| pose, gender          | > attr_iou                                            |
+| pose, gender, pose class | > attr_iou                                         |
 
 A candidate that covers most of another annotated face than the one it is matched to is dropped:
 it is neither a clean sample of its own face nor a clean non-face. So is a non-face candidate that
@@ -153,6 +153,12 @@ class FaceTargets:
     pose_source: int             # index into POSE_SOURCES
     gender: int
     gender_mask: bool
+    pose_class: int = 0          # MTFL's 5-way head-pose class 1..5; 0 = none
+
+
+def _pose_class(face: FaceRecord) -> int:
+    """The record's pose class if it is one of MTFL's 1..5, else 0 (the label column's "none")."""
+    return int(face.pose_class) if face.pose_class is not None and 1 <= face.pose_class <= 5 else 0
 
 
 def _convert(face: FaceRecord, target: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -199,7 +205,7 @@ def face_targets(face: FaceRecord, point_set: str, image_size: tuple[int, int]) 
             logger.debug("no PnP pose: %s", exc)
     gender_ok = face.gender is not None and face.gender in (0, 1)
     return FaceTargets(pts, pts_mask, visibility, visibility_mask, p5, p5_mask, pose, pose_source,
-                       int(face.gender) if gender_ok else 0, bool(gender_ok))
+                       int(face.gender) if gender_ok else 0, bool(gender_ok), _pose_class(face))
 
 
 def to_relative(points: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -247,3 +253,4 @@ def fill_labels(row: np.ndarray, box: np.ndarray, assignment: Assignment, k: int
         if targets.gender_mask:
             row["gender"] = targets.gender
             row["gender_mask"] = True
+        row["pose_class"] = targets.pose_class

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hyperface import fileio
-from hyperface.data.shards import MANIFEST, load_manifest, read_shard_json, sum_counts
+from hyperface.data.shards import FORMAT_VERSION, MANIFEST, load_manifest, read_shard_json, sum_counts
 
 __all__ = ["merge"]
 
@@ -18,7 +18,8 @@ def merge(out: str | Path, parts: Sequence[str | Path]) -> dict:
 
     The parts must share options, sources and plan (e.g. the ``--shard i/n`` runs of one command);
     shards stay where they are and are referenced by relative path. A shard present in several parts
-    is taken once. Returns the merged manifest (``complete`` says whether every planned shard is in).
+    is taken once. Parts written by older code merge too (each shard's ``shard.json`` names its layout).
+    Returns the merged manifest (``complete`` says whether every planned shard is in).
     """
     out = Path(out)
     if not parts:
@@ -64,6 +65,7 @@ def merge(out: str | Path, parts: Sequence[str | Path]) -> dict:
     counts["by_source"] = {name: sum_counts(cs) for name, cs in by_source.items()}
     manifest = dict(first)
     manifest.update({
+        "format_version": FORMAT_VERSION,  # parts prepared before an upgrade keep their shards' layout
         "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "merged_from": [str(Path(p)) for p in parts],
         "plan": dict(first["plan"], shard_spec=[0, 1]),

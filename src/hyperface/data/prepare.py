@@ -123,7 +123,7 @@ class _Decoder:
 
 
 def _count(labels: np.ndarray, splits_of_images: Sequence[int], faces_of_images: Sequence[int]) -> dict:
-    """Counts of one shard: per split, per task; pose label sources."""
+    """Counts of one shard: per split, per task (``pose_class``: samples with MTFL's pose class); pose label sources."""
     counts: dict[str, Any] = {"images": len(splits_of_images), "faces": int(sum(faces_of_images)),
                               "samples": int(len(labels))}
     for s, split in enumerate(SPLITS):
@@ -138,6 +138,7 @@ def _count(labels: np.ndarray, splits_of_images: Sequence[int], faces_of_images:
             "landmarks5": int(lab["landmarks5_mask"].any(axis=1).sum()),
             "visibility": int(lab["visibility_mask"].any(axis=1).sum()),
             "pose": int(lab["pose_mask"].sum()),
+            "pose_class": int((lab["pose_class"] > 0).sum()),
             "gender": int(lab["gender_mask"].sum()),
         }
     pose = labels[labels["pose_mask"]]["pose_source"]

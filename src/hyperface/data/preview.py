@@ -4,7 +4,8 @@ Each tile: the stored crop; the candidate box (yellow, the centred square of sid
 landmarks of the target point set (green; red where labelled invisible) or, where only those are
 labelled, the five points (magenta); a frame coloured by the detection label (green face, red
 non-face, grey ignored); below, the label text: face/non-face with the IoU, pose (roll, pitch, yaw
-degrees, with its source) and gender, or a mined hard negative's detector score.
+degrees, with its source, else MTFL's pose class) and gender, or a mined hard negative's detector
+score.
 
 With ``augment`` (an :class:`~hyperface.train.config.AugmentConfig`) each tile shows instead what
 training feeds the network: the candidate box after :func:`~hyperface.train.augment.augment_sample`
@@ -73,6 +74,8 @@ def draw_tile(sample: dict, info: dict, context: float, tile: int) -> np.ndarray
     if sample["pose_mask"]:
         r, p, y = (round(float(v)) for v in sample["pose"])
         line2 = f"r{r} p{p} y{y} {info['pose_source']}"
+    elif sample.get("pose_class", 0):  # MTFL's 5-way class (1 left profile .. 5 right profile)
+        line2 = f"pose class {int(sample['pose_class'])}"
     elif info.get("score") is not None:  # a hard negative (prepare --mode hard-negatives)
         line2 = f"detector {info['score']:.2f}"
     font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.3, tile / 420)

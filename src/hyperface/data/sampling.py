@@ -192,5 +192,6 @@ def sample_image(image: np.ndarray, record: ImageRecord, opts: PrepareOptions,
         fi = int(a.face[k])
         fill_labels(labels[i], boxes[k], a, int(k), targets[fi] if fi >= 0 else None)
     keep = (labels["detection_mask"] | labels["landmarks_mask"].any(axis=1) | labels["landmarks5_mask"].any(axis=1)
-            | labels["visibility_mask"].any(axis=1) | labels["pose_mask"] | labels["gender_mask"])  # any label
+            | labels["visibility_mask"].any(axis=1) | labels["pose_mask"] | labels["gender_mask"]
+            | (labels["pose_class"] > 0))  # any label
     return boxes[sel][keep], labels[keep]

@@ -4,7 +4,10 @@ A prepared folder holds ``manifest.json`` and ``shards/<name>/`` folders. Each s
 ``images.npy`` (uint8, N x S x S x 3 RGB crops), ``labels.npy`` (one structured numeric row per
 crop, see :func:`label_dtype`) and ``shard.json`` (the images it came from, counts, skipped items; a
 ``prepare --mode hard-negatives`` shard adds ``scores``, the detector's score of each crop).
-Everything is plain ``.npy``/JSON: no pickle anywhere. A shard is written to a temporary folder and
+Everything is plain ``.npy``/JSON: no pickle anywhere. ``shard.json``'s ``format_version`` names
+the layout of its rows (absent: 1, written before it was recorded); version 2 added ``pose_class``,
+and version-1 shards are still read (their samples have ``pose_class`` 0), so old and new folders,
+or a folder resumed across the change, train together. A shard is written to a temporary folder and
 renamed into place (:func:`hyperface.fileio.atomic_directory`), so a killed job leaves complete shards
 or nothing; a shard damaged afterwards (a file truncated, deleted or edited) is found on load, by its
 sizes against ``shard.json`` and the manifest (:func:`shard_problem`).
@@ -40,6 +43,8 @@ __all__ = [
     "SPLITS",
     "POSE_SOURCES",
     "label_dtype",
+    "upgrade_labels",
+    "shard_version",
     "relative_to_crop",
     "crop_to_relative",
     "write_shard",
@@ -56,7 +61,7 @@ __all__ = [
 logger = logging.getLogger("hyperface.data")
 
 FORMAT_NAME = "hyperface-prepared"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the ``pose_class`` label column
 SPLITS = ("train", "val")  # value of the ``split`` label column = index here
 POSE_SOURCES = ("none", "annotated", "pnp")  # value of the ``pose_source`` label column = index here
 MANIFEST = "manifest.json"
@@ -66,13 +71,16 @@ SHARD_JSON = "shard.json"
 SAMPLE_KEYS = (
     "image", "detection", "detection_mask", "landmarks", "landmarks_mask", "visibility",
     "visibility_mask", "landmarks5", "landmarks5_mask", "pose", "pose_mask", "gender",
-    "gender_mask", "index",
+    "gender_mask", "pose_class", "index",
 )  # fmt: skip
 
 
-def label_dtype(num_points: int) -> np.dtype:
-    """The structured row stored per crop in ``labels.npy``; every field numeric (no pickle)."""
-    return np.dtype([
+def label_dtype(num_points: int, version: int = FORMAT_VERSION) -> np.dtype:
+    """The structured row stored per crop in ``labels.npy`` by format ``version``; every field numeric
+    (no pickle). Older layouts stay readable: a prepared folder is never invalidated by an upgrade."""
+    if not 1 <= version <= FORMAT_VERSION:
+        raise ValueError(f"label layout version {version}: this code knows 1..{FORMAT_VERSION}")
+    fields = [
         ("detection", "i1"), ("detection_mask", "?"),
         ("landmarks", "<f4", (num_points, 2)), ("landmarks_mask", "?", (num_points,)),
         ("visibility", "<f4", (num_points,)), ("visibility_mask", "?", (num_points,)),
@@ -86,7 +94,26 @@ def label_dtype(num_points: int) -> np.dtype:
         ("source", "<i2"),             # index into manifest["sources"]
         ("image", "<i4"),              # index into this shard's shard.json "images"
         ("split", "i1"),               # index into SPLITS
-    ])  # fmt: skip
+    ]  # fmt: skip
+    if version >= 2:
+        fields.append(("pose_class", "i1"))  # MTFL's 5-way head-pose class 1..5; 0 = none
+    return np.dtype(fields)
+
+
+def upgrade_labels(labels: np.ndarray, num_points: int) -> np.ndarray:
+    """Label rows of any known layout as rows of the current one (columns it lacks are 0)."""
+    dtype = label_dtype(num_points)
+    if labels.dtype == dtype:
+        return np.asarray(labels)
+    out = np.zeros(len(labels), dtype=dtype)
+    for name in labels.dtype.names:
+        out[name] = labels[name]
+    return out
+
+
+def shard_version(meta: Mapping) -> int:
+    """The label layout version of a shard from its ``shard.json`` (1 when it predates the field)."""
+    return int(meta.get("format_version", 1))
 
 
 def relative_to_crop(rel: np.ndarray, context: float, crop_size: int) -> np.ndarray:
@@ -136,15 +163,17 @@ def shard_problem(shard_dir: str | Path, *, samples: int | None = None, crop_siz
         return "the shard folder is missing"
     try:
         meta = read_shard_json(shard_dir)
-        count = int(meta["samples"])
+        count, version = int(meta["samples"]), shard_version(meta)
     except FileNotFoundError:
         return f"{SHARD_JSON} is missing"
     except (ValueError, KeyError, TypeError, OSError) as exc:
         return f"{SHARD_JSON} is unreadable ({exc})"
     if samples is not None and count != samples:
         return f"{SHARD_JSON} says {count} samples, the manifest {samples}"
+    if not 1 <= version <= FORMAT_VERSION:
+        return f"{SHARD_JSON} says format_version {version}, this code reads 1..{FORMAT_VERSION}"
     images_shape = (crop_size, crop_size, 3) if crop_size is not None else None
-    dtype = label_dtype(num_points) if num_points is not None else None
+    dtype = label_dtype(num_points, version) if num_points is not None else None
     return (_array_problem(shard_dir / "labels.npy", count, None, dtype)
             or _array_problem(shard_dir / "images.npy", count, images_shape, np.dtype(np.uint8)))
 
@@ -158,9 +187,10 @@ def write_shard(shard_dir: str | Path, images: np.ndarray, labels: np.ndarray, m
                 *, overwrite: bool = False) -> None:
     """Write one shard atomically: into a temporary sibling folder, then rename it into place.
 
-    ``images`` (N, S, S, 3) uint8, ``labels`` (N,) of :func:`label_dtype`; ``meta`` goes to
-    ``shard.json`` (with ``samples`` set to N). An existing shard folder is an error unless
-    ``overwrite`` (used to replace a damaged one).
+    ``images`` (N, S, S, 3) uint8, ``labels`` (N,) of :func:`label_dtype` (the current layout: every
+    writer writes it); ``meta`` goes to ``shard.json`` (with ``samples`` set to N and
+    ``format_version``). An existing shard folder is an error unless ``overwrite`` (used to replace a
+    damaged one).
     """
     shard_dir = Path(shard_dir)
     images = np.ascontiguousarray(images, dtype=np.uint8)
@@ -168,11 +198,14 @@ def write_shard(shard_dir: str | Path, images: np.ndarray, labels: np.ndarray, m
         raise ValueError(f"shard images must be N x S x S x 3, got {images.shape}")
     if labels.dtype.names is None or len(labels) != len(images):
         raise ValueError("shard labels must be a structured array with one row per image")
+    if "landmarks" not in labels.dtype.names or labels.dtype != label_dtype(labels.dtype["landmarks"].shape[0]):
+        raise ValueError(f"shard labels must be rows of label_dtype(num_points) (format {FORMAT_VERSION}), "
+                         f"got {labels.dtype}")
     shard_dir.parent.mkdir(parents=True, exist_ok=True)
     with fileio.atomic_directory(shard_dir, overwrite=overwrite) as tmp:
         fileio.write_npy(tmp / "images.npy", images)
         fileio.write_npy(tmp / "labels.npy", labels)
-        fileio.write_json(tmp / SHARD_JSON, dict(meta, samples=int(len(labels))))
+        fileio.write_json(tmp / SHARD_JSON, dict(meta, samples=int(len(labels)), format_version=FORMAT_VERSION))
 
 
 def load_manifest(root: str | Path) -> tuple[dict, Path]:
@@ -238,7 +271,8 @@ class PreparedDataset(Dataset):
     """Samples of one or more prepared folders (or merged manifests), read from memory-mapped shards.
 
     ``split`` is "train", "val" or None (all). Each item is a dict of numpy values (see the module
-    docstring and :data:`SAMPLE_KEYS`); masks False mean the value is 0 and must be ignored.
+    docstring and :data:`SAMPLE_KEYS`); masks False mean the value is 0 and must be ignored, and
+    ``pose_class`` (MTFL's 1..5) has no mask: 0 means none (always so for a version-1 shard).
     Shards are opened lazily in the process that reads them and never pickled, so the dataset is
     safe with DataLoader workers (fork or spawn) and with several DDP processes.
     """
@@ -373,6 +407,7 @@ class PreparedDataset(Dataset):
             "pose_mask": np.bool_(lab["pose_mask"]),
             "gender": np.int64(lab["gender"]),
             "gender_mask": np.bool_(lab["gender_mask"]),
+            "pose_class": np.int64(lab["pose_class"] if "pose_class" in lab.dtype.names else 0),
             "index": int(i) % len(self),
         }
 
@@ -401,5 +436,6 @@ class PreparedDataset(Dataset):
 
     def labels(self) -> np.ndarray:
         """All label rows of the selected split (no images), e.g. for class-balanced sampling."""
-        parts = [np.asarray(self._load(d, "labels.npy")[r]) for d, r in zip(self._shard_dirs, self._rows)]
+        parts = [upgrade_labels(self._load(d, "labels.npy")[r], self.num_points)
+                 for d, r in zip(self._shard_dirs, self._rows)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=self._dtype)

@@ -5,7 +5,7 @@ enlarged by ``context``; landmarks are candidate-relative ``a = (x - cx) / w`` (
 ``a`` in [-0.5, 0.5]) and sit in crop pixels (centres at integers) at ``S * (0.5 + a / context) - 0.5``.
 
 * :func:`flip_sample` mirrors the crop about its centre: ``a -> -a``, the point set's permutation
-  swaps left and right, roll and yaw change sign.
+  swaps left and right, roll and yaw change sign, MTFL's pose class ``c`` (1..5) becomes ``6 - c``.
 * :func:`crop_to_input` cuts the network input out of the stored crop: a sub-box of the candidate
   box (scaled by ``s``, moved by ``(dx, dy)`` box sides and turned by ``angle`` degrees, the
   scale/shift/rotation jitter) resized to the model's input size; the landmarks follow through
@@ -62,7 +62,8 @@ def flip_sample(sample: Sample, point_set: PointSet | str | None) -> Sample:
     """The sample mirrored left-right (a new dict; the input is not changed).
 
     ``point_set`` names the set of ``landmarks`` (its flip permutation re-indexes points, visibility
-    and masks); ``landmarks5`` always use the 5-point set's permutation. Pose: roll and yaw negated.
+    and masks); ``landmarks5`` always use the 5-point set's permutation. Pose: roll and yaw negated,
+    and the pose class mirrored (left profile <-> right profile; 0, none, stays 0).
     """
     out = dict(sample)
     out["image"] = np.ascontiguousarray(sample["image"][:, ::-1])
@@ -86,6 +87,9 @@ def flip_sample(sample: Sample, point_set: PointSet | str | None) -> Sample:
             out["landmarks5_mask"] = np.ascontiguousarray(five.flip_values(sample["landmarks5_mask"]))
     if "pose" in sample:
         out["pose"] = flip_pose(sample["pose"]).astype(np.asarray(sample["pose"]).dtype)
+    if "pose_class" in sample:
+        c = np.asarray(sample["pose_class"])
+        out["pose_class"] = np.where(c > 0, 6 - c, 0).astype(c.dtype)
     return out
 
 

@@ -22,7 +22,7 @@ from typing import Any, Union
 import yaml
 
 from hyperface import fileio
-from hyperface.tasks import LANDMARK_LOSSES, SAMPLE_KINDS, TASKS
+from hyperface.tasks import LANDMARK_LOSSES, SAMPLE_KINDS, TASKS, validate_loss_terms
 
 __all__ = [
     "ConfigError",
@@ -145,6 +145,7 @@ class LossConfig:
 
     optimise: list[str] = field(default_factory=list)  # empty = every model task; others are logged only
     weights: dict[str, float] = field(default_factory=dict)  # override the paper's 1, 5, 0.5, 5, 2
+    #   and pose_class (0: off), the pose-class margin loss on MTFL's pose class (needs the pose task)
     learn_weights: bool = False  # homoscedastic uncertainty weighting (Kendall et al. 2018)
     landmark_loss: str = "l2"  # l2 (the paper's squared error) | l1 (absolute error: less pull from outliers)
 
@@ -227,8 +228,10 @@ class TrainConfig:
         need(len(set(m.tasks)) == len(m.tasks), f"model.tasks lists a task twice: {m.tasks}")
         bad = [t for t in lo.optimise if t not in m.tasks]
         need(not bad, f"loss.optimise: {bad} not in model.tasks {m.tasks}")
-        bad = [t for t in lo.weights if t not in TASKS]
-        need(not bad, f"loss.weights: unknown task(s) {bad}; choose from {list(TASKS)}")
+        try:
+            validate_loss_terms(lo.weights, m.tasks)
+        except ValueError as exc:
+            need(False, f"loss.weights: {exc}")
         need(all(v >= 0 for v in lo.weights.values()), f"loss.weights must be >= 0, got {lo.weights}")
         _validate_optim(self.optim, "optim", need)
         _validate_optim(self.stage1.optim, "stage1.optim", need)

@@ -42,9 +42,10 @@ __all__ = [
     "LABEL_KEYS",
 ]
 
-# Per-task target keys; a sample without them gets zeros and a False mask.
+# Per-task target keys; a sample without them gets zeros and a False mask (``pose_class``, MTFL's
+# 1..5, has no mask: 0 means none).
 LABEL_KEYS = ("detection", "detection_mask", "landmarks", "landmarks_mask", "visibility", "visibility_mask",
-              "landmarks5", "landmarks5_mask", "pose", "pose_mask", "gender", "gender_mask")
+              "landmarks5", "landmarks5_mask", "pose", "pose_mask", "gender", "gender_mask", "pose_class")
 
 
 def _label_kinds(dataset: Dataset) -> dict[str, np.ndarray]:
@@ -177,7 +178,8 @@ class TrainingSet(Dataset):
                   "visibility": ((n,), np.float32), "visibility_mask": ((n,), bool),
                   "landmarks5": ((5, 2), np.float32), "landmarks5_mask": ((5,), bool),
                   "pose": ((3,), np.float32), "pose_mask": ((), bool), "detection": ((), np.int64),
-                  "detection_mask": ((), bool), "gender": ((), np.int64), "gender_mask": ((), bool)}
+                  "detection_mask": ((), bool), "gender": ((), np.int64), "gender_mask": ((), bool),
+                  "pose_class": ((), np.int64)}
         out = {"image": sample["image"]}
         for key, (shape, dtype) in shapes.items():
             value = sample.get(key)

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from hyperface.models import ModelConfig, to_input_tensor
 from hyperface.points import convert_matrix, get_point_set, mean_point_error
-from hyperface.tasks import TASKS
+from hyperface.tasks import LOSS_TERMS
 from hyperface.train.loss import MultiTaskLoss
 
 __all__ = [
@@ -309,8 +309,9 @@ def evaluate(model: nn.Module, criterion: MultiTaskLoss, loader: Iterable[dict[s
              device: torch.device, amp_dtype: torch.dtype | None = None) -> dict[str, float]:
     """Validation losses and metrics over ``loader`` (all-reduced over processes).
 
-    Keys: ``loss_<task>`` for every task the model outputs and the data labels, ``loss_total``
-    (from the optimised tasks' means), ``nme68``/``auc68``/``acc68@T``/``faces68`` (and ``...5``),
+    Keys: ``loss_<task>`` for every task the model outputs and the data labels (and ``loss_pose_class``
+    when that term is weighted), ``loss_total`` (from the optimised terms' means),
+    ``nme68``/``auc68``/``acc68@T``/``faces68`` (and ``...5``),
     ``detection_acc``, ``gender_acc``, ``pose_mae`` (degrees, mean of the three angles), ``samples``.
     """
     was_training = model.training
@@ -323,7 +324,7 @@ def evaluate(model: nn.Module, criterion: MultiTaskLoss, loader: Iterable[dict[s
             outputs = model(images)
         outputs = {k: v.float() for k, v in outputs.items()}
         losses, counts = criterion.measure(outputs, targets)
-        for task in TASKS:
+        for task in LOSS_TERMS:
             if task in losses and task in counts:
                 meter.add(f"loss_{task}", losses[task] * counts[task], counts[task])
         meter.add("samples", float(images.shape[0]))
@@ -357,7 +358,7 @@ def evaluate(model: nn.Module, criterion: MultiTaskLoss, loader: Iterable[dict[s
     for kind in ("68", "5"):
         if f"faces{kind}" in meter.sums:
             result[f"faces{kind}"] = float(meter.sums[f"faces{kind}"])
-    task_means = {t: result[f"loss_{t}"] for t in TASKS if f"loss_{t}" in result}
+    task_means = {t: result[f"loss_{t}"] for t in LOSS_TERMS if f"loss_{t}" in result}
     if any(t in task_means for t in criterion.tasks):
         result["loss_total"] = criterion.combine(task_means)
     model.train(was_training)

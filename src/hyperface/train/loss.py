@@ -11,7 +11,12 @@ no label in a batch contributes exactly zero, never NaN. Terms (paper, section 3
   (e.g. Feng et al., "Wing Loss", CVPR 2018) prefer it to L2;
 * visibility: squared error on the 0/1 visibility, averaged over labelled points;
 * pose: squared error on (roll, pitch, yaw) in radians (targets arrive in degrees), averaged over
-  labelled angles.
+  labelled angles;
+* pose_class (off unless its weight is above 0): the pose-class margin loss, weak yaw supervision
+  for faces that carry MTFL's 5-way head-pose class but no pose label. A class is a yaw interval
+  (:data:`POSE_CLASS_YAW`); the term is the hinge ``relu(lo - yaw) + relu(yaw - hi)`` in radians on
+  the pose head's yaw, 0 inside the interval, averaged over those faces. It trains the pose head
+  with a fixed weight (never a learned one) when ``pose`` is optimised, and is logged otherwise.
 
 The total is ``sum(weight[t] * loss[t])`` with the paper's weights 1, 5, 0.5, 5, 2 by default, or,
 with ``learn_weights=True``, homoscedastic uncertainty weighting (Kendall et al., CVPR 2018):
@@ -33,9 +38,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hyperface.points import convert_matrix
-from hyperface.tasks import DEFAULT_LOSS_WEIGHTS, LANDMARK_LOSSES, validate_tasks
+from hyperface.pose import POSE_ORDER
+from hyperface.tasks import DEFAULT_LOSS_WEIGHTS, EXTRA_LOSS_TERMS, LANDMARK_LOSSES, LOSS_TERMS, validate_tasks
 
-__all__ = ["MultiTaskLoss"]
+__all__ = ["MultiTaskLoss", "POSE_CLASS_YAW"]
+
+# MTFL's pose class c (1..5) -> allowed yaw (lo, hi) in degrees at POSE_CLASS_YAW[c - 1]. Yaw > 0 is
+# a face turned towards the image left (hyperface.pose), MTFL's class 1 ("left profile"): the
+# classes run from large positive to large negative yaw (spearman_yaw_class checks the sign on
+# MTFL), the profiles open-ended.
+POSE_CLASS_YAW: tuple[tuple[float, float], ...] = (
+    (45.0, math.inf),    # 1 left profile
+    (15.0, 45.0),        # 2 left half-profile
+    (-15.0, 15.0),       # 3 frontal
+    (-45.0, -15.0),      # 4 right half-profile
+    (-math.inf, -45.0),  # 5 right profile
+)
+_YAW = POSE_ORDER.index("yaw")  # column of the pose head's output
 
 
 def _masked_mean(values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -66,7 +85,8 @@ class MultiTaskLoss(nn.Module):
         self.landmark_loss = landmark_loss
         merged = dict(DEFAULT_LOSS_WEIGHTS)
         for name, value in (weights or {}).items():
-            validate_tasks([name])
+            if name not in LOSS_TERMS:
+                raise ValueError(f"unknown task or loss term {name!r}; choose from {list(LOSS_TERMS)}")
             if not math.isfinite(float(value)) or float(value) < 0:
                 raise ValueError(f"loss weight for {name!r} must be a finite number >= 0, got {value!r}")
             merged[name] = float(value)
@@ -74,6 +94,8 @@ class MultiTaskLoss(nn.Module):
         self.learn_weights = learn_weights
         if learn_weights:
             self.log_vars = nn.ParameterDict({t: nn.Parameter(torch.zeros(())) for t in self.tasks})
+        # extra terms (pose_class) that count in the total: weight above 0 and their task optimised
+        self.extra_terms = tuple(t for t, task in EXTRA_LOSS_TERMS.items() if merged[t] > 0 and task in self.tasks)
         to_five = None
         if point_set is not None and point_set != "five":
             to_five = torch.as_tensor(convert_matrix(point_set, "five")[0], dtype=torch.float32)
@@ -92,13 +114,16 @@ class MultiTaskLoss(nn.Module):
         for task in ("detection", "landmarks", "visibility", "pose", "gender"):
             if task in outputs and (task in targets or (task == "landmarks" and "landmarks5" in targets)):
                 terms[task], counts[task] = getattr(self, f"_{task}")(outputs[task], targets)
+        for term, task in EXTRA_LOSS_TERMS.items():  # computed only when weighted: weight 0 = no term
+            if self.weights[term] > 0 and task in outputs and term in targets:
+                terms[term], counts[term] = getattr(self, f"_{term}")(outputs[task], targets)
         missing = [t for t in self.tasks if t not in terms]
         if missing:
             raise KeyError(f"loss: no output or target for optimised task(s) {missing}")
 
         ref = next(iter(outputs.values()))
         total = ref.new_zeros(())
-        for task in self.tasks:
+        for task in self.tasks + tuple(t for t in self.extra_terms if t in terms):
             scale, offset = self._scale_offset(task)
             # a learned log-variance counts only where its task has labels in the batch: with none,
             # "+ s" alone would drive s down for ever (kept in the graph, times 0, for DDP)
@@ -106,13 +131,14 @@ class MultiTaskLoss(nn.Module):
             total = total + scale * terms[task] + offset * labelled
         result = {"total": total}
         for task, value in terms.items():
-            result[task] = value if task in self.tasks else value.detach()
+            optimised = task in self.tasks or task in self.extra_terms
+            result[task] = value if optimised else value.detach()
         return result, {task: c.detach() for task, c in counts.items()}
 
     def _scale_offset(self, task: str, as_float: bool = False) -> tuple[Any, Any]:
         """A task's share of the total is ``scale * term + offset``: its fixed weight and 0, or with
         learned weights ``exp(-s)`` and ``s`` (tensors, or floats in double precision for epoch means)."""
-        if not self.learn_weights:
+        if not self.learn_weights or task not in self.tasks:  # extra terms keep their fixed weight
             return self.weights[task], 0.0
         s = self.log_vars[task]
         if as_float:
@@ -124,7 +150,7 @@ class MultiTaskLoss(nn.Module):
         """The total from per-task means (e.g. an epoch's), as :meth:`measure` combines batch terms;
         a task without a mean counts 0."""
         total = 0.0
-        for task in self.tasks:
+        for task in self.tasks + self.extra_terms:
             if task not in means:
                 continue
             scale, offset = self._scale_offset(task, as_float=True)
@@ -174,3 +200,16 @@ class MultiTaskLoss(nn.Module):
         target = torch.deg2rad(t["pose"].float())
         sq = ((pred.float() - target) ** 2).mean(-1)  # mean over the three angles
         return _masked_mean(sq, t["pose_mask"])
+
+    def _pose_class(self, pred: Tensor, t: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Hinge of the predicted yaw outside its MTFL class's interval, in radians: only a bound, as
+        the class is all the label says; faces with a full pose label are left to the pose term."""
+        yaw = pred.float()[:, _YAW]
+        cls = t["pose_class"].long()
+        mask = (cls >= 1) & (cls <= len(POSE_CLASS_YAW))
+        if "pose_mask" in t:
+            mask = mask & ~t["pose_mask"].bool()
+        bounds = torch.deg2rad(torch.tensor(POSE_CLASS_YAW, dtype=yaw.dtype, device=yaw.device))
+        lo, hi = bounds[(cls - 1).clamp(0, len(POSE_CLASS_YAW) - 1)].unbind(-1)
+        hinge = F.relu(lo - yaw) + F.relu(yaw - hi)  # an open bound (inf) gives relu(-inf) = 0
+        return _masked_mean(hinge, mask)

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from hyperface import fileio
-from hyperface.tasks import TASKS
+from hyperface.tasks import EXTRA_LOSS_TERMS, LOSS_TERMS
 from hyperface.train.engine import AUC_LIMITS, NME_THRESHOLDS
 from hyperface.train.logs import read_csv
 from hyperface.train.snapshots import read_snapshots
@@ -175,7 +175,7 @@ def _draw(ax, runs: list[Run], key: str, colour: str, label: str, *, style: str 
 def plot_comparison(groups: list[Group], title: str, path: str | Path) -> Path:
     """One PNG: per-task train/val loss per epoch, landmark accuracy per epoch, error curves."""
     runs = [r for _, members in groups for r in members]
-    tasks = [t for t in TASKS if any(r.column(f"train_loss_{t}")[0] or r.column(f"val_loss_{t}")[0] for r in runs)]
+    tasks = [t for t in LOSS_TERMS if any(r.column(f"train_loss_{t}")[0] or r.column(f"val_loss_{t}")[0] for r in runs)]
     kinds = sorted({k for r in runs if (k := r.landmark_kind())}, reverse=True)
     panels = len(tasks) + 2 * len(kinds)
     ncols = min(4, max(1, panels))
@@ -185,7 +185,7 @@ def plot_comparison(groups: list[Group], title: str, path: str | Path) -> Path:
     colours = [f"C{i}" for i in range(10)]
     for ax, task in zip(axes, tasks):
         for i, (name, members) in enumerate(groups):
-            optimised = task in members[0].optimised
+            optimised = EXTRA_LOSS_TERMS.get(task, task) in members[0].optimised  # an extra term: its task's
             for split, style in (("train", "-"), ("val", "--")):
                 _draw(ax, members, f"{split}_loss_{task}", colours[i % 10],
                       f"{name} {split}" + ("" if optimised else " (not optimised)"), style=style,
@@ -328,7 +328,7 @@ def paired_differences(first: Group, second: Group) -> str:
 def loss_changes(groups: list[Group]) -> str:
     """For runs that continued another run's weights (experiment 5): each task's training and
     validation loss at the start (the starting run's best epoch) and at the end, mean ± sd over seeds."""
-    tasks = [t for t in TASKS if any(f"val_loss_{t}" in r for _, m in groups for run in m for r in run.rows)]
+    tasks = [t for t in LOSS_TERMS if any(f"val_loss_{t}" in r for _, m in groups for run in m for r in run.rows)]
     head = ["run", "optimised"] + [f"{t} {split} start → end" for t in tasks for split in ("train", "val")]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, members in groups:
@@ -348,7 +348,7 @@ def loss_changes(groups: list[Group]) -> str:
 
 def markdown_table(runs: list[Run]) -> str:
     """One row per run: setup, best epoch's landmark metrics, last epoch's validation losses, time."""
-    tasks = [t for t in TASKS if any(f"val_loss_{t}" in r for run in runs for r in run.rows)]
+    tasks = [t for t in LOSS_TERMS if any(f"val_loss_{t}" in r for run in runs for r in run.rows)]
     head = (["run", "seed", "arch", "tasks (optimised)", "stage 1", "epochs", "best epoch", "val NME",
              "acc@0.08/0.10 %", "AUC"] + [f"val {t}" for t in tasks] + ["s/epoch"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
