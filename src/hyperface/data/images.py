@@ -1,19 +1,24 @@
-"""Image decoding to RGB uint8, whatever the file's mode (grey, RGBA, palette, 16-bit, EXIF-rotated)."""
+"""Image decoding to RGB uint8, whatever the file's mode (grey, RGBA, palette, 16-bit, EXIF-rotated).
+
+A record's image may also be a :class:`SyntheticImage` (made in memory, e.g. the ``composite``
+reader's photos): :func:`load_image` renders it and :func:`image_size` answers its size.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import warnings
+from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageReadError", "ImageTooLargeError", "load_image", "image_size", "to_rgb_array", "max_image_pixels",
-           "pixel_limit", "pixel_limits", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "MAX_IMAGE_PIXELS_ENV",
-           "MAX_CROP_PIXELS_ENV"]
+__all__ = ["ImageReadError", "ImageTooLargeError", "SyntheticImage", "load_image", "image_size", "to_rgb_array",
+           "max_image_pixels", "pixel_limit", "pixel_limits", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS",
+           "MAX_IMAGE_PIXELS_ENV", "MAX_CROP_PIXELS_ENV"]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif"})
 
@@ -31,6 +36,28 @@ class ImageReadError(OSError):
 
 class ImageTooLargeError(ImageReadError):
     """An image with more pixels than the limit (checked from the header, before decoding)."""
+
+
+class SyntheticImage(os.PathLike):
+    """An image made in memory rather than read from a file; a record's ``image`` may be one.
+
+    Its ``name`` (a path that need not exist) stands for it wherever a path is printed, sorted or made
+    relative; :func:`load_image` calls :meth:`render`, :func:`image_size` reads ``size``. A subclass
+    renders the same pixels every time and pickles (prepare's worker processes receive records).
+    """
+
+    name: str
+    size: tuple[int, int]  # (width, height) of what :meth:`render` returns
+
+    @abstractmethod
+    def render(self) -> np.ndarray:
+        """The image as H x W x 3 uint8 RGB."""
+
+    def __fspath__(self) -> str:
+        return self.name
+
+    def __str__(self) -> str:
+        return self.name
 
 
 def pixel_limit(limit: int | None, env: str, default: int) -> int:
@@ -113,12 +140,17 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
 
-def load_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
+def load_image(path: str | Path | SyntheticImage, *, max_pixels: int | None = None) -> np.ndarray:
     """Decode ``path`` fully to H x W x 3 uint8 RGB; raises :class:`ImageReadError` naming the file.
 
     An image of more than :func:`max_image_pixels` (``max_pixels``) pixels is refused from its
     header with :class:`ImageTooLargeError`, before any memory is allocated for it.
     """
+    if isinstance(path, SyntheticImage):
+        (w, h), most = path.size, max_image_pixels(max_pixels)
+        if w * h > most:
+            raise ImageTooLargeError(f"{path}: image too large ({w}x{h}; the limit is {most:,} pixels)")
+        return path.render()
     path = Path(path)
     try:
         with _open(path, max_pixels) as im:
@@ -132,11 +164,13 @@ def load_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
         raise ImageReadError(f"{path}: cannot decode image ({exc})") from None
 
 
-def image_size(path: str | Path, *, max_pixels: int | None = None) -> tuple[int, int]:
+def image_size(path: str | Path | SyntheticImage, *, max_pixels: int | None = None) -> tuple[int, int]:
     """(width, height) of the decoded, EXIF-rotated image, read from the header only.
 
     Applies the same pixel limit as :func:`load_image`, so a header-only check refuses what decoding would.
     """
+    if isinstance(path, SyntheticImage):
+        return path.size
     path = Path(path)
     try:
         with _open(path, max_pixels) as im:

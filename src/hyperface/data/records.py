@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperface.data.images import SyntheticImage
+
 __all__ = ["GENDERS", "FaceRecord", "ImageRecord", "FaceFault", "box_from_points", "face_fault", "COORD_MARGIN",
            "MIN_SPREAD"]
 
@@ -72,10 +74,11 @@ class ImageRecord:
 
     ``group`` keys the train/validation split: every record of one image, or one video, shares it.
     ``all_faces_annotated`` says whether a region with no annotated face may be taken as non-face
-    (true for detection datasets and negative folders, false for single-face crops).
+    (true for detection datasets and negative folders, false for single-face crops). ``image`` is a
+    file, or a :class:`~hyperface.data.images.SyntheticImage` made in memory (``composite``'s photos).
     """
 
-    image: Path
+    image: Path | SyntheticImage
     faces: tuple[FaceRecord, ...]
     source: str
     group: str

@@ -16,6 +16,7 @@ from hyperface.data.readers.aflw import AflwReader
 from hyperface.data.readers.aflw2000 import Aflw2000Reader
 from hyperface.data.readers.base import DatasetError, DatasetReader, Problem
 from hyperface.data.readers.celeba import CelebAReader
+from hyperface.data.readers.composite import CompositeReader
 from hyperface.data.readers.dlib_xml import DlibXmlReader
 from hyperface.data.readers.fairface import FairFaceReader
 from hyperface.data.readers.menpo import LjsonReader, MenpoReader
@@ -53,6 +54,7 @@ READERS: dict[str, type[DatasetReader]] = {
     "negatives": NegativesReader,
     "voc": VocReader,
     "pts-photos": PtsPhotosReader,
+    "composite": CompositeReader,
 }
 
 _INT = re.compile(r"[+-]?\d+")
