@@ -5,7 +5,8 @@ Matching is evaluation.md's (``hyperface.evaluate.metrics.match_detections``). T
 counts a face as covered when a candidate matches it by the same rule. ``--split testing`` gives
 the 25 faces of the held-out photos (never used to train or tune the fast candidate stage).
 
-    python benchmarks/analyze_dlib.py ../shared/data/dlib_faces [--weights W] [--picture docs/dlib_faces.jpg]
+    python benchmarks/analyze_dlib.py ../shared/data/dlib_faces [--weights W] [--stage-two W2] [--proposals fast:DIR]
+        [--picture docs/dlib_faces.jpg]
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="the dlib_faces folder")
     parser.add_argument("--weights", help="analyzer weights (default: bundled)")
+    parser.add_argument("--stage-two", default="auto", help="stage-two weights (default: auto, as the analyzer)")
+    parser.add_argument("--proposals", default="fast", help="candidate source (fast, fast:DIR, ...)")
     parser.add_argument("--split", choices=sorted(SPLITS), default="all")
     parser.add_argument("--picture", type=Path, help="write a mosaic of the annotated photos here (JPEG)")
     args = parser.parse_args(argv)
 
-    analyzer = FaceAnalyzer(args.weights, score_threshold=0.0)  # report everything; cut at the default below
+    analyzer = FaceAnalyzer(args.weights, score_threshold=0.0, proposals=args.proposals, stage_two=args.stage_two)  # report everything; cut at the default below
     default_threshold = DEFAULT_SCORE_THRESHOLD
     matches, covered, total, drawn = [], 0, 0, []
     for xml in SPLITS[args.split]:

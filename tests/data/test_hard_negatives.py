@@ -168,8 +168,8 @@ def stub(monkeypatch):
     detector = Counting()
     detector.made = []
 
-    def make(spec: str, threshold: float, min_face: float):
-        detector.made.append((spec, threshold, min_face))
+    def make(spec: str, threshold: float, min_face: float, proposals: str = "fast"):
+        detector.made.append((spec, threshold, min_face, proposals))
         return detector
 
     hard_negatives.detector_for.cache_clear()
@@ -181,7 +181,7 @@ def stub(monkeypatch):
 def test_prepare_mines_the_unannotated_blobs_of_complete_images(pool, stub, tmp_path):
     manifest = prepare(list(pool.values()), tmp_path / "hn", OPTS, progress=False)
     assert manifest["complete"] and stub.calls == 3  # p1, n1, n2: the .pts image is not searched
-    assert stub.made == [("bundled", 0.5, 20.0)]
+    assert stub.made == [("bundled", 0.5, 20.0, "fast")]
     by_source = manifest["counts"]["by_source"]
     assert [(s["samples"], s["searched"]) for s in by_source.values()] == [(1, 1), (1, 2), (0, 0)]
     assert [s["train"]["searched"] + s["val"]["searched"] for s in by_source.values()] == [1, 2, 0]
@@ -267,9 +267,10 @@ def test_cli(pool, stub, tmp_path, monkeypatch, capsys):
     out = tmp_path / "hn"
     rc = _cli(monkeypatch, "prepare", "--mode", "hard-negatives", "--teacher", str(weights),
               "--teacher-threshold", "0.7", "--teacher-min-face", "30", "--crop-size", "32",
+              "--teacher-proposals", "fast:weights/cascade",
               "--source", pool["voc"], "--source", pool["negatives"], "--out", str(out), "--no-progress")
     text = capsys.readouterr().out
-    assert rc == 0 and stub.made == [(str(weights), 0.7, 30.0)]
+    assert rc == 0 and stub.made == [(str(weights), 0.7, 30.0, "fast:weights/cascade")]
     # every image of this pool falls in the train split
     assert "1 false positives on 1 images with every face annotated (per image: 1.000 train, 0.000 val)" in text
     assert "1 false positives on 2 images with every face annotated (per image: 0.500 train, 0.000 val)" in text

@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "are mined")
     parser.add_argument("--teacher-threshold", type=float, default=_D.teacher_threshold,
                         help="hard-negatives mode: the detector's score threshold (a detection at or above it counts)")
+    parser.add_argument("--teacher-proposals", default=_D.teacher_proposals, metavar="SOURCE",
+                        help="hard-negatives: the detector's candidate source (fast, or fast:DIR for networks of "
+                             "train-proposals --out DIR)")
     parser.add_argument("--teacher-min-face", type=float, default=_D.teacher_min_face,
                         help="hard-negatives mode: the smallest face (pixels) the detector looks for")
     g = parser.add_argument_group("crops")
@@ -146,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
             ss_mode=args.ss_mode, ss_max_side=args.ss_max_side, ss_max_proposals=args.ss_max_proposals,
             min_box=args.min_box, val_fraction=args.val_fraction, seed=args.seed,
             images_per_shard=args.images_per_shard, mode=args.mode, teacher=args.teacher,
-            teacher_threshold=args.teacher_threshold, teacher_min_face=args.teacher_min_face)
+            teacher_threshold=args.teacher_threshold, teacher_min_face=args.teacher_min_face,
+            teacher_proposals=args.teacher_proposals)
         limits = pixel_limits(image=getattr(args, "max_image_pixels", None),
                               crop=getattr(args, "max_crop_pixels", None))
         with limits:

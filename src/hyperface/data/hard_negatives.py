@@ -50,29 +50,29 @@ def analyzer_detector(analyzer) -> Detector:
     return detect
 
 
-def model_detector(spec: str, threshold: float, min_face: float) -> Detector:
+def model_detector(spec: str, threshold: float, min_face: float, proposals: str = "fast") -> Detector:
     """The detector ``prepare --teacher`` names (``bundled`` or a weights file), on the CPU, one thread.
 
-    The pipeline as it runs by default (``fast`` candidates, IRP, L-NMS) without stage two, which
-    changes no box or score; faces score at least ``threshold`` and are at least ``min_face``
+    The pipeline as it runs by default (``proposals``: the ``fast`` candidates, or ``fast:DIR``; IRP,
+    L-NMS) without stage two, which changes no box or score; faces score at least ``threshold`` and are at least ``min_face``
     pixels (the ``fast`` source's smallest face).
     """
     from hyperface.inference.analyzer import FaceAnalyzer
 
-    analyzer = FaceAnalyzer(None if spec == "bundled" else spec, stage_two=None, threads=1,
+    analyzer = FaceAnalyzer(None if spec == "bundled" else spec, stage_two=None, threads=1, proposals=proposals,
                             score_threshold=threshold, proposal_options={"min_face": min_face})
     return analyzer_detector(analyzer)
 
 
 @functools.lru_cache(maxsize=None)
-def detector_for(spec: str, threshold: float, min_face: float) -> Detector:
+def detector_for(spec: str, threshold: float, min_face: float, proposals: str = "fast") -> Detector:
     """:func:`model_detector`, loaded once per process (each prepare worker loads its own)."""
-    return model_detector(spec, threshold, min_face)
+    return model_detector(spec, threshold, min_face, proposals)
 
 
 def options_detector(opts: PrepareOptions) -> Detector:
     """The detector ``opts`` name (teacher, threshold, min face), loaded once per process."""
-    return detector_for(opts.teacher, opts.teacher_threshold, opts.teacher_min_face)
+    return detector_for(opts.teacher, opts.teacher_threshold, opts.teacher_min_face, opts.teacher_proposals)
 
 
 def mine_hard_negatives(image: np.ndarray, record: ImageRecord, detector: Detector,

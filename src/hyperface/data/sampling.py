@@ -63,6 +63,7 @@ class PrepareOptions:
     teacher: str = "none"         # "bundled", a weights file or "none": aligned's aligner, hard-negatives' detector
     teacher_threshold: float = 0.5  # hard-negatives: the detector's score threshold (FaceAnalyzer's default)
     teacher_min_face: float = 20.0  # hard-negatives: smallest face the detector looks for (the fast source's default)
+    teacher_proposals: str = "fast"  # hard-negatives: the detector's candidate source (fast, fast:DIR, ...)
 
     def __post_init__(self) -> None:
         get_point_set(self.point_set)

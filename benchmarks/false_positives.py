@@ -1,0 +1,52 @@
+"""False faces on face-free photos: how many faces the analyzer reports per image at its operating point.
+
+Every image of the folders given (``../shared/data/negatives``: photos and CIFAR-10 pictures, none
+with a face) is analysed; every face reported is a false one. The table gives images, false faces,
+false faces per image and the highest score seen, per folder and model.
+
+    python benchmarks/false_positives.py ../shared/data/negatives/photos ../shared/data/negatives/cifar10 \\
+        [--weights W [--stage-two W2]] [--proposals fast:DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hyperface.data.readers import open_dataset
+from hyperface.inference import FaceAnalyzer
+from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", type=Path, nargs="+", help="folders of face-free images")
+    parser.add_argument("--weights", help="stage-one weights (default: bundled)")
+    parser.add_argument("--stage-two", default="auto", help="stage-two weights (default: auto)")
+    parser.add_argument("--proposals", default="fast", help="candidate source (fast, fast:DIR, ...)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD)
+    args = parser.parse_args(argv)
+
+    analyzer = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two,
+                            score_threshold=args.threshold)
+    print(f"weights {args.weights or 'bundled'}, proposals {args.proposals}, threshold {args.threshold}\n")
+    print("| folder | images | false faces | per image | highest score |")
+    print("|---|---|---|---|---|")
+    total_images = total_faces = 0
+    for folder in args.folders:
+        images = faces = 0
+        top = 0.0
+        for rec in open_dataset(f"negatives:{folder}"):
+            found = analyzer(rec.image)
+            images += 1
+            faces += len(found)
+            top = max([top, *(f.score for f in found)])
+        total_images, total_faces = total_images + images, total_faces + faces
+        print(f"| {folder} | {images} | {faces} | {faces / max(images, 1):.3f} | {top:.2f} |")
+    print(f"| **all** | {total_images} | {total_faces} | {total_faces / max(total_images, 1):.3f} | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
