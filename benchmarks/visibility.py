@@ -66,11 +66,14 @@ def score(model, ds: PreparedDataset, indices: list[int], condition: str, margin
             "hits": int((hidden & said_hidden).sum()), "said_hidden": int(said_hidden.sum())}
 
 
+def _pct(a: int, b: int) -> str:
+    return f"{100 * a / b:.1f}" if b else "-"
+
+
 def row(name: str, c: dict) -> str:
-    pct = lambda a, b: f"{100 * a / b:.1f}" if b else "-"  # noqa: E731
-    return (f"| {name} | {c['points']} | {pct(c['hidden'], c['points'])} | {pct(c['correct'], c['points'])} | "
-            f"{pct(c['hits'], c['hidden'])} | {pct(c['hits'], c['said_hidden'])} | "
-            f"{pct(c['points'] - c['hidden'], c['points'])} |")
+    return (f"| {name} | {c['points']} | {_pct(c['hidden'], c['points'])} | {_pct(c['correct'], c['points'])} | "
+            f"{_pct(c['hits'], c['hidden'])} | {_pct(c['hits'], c['said_hidden'])} | "
+            f"{_pct(c['points'] - c['hidden'], c['points'])} |")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ import pytest
 
 from hyperface.alignment import MEAN_SHAPE68
 from hyperface.points import get_point_set
-from hyperface.train.augment import augment_sample
+from hyperface.train.augment import augment_sample, makes_visibility_labels
 from hyperface.train.config import ConfigError, augment_config
 from hyperface.train.self_occlusion import NORMALS68, label_self_occlusion, self_occluded
 
@@ -83,3 +83,9 @@ def test_config_range_is_checked():
     assert augment_config({"self_occlusion": 15}).self_occlusion == 15
     with pytest.raises(ConfigError, match="self_occlusion"):
         augment_config({"self_occlusion": 120})
+
+
+def test_which_augment_sections_make_visibility_labels():
+    assert not makes_visibility_labels(augment_config({"blur": 0.5, "jpeg": 0.5}))  # degradations hide nothing
+    assert makes_visibility_labels(augment_config({"sunglasses": 0.1}))
+    assert makes_visibility_labels(augment_config({"self_occlusion": 15}))

@@ -37,8 +37,8 @@ import numpy as np
 from hyperface.data.shards import relative_to_crop
 from hyperface.points import PointSet, get_point_set
 from hyperface.pose import flip_pose, rotate_pose
+from hyperface.train.occlusion import OCCLUDERS, OCCLUSIONS, apply_occlusions
 from hyperface.train.self_occlusion import label_self_occlusion
-from hyperface.train.occlusion import OCCLUSIONS, apply_occlusions
 
 if TYPE_CHECKING:
     from hyperface.train.config import AugmentConfig
@@ -53,6 +53,7 @@ __all__ = [
     "occlude_sample",
     "augment_sample",
     "augment_kwargs",
+    "makes_visibility_labels",
 ]
 
 Sample = dict[str, Any]
@@ -274,3 +275,9 @@ def augment_kwargs(cfg: AugmentConfig | None) -> dict[str, Any]:
     kwargs["occlusion"] = {k: getattr(cfg, k) for k in OCCLUSIONS}
     kwargs["self_occlusion"] = cfg.self_occlusion
     return kwargs
+
+
+def makes_visibility_labels(cfg: AugmentConfig) -> bool:
+    """Whether the ``augment`` section labels visibility on samples with landmarks (an occluder or
+    self-occlusion switched on), so training has visibility labels that the prepared data lacks."""
+    return cfg.self_occlusion > 0 or any(getattr(cfg, k) > 0 for k in OCCLUDERS)

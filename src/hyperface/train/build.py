@@ -23,12 +23,12 @@ from torch.nn.parallel import DistributedDataParallel
 from hyperface.models import HyperFaceModel, create_model_from_config, init_trunk_from_rcnn, read_config
 from hyperface.models.weights import copy_tensors, read_state_dict
 from hyperface.train import distributed as D
+from hyperface.train.augment import makes_visibility_labels
 from hyperface.train.checkpoint import Checkpoint
-from hyperface.train.config import AugmentConfig, ConfigError, LossConfig, ModelSection, OptimConfig, TrainConfig
+from hyperface.train.config import ConfigError, LossConfig, ModelSection, OptimConfig, TrainConfig
 from hyperface.train.data import EpochSampler, TrainingSet, make_loader
 from hyperface.train.engine import TrainStep
 from hyperface.train.loss import MultiTaskLoss
-from hyperface.train.occlusion import OCCLUDERS
 
 __all__ = [
     "StageSpec",
@@ -165,11 +165,6 @@ class StageParts:
     frozen: list[str]
 
 
-def _augment_labels_visibility(a: AugmentConfig) -> bool:
-    """Whether augmentation makes visibility labels for samples with landmarks (occluders, self-occlusion)."""
-    return a.self_occlusion > 0 or any(getattr(a, k) > 0 for k in OCCLUDERS)
-
-
 def build_stage(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, checkpoint: Checkpoint | None) -> StageParts:
     """The model (rebuilt from the checkpoint's config when resuming), loss, loaders, optimiser,
     schedule, grad scaler and step module of a stage; the checkpoint's states are not loaded yet."""
@@ -185,7 +180,7 @@ def build_stage(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, checkpoint:
         raise ConfigError(f"{spec.name}: no training samples (check data.train, data.train_split, "
                           f"data.positives_only and stage1.negatives)")
     present = set().union(*(getattr(ds, "tasks_present", l.optimise) for ds, _ in spec.train_parts))
-    if "landmarks" in present and _augment_labels_visibility(cfg.augment):
+    if "landmarks" in present and makes_visibility_labels(cfg.augment):
         present.add("visibility")
     unlabelled = [t for t in l.optimise if t not in present]
     if unlabelled and info.is_main:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from hyperface.models import HyperFaceModel, create_model, load_model
 from hyperface.models.registry import create_model_from_config
-from hyperface.tasks import TASKS
+from hyperface.tasks import validate_tasks
 from hyperface.train import distributed as D
 from hyperface.train.build import (
     StageSpec, build_optimizer, build_scheduler, freeze_parameters, init_from_stage_one, set_train_mode,
@@ -159,10 +159,9 @@ def init_from_weights(path: str | Path, *, arch: str, tasks: Sequence[str], num_
                           f"asks for {arch} with {num_points} points")
     if set(c.tasks) == set(tasks):
         return model
-    fresh = create_model_from_config(dataclasses.replace(c, tasks=tuple(t for t in TASKS if t in tasks)))
-    trained = model.state_dict()
-    state = {k: v for k, v in trained.items() if k in fresh.state_dict()}
-    missing, _ = fresh.load_state_dict(state, strict=False)
+    fresh = create_model_from_config(dataclasses.replace(c, tasks=validate_tasks(tasks)))
+    wanted = fresh.state_dict()
+    missing, _ = fresh.load_state_dict({k: v for k, v in model.state_dict().items() if k in wanted}, strict=False)
     new = [t for t in tasks if t not in c.tasks]
     log.info("model.init %s: tasks %s start with fresh heads (%d tensors)%s", path, new, len(missing),
              f"; dropped {[t for t in c.tasks if t not in tasks]}" if set(c.tasks) - set(tasks) else "")

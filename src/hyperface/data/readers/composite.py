@@ -35,6 +35,7 @@ import numpy as np
 
 from hyperface.data.compositing import CompositeImage, Paste
 from hyperface.data.images import IMAGE_SUFFIXES, ImageReadError, SyntheticImage, image_size
+from hyperface.data.labels import overlaps
 from hyperface.data.readers._files import walk_files
 from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord
@@ -70,11 +71,6 @@ def _pixels(name: str, value: Any, *, positive: bool = True) -> float:
     if not ok or value < 0 or (positive and value == 0):
         raise ValueError(f"composite: {name}={value!r} must be a number of pixels {'> 0' if positive else '>= 0'}")
     return float(value)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = _intersection(a, b)
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def _intersection(a: np.ndarray, b: np.ndarray) -> float:
@@ -197,12 +193,11 @@ class CompositeReader(DatasetReader):
 
     def _free(self, box: np.ndarray, paste: Paste, placed: list[np.ndarray]) -> bool:
         """No earlier box overlaps ``box`` by IoU over ``max_iou`` or is covered that much by the paste."""
+        if placed and overlaps(box, np.array(placed)).max() > self.max_iou:
+            return False
         region = paste.region()
-        for other in placed:
-            area = (other[2] - other[0]) * (other[3] - other[1])
-            if _iou(box, other) > self.max_iou or _intersection(region, other) > self.max_iou * area:
-                return False
-        return True
+        return all(_intersection(region, other) <= self.max_iou * (other[2] - other[0]) * (other[3] - other[1])
+                   for other in placed)
 
     def _face(self, face: FaceRecord, paste: Paste) -> FaceRecord:
         box = paste.apply(face.box.reshape(2, 2)).reshape(4)
