@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("prepare", "build training shards from annotated datasets"),
     "train": ("train", "train a model from a YAML config"),
     "train-proposals": ("train_proposals", "train the fast candidate networks (both stages) on prepared data"),
+    "train-detector": ("train_detector", "train the single-pass face detector (the 'detector' candidates) on photos"),
     "experiments": ("experiments", "report on the study's experiments"),
     "analyze": ("analyze", "find faces in images, folders and videos"),
     "evaluate": ("evaluate", "measure models on annotated data"),

@@ -21,7 +21,7 @@ from hyperface.models.registry import (
 from hyperface.models.weights import load_model, load_weights_into, read_config, save_weights
 
 # Architectures register themselves on import; keep these after the registry.
-from hyperface.models import aligned, alexnet, compact, proposal, rcnn, resnet  # noqa: E402,F401  isort: skip
+from hyperface.models import aligned, alexnet, compact, detector, proposal, rcnn, resnet  # noqa: E402,F401  isort: skip
 from hyperface.models.rcnn import init_trunk_from_rcnn  # noqa: E402
 
 __all__ = [

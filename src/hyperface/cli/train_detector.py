@@ -1,0 +1,57 @@
+"""``hyperface train-detector``: train the single-pass face detector on photos with their faces boxed.
+
+    hyperface train-detector --data "voc:masks?min_face=10" --data dlib:dlib_faces/training.xml \\
+        --data pts:300w/helen/trainset --out runs/detector [--steps 4000] [--resume] [--time-limit 3000]
+
+Each ``--data`` spec is one source, drawn equally often (give one twice to draw it twice as often);
+only each dataset's training split is used (the hash split ``prepare`` and ``evaluate`` share).
+Writes ``OUT/hyperface-detector.safetensors`` when done, checkpoints in ``OUT/checkpoints`` meanwhile.
+See docs/training.md ("The single-pass detector").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", action="append", required=True, metavar="SPEC",
+                        help="dataset spec FORMAT:PATH (repeatable; each one is drawn equally often)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder (weights, checkpoints)")
+    parser.add_argument("--steps", type=int, default=6000, help="optimiser steps (default 6000)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--crop", type=int, default=256, help="training window side, a multiple of 64")
+    parser.add_argument("--mask", type=float, default=0.3,
+                        help="probability of a synthetic face mask on each face with landmarks")
+    parser.add_argument("--init", type=Path, help="start from these detector weights")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    parser.add_argument("--time-limit", type=float, metavar="S",
+                        help="stop after the first checkpoint past S seconds (resume later with --resume)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hyperface.train.checkpoint import CheckpointError
+    from hyperface.train.detector import DetectorTrainOptions, train_detector
+
+    if args.steps < 1 or args.batch_size < 1:
+        print("hyperface train-detector: --steps and --batch-size must be >= 1", file=sys.stderr)
+        return 2
+    opts = DetectorTrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop,
+                                mask=args.mask)
+    try:
+        path = train_detector(args.data, args.out, opts, resume=args.resume, init=args.init,
+                              time_limit=args.time_limit)
+    except KeyboardInterrupt:
+        print("hyperface train-detector: interrupted; resume from the last checkpoint with --resume",
+              file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError, CheckpointError) as exc:
+        print(f"hyperface train-detector: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0

@@ -1,0 +1,156 @@
+"""A single-pass face detector: the candidate stage of the ``detector`` proposal source.
+
+Why: the ``fast`` cascade scores a 16-pixel window over an image pyramid, so its cost grows with
+every level (about half of a whole call on a 640x480 photo). This network looks at the image once,
+at one working size, and finds faces of every size from heads at four strides, as anchor-free
+detectors do (FCOS: Tian et al., ICCV 2019; SCRFD: Guo et al., ICLR 2022, for small CPU-sized face
+detectors). HyperFace then scores and refines what it proposes, so it is trained for recall.
+
+Layout (widths configurable; BatchNorm + ReLU after every convolution but the outputs)::
+
+    stem   conv 3x3/2                                   stride 2
+    s4     depthwise-separable /2, then 1 more          stride 4
+    s8     depthwise-separable /2, then 2 more  -> C3   stride 8    faces about 10-40 px
+    s16    depthwise-separable /2, then 1 more  -> C4   stride 16   faces 26-80 px
+    s32    depthwise-separable /2, then 1 more  -> C5   stride 32   faces 51-160 px
+    s64    depthwise-separable /2, then 1 more  -> C6   stride 64   faces over 102 px
+    FPN    1x1 laterals to ``fpn`` channels, top-down sums, one depthwise-separable conv per level
+    head   shared by the levels: depthwise-separable conv, then 1x1 to a face logit and 4 distances
+
+Each output cell (i, j) of the level with stride ``s`` sits at image point ``(s j + (s - 1) / 2,
+s i + (s - 1) / 2)`` and predicts the face whose centre region covers it: a logit and the distances
+``(left, top, right, bottom)`` from that point to the face box's sides, ``exp(raw) * s``. About
+0.2 M parameters and 30 M MACs at 256 x 256.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.ops import Conv2dNormActivation, batched_nms
+
+from hyperface.models.config import ModelConfig
+from hyperface.models.heads import HyperFaceModel
+from hyperface.models.registry import register_model
+
+__all__ = ["FaceDetectorNet", "STRIDES", "SIZE_RANGES", "MEAN", "STD", "cell_centres", "decode_detections"]
+
+STRIDES = (8, 16, 32, 64)
+#: Face sizes (sqrt of box area, pixels at the working size) each level is trained on; neighbours
+#: overlap, so a face near a boundary is a positive on both.
+SIZE_RANGES = ((0.0, 40.0), (26.0, 80.0), (51.0, 160.0), (102.0, float("inf")))
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.5, 0.5, 0.5)
+ALIGN = 64  # input sides must be multiples of the coarsest stride
+PRIOR = 0.01  # initial face probability of every cell (focal-loss initialisation)
+
+
+def _separable(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """Depthwise 3x3 then pointwise 1x1, each with BatchNorm and ReLU."""
+    return nn.Sequential(
+        Conv2dNormActivation(cin, cin, 3, stride=stride, groups=cin),
+        Conv2dNormActivation(cin, cout, 1),
+    )
+
+
+def _stage(cin: int, cout: int, blocks: int) -> nn.Sequential:
+    return nn.Sequential(_separable(cin, cout, 2), *[_separable(cout, cout) for _ in range(blocks - 1)])
+
+
+class FaceDetectorNet(HyperFaceModel):
+    """Fully convolutional; :meth:`dense` maps a normalised image to per-level logits and box distances."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        w = config.arch_kwargs.get("widths", [16, 24, 32, 64, 96, 128])
+        fpn = int(config.arch_kwargs.get("fpn", 48))
+        self.stem = Conv2dNormActivation(3, w[0], 3, stride=2)
+        self.s4 = _stage(w[0], w[1], 2)
+        self.s8 = _stage(w[1], w[2], 3)
+        self.s16 = _stage(w[2], w[3], 2)
+        self.s32 = _stage(w[3], w[4], 2)
+        self.s64 = _stage(w[4], w[5], 2)
+        self.lateral = nn.ModuleList(nn.Conv2d(c, fpn, 1) for c in w[2:])
+        self.smooth = nn.ModuleList(_separable(fpn, fpn) for _ in STRIDES)
+        self.head = _separable(fpn, fpn)
+        self.score = nn.Conv2d(fpn, 1, 1)
+        self.box = nn.Conv2d(fpn, 4, 1)
+        self.box_scale = nn.Parameter(torch.ones(len(STRIDES)))
+        with torch.no_grad():
+            self.score.bias.fill_(-torch.log(torch.tensor((1 - PRIOR) / PRIOR)).item())
+            self.box.weight.mul_(0.1)
+            self.box.bias.fill_(0.4)  # exp(0.4) = 1.5 strides from the cell to each side
+
+    def dense(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Normalised images (B, 3, H, W), H and W multiples of 64 -> per level (stride 8, 16, 32, 64):
+        face logits (B, 1, H/s, W/s) and box distances in pixels (B, 4, H/s, W/s)."""
+        c2 = self.s4(self.stem(x))
+        c3 = self.s8(c2)
+        c4 = self.s16(c3)
+        c5 = self.s32(c4)
+        c6 = self.s64(c5)
+        feats = [lat(c) for lat, c in zip(self.lateral, (c3, c4, c5, c6))]
+        for k in range(len(feats) - 2, -1, -1):  # top-down: each level gets the coarser one's context
+            feats[k] = feats[k] + nn.functional.interpolate(feats[k + 1], size=feats[k].shape[-2:], mode="nearest")
+        out = []
+        for k, (f, smooth) in enumerate(zip(feats, self.smooth)):
+            h = self.head(smooth(f))
+            dist = torch.exp((self.box(h) * self.box_scale[k]).clamp(max=8.0)) * STRIDES[k]
+            out.append((self.score(h), dist))
+        return out
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise TypeError("hyperface-detector is a dense detector: call dense() on a whole image")
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise TypeError("hyperface-detector is a dense detector: call dense() on a whole image")
+
+
+def cell_centres(height: int, width: int, stride: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Image points (h * w, 2) of the cells of a (height, width) map at ``stride``, row-major."""
+    ys = torch.arange(height, device=device, dtype=torch.float32) * stride + (stride - 1) / 2
+    xs = torch.arange(width, device=device, dtype=torch.float32) * stride + (stride - 1) / 2
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+
+
+def decode_detections(levels: list[tuple[torch.Tensor, torch.Tensor]], threshold: float, nms_iou: float,
+                      max_boxes: int, pre_nms: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """One image's per-level (probability (h, w), distances (4, h, w)) -> boxes (N, 4) and scores (N,),
+    best first, after non-maximum suppression (per level, then across levels)."""
+    boxes, scores, level_ids = [], [], []
+    for k, (prob, dist) in enumerate(levels):
+        prob = prob.reshape(-1)
+        keep = torch.nonzero(prob >= threshold).squeeze(1)
+        if len(keep) > pre_nms:
+            keep = keep[prob[keep].topk(pre_nms).indices]
+        if len(keep) == 0:
+            continue
+        h, w = dist.shape[-2:]
+        centre = cell_centres(h, w, STRIDES[k], dist.device)[keep]
+        d = dist.reshape(4, -1)[:, keep].t()
+        boxes.append(torch.cat([centre - d[:, :2], centre + d[:, 2:]], 1))
+        scores.append(prob[keep])
+        level_ids.append(torch.full((len(keep),), k, dtype=torch.long, device=prob.device))
+    if not boxes:
+        return torch.zeros((0, 4)), torch.zeros(0)
+    boxes, scores, level_ids = torch.cat(boxes), torch.cat(scores), torch.cat(level_ids)
+    keep = batched_nms(boxes, scores, level_ids, nms_iou)
+    boxes, scores = boxes[keep], scores[keep]
+    keep = batched_nms(boxes, scores, torch.zeros_like(scores, dtype=torch.long), nms_iou)[:max_boxes]
+    return boxes[keep], scores[keep]
+
+
+@register_model
+def hyperface_detector(*, tasks=("detection",), num_points: int = 5, point_set: str | None = None,
+                       widths: tuple[int, ...] = (16, 24, 32, 64, 96, 128), fpn: int = 48) -> FaceDetectorNet:
+    """Single-pass face detector: anchor-free heads at strides 8-64 over the whole image (candidates)."""
+    if tuple(tasks) != ("detection",):
+        raise ValueError(f"hyperface-detector predicts only the detection task, got tasks {list(tasks)}")
+    widths = [int(v) for v in widths]
+    if len(widths) != 6 or min(widths) < 1 or int(fpn) < 1:
+        raise ValueError(f"hyperface-detector needs 6 positive widths and fpn >= 1, got {widths}, {fpn}")
+    config = ModelConfig(arch="hyperface-detector", tasks=("detection",), num_points=num_points,
+                         point_set=point_set, input_size=ALIGN, mean=MEAN, std=STD,
+                         arch_kwargs={"widths": widths, "fpn": int(fpn)})
+    return FaceDetectorNet(config)

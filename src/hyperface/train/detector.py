@@ -1,0 +1,328 @@
+"""Training of the single-pass face detector (:mod:`hyperface.models.detector`) on whole photos.
+
+Why a separate loop: the detector learns from whole images with every face boxed (the face-mask
+photos, dlib's photos, ``composite`` photos) and from single-face photos (300-W, MTFL), not from the
+prepared crops the HyperFace networks use. Each sample is a ``crop`` x ``crop`` window cut from a
+photo at a random scale (so that one of its faces is 10 to 300 pixels: every level gets faces),
+flipped, with synthetic face masks drawn on faces that have landmarks, colour jitter, blur, noise,
+JPEG and greyscale (the degradations of :mod:`hyperface.train.occlusion`).
+
+Targets (FCOS-style, :func:`assign_targets`): at each level, a cell is a positive of the smallest face
+whose size (sqrt of box area) is in the level's range and whose centre region (1.5 strides around the
+box centre, inside the box) holds the cell; its box target is that face's box. Cells on faces marked
+``ignore`` (too small to annotate reliably), on faces mostly cut off by the crop, or on faces just
+outside the level's range, carry no loss; in photos whose faces are not all annotated, only cells near
+an annotated face count. Loss: sigmoid focal loss over the cells that count, divided by the number of
+positives, plus ``box_weight`` x GIoU loss on the positives.
+
+The loop saves a checkpoint every ``save_every`` steps (atomic folders, :mod:`hyperface.train.checkpoint`)
+and ``--resume`` continues from the newest one with the optimiser, schedule and random state.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
+
+from hyperface.data.images import ImageReadError, load_image
+from hyperface.data.readers import open_dataset
+from hyperface.data.records import ImageRecord
+from hyperface.data.splits import DEFAULT_VAL_FRACTION, split_of
+from hyperface.models.detector import ALIGN, SIZE_RANGES, STRIDES, FaceDetectorNet, cell_centres, hyperface_detector
+from hyperface.models.weights import save_weights
+from hyperface.train.checkpoint import find_checkpoint, restore_weights, rng_state, save_checkpoint, set_rng_state
+from hyperface.train.occlusion import PHOTOMETRIC, draw_mask
+
+__all__ = ["DetectorTrainOptions", "Photo", "load_photos", "draw_sample", "assign_targets", "detector_loss",
+           "train_detector"]
+
+log = logging.getLogger(__name__)
+
+CENTRE_RADIUS = 1.5  # strides around a face's centre whose cells are its positives
+SOFT_RANGE = 1.5     # a face up to this factor outside a level's range is ignored there, not negative
+MIN_INSIDE = 0.6     # a face with less of its box inside the crop is ignored
+GREY = (127, 127, 127)
+
+
+@dataclass
+class DetectorTrainOptions:
+    steps: int = 6000
+    batch_size: int = 32
+    crop: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    warmup: int = 200
+    box_weight: float = 2.0
+    min_size: float = 10.0   # smallest face size (pixels, after scaling) a sample is drawn at
+    max_size: float = 300.0
+    mask: float = 0.3        # probability of a synthetic face mask on each face with landmarks
+    photometric: float = 0.1  # probability of each degradation (blur, noise, JPEG, greyscale, low light)
+    max_side: int = 800      # photos are kept in memory with their longer side at most this
+    save_every: int = 250
+    val_fraction: float = DEFAULT_VAL_FRACTION
+    seed: int = 0
+
+
+@dataclass
+class Photo:
+    """One training photo in memory: pixels, face boxes (N, 4), ignore flags, landmarks per face."""
+
+    image: np.ndarray
+    boxes: np.ndarray
+    ignore: np.ndarray
+    landmarks: list[np.ndarray | None]
+    point_sets: list[str | None]
+    exhaustive: bool
+    key: str
+
+
+def _photo(record: ImageRecord, max_side: int) -> Photo:
+    image = load_image(record.image)
+    h, w = image.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    if s < 1.0:
+        image = cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    boxes = np.array([f.box for f in record.faces], dtype=np.float32).reshape(-1, 4) * s
+    ignore = np.array([bool(f.attributes.get("ignore")) for f in record.faces], dtype=bool)
+    marks = [None if f.landmarks is None else f.landmarks * s for f in record.faces]
+    return Photo(image, boxes, ignore, marks, [f.point_set for f in record.faces], record.all_faces_annotated,
+                 record.key)
+
+
+def load_photos(specs: list[str], max_side: int, val_fraction: float, limit: int | None = None) -> list[list[Photo]]:
+    """The training split of each dataset spec, decoded into memory (one list per spec). An image that
+    cannot be read is reported with its file and skipped."""
+    sources = []
+    for spec in specs:
+        photos = []
+        reader = open_dataset(spec)
+        for record in reader:
+            if split_of(record.group, val_fraction):
+                continue
+            try:
+                photos.append(_photo(record, max_side))
+            except (ImageReadError, OSError, ValueError) as exc:
+                log.warning("%s: skipped (%s)", record.key, exc)
+            if limit and len(photos) >= limit:
+                break
+        for problem in reader.problems:
+            log.warning("%s", problem)
+        if not photos:
+            raise ValueError(f"{spec}: no training photo (after the validation split)")
+        log.info("%s: %d photos, %d faces", spec, len(photos), sum(len(p.boxes) for p in photos))
+        sources.append(photos)
+    return sources
+
+
+def _size(boxes: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
+
+
+def draw_sample(photo: Photo, rng: np.random.Generator, opts: DetectorTrainOptions
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """A ``crop`` x ``crop`` training window of ``photo``: (image, boxes (N, 4), ignore (N,), exhaustive)."""
+    crop = opts.crop
+    h, w = photo.image.shape[:2]
+    usable = np.flatnonzero(~photo.ignore & (_size(photo.boxes) > 1))
+    if len(usable) and rng.random() < 0.9:  # centre on a face, scaled to a random size
+        face = int(rng.choice(usable))
+        target = math.exp(rng.uniform(math.log(opts.min_size), math.log(opts.max_size)))
+        s = float(np.clip(target / _size(photo.boxes[face: face + 1])[0], 0.05, 8.0))
+        cx, cy = (photo.boxes[face, :2] + photo.boxes[face, 2:]) / 2
+        off = rng.uniform(-0.4, 0.4, size=2) * crop
+        x0, y0 = cx * s - crop / 2 + off[0], cy * s - crop / 2 + off[1]
+    else:  # anywhere, at a scale that keeps most of the photo
+        s = crop / max(h, w) * math.exp(rng.uniform(0.0, math.log(4.0)))
+        x0 = rng.uniform(min(0.0, w * s - crop), max(0.0, w * s - crop))
+        y0 = rng.uniform(min(0.0, h * s - crop), max(0.0, h * s - crop))
+    flip = rng.random() < 0.5
+    m = np.array([[s, 0, -x0], [0, s, -y0]], dtype=np.float64)
+    if flip:
+        m = np.array([[-1, 0, crop - 1], [0, 1, 0]], dtype=np.float64) @ np.vstack([m, [0, 0, 1]])
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    img = cv2.warpAffine(photo.image, m, (crop, crop), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=GREY)
+
+    def move(xy: np.ndarray) -> np.ndarray:
+        return xy @ m[:, :2].T + m[:, 2]
+
+    boxes = photo.boxes.copy()
+    if len(boxes):
+        corners = move(boxes.reshape(-1, 2)).reshape(-1, 4)
+        boxes = np.stack([np.minimum(corners[:, 0], corners[:, 2]), np.minimum(corners[:, 1], corners[:, 3]),
+                          np.maximum(corners[:, 0], corners[:, 2]), np.maximum(corners[:, 1], corners[:, 3])], 1)
+    ignore = photo.ignore.copy()
+    for k, (pts, ps) in enumerate(zip(photo.landmarks, photo.point_sets)):
+        if pts is not None and not ignore[k] and rng.random() < opts.mask and _size(boxes[k: k + 1])[0] >= 12:
+            p = move(pts)
+            if flip:  # points keep their identity; the mask only needs a left-right consistent shape
+                p = move(pts[_mirror_order(ps, len(pts))])
+            img, _ = draw_mask(img, p, ps, rng)
+    img = _photometric(img, rng, opts.photometric)
+    return img, boxes.astype(np.float32), ignore, photo.exhaustive
+
+
+def _mirror_order(point_set: str | None, n: int) -> np.ndarray:
+    from hyperface.points import get_point_set
+
+    try:
+        return np.asarray(get_point_set(point_set).flip_permutation)
+    except (KeyError, ValueError, AttributeError, TypeError):
+        return np.arange(n)
+
+
+def _photometric(img: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    img = img.astype(np.float32) * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    for name in ("blur", "noise", "jpeg", "greyscale", "low_light"):
+        if rng.random() < p:
+            img, _ = PHOTOMETRIC[name](img, None, None, rng)
+    return img
+
+
+def assign_targets(boxes: np.ndarray, ignore: np.ndarray, exhaustive: bool, crop: int
+                   ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per level: (label (h*w,) 1 face / 0 background, weight (h*w,) 0 = no loss, box (h*w, 4))."""
+    sizes = _size(boxes)
+    clipped = np.clip(boxes, 0, crop)
+    inside = np.where(sizes > 0, _size(clipped) ** 2 / np.maximum(sizes ** 2, 1e-6), 0.0)
+    skip = ignore | (inside < MIN_INSIDE) | (sizes < 2)
+    out = []
+    for stride, (lo, hi) in zip(STRIDES, SIZE_RANGES):
+        n = crop // stride
+        centre = cell_centres(n, n, stride).numpy()
+        label = np.zeros(n * n, np.float32)
+        weight = np.ones(n * n, np.float32)
+        target = np.zeros((n * n, 4), np.float32)
+        if not exhaustive:  # only the surroundings of annotated faces are known to be background
+            near = np.zeros(n * n, bool)
+            for b in boxes:
+                bw, bh = b[2] - b[0], b[3] - b[1]
+                near |= ((centre[:, 0] >= b[0] - bw) & (centre[:, 0] <= b[2] + bw)
+                         & (centre[:, 1] >= b[1] - bh) & (centre[:, 1] <= b[3] + bh))
+            weight[~near] = 0
+        best = np.full(n * n, np.inf)
+        for k in np.argsort(-sizes):  # largest first, so smaller faces overwrite shared cells
+            b, size = boxes[k], sizes[k]
+            in_box = ((centre[:, 0] > b[0]) & (centre[:, 0] < b[2]) & (centre[:, 1] > b[1]) & (centre[:, 1] < b[3]))
+            c = (b[:2] + b[2:]) / 2
+            r = CENTRE_RADIUS * stride
+            core = in_box & (np.abs(centre[:, 0] - c[0]) <= r) & (np.abs(centre[:, 1] - c[1]) <= r)
+            if not core.any():  # a face smaller than a cell: its nearest cell
+                core = np.zeros(n * n, bool)
+                core[np.argmin(((centre - c) ** 2).sum(1))] = True
+            if skip[k] or not lo <= size <= hi:
+                if skip[k] or lo / SOFT_RANGE <= size <= hi * SOFT_RANGE:
+                    weight[in_box | core] = np.where(label[in_box | core] > 0, weight[in_box | core], 0)
+                continue
+            take = core & (size < best)
+            label[take] = 1
+            weight[take] = 1
+            target[take] = b
+            best[take] = size
+        out.append((label, weight, target))
+    return out
+
+
+def detector_loss(outputs: list[tuple[torch.Tensor, torch.Tensor]], targets: list[tuple[torch.Tensor, ...]],
+                  box_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """Focal loss on the cells that count + ``box_weight`` x GIoU loss on the positives."""
+    cls_terms, box_terms, positives = [], [], 0.0
+    for k, ((logit, dist), (label, weight, target)) in enumerate(zip(outputs, targets)):
+        b, _, h, w = logit.shape
+        logit = logit.reshape(b, -1)
+        cls_terms.append((sigmoid_focal_loss(logit, label, reduction="none") * weight).sum())
+        pos = label > 0
+        positives += float(pos.sum())
+        if pos.any():
+            centre = cell_centres(h, w, STRIDES[k], logit.device).expand(b, -1, -1)[pos]
+            d = dist.reshape(b, 4, -1).permute(0, 2, 1)[pos]
+            pred = torch.cat([centre - d[:, :2], centre + d[:, 2:]], 1)
+            box_terms.append(generalized_box_iou_loss(pred, target[pos], reduction="sum"))
+    n = max(positives, 1.0)
+    cls = torch.stack(cls_terms).sum() / n
+    box = torch.stack(box_terms).sum() / n if box_terms else cls.new_zeros(())
+    return cls + box_weight * box, {"cls": float(cls), "box": float(box), "positives": positives}
+
+
+def _batch(sources: list[list[Photo]], rng: np.random.Generator, opts: DetectorTrainOptions, net: FaceDetectorNet):
+    images, per_level = [], [[] for _ in STRIDES]
+    for _ in range(opts.batch_size):
+        photos = sources[rng.integers(len(sources))]
+        img, boxes, ignore, exhaustive = draw_sample(photos[rng.integers(len(photos))], rng, opts)
+        images.append(img)
+        for k, t in enumerate(assign_targets(boxes, ignore, exhaustive, opts.crop)):
+            per_level[k].append(t)
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+    mean = torch.tensor(net.config.mean).view(1, 3, 1, 1) * 255
+    std = torch.tensor(net.config.std).view(1, 3, 1, 1) * 255
+    targets = [tuple(torch.from_numpy(np.stack(parts)) for parts in zip(*level)) for level in per_level]
+    return ((x - mean) / std).contiguous(memory_format=torch.channels_last), targets
+
+
+def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions, *, resume: bool = False,
+                   init: str | Path | None = None, time_limit: float | None = None) -> Path:
+    """Train on the datasets ``specs`` (each drawn equally often); writes ``OUT/hyperface-detector.safetensors``.
+
+    ``resume`` continues from the newest checkpoint in ``out``; ``time_limit`` (seconds) stops early
+    after a checkpoint, so a later ``resume`` goes on. Returns the weights file (written when done).
+    """
+    if opts.crop % ALIGN:
+        raise ValueError(f"crop must be a multiple of {ALIGN}, got {opts.crop}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(opts.seed)
+    net = hyperface_detector()
+    if init is not None:
+        from hyperface.models.weights import load_weights_into
+
+        load_weights_into(net, init)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / opts.warmup)
+                                                 * 0.5 * (1 + math.cos(math.pi * min(step, opts.steps) / opts.steps)))
+    rng = np.random.default_rng(opts.seed)
+    step = 0
+    checkpoint = find_checkpoint(out) if resume else None
+    if checkpoint is not None:
+        restore_weights(checkpoint, net)
+        optimizer.load_state_dict(checkpoint.state["optimizer"])
+        schedule.load_state_dict(checkpoint.state["schedule"])
+        set_rng_state(checkpoint.state["rng"])
+        rng = np.random.default_rng([opts.seed, int(checkpoint.state["info"]["step"])])
+        step = int(checkpoint.state["info"]["step"])
+        log.info("resuming from step %d (%s)", step, checkpoint.weights.parent)
+    sources = load_photos(specs, opts.max_side, opts.val_fraction)
+    net = net.to(memory_format=torch.channels_last).train()
+    started = time.monotonic()
+    meter: dict[str, float] = {}
+    while step < opts.steps:
+        x, targets = _batch(sources, rng, opts, net)
+        loss, parts = detector_loss(net.dense(x), targets, opts.box_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        for key, v in dict(parts, loss=float(loss)).items():
+            meter[key] = meter.get(key, 0.0) + v
+        if step % 50 == 0:
+            log.info("step %d/%d loss %.4f cls %.4f box %.4f pos/img %.1f lr %.2e (%.0f s)", step, opts.steps,
+                     meter["loss"] / 50, meter["cls"] / 50, meter["box"] / 50,
+                     meter["positives"] / 50 / opts.batch_size, schedule.get_last_lr()[0], time.monotonic() - started)
+            meter = {}
+        if step % opts.save_every == 0 or step == opts.steps:
+            state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": rng_state()}
+            save_checkpoint(out, net, state, {"run": str(out), "stage": "detector", "epoch": 0, "step": step})
+            if time_limit is not None and time.monotonic() - started > time_limit and step < opts.steps:
+                log.info("time limit reached at step %d; resume to go on", step)
+                return out / "last.safetensors"
+    net.config.meta["training"] = {"steps": step, "data": list(specs)}
+    return save_weights(net.eval().to(memory_format=torch.contiguous_format), out / "hyperface-detector.safetensors")
