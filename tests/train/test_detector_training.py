@@ -1,0 +1,150 @@
+"""Single-pass detector training: target assignment, samples, loss, and a short run that resumes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hyperface.models.detector import STRIDES, cell_centres, decode_detections, hyperface_detector
+from hyperface.models.weights import load_model
+from hyperface.train.detector import (
+    DetectorTrainOptions, Photo, assign_targets, detector_loss, draw_sample, load_photos, train_detector,
+)
+from hyperface.train.checkpoint import find_checkpoint
+
+CROP = 256
+
+
+def _level(targets, stride):
+    return targets[STRIDES.index(stride)]
+
+
+def test_a_face_is_a_positive_at_the_levels_whose_range_holds_its_size():
+    box = np.array([[108, 108, 148, 148]], np.float32)  # 40 px: stride 8 (0-40) and 16 (26-80)
+    targets = assign_targets(box, np.array([False]), True, CROP)
+    for stride in (8, 16):
+        label, weight, target = _level(targets, stride)
+        pos = label > 0
+        assert pos.sum() >= 1
+        centres = cell_centres(CROP // stride, CROP // stride, stride).numpy()[pos]
+        assert np.all(np.abs(centres - 128) <= 1.5 * stride)  # only the centre region
+        np.testing.assert_allclose(target[pos], np.repeat(box, pos.sum(), 0))
+        assert weight[pos].min() == 1 and weight[~pos].min() == 1  # exhaustive: background counts
+    label32, weight32, _ = _level(targets, 32)
+    assert label32.sum() == 0 and weight32.min() == 0  # 40 px is just under 51 px: no loss, not negative
+    label64, weight64, _ = _level(targets, 64)
+    assert label64.sum() == 0 and weight64.min() == 1  # far outside the range: a plain negative
+
+
+def test_ignored_and_cut_off_faces_give_no_loss_and_no_positive():
+    boxes = np.array([[20, 20, 50, 50], [230, 100, 290, 160]], np.float32)  # second: half outside the crop
+    for ignore in ([True, False], [True, True]):
+        targets = assign_targets(boxes, np.array(ignore), True, CROP)
+        for label, weight, _ in targets[:2]:
+            assert label.sum() == 0
+            assert weight.min() == 0 and weight.max() == 1
+
+
+def test_photos_with_unannotated_faces_only_count_cells_near_the_annotated_ones():
+    box = np.array([[100, 100, 130, 130]], np.float32)
+    label, weight, _ = _level(assign_targets(box, np.array([False]), False, CROP), 8)
+    centres = cell_centres(CROP // 8, CROP // 8, 8).numpy()
+    far = ~((centres >= 70) & (centres <= 160)).all(1)  # the box grown by its size on each side
+    assert label.sum() >= 1 and weight[far].max() == 0 and weight[~far].min() == 1
+
+
+def test_a_cell_shared_by_two_faces_belongs_to_the_smaller():
+    boxes = np.array([[100, 100, 160, 160], [120, 120, 150, 150]], np.float32)  # sizes 60 and 30
+    label, _, target = _level(assign_targets(boxes, np.array([False, False]), True, CROP), 16)
+    shared = (label > 0) & (target[:, 0] == 120)
+    assert shared.any()
+
+
+def _photo(rng, exhaustive=True):
+    img = rng.integers(0, 255, size=(300, 400, 3), dtype=np.uint8)
+    boxes = np.array([[50, 60, 110, 130], [250, 100, 290, 150]], np.float32)
+    return Photo(img, boxes, np.array([False, False]), [None, None], [None, None], exhaustive, "p")
+
+
+def test_draw_sample_moves_the_boxes_with_the_pixels():
+    rng = np.random.default_rng(0)
+    photo = _photo(rng)
+    photo.image[60:130, 50:110] = 255  # the first face: a white block the boxes must stay on
+    opts = DetectorTrainOptions(photometric=0.0, mask=0.0)
+    seen = 0
+    for _ in range(20):
+        img, boxes, ignore, exhaustive = draw_sample(photo, rng, opts)
+        assert img.shape == (CROP, CROP, 3) and exhaustive
+        x0, y0, x1, y1 = boxes[0]
+        if x1 - x0 > 12 and 2 <= x0 and x1 <= CROP - 3 and 2 <= y0 and y1 <= CROP - 3:
+            inner = img[int(y0) + 2: int(y1) - 1, int(x0) + 2: int(x1) - 1].astype(float)
+            assert inner.mean() > 150  # brightness jitter is at most x1.3 - 25 of white
+            seen += 1
+    assert seen >= 2
+
+
+def test_the_loss_falls_when_fitting_one_batch():
+    torch.manual_seed(0)
+    net = hyperface_detector().train()
+    x = torch.randn(2, 3, CROP, CROP)
+    boxes = np.array([[100, 90, 140, 140]], np.float32)
+    per_level = assign_targets(boxes, np.array([False]), True, CROP)
+    targets = [tuple(torch.from_numpy(np.stack([p, p])) for p in level) for level in per_level]
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    losses = []
+    for _ in range(25):
+        loss, parts = detector_loss(net.dense(x), targets, 2.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert parts["positives"] > 0
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_decode_puts_boxes_where_the_cells_point():
+    n = 8
+    prob = torch.zeros(n, n)
+    prob[3, 5] = 0.9
+    dist = torch.full((4, n, n), 8.0)
+    levels = [(prob, dist)] + [(torch.zeros(n // 2 ** k, n // 2 ** k), torch.ones(4, n // 2 ** k, n // 2 ** k))
+                               for k in (1, 2, 3)]
+    boxes, scores = decode_detections(levels, 0.5, 0.5, 10)
+    cx, cy = 5 * 8 + 3.5, 3 * 8 + 3.5
+    np.testing.assert_allclose(boxes.numpy(), [[cx - 8, cy - 8, cx + 8, cy + 8]])
+    np.testing.assert_allclose(scores.numpy(), [0.9])
+
+
+def _voc(root, n=6):
+    (root / "Annotations").mkdir(parents=True)
+    (root / "JPEGImages").mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        img = rng.integers(0, 80, size=(160, 200, 3), dtype=np.uint8)
+        img[40:90, 60:110] = 220
+        Image.fromarray(img).save(root / "JPEGImages" / f"p{i}.jpg")
+        (root / "Annotations" / f"p{i}.xml").write_text(
+            f"<annotation><filename>p{i}.jpg</filename><object><name>face</name><bndbox><xmin>60</xmin>"
+            "<ymin>40</ymin><xmax>110</xmax><ymax>90</ymax></bndbox></object></annotation>")
+    return f"voc:{root}"
+
+
+def test_training_checkpoints_resumes_and_writes_the_weights(tmp_path, caplog):
+    spec = _voc(tmp_path / "voc")
+    assert sum(len(p) for p in load_photos([spec], 800, 0.0)) == 6
+    opts = DetectorTrainOptions(steps=4, batch_size=2, crop=128, save_every=2, warmup=1)
+    out = tmp_path / "run"
+    first = train_detector([spec], out, opts, time_limit=0.0)  # stops at the first checkpoint
+    assert first.name == "last.safetensors"
+    assert find_checkpoint(out).state["info"]["step"] == 2
+    final = train_detector([spec], out, opts, resume=True)
+    assert final.name == "hyperface-detector.safetensors"
+    net = load_model(final)
+    assert net.config.arch == "hyperface-detector" and net.config.meta["training"]["steps"] == 4
+
+
+def test_a_crop_that_is_not_a_multiple_of_64_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="multiple of 64"):
+        train_detector(["voc:nowhere"], tmp_path, DetectorTrainOptions(crop=100))
