@@ -1,13 +1,16 @@
 """The one owner of the ONNX plumbing: opset, config metadata key, export to bytes, onnxruntime sessions.
 
 Everything that exports a network or opens an onnxruntime session goes through here (the analyzer's
-network, the ``fast`` candidate source, ``hyperface export``), so they agree on the opset, on where
-a model's :class:`~hyperface.models.config.ModelConfig` is stored and on the session settings.
+network, the ``fast`` and ``detector`` candidate sources, ``hyperface export``), so they agree on the
+opset, on where a model's :class:`~hyperface.models.config.ModelConfig` is stored and on the session
+settings. :func:`cached_export` keeps exports per process by content, so building many sources (or
+analyzers) on the same network exports it once.
 ``onnx`` and ``onnxruntime`` are imported only when used (they are optional dependencies).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,13 +18,16 @@ from typing import Any
 
 import torch
 
-__all__ = ["CONFIG_KEY", "OPSET", "export_to_bytes", "session_options", "inference_session", "require_onnxruntime"]
+__all__ = ["CONFIG_KEY", "OPSET", "export_to_bytes", "cached_export", "session_options", "inference_session",
+           "require_onnxruntime"]
 
 #: Metadata key under which a model's config (JSON) is stored, in ONNX exports and safetensors weights alike.
 CONFIG_KEY = "hyperface_config"
 #: ONNX opset of every export.
 OPSET = 17
 _INSTALL_HINT = "pip install onnx onnxruntime (regular dependencies of hyperface)"
+_EXPORTS: dict[str, bytes] = {}  # content hash -> ONNX bytes (see cached_export)
+_MAX_EXPORTS = 16
 
 
 def require_onnxruntime(what: str = "backend='onnx'") -> Any:
@@ -82,6 +88,26 @@ def export_to_bytes(module: torch.nn.Module, example: tuple[torch.Tensor, ...], 
     if producer is not None:
         proto.producer_name = producer
     return proto.SerializeToString()
+
+
+def cached_export(module: torch.nn.Module, example: tuple[torch.Tensor, ...], input_names: Sequence[str],
+                  output_names: Sequence[str], dynamic_axes: Mapping[str, Mapping[int, str]]) -> bytes:
+    """:func:`export_to_bytes`, once per process for the same class, names and tensors (weights and buffers).
+
+    Keyed by a hash of the content, not the object, so equal networks loaded twice share one export;
+    the newest 16 exports are kept.
+    """
+    kind = f"{type(module).__module__}.{type(module).__qualname__}"
+    h = hashlib.sha256(f"{kind}|{list(input_names)}|{list(output_names)}|{dict(dynamic_axes)}".encode())
+    for name, tensor in module.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    key = h.hexdigest()
+    if key not in _EXPORTS:
+        if len(_EXPORTS) >= _MAX_EXPORTS:
+            _EXPORTS.pop(next(iter(_EXPORTS)))
+        _EXPORTS[key] = export_to_bytes(module, example, input_names, output_names, dynamic_axes)
+    return _EXPORTS[key]
 
 
 def session_options(threads: int | None = None) -> Any:

@@ -79,18 +79,18 @@ def test_onnx_plumbing_has_one_owner(tmp_path):
 
 def test_fast_source_exports_once_and_not_in_its_constructor(proposal_weights, monkeypatch):
     pytest.importorskip("onnxruntime")
+    from hyperface import onnx_io
     from hyperface.inference.proposals import FastProposals
-    from hyperface.inference.proposals import fast
 
     exports = []
-    real = fast.export_to_bytes
+    real = onnx_io.export_to_bytes
 
     def counting(module, *args, **kwargs):
         exports.append(type(module).__name__)
         return real(module, *args, **kwargs)
 
-    monkeypatch.setattr(fast, "export_to_bytes", counting)
-    monkeypatch.setattr(fast, "_EXPORTS", {})
+    monkeypatch.setattr(onnx_io, "export_to_bytes", counting)
+    monkeypatch.setattr(onnx_io, "_EXPORTS", {})
     image = np.zeros((64, 80, 3), dtype=np.uint8)
     image[16:48, 20:52] = 255
     first = FastProposals(proposal_weights, min_face=24, backend="onnx")

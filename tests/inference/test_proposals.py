@@ -63,7 +63,7 @@ def test_boxes_lookup_by_path_or_name(tmp_path):
 
 
 def test_source_names():
-    assert set(SOURCES) == {"fast", "selective-search", "boxes"}
+    assert set(SOURCES) == {"fast", "detector", "selective-search", "boxes"}
     assert isinstance(create_proposals("selective-search"), SelectiveSearchProposals)
     for bad, msg in (("haar", "unknown candidate source"), ("boxes", "needs a file"),
                      ("selective-search:x", "takes no ':' argument")):

@@ -44,8 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="weights file (.safetensors; .onnx with --backend onnx); default: the "
                         "bundled hyperface-compact")
     parser.add_argument("--proposals", default="fast", metavar="SOURCE",
-                        help="candidate source: fast (default; fast:DIR: the networks of train-proposals --out DIR), selective-search, or boxes:FILE (JSON / JSON lines / "
-                        "text boxes per image from another detector)")
+                        help="candidate source: fast (default; fast:DIR: the networks of train-proposals --out DIR), "
+                        "detector (detector:PATH: weights written by train-detector, or their folder), "
+                        "selective-search, or boxes:FILE (JSON / JSON lines / text boxes per image from another "
+                        "detector)")
     parser.add_argument("--json", type=Path, metavar="OUT.jsonl", help="write one JSON object per image / frame")
     parser.add_argument("--draw", type=Path, metavar="DIR", help="write annotated images (and videos) here")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -57,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-threshold", type=float, default=None, help="minimum face score")
     parser.add_argument("--irp-rounds", type=int, default=None, help="IRP rounds")
     parser.add_argument("--max-side", type=int, default=None, help="longest side the analysis works at")
-    parser.add_argument("--min-face", type=float, default=None, help="smallest face (pixels) the fast source looks for")
+    parser.add_argument("--min-face", type=float, default=None,
+                        help="smallest face (pixels) the fast or detector source looks for")
     parser.add_argument("--stage-two", default="auto", metavar="auto|none|bundled|WEIGHTS",
                         help="the aligned-face network that refines landmarks, pose and gender (auto: the bundled "
                              "one with the bundled model)")
@@ -323,10 +326,12 @@ def _check_settings(args: argparse.Namespace) -> None:
 
 def _build_analyzer(args: argparse.Namespace):
     from hyperface.inference import FaceAnalyzer
+    from hyperface.inference.proposals import NETWORK_SOURCES
 
     options = {k: v for k, v in (("score_threshold", args.score_threshold), ("irp_rounds", args.irp_rounds),
                                  ("max_side", args.max_side)) if v is not None}
-    proposal_options = {"min_face": args.min_face} if args.min_face is not None and args.proposals.partition(":")[0] == "fast" else None
+    network_source = args.proposals.partition(":")[0] in NETWORK_SOURCES
+    proposal_options = {"min_face": args.min_face} if args.min_face is not None and network_source else None
     try:
         return FaceAnalyzer(weights=args.weights, device=args.device, proposals=args.proposals,
                             backend=args.backend, threads=args.threads, proposal_options=proposal_options,

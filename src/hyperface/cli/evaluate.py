@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--proposals", default="fast",
                         help="candidate source of the full pipeline: fast (default), fast:DIR (the networks of "
-                             "train-proposals --out DIR), selective-search, boxes:FILE")
+                             "train-proposals --out DIR), detector, detector:PATH (train-detector's weights or "
+                             "their folder), selective-search, boxes:FILE")
     parser.add_argument("--score-threshold", type=float, default=None,
                         help="operating point (default: the analyzer's default threshold)")
     parser.add_argument("--ap-threshold", type=float, default=0.0,

@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hard-negatives mode: the detector's score threshold (a detection at or above it counts)")
     parser.add_argument("--teacher-proposals", default=_D.teacher_proposals, metavar="SOURCE",
                         help="hard-negatives: the detector's candidate source (fast, or fast:DIR for networks of "
-                             "train-proposals --out DIR)")
+                             "train-proposals --out DIR; detector or detector:PATH)")
     parser.add_argument("--teacher-min-face", type=float, default=_D.teacher_min_face,
                         help="hard-negatives mode: the smallest face (pixels) the detector looks for")
     g = parser.add_argument_group("crops")

@@ -4,7 +4,7 @@ Pipeline per batch of images (HyperFace, section 4 of ../shared/docs/hyperface.m
 
 1. the image is scaled so that its longest side is at most ``max_side`` (never enlarged); all work
    happens on the scaled image and answers are mapped back to the original pixels;
-2. candidates from the chosen source (``fast``, ``selective-search``, ``boxes:FILE``);
+2. candidates from the chosen source (``fast``, ``detector``, ``selective-search``, ``boxes:FILE``);
 3. all candidates of all images cut (the prepared data's crop geometry; ``roi_align`` on GPUs) and
    scored by one batched network call (:mod:`hyperface.inference.crops`, :mod:`hyperface.inference.network`); the
    network sees the candidate box itself, as training's ``crop_to_input`` gives it without jitter
@@ -43,7 +43,7 @@ from hyperface.inference.crops import extract_crops, extract_crops_cv2, image_to
 from hyperface.inference.irp import iterative_region_proposals
 from hyperface.inference.lnms import DEFAULT_CONTAIN_THRESHOLD, landmark_nms
 from hyperface.inference.network import OnnxNetwork, check_device, load_network
-from hyperface.inference.proposals import ProposalSource, create_proposals
+from hyperface.inference.proposals import NETWORK_SOURCES, ProposalSource, create_proposals
 from hyperface.inference.result import Face
 from hyperface.inference.stage_two import StageTwo
 from hyperface.inference.video import VideoAnalysis
@@ -82,13 +82,14 @@ class FaceAnalyzer:
 
     ``weights``: a hyperface weights file (``None``: the bundled ``hyperface-compact``), an ``.onnx``
     export (with ``backend="onnx"``) or a model object. ``proposals``: ``"fast"`` (``"fast:DIR"``: networks of ``train-proposals --out DIR``),
+    ``"detector"`` (``"detector:PATH"``: a ``train-detector`` weights file or its folder),
     ``"selective-search"``, ``"boxes:FILE"`` or a :class:`ProposalSource`. ``score_threshold``: the
     face probability a face must reach; ``irp_rounds``/``irp_threshold``: IRP rounds and the score
     from which a candidate is refined; ``lnms_iou``/``lnms_top_k``: L-NMS grouping overlap and group
     size; ``lnms_contain``: a face whose box holds this share of a higher-scoring face's box is
     dropped (``None``: kept); ``max_side``: longest image side the pipeline works at (larger images are scaled down,
     answers mapped back); ``batch_size``: crops per network call; ``proposal_options``: keyword
-    arguments of the candidate source (e.g. ``{"min_face": 40}`` for ``fast``). ``backend``:
+    arguments of the candidate source (e.g. ``{"min_face": 40}`` for ``fast`` or ``detector``). ``backend``:
     ``"auto"`` (onnxruntime on the CPU where it imports, else PyTorch), ``"torch"`` or ``"onnx"``;
     every network of the pipeline uses it. ``threads``: intra-op threads of onnxruntime's sessions
     *and* of PyTorch, which is process-wide (``torch.set_num_threads``), so it also changes other
@@ -129,7 +130,7 @@ class FaceAnalyzer:
         self.point_set = self.config.point_set
         self.context = float(self.config.meta.get("context", 1.0))
         opts = dict(proposal_options or {})
-        if isinstance(proposals, str) and proposals.partition(":")[0] == "fast":
+        if isinstance(proposals, str) and proposals.partition(":")[0] in NETWORK_SOURCES:
             opts.setdefault("device", device)
             opts.setdefault("threads", threads)
             opts.setdefault("backend", self.backend)

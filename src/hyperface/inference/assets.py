@@ -9,13 +9,14 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["ASSETS", "DEFAULT_WEIGHTS", "STAGE_TWO_WEIGHTS", "PROPOSAL_WEIGHTS", "REFINE_WEIGHTS", "EXAMPLE_IMAGE",
-           "asset_path", "resolve_weights", "resolve_stage_two", "parse_model_spec"]
+__all__ = ["ASSETS", "DEFAULT_WEIGHTS", "STAGE_TWO_WEIGHTS", "PROPOSAL_WEIGHTS", "REFINE_WEIGHTS", "DETECTOR_WEIGHTS",
+           "EXAMPLE_IMAGE", "asset_path", "resolve_weights", "resolve_stage_two", "parse_model_spec"]
 
 DEFAULT_WEIGHTS = "hyperface-compact.safetensors"  # the analyzer's network
 STAGE_TWO_WEIGHTS = "hyperface-aligned.safetensors"  # the aligned-face network (stage two)
 PROPOSAL_WEIGHTS = "hyperface-proposal.safetensors"  # the ``fast`` candidate stage 1
 REFINE_WEIGHTS = "hyperface-proposal-refine.safetensors"  # the ``fast`` candidate stage 2
+DETECTOR_WEIGHTS = "hyperface-detector.safetensors"  # the ``detector`` candidates (train-detector --out)
 EXAMPLE_IMAGE = "astronaut.jpg"  # public domain (NASA); see assets/astronaut.LICENSE.txt
 
 

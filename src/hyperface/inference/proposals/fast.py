@@ -30,12 +30,12 @@ candidates, the face first. A slimmer stage 1 (widths 8, 16, 32, 32: a third les
 Both networks run with onnxruntime when it is installed (several times faster than PyTorch for
 these small convolutions on a CPU), else with PyTorch; both give the same boxes up to float rounding.
 The ONNX exports are made on the first call, not in the constructor, and kept per process by the
-networks' content (:func:`_onnx_model`), so building many sources (or analyzers) exports once.
+networks' content (:func:`hyperface.onnx_io.cached_export`), so building many sources (or analyzers)
+exports once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -48,14 +48,11 @@ from hyperface.inference.assets import ASSETS, PROPOSAL_WEIGHTS, REFINE_WEIGHTS,
 from hyperface.inference.proposals.base import ProposalSource
 from hyperface.models.proposal import REFINE_SIZE, STRIDE, WINDOW, ProposalNet, RefineNet
 from hyperface.models.weights import load_model
-from hyperface.onnx_io import export_to_bytes, inference_session, resolve_backend
+from hyperface.onnx_io import cached_export, inference_session, resolve_backend
 
 __all__ = ["FastProposals", "pack_levels", "pyramid_scales"]
 
 log = logging.getLogger(__name__)
-
-_EXPORTS: dict[str, bytes] = {}  # content hash -> ONNX bytes (see _onnx_model)
-_MAX_EXPORTS = 16
 
 
 def pyramid_scales(width: int, height: int, min_face: float, scale_factor: float,
@@ -162,21 +159,6 @@ class _Refine(torch.nn.Module):
         return torch.softmax(logits, dim=1)[:, 1], box
 
 
-def _onnx_model(module: torch.nn.Module, example: tuple[torch.Tensor, ...], input_names: list[str],
-                output_names: list[str], dynamic: dict) -> bytes:
-    """``module`` exported to ONNX, once per process for the same class and tensors (weights and buffers)."""
-    h = hashlib.sha256(f"{type(module).__name__}|{input_names}|{output_names}|{dynamic}".encode())
-    for name, tensor in module.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    key = h.hexdigest()
-    if key not in _EXPORTS:
-        if len(_EXPORTS) >= _MAX_EXPORTS:
-            _EXPORTS.pop(next(iter(_EXPORTS)))
-        _EXPORTS[key] = export_to_bytes(module, example, input_names, output_names, dynamic)
-    return _EXPORTS[key]
-
-
 class FastProposals(ProposalSource):
     """``fast``: dense proposal network over an image pyramid (see the module docstring)."""
 
@@ -241,7 +223,7 @@ class FastProposals(ProposalSource):
             else:
                 module, example = _Refine(self.refine).eval().cpu(), (torch.zeros(2, 3, REFINE_SIZE, REFINE_SIZE),)
                 names, dynamic = ["crops"], {"crops": {0: "n"}, "face": {0: "n"}, "box": {0: "n"}}
-            data = _onnx_model(module, example, names, ["face", "box"], dynamic)
+            data = cached_export(module, example, names, ["face", "box"], dynamic)
             self._sessions[kind] = inference_session(data, self.threads)
         return self._sessions[kind]
 

@@ -1,0 +1,234 @@
+"""The ``detector`` candidate source: working size, padding, box mapping, backends, names and options."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from hyperface.inference.proposals import DetectorProposals, FastProposals, create_proposals
+from hyperface.inference.proposals import detector as detector_module
+from hyperface.inference.proposals.detector import working_scale
+from hyperface.models.detector import hyperface_detector
+from hyperface.models.registry import create_model
+from hyperface.models.weights import save_weights
+
+from inference_stubs import BlobNet, blob_image
+
+DIST = (8.0, 16.0, 24.0, 12.0)  # the probe networks' stride-8 box: left, top, right, bottom (working pixels)
+
+
+def _passthrough(block: torch.nn.Sequential) -> None:
+    """A depthwise-separable block that copies channel 0 (the depthwise conv's centre tap)."""
+    depthwise, pointwise = block[0], block[1]
+    depthwise[0].weight[0, 0, 1, 1] = 1.0
+    depthwise[1].weight[0] = 1.0
+    pointwise[0].weight[0, 0] = 1.0
+    pointwise[1].weight[0] = 1.0
+
+
+def probe_net(sign: float = 1.0, dist: tuple[float, ...] = DIST):
+    """A hand-set detector: a stride-8 cell (i, j) scores ~1 where the working image at (8 i, 8 j) is
+    bright (``sign`` 1) or dark (``sign`` -1), ~0 elsewhere and at every coarser level; its box is
+    ``dist`` (left, top, right, bottom) from the cell's point, in working pixels."""
+    net = hyperface_detector().eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.stem[0].weight[0, :, 1, 1] = sign / 3  # +-(normalised grey value) of the pixel under the tap
+        net.stem[1].weight[0] = 1.0
+        for block in (*net.s4, *net.s8, net.smooth[0], net.head):
+            _passthrough(block)
+        net.lateral[0].weight[0, 0] = 1.0  # coarser levels stay zero
+        net.score.weight[0, 0] = 20.0
+        net.score.bias.fill_(-10.0)
+        net.box.bias.copy_(torch.log(torch.tensor(dist) / 8.0))
+        net.box_scale.fill_(1.0)
+    return net
+
+
+def random_net(seed: int = 0):
+    """A randomly initialised detector whose scores spread over 0..1 (no ties between backends)."""
+    torch.manual_seed(seed)
+    net = hyperface_detector().eval()
+    with torch.no_grad():
+        net.score.weight.mul_(20.0)
+        net.score.bias.zero_()
+        net.box.weight.mul_(5.0)
+    return net
+
+
+def _to_original(u: np.ndarray, scale: float) -> np.ndarray:
+    return (u + 0.5) / scale - 0.5
+
+
+def _sorted(boxes: np.ndarray) -> np.ndarray:
+    return boxes[np.lexsort(boxes.T[::-1])]
+
+
+def test_working_scale_rule():
+    assert working_scale(640, 480, 24) == pytest.approx(0.5)  # a 24-pixel face becomes 12 pixels
+    assert working_scale(640, 480, 24, smallest=18) == pytest.approx(0.75)
+    assert working_scale(100, 80, 3) == 2.0  # never enlarged more than twice
+    assert working_scale(4000, 3000, 20) == pytest.approx(1280 / 4000)  # longer side capped at max_side
+    src = DetectorProposals(probe_net(), min_face=10, max_side=300, backend="torch")
+    canvas, sx, sy = src.working_image(np.zeros((700, 1000, 3), np.uint8))
+    assert canvas.shape == (1, 3, 256, 320) and canvas.dtype == np.float32  # 300 x 210 padded to 64s
+    assert (sx, sy) == (300 / 1000, 210 / 700)
+
+
+@pytest.mark.parametrize("w, h, min_face, ww, wh", [(253, 187, 30, 101, 75), (151, 97, 9, 201, 129)])
+def test_boxes_land_in_original_pixels(w, h, min_face, ww, wh):
+    """Two bright patches under known stride-8 cells give exactly their boxes, mapped back with the
+    per-axis scale of the resize (shrinking and enlarging), the one at the left edge clipped."""
+    sx, sy = ww / w, wh / h
+    cells = [(4, 6), (7, 0)]  # (row, column) of stride-8 cells
+    image = np.full((h, w, 3), 20, np.uint8)
+    for i, j in cells:  # bright over working pixels 8j +- 3, 8i +- 3 (the neighbours' taps stay dark)
+        x0, x1 = _to_original(np.array([8 * j - 3, 8 * j + 3]), sx)
+        y0, y1 = _to_original(np.array([8 * i - 3, 8 * i + 3]), sy)
+        image[max(0, math.floor(y0)): math.ceil(y1) + 1, max(0, math.floor(x0)): math.ceil(x1) + 1] = 250
+    src = DetectorProposals(probe_net(), min_face=min_face, backend="torch")
+    assert src.working_image(image)[0].shape[2:] == (math.ceil(wh / 64) * 64, math.ceil(ww / 64) * 64)
+    boxes, scores = src.detect(image)
+    expected = []
+    for i, j in cells:
+        cx, cy = 8 * j + 3.5, 8 * i + 3.5
+        box = np.array([_to_original(cx - DIST[0], sx), _to_original(cy - DIST[1], sy),
+                        _to_original(cx + DIST[2], sx), _to_original(cy + DIST[3], sy)])
+        expected.append(np.clip(box, -0.5, [w - 0.5, h - 0.5, w - 0.5, h - 0.5]))
+    assert boxes.dtype == np.float32 and boxes.shape == (2, 4)
+    np.testing.assert_allclose(_sorted(boxes), _sorted(np.array(expected)), atol=1e-3)
+    assert np.all(scores > 0.99)
+    assert _sorted(boxes)[0, 0] == -0.5  # the edge cell's box starts left of the image: clipped
+    np.testing.assert_array_equal(src(image), boxes)
+
+
+def test_padding_is_the_mean_colour():
+    """A dark-cell probe with far-reaching boxes finds only the dark patch: the padding (28 columns,
+    58 rows here) reads as the mean colour, which it does not see as dark, nor as anything."""
+    image = np.full((70, 100, 3), 128, np.uint8)
+    image[21:28, 37:44] = 0  # under the tap of cell (3, 5): pixel (40, 24)
+    src = DetectorProposals(probe_net(sign=-1.0, dist=(32.0,) * 4), min_face=12, backend="torch")
+    canvas, sx, sy = src.working_image(image)
+    assert canvas.shape == (1, 3, 128, 128) and (sx, sy) == (1.0, 1.0)
+    assert np.all(canvas[0, :, 70:, :] == 127.5) and np.all(canvas[0, :, :, 100:] == 127.5)
+    np.testing.assert_array_equal(canvas[0, :, :70, :100], image.transpose(2, 0, 1))
+    boxes = src(image)
+    np.testing.assert_allclose(boxes, [[43.5 - 32, -0.5, 43.5 + 32, 27.5 + 32]], atol=1e-3)
+    black_padding = np.where(canvas == 127.5, np.float32(0), canvas)  # the probe would see black padding
+    assert len(src._detect_working(black_padding)[0]) > 1
+
+
+def test_max_face_drops_larger_boxes():
+    image = np.full((120, 160, 3), 20, np.uint8)
+    image[29:36, 45:52] = 250  # cell (4, 6): a 32 x 28 box
+    image[53:60, 0:4] = 250  # cell (7, 0): the same box clipped at the left edge, 28 x 28
+    kw = dict(min_face=12, backend="torch")
+    boxes = DetectorProposals(probe_net(), **kw)(image)
+    sizes = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    np.testing.assert_allclose(np.sort(sizes), [28.0, np.sqrt(32 * 28)], atol=1e-3)
+    kept = DetectorProposals(probe_net(), max_face=29, **kw)(image)
+    np.testing.assert_allclose(kept, boxes[np.isclose(sizes, 28.0)])
+    assert len(DetectorProposals(probe_net(), max_face=27, **kw)(image)) == 0
+
+
+def test_torch_and_onnx_give_the_same_boxes():
+    pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(1)
+    image = blob_image(203, 150, [(60, 50, 20), (150, 100, 35)])
+    image = np.clip(image.astype(int) + rng.integers(-60, 60, image.shape), 0, 255).astype(np.uint8)
+    net = random_net()
+    got = {}
+    for backend in ("torch", "onnx"):
+        src = DetectorProposals(net, min_face=16, threshold=0.5, max_candidates=10_000, backend=backend)
+        assert src.backend == backend
+        got[backend] = src.detect(image)
+    boxes, scores = got["torch"]
+    assert len(boxes) >= 5 and np.all(np.diff(scores) <= 0)  # best first
+    assert boxes.shape == got["onnx"][0].shape
+    np.testing.assert_allclose(_sorted(got["onnx"][0]), _sorted(boxes), atol=1e-3)
+    np.testing.assert_allclose(np.sort(got["onnx"][1]), np.sort(scores), atol=1e-5)
+
+
+def test_weights_that_are_not_a_detector_name_the_file(proposal_weights, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match=re.escape(str(proposal_weights))):
+        DetectorProposals(proposal_weights)
+    monkeypatch.setattr(detector_module, "ASSETS", tmp_path)  # an installation without the bundled file
+    with pytest.raises(FileNotFoundError, match="hyperface-detector.safetensors"):
+        DetectorProposals()
+    with pytest.raises(ValueError, match="min_face"):
+        DetectorProposals(probe_net(), min_face=0)
+
+
+def test_detector_path_is_a_file_or_a_folder(tmp_path):
+    net = random_net(2)
+    path = save_weights(net, tmp_path / "hyperface-detector.safetensors")
+    image = blob_image(130, 90, [(60, 40, 15)])
+    want = DetectorProposals(net, backend="torch", threshold=0.5)(image)
+    assert len(want) > 0
+    for spec in (f"detector:{path}", f"detector:{tmp_path}"):
+        src = create_proposals(spec, backend="torch", threshold=0.5)
+        assert isinstance(src, DetectorProposals) and src.weights == path
+        np.testing.assert_allclose(src(image), want, atol=1e-4)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no hyperface-detector.safetensors there"):
+        create_proposals(f"detector:{tmp_path / 'empty'}")
+    with pytest.raises(FileNotFoundError, match="no such weights file"):
+        create_proposals(f"detector:{tmp_path / 'missing.safetensors'}")
+    with pytest.raises(ValueError, match="needs a weights file or folder"):
+        create_proposals("detector:")
+
+
+def test_unknown_source_lists_detector():
+    with pytest.raises(ValueError, match=r"choose from: .*detector, detector:PATH"):
+        create_proposals("haar")
+
+
+def test_analyzer_and_cli_pass_their_options_to_the_detector(tmp_path):
+    from hyperface.cli.analyze import _build_analyzer
+    from hyperface.cli.main import build_parser
+    from hyperface.inference import FaceAnalyzer
+
+    path = save_weights(random_net(3), tmp_path / "hyperface-detector.safetensors")
+    threads = torch.get_num_threads()
+    try:
+        an = FaceAnalyzer(BlobNet(), proposals=f"detector:{path}", backend="torch", threads=2,
+                          proposal_options={"min_face": 33})
+    finally:
+        torch.set_num_threads(threads)
+    src = an.proposals
+    assert isinstance(src, DetectorProposals)
+    assert (src.backend, src.threads, src.device, src.min_face) == ("torch", 2, "cpu", 33.0)
+    torch.manual_seed(0)
+    weights = save_weights(create_model("hyperface-compact", input_size=32, num_points=5, point_set="five"),
+                           tmp_path / "compact.safetensors")
+    for source, kind in ((f"detector:{tmp_path}", DetectorProposals), ("fast", FastProposals)):
+        argv = ["analyze", "--weights", str(weights), "--proposals", source, "--min-face", "30",
+                "--backend", "torch", "--stage-two", "none"]
+        analyzer = _build_analyzer(build_parser(argv).parse_args(argv))
+        assert isinstance(analyzer.proposals, kind) and analyzer.proposals.min_face == 30.0
+
+
+def test_onnx_export_once_per_network_and_not_in_the_constructor(monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from hyperface import onnx_io
+
+    exports = []
+    real = onnx_io.export_to_bytes
+
+    def counting(module, *args, **kwargs):
+        exports.append(type(module).__name__)
+        return real(module, *args, **kwargs)
+
+    monkeypatch.setattr(onnx_io, "export_to_bytes", counting)
+    monkeypatch.setattr(onnx_io, "_EXPORTS", {})
+    first, second = (DetectorProposals(probe_net(), min_face=12, backend="onnx") for _ in range(2))
+    assert exports == []
+    image = np.full((70, 100, 3), 20, np.uint8)
+    image[29:36, 45:52] = 250
+    np.testing.assert_array_equal(first(image), second(image))
+    assert len(first(image)) == 1 and exports == ["_Detect"]  # equal networks share one export
