@@ -23,6 +23,7 @@ from hyperface.data.images import load_image
 from hyperface.data.readers import open_dataset
 from hyperface.evaluate.metrics import detection_summary, match_detections, match_matrix
 from hyperface.inference import FaceAnalyzer
+from hyperface.inference.proposals import DEFAULT_PROPOSALS
 from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD
 from hyperface.inference.draw import draw_faces
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="the dlib_faces folder")
     parser.add_argument("--weights", help="analyzer weights (default: bundled)")
     parser.add_argument("--stage-two", default="auto", help="stage-two weights (default: auto, as the analyzer)")
-    parser.add_argument("--proposals", default="fast", help="candidate source (fast, fast:DIR, ...)")
+    parser.add_argument("--proposals", default=DEFAULT_PROPOSALS, help="candidate source (detector, fast, fast:DIR, ...)")
     parser.add_argument("--split", choices=sorted(SPLITS), default="all")
     parser.add_argument("--picture", type=Path, help="write a mosaic of the annotated photos here (JPEG)")
     args = parser.parse_args(argv)

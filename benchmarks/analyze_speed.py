@@ -14,6 +14,7 @@ stage 1 alone) with its pyramid levels packed into one network call and with one
     python benchmarks/analyze_speed.py [--weights W] [--repeats 20] [--no-selective-search] [--out FILE.md]
     python benchmarks/analyze_speed.py --only-candidates --repeats 5    # the packed / per-level table alone
     python benchmarks/analyze_speed.py --peer-python /path/to/peers-venv/bin/python   # peers, same run
+    python benchmarks/analyze_speed.py --detector detector:runs/detector    # a trained single-pass detector
 
 Peers (MediaPipe's face mesh and detector, dlib's HOG + 68 points; ``benchmarks/peers.py``) are timed
 on the same image in the same run when they are installed, in this interpreter or in the one
@@ -39,7 +40,7 @@ import torch
 from hyperface.data.images import load_image
 from hyperface.inference import FaceAnalyzer
 from hyperface.inference.analyzer import STAGES
-from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS, EXAMPLE_IMAGE, asset_path
+from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, EXAMPLE_IMAGE, asset_path
 from hyperface.inference.proposals import FastProposals
 from hyperface.models.registry import create_model
 
@@ -140,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     parser.add_argument("--threads", type=int, help="PyTorch and onnxruntime threads (default: their own)")
     parser.add_argument("--peer-python", help="interpreter with the peers installed (default: this one)")
+    parser.add_argument("--detector", metavar="SPEC",
+                        help="also time this single-pass candidate source (default: 'detector' when its weights "
+                             "are bundled), e.g. detector:runs/detector")
     parser.add_argument("--dlib-predictor", help="dlib's shape_predictor_68_face_landmarks.dat, for dlib's row")
     args = parser.parse_args(argv)
     if args.threads:
@@ -163,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             ("fast, stage one only", "torch", "fast", None, None), ("fast, stage one only", "onnx", "fast", None, None),
             ("boxes (face box given)", "torch", "fast", FACE_BOX, "auto"),
             ("boxes (face box given)", "onnx", "fast", FACE_BOX, "auto")]
+    detector = args.detector or ("detector" if (ASSETS / DETECTOR_WEIGHTS).is_file() else None)
+    if detector:
+        runs[2:2] = [(detector, "torch", detector, None, "auto"), (detector, "onnx", detector, None, "auto")]
     if not args.no_selective_search:
         runs.append(("selective-search", "torch", "selective-search", None, "auto"))
     lines += ["| candidates | backend | total ms | CPU ms | candidates | network | IRP | L-NMS | stage two | faces "

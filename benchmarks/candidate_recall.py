@@ -7,6 +7,7 @@ recall / precision of their own boxes, as a detector on its own. Times are the m
 the source's call on the image as the analyzer gives it (longer side at most 1280), same run.
 
     python benchmarks/candidate_recall.py [--data SPEC] [--split val] --proposals fast --proposals detector
+    python benchmarks/candidate_recall.py --split train --proposals detector --set threshold=0.5   # tuning
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def _working(image: np.ndarray) -> tuple[np.ndarray, float]:
     return cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA), s
 
 
-def measure(spec: str, source_spec: str, split: str, val_fraction: float, limit: int | None) -> dict:
-    source = create_proposals(source_spec)
+def measure(spec: str, source_spec: str, split: str, val_fraction: float, limit: int | None,
+            options: dict | None = None) -> dict:
+    source = create_proposals(source_spec, **(options or {}))
     covered = total = candidates = images = 0
     times, matches = [], []
     for rec in open_dataset(spec):
@@ -80,14 +82,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-fraction", type=float, default=DEFAULT_VAL_FRACTION)
     parser.add_argument("--proposals", action="append", help="candidate source (repeatable; default fast and detector)")
     parser.add_argument("--limit", type=int, help="at most this many images")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a source option for every source, e.g. threshold=0.5 (repeatable)")
     args = parser.parse_args(argv)
+    options = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        options[key] = float(value) if "." in value else int(value)
     sources = args.proposals or ["fast", "detector"]
-    print(f"data {args.data}, split {args.split}\n")
+    print(f"data {args.data}, split {args.split}, options {options or 'defaults'}\n")
     print("| candidates | images | faces | faces covered | candidates per image | ms per image | AP alone "
           "| recall / precision alone |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for spec in sources:
-        r = measure(args.data, spec, args.split, args.val_fraction, args.limit)
+        r = measure(args.data, spec, args.split, args.val_fraction, args.limit, options)
         alone = (f"{r['ap']:.3f} | {r['det_recall']:.1%} / {r['det_precision']:.1%}" if "ap" in r else "- | -")
         print(f"| {spec} | {r['images']} | {r['faces']} | {r['recall']:.1%} | {r['per_image']:.1f} | {r['ms']:.1f} "
               f"| {alone} |")

@@ -14,6 +14,7 @@ import cv2
 from analyze_dlib import mosaic
 from hyperface.data.images import load_image
 from hyperface.inference import FaceAnalyzer
+from hyperface.inference.proposals import DEFAULT_PROPOSALS
 from hyperface.inference.draw import draw_faces
 
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("photos", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, required=True, help="the picture to write (JPEG)")
     parser.add_argument("--weights", help="stage-one weights (default: bundled)")
-    parser.add_argument("--proposals", default="fast", help="candidate source (fast, fast:DIR, ...)")
+    parser.add_argument("--proposals", default=DEFAULT_PROPOSALS, help="candidate source (detector, fast, fast:DIR, ...)")
     parser.add_argument("--row-height", type=int, default=300)
     args = parser.parse_args(argv)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hyperface.data.readers import open_dataset
 from hyperface.inference import FaceAnalyzer
+from hyperface.inference.proposals import DEFAULT_PROPOSALS
 from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD
 
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", type=Path, nargs="+", help="folders of face-free images")
     parser.add_argument("--weights", help="stage-one weights (default: bundled)")
     parser.add_argument("--stage-two", default="auto", help="stage-two weights (default: auto)")
-    parser.add_argument("--proposals", default="fast", help="candidate source (fast, fast:DIR, ...)")
+    parser.add_argument("--proposals", default=DEFAULT_PROPOSALS, help="candidate source (detector, fast, fast:DIR, ...)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD)
     args = parser.parse_args(argv)
 

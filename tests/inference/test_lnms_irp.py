@@ -136,3 +136,14 @@ def test_irp_moves_a_badly_placed_box_onto_the_blob():
     out = iterative_region_proposals(cands, evaluate, rounds=3, threshold=0.0, point_set="five")
     assert out.score[0] > cands.score[0]
     np.testing.assert_allclose(out.boxes[0].numpy(), expected_box(100, 80, 20), atol=1.5)
+
+
+def test_contained_marks_parts_boxed_inside_a_better_face_box():
+    from hyperface.inference.lnms import contained
+
+    boxes = torch.tensor([[0.0, 0, 100, 100], [20, 20, 60, 50], [90, 90, 150, 150], [200, 0, 240, 40]])
+    score = torch.tensor([0.9, 0.6, 0.8, 0.95])
+    # box 1 lies inside box 0, which scores higher: dropped; box 2 sticks out of box 0; box 3 is apart
+    assert contained(boxes, score, 0.7).tolist() == [False, True, False, False]
+    # a part that scores higher than the face box around it is kept (the box is the doubtful one)
+    assert not contained(boxes, torch.tensor([0.5, 0.6, 0.8, 0.95]), 0.7).any()

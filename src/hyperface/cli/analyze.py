@@ -38,12 +38,14 @@ log = logging.getLogger("hyperface.analyze")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from hyperface.inference.proposals import DEFAULT_PROPOSALS
+
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="images, folders (searched recursively for "
                         "images) and videos")
     parser.add_argument("--example", action="store_true", help="analyse the bundled example photo")
     parser.add_argument("--weights", help="weights file (.safetensors; .onnx with --backend onnx); default: the "
                         "bundled hyperface-compact")
-    parser.add_argument("--proposals", default="fast", metavar="SOURCE",
+    parser.add_argument("--proposals", default=DEFAULT_PROPOSALS, metavar="SOURCE",
                         help="candidate source: fast (default; fast:DIR: the networks of train-proposals --out DIR), "
                         "detector (detector:PATH: weights written by train-detector, or their folder), "
                         "selective-search, or boxes:FILE (JSON / JSON lines / text boxes per image from another "

@@ -30,6 +30,8 @@ _MODES = {"full": ("full",), "box": ("box",), "both": ("full", "box")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from hyperface.inference.proposals import DEFAULT_PROPOSALS
+
     parser.description = (
         "Measure models on annotated data with the metrics of evaluation.md: 68- and 5-point NME "
         "(mean, median, AUC, failure rate, by pose where known), head-pose MAE, gender accuracy, "
@@ -59,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plots", metavar="DIR", help="write PNG plots (CED, precision-recall, pose by yaw)")
     parser.add_argument("--per-face", action="store_true", help="include every face's result in --json")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--proposals", default="fast",
+    parser.add_argument("--proposals", default=DEFAULT_PROPOSALS,
                         help="candidate source of the full pipeline: fast (default), fast:DIR (the networks of "
                              "train-proposals --out DIR), detector, detector:PATH (train-detector's weights or "
                              "their folder), selective-search, boxes:FILE")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from hyperface.inference import Face, FaceAnalyzer
+from hyperface.inference.proposals import DEFAULT_PROPOSALS
 
 __all__ = ["AnalyzerModel", "model_names"]
 
@@ -41,7 +42,7 @@ class AnalyzerModel:
     """One weights file, with the analyzers evaluation needs (built lazily, sharing one candidate source)."""
 
     def __init__(self, weights: str | Path | None, name: str | None = None, *, device: str = "cpu",
-                 proposals: str = "fast", ap_threshold: float = 0.0, **options: Any) -> None:
+                 proposals: str = DEFAULT_PROPOSALS, ap_threshold: float = 0.0, **options: Any) -> None:
         self.weights = weights
         self.options = dict(options, device=device)
         self.default = FaceAnalyzer(weights=weights, proposals=proposals, **self.options)

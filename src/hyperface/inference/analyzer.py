@@ -43,7 +43,7 @@ from hyperface.inference.crops import extract_crops, extract_crops_cv2, image_to
 from hyperface.inference.irp import iterative_region_proposals
 from hyperface.inference.lnms import DEFAULT_CONTAIN_THRESHOLD, landmark_nms
 from hyperface.inference.network import OnnxNetwork, check_device, load_network
-from hyperface.inference.proposals import NETWORK_SOURCES, ProposalSource, create_proposals
+from hyperface.inference.proposals import DEFAULT_PROPOSALS, NETWORK_SOURCES, ProposalSource, create_proposals
 from hyperface.inference.result import Face
 from hyperface.inference.stage_two import StageTwo
 from hyperface.inference.video import VideoAnalysis
@@ -107,7 +107,7 @@ class FaceAnalyzer:
     """
 
     def __init__(self, weights: str | Path | HyperFaceModel | None = None, device: str = "cpu",
-                 proposals: str | ProposalSource = "fast", backend: str = "auto",
+                 proposals: str | ProposalSource = DEFAULT_PROPOSALS, backend: str = "auto",
                  score_threshold: float = DEFAULT_SCORE_THRESHOLD, irp_rounds: int = 1,
                  irp_threshold: float | None = None,
                  lnms_iou: float = 0.3, lnms_top_k: int = 5,

@@ -27,24 +27,37 @@ from torchvision.ops import batched_nms, box_area, box_iou
 from hyperface.inference.boxfit import fit_boxes
 from hyperface.inference.candidates import Candidates
 
-__all__ = ["landmark_nms", "containers", "DEFAULT_CONTAIN_THRESHOLD"]
+__all__ = ["landmark_nms", "containers", "contained", "DEFAULT_CONTAIN_THRESHOLD"]
 
 #: Share of a higher-scoring face's box inside a larger box that makes the larger box a container.
 DEFAULT_CONTAIN_THRESHOLD = 0.8
+
+
+def _inside_share(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(share [i, j] of box j's area inside box i, areas)."""
+    lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)  # (L, L)
+    area = box_area(boxes)
+    return inter / area.unsqueeze(0).clamp_min(1e-9), area
 
 
 def containers(boxes: torch.Tensor, score: torch.Tensor, image: torch.Tensor,
                threshold: float = DEFAULT_CONTAIN_THRESHOLD) -> torch.Tensor:
     """Boolean mask of the boxes that hold at least ``threshold`` of the area of a smaller,
     higher-scoring box of the same image."""
-    lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)  # (L, L)
-    area = box_area(boxes)
-    inside = inter / area.unsqueeze(0).clamp_min(1e-9)  # [i, j]: share of box j inside box i
+    inside, area = _inside_share(boxes)
     holds = (inside >= threshold) & (score.unsqueeze(0) > score.unsqueeze(1)) & (area.unsqueeze(1) > area.unsqueeze(0))
     holds &= image.unsqueeze(0) == image.unsqueeze(1)
     return holds.any(dim=1)
+
+
+def contained(boxes: torch.Tensor, score: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Boolean mask of the boxes with at least ``threshold`` of their area inside a larger,
+    higher-scoring box (one image): a face's part (eyes, mouth) boxed beside the face."""
+    inside, area = _inside_share(boxes)
+    held = (inside >= threshold) & (score.unsqueeze(1) > score.unsqueeze(0)) & (area.unsqueeze(1) > area.unsqueeze(0))
+    return held.any(dim=0)
 
 
 def _group_median(values: torch.Tensor, idx: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

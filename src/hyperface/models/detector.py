@@ -102,10 +102,15 @@ class FaceDetectorNet(HyperFaceModel):
         return out
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        raise TypeError("hyperface-detector is a dense detector: call dense() on a whole image")
+        """Every cell's face logit (B, cells) on an ``input_size`` window, all levels concatenated."""
+        self.check_input(x)
+        return torch.cat([logit.flatten(1) for logit, _ in self.dense(x)], 1)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise TypeError("hyperface-detector is a dense detector: call dense() on a whole image")
+    def forward_head(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Window classification with the crop models' contract: ``detection`` (B, 2) two-class logits
+        whose softmax is the best cell's face probability. Whole images go through :meth:`dense`."""
+        best = features.amax(1, keepdim=True)
+        return {"detection": torch.cat([torch.zeros_like(best), best], 1)}
 
 
 def cell_centres(height: int, width: int, stride: int, device: torch.device | str = "cpu") -> torch.Tensor:

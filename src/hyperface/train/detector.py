@@ -35,8 +35,8 @@ from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 from hyperface.data.images import ImageReadError, load_image
 from hyperface.data.readers import open_dataset
 from hyperface.data.records import ImageRecord
-from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.data.splits import DEFAULT_VAL_FRACTION, split_of
+from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.models.detector import ALIGN, SIZE_RANGES, STRIDES, FaceDetectorNet, cell_centres, hyperface_detector
 from hyperface.models.weights import save_weights
 from hyperface.train.checkpoint import find_checkpoint, restore_weights, rng_state, save_checkpoint, set_rng_state
@@ -312,7 +312,7 @@ def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions
         optimizer.step()
         schedule.step()
         step += 1
-        for key, v in dict(parts, loss=float(loss)).items():
+        for key, v in dict(parts, loss=loss.item()).items():
             meter[key] = meter.get(key, 0.0) + v
         if step % 50 == 0:
             log.info("step %d/%d loss %.4f cls %.4f box %.4f pos/img %.1f lr %.2e (%.0f s)", step, opts.steps,

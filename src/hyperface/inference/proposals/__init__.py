@@ -20,8 +20,11 @@ from hyperface.inference.proposals.detector import DetectorProposals
 from hyperface.inference.proposals.fast import FastProposals
 from hyperface.inference.proposals.selective_search import SelectiveSearchProposals
 
-__all__ = ["SOURCES", "SOURCE_NAMES", "NETWORK_SOURCES", "ProposalSource", "create_proposals", "read_boxes_file",
-           "FastProposals", "DetectorProposals", "SelectiveSearchProposals", "BoxesProposals"]
+__all__ = ["SOURCES", "DEFAULT_PROPOSALS", "SOURCE_NAMES", "NETWORK_SOURCES", "ProposalSource", "create_proposals",
+           "read_boxes_file", "FastProposals", "DetectorProposals", "SelectiveSearchProposals", "BoxesProposals"]
+
+#: The analyzer's, ``evaluate``'s and the benchmarks' candidate source when none is named.
+DEFAULT_PROPOSALS = "fast"
 
 SOURCES: dict[str, type[ProposalSource]] = {
     "fast": FastProposals,

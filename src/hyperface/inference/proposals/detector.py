@@ -22,7 +22,10 @@ Boxes are mapped back to the original image with the exact per-axis scale of the
 (``x = (u + 0.5) / sx - 0.5``, pixel centres at integers, as in the ``fast`` source), clipped to the
 image's extent (``-0.5 .. w - 0.5``); boxes under 2 pixels wide or high are dropped, and so are those
 larger than ``max_face`` (their size: the square root of their area, in original pixels, the size the
-network is trained on) when it is given. At most ``max_candidates`` boxes come back, best first.
+network is trained on) when it is given. With ``contain`` (default 0.7), a box with that share of its
+area inside a larger, higher-scoring box is dropped: the network sometimes boxes a face's eyes or
+mouth beside the face, and each extra candidate costs a run of the HyperFace network. At most ``max_candidates`` boxes come
+back, best first.
 
 ``weights``: a ``hyperface-detector`` weights file (``hyperface train-detector --out DIR`` writes
 ``DIR/hyperface-detector.safetensors``), a :class:`~hyperface.models.detector.FaceDetectorNet`, or
@@ -39,6 +42,7 @@ import numpy as np
 import torch
 
 from hyperface.inference.assets import ASSETS, DETECTOR_WEIGHTS, resolve_weights
+from hyperface.inference.lnms import contained
 from hyperface.inference.proposals.base import ProposalSource
 from hyperface.models.detector import ALIGN, STRIDES, FaceDetectorNet, decode_detections
 from hyperface.models.weights import load_model
@@ -102,7 +106,7 @@ class DetectorProposals(ProposalSource):
     def __init__(self, weights: str | Path | FaceDetectorNet | None = None, device: str = "cpu",
                  min_face: float = 20.0, max_face: float | None = None, smallest: float = SMALLEST_FACE,
                  max_side: int = 1280, threshold: float = 0.3, nms_iou: float = 0.5, max_candidates: int = 100,
-                 backend: str = "auto", threads: int | None = None) -> None:
+                 backend: str = "auto", threads: int | None = None, contain: float | None = 0.7) -> None:
         if not min_face > 0 or not smallest > 0 or (max_face is not None and not max_face > 0):
             raise ValueError(f"the detector source needs min_face, smallest and max_face > 0 pixels, got "
                              f"min_face={min_face}, smallest={smallest}, max_face={max_face}")
@@ -116,6 +120,9 @@ class DetectorProposals(ProposalSource):
         self.threshold = float(threshold)
         self.nms_iou = float(nms_iou)
         self.max_candidates = int(max_candidates)
+        if contain is not None and not 0.0 < contain <= 1.0:
+            raise ValueError(f"the detector source's contain must be in (0, 1] or None, got {contain}")
+        self.contain = contain
         self.threads = threads
         self.device = str(device)
         self._module = _Detect(net).eval().to(self.device)
@@ -175,6 +182,9 @@ class DetectorProposals(ProposalSource):
         h, w = image.shape[:2]
         canvas, sx, sy = self.working_image(image)
         boxes, scores = self._detect_working(canvas)
+        if self.contain is not None and len(boxes) > 1:  # a face's parts boxed beside the face
+            keep = ~contained(boxes, scores, self.contain)
+            boxes, scores = boxes[keep], scores[keep]
         b = boxes.numpy().astype(np.float64)
         # working -> original pixels with the exact per-axis scale (pixel centres at integers)
         b[:, [0, 2]] = np.clip((b[:, [0, 2]] + 0.5) / sx - 0.5, -0.5, w - 0.5)
