@@ -11,7 +11,7 @@ from PIL import Image
 
 from hyperface.data.images import ImageReadError
 from hyperface.inference import Face, FaceAnalyzer
-from hyperface.inference.proposals import FastProposals
+from hyperface.inference.proposals import FastProposals, ProposalSource
 
 from inference_stubs import BlobNet, blob_image, expected_box
 
@@ -173,3 +173,36 @@ def test_default_weights_missing_is_explained():
         pytest.skip("bundled compact weights are installed")
     with pytest.raises(FileNotFoundError, match=r"hyperface-compact.safetensors.*pass weights="):
         FaceAnalyzer()
+
+
+class _ScoredBoxes(ProposalSource):
+    """Fixed boxes with the source's own face probabilities (as the ``detector`` source gives)."""
+
+    name = "scored-test"
+
+    def __init__(self, boxes: np.ndarray, scores: np.ndarray) -> None:
+        self.boxes, self.scores = boxes, scores
+
+    def __call__(self, image, key=None):
+        return self.boxes
+
+    def scored(self, image, key=None):
+        return self.boxes, self.scores
+
+
+def test_a_scoring_source_is_fused_with_the_network_by_geometric_mean():
+    blobs = [(60, 50, 18), (170, 90, 24)]
+    image = blob_image(240, 160, blobs)
+    boxes = np.stack([expected_box(*b) for b in blobs]).astype(np.float32)
+    source = _ScoredBoxes(boxes, np.array([0.81, 0.04], np.float32))
+    alone = FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0, score_threshold=0.0, fuse_scores=False)(image)
+    fused = FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0, score_threshold=0.0)(image)
+    net = {round(float(f.box[0])): f.score for f in alone}
+    got = {round(float(f.box[0])): f.score for f in fused}
+    assert sorted(net) == sorted(got) and len(got) == 2
+    left, right = sorted(net)
+    assert got[left] == pytest.approx(np.sqrt(net[left] * 0.81), abs=1e-4)
+    assert got[right] == pytest.approx(np.sqrt(net[right] * 0.04), abs=1e-4)
+    # at the default threshold the face the source doubts (0.04) is dropped, the other kept
+    kept = FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0)(image)
+    assert len(kept) == 1 and kept[0].box[0] < 120

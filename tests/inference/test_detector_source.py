@@ -134,6 +134,18 @@ def test_max_face_drops_larger_boxes():
     kept = DetectorProposals(probe_net(), max_face=29, **kw)(image)
     np.testing.assert_allclose(kept, boxes[np.isclose(sizes, 28.0)])
     assert len(DetectorProposals(probe_net(), max_face=27, **kw)(image)) == 0
+    # the analyzer's fusion reads the same boxes with the detector's probabilities ...
+    plain = DetectorProposals(probe_net(), rescore=None, **kw)
+    scored_boxes, scores = plain.scored(image)
+    np.testing.assert_array_equal(scored_boxes, boxes)
+    np.testing.assert_array_equal(scores, plain.detect(image)[1])
+    # ... or with their geometric mean with the refine network's probability of the same boxes
+    from hyperface.inference.proposals.refine import RefineScorer, load_refine_net
+
+    second = RefineScorer(load_refine_net("bundled"), backend="torch")(image, torch.from_numpy(boxes))[1].numpy()
+    _, fused = DetectorProposals(probe_net(), **kw).scored(image)
+    np.testing.assert_allclose(fused, np.sqrt(scores * second), rtol=1e-5)
+    assert not np.allclose(fused, scores)
 
 
 def test_torch_and_onnx_give_the_same_boxes():

@@ -97,7 +97,9 @@ class FaceAnalyzer:
     ``stage_two``: the aligned-face network (``"auto"``: the bundled one when ``weights`` is the
     bundled model too, else none; ``"bundled"``; a weights file or model; ``None``: off), with
     ``iterations`` alignment rounds, ``flip_average`` and ``pose_from`` (see
-    :mod:`hyperface.inference.stage_two`).
+    :mod:`hyperface.inference.stage_two`). ``fuse_scores``: where the candidate source scores its
+    boxes (``detector``), a face's score is the geometric mean of that probability and the network's
+    (measured: AP 0.808 -> 0.829 on the face-mask training photos); ``False``: the network's alone.
     Everything is loaded here; calls do no I/O except reading an image given by path.
 
     Defaults: the ``fast`` source's settings were measured (see
@@ -114,7 +116,7 @@ class FaceAnalyzer:
                  lnms_contain: float | None = DEFAULT_CONTAIN_THRESHOLD, max_side: int = 1280, batch_size: int = 64,
                  proposal_options: dict[str, Any] | None = None, threads: int | None = None,
                  stage_two: str | Path | HyperFaceModel | None = "auto", iterations: int = 1,
-                 flip_average: bool = False, pose_from: str = "auto") -> None:
+                 flip_average: bool = False, pose_from: str = "auto", fuse_scores: bool = True) -> None:
         bundled_stage_one = weights is None
         if not isinstance(weights, HyperFaceModel):
             weights = resolve_weights(weights)
@@ -144,6 +146,7 @@ class FaceAnalyzer:
         if max_side < 32:
             raise ValueError(f"max_side must be >= 32 pixels, got {max_side}")
         self.score_threshold = float(score_threshold)
+        self.fuse_scores = bool(fuse_scores)
         self.irp_rounds = int(irp_rounds)
         self.irp_threshold = float(score_threshold if irp_threshold is None else irp_threshold)
         self.lnms_iou = float(lnms_iou)
@@ -228,16 +231,17 @@ class FaceAnalyzer:
                  timings: dict[str, float]) -> list[list[Face]]:
         if given is not None and len(given) != len(loaded):
             raise ValueError(f"got {len(given)} box arrays for {len(loaded)} images")
-        scaled, images, tensors, all_boxes, all_index = [], [], [], [], []
+        scaled, images, tensors, all_boxes, all_index, all_prior = [], [], [], [], [], []
         t = time.perf_counter()
         for i, (image, key) in enumerate(loaded):
             small, sx, sy = self._scaled(image)
             scaled.append((sx, sy))
             if given is not None and given[i] is not None:
                 b = np.asarray(given[i], dtype=np.float32).reshape(-1, 4).copy()
-                from_original = True
+                prior, from_original = None, True
             else:
-                b = np.asarray(self.proposals(small, key), dtype=np.float32).reshape(-1, 4)
+                b, prior = self.proposals.scored(small, key)
+                b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
                 from_original = not self.proposals.scale_invariant
                 if from_original:
                     b = b.copy()
@@ -246,12 +250,14 @@ class FaceAnalyzer:
                 b[:, [1, 3]] = (b[:, [1, 3]] + 0.5) * sy - 0.5
             ok = np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
             b = b[ok]
+            prior = np.ones(len(b), np.float32) if prior is None or not self.fuse_scores else prior[ok]
             images.append(small)
             if self.device.type != "cpu":
                 tensors.append(image_to_tensor(small, self.device))
             all_boxes.append(torch.from_numpy(b).to(self.device))
             all_index.append(torch.full((len(b),), i, dtype=torch.long, device=self.device))
-        boxes, index = torch.cat(all_boxes), torch.cat(all_index)
+            all_prior.append(torch.as_tensor(prior, dtype=torch.float32, device=self.device))
+        boxes, index, prior = torch.cat(all_boxes), torch.cat(all_index), torch.cat(all_prior)
         timings["candidates"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -267,6 +273,8 @@ class FaceAnalyzer:
         timings["irp"] = time.perf_counter() - t
 
         t = time.perf_counter()
+        if bool((prior < 1).any()):  # the candidate source's own face probability: geometric mean
+            cands = replace(cands, score=torch.sqrt(cands.score * prior))
         cands = cands.select(cands.score >= self.score_threshold)
         merged = landmark_nms(cands, self.lnms_iou, self.lnms_top_k, self.point_set, self.lnms_contain)
         timings["lnms"] = time.perf_counter() - t

@@ -27,6 +27,14 @@ class ProposalSource(ABC):
     def __call__(self, image: np.ndarray, key: str | None = None) -> np.ndarray:
         """Candidate boxes (K, 4) for ``image``."""
 
+    def scored(self, image: np.ndarray, key: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Candidate boxes (K, 4) and, for sources that score them, their face probabilities (K,).
+
+        The analyzer fuses a source's own probability with its network's (their geometric mean):
+        a source trained on whole photos sees context a crop does not. Unscored sources give None.
+        """
+        return self(image, key), None
+
     def to(self, device: str) -> ProposalSource:
         """Move any network to ``device`` (no-op for sources without one)."""
         return self

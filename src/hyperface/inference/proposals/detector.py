@@ -24,8 +24,15 @@ image's extent (``-0.5 .. w - 0.5``); boxes under 2 pixels wide or high are drop
 larger than ``max_face`` (their size: the square root of their area, in original pixels, the size the
 network is trained on) when it is given. With ``contain`` (default 0.7), a box with that share of its
 area inside a larger, higher-scoring box is dropped: the network sometimes boxes a face's eyes or
-mouth beside the face, and each extra candidate costs a run of the HyperFace network. At most ``max_candidates`` boxes come
-back, best first.
+mouth beside the face, and each extra candidate costs a run of the HyperFace network. At most
+``max_candidates`` boxes come back, best first.
+
+``rescore`` (default: the bundled refine network of the ``fast`` cascade,
+:mod:`hyperface.inference.proposals.refine`): :meth:`DetectorProposals.scored`, which the analyzer
+fuses with its own network's score, gives each box the geometric mean of the detector's probability
+and the refine network's; ``None``: the detector's alone. ``threshold`` 0.2: on the face-mask
+training photos (120 images, full pipeline with the bundled model) AP 0.856, against 0.827 at 0.3
+(fewer candidates, 1.5x faster there) and 0.802 for ``fast``; without ``rescore`` 0.834.
 
 ``weights``: a ``hyperface-detector`` weights file (``hyperface train-detector --out DIR`` writes
 ``DIR/hyperface-detector.safetensors``), a :class:`~hyperface.models.detector.FaceDetectorNet`, or
@@ -44,7 +51,9 @@ import torch
 from hyperface.inference.assets import ASSETS, DETECTOR_WEIGHTS, resolve_weights
 from hyperface.inference.lnms import contained
 from hyperface.inference.proposals.base import ProposalSource
+from hyperface.inference.proposals.refine import RefineScorer, load_refine_net
 from hyperface.models.detector import ALIGN, STRIDES, FaceDetectorNet, decode_detections
+from hyperface.models.proposal import RefineNet
 from hyperface.models.weights import load_model
 from hyperface.onnx_io import cached_export, inference_session, resolve_backend
 
@@ -105,8 +114,9 @@ class DetectorProposals(ProposalSource):
 
     def __init__(self, weights: str | Path | FaceDetectorNet | None = None, device: str = "cpu",
                  min_face: float = 20.0, max_face: float | None = None, smallest: float = SMALLEST_FACE,
-                 max_side: int = 1280, threshold: float = 0.3, nms_iou: float = 0.5, max_candidates: int = 100,
-                 backend: str = "auto", threads: int | None = None, contain: float | None = 0.7) -> None:
+                 max_side: int = 1280, threshold: float = 0.2, nms_iou: float = 0.5, max_candidates: int = 100,
+                 backend: str = "auto", threads: int | None = None, contain: float | None = 0.7,
+                 rescore: str | Path | RefineNet | None = "bundled") -> None:
         if not min_face > 0 or not smallest > 0 or (max_face is not None and not max_face > 0):
             raise ValueError(f"the detector source needs min_face, smallest and max_face > 0 pixels, got "
                              f"min_face={min_face}, smallest={smallest}, max_face={max_face}")
@@ -130,10 +140,14 @@ class DetectorProposals(ProposalSource):
         self._pad = self._module.mean.view(3).cpu().numpy()
         self.backend = resolve_backend(backend, self.device, "the detector source's backend")
         self._session = None  # onnxruntime session, made on first use
+        rescore_net = load_refine_net(rescore)
+        self._rescorer = None if rescore_net is None else RefineScorer(rescore_net, self.device, self.backend, threads)
 
     def to(self, device: str) -> DetectorProposals:
         self.device = str(device)
         self._module.to(self.device)
+        if self._rescorer is not None:
+            self._rescorer.to(self.device)
         return self
 
     def _onnx_session(self):
@@ -198,3 +212,12 @@ class DetectorProposals(ProposalSource):
 
     def __call__(self, image: np.ndarray, key: str | None = None) -> np.ndarray:
         return self.detect(image)[0]
+
+    def scored(self, image: np.ndarray, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`detect`'s boxes with their probability, or with ``rescore`` the geometric mean of
+        it and the refine network's probability of the same box."""
+        boxes, scores = self.detect(image)
+        if self._rescorer is not None and len(boxes):
+            second = self._rescorer(image, torch.from_numpy(boxes))[1].numpy()
+            scores = np.sqrt(scores * second).astype(np.float32)
+        return boxes, scores

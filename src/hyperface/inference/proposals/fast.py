@@ -42,11 +42,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torchvision.ops import batched_nms, nms, roi_align
+from torchvision.ops import batched_nms, nms
 
-from hyperface.inference.assets import ASSETS, PROPOSAL_WEIGHTS, REFINE_WEIGHTS, resolve_weights
+from hyperface.inference.assets import PROPOSAL_WEIGHTS, resolve_weights
 from hyperface.inference.proposals.base import ProposalSource
-from hyperface.models.proposal import REFINE_SIZE, STRIDE, WINDOW, ProposalNet, RefineNet
+from hyperface.inference.proposals.refine import RefineScorer, load_refine_net
+from hyperface.models.proposal import STRIDE, WINDOW, ProposalNet, RefineNet
 from hyperface.models.weights import load_model
 from hyperface.onnx_io import cached_export, inference_session, resolve_backend
 
@@ -145,20 +146,6 @@ class _Dense(torch.nn.Module):
         return torch.softmax(logits, dim=1)[:, 1], box
 
 
-class _Refine(torch.nn.Module):
-    """uint8-range crops (N, 3, 24, 24) -> face probability (N,) and box offsets (N, 4)."""
-
-    def __init__(self, net: RefineNet) -> None:
-        super().__init__()
-        self.net = net
-        self.register_buffer("mean", torch.tensor(net.config.mean).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(net.config.std).view(1, 3, 1, 1) * 255.0)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, box = self.net.forward_box((x - self.mean) / self.std)
-        return torch.softmax(logits, dim=1)[:, 1], box
-
-
 class FastProposals(ProposalSource):
     """``fast``: dense proposal network over an image pyramid (see the module docstring)."""
 
@@ -194,49 +181,43 @@ class FastProposals(ProposalSource):
         # bilinear samples per crop pixel and axis: 2 is close to the area-averaged training crops
         self.refine_sampling = int(refine_sampling)
         self.device = str(device)
-        if isinstance(refine, str) and refine == "bundled":
-            refine = ASSETS / REFINE_WEIGHTS if (ASSETS / REFINE_WEIGHTS).is_file() else None
-        if refine is not None and not isinstance(refine, RefineNet):
-            rpath = resolve_weights(refine, REFINE_WEIGHTS)
-            refine = load_model(rpath)
-            if not isinstance(refine, RefineNet):
-                raise ValueError(f"{rpath}: {refine.config.arch!r} weights are not a refine network "
-                                 f"(need 'hyperface-proposal-refine')")
-        self.refine = None if refine is None else refine.eval().to(self.device)
+        self.backend = resolve_backend(backend, self.device, "the fast source's backend")
+        refine_net = load_refine_net(refine)
+        self._refiner = None if refine_net is None else RefineScorer(
+            refine_net, self.device, self.backend, threads, refine_sampling)
         self.threads = threads
         self._dense = _Dense(net).eval().to(self.device)
         # canvas padding: the colour the network normalises to zero (its mean); never inside a kept window
         self._pad = self._dense.mean.view(3, 1, 1).cpu().numpy()
-        self.backend = resolve_backend(backend, self.device, "the fast source's backend")
         self.packed = self.backend == "torch" if packed is None else bool(packed)
-        self._sessions: dict[str, object] = {}  # "dense" / "refine" -> onnxruntime session, made on first use
+        self._session = None  # the dense network's onnxruntime session, made on first use
 
-    def _onnx_session(self, kind: str):
-        """The onnxruntime session of the dense (``"dense"``) or refine (``"refine"``) network, or None."""
-        if self.backend != "onnx" or (kind == "refine" and self.refine is None):
+    @property
+    def refine(self) -> RefineNet | None:
+        """The second stage's network, or None."""
+        return None if self._refiner is None else self._refiner.net
+
+    def _onnx_session(self):
+        """The onnxruntime session of the dense network, or None with PyTorch."""
+        if self.backend != "onnx":
             return None
-        if kind not in self._sessions:
-            if kind == "dense":
-                module, example = _Dense(self._dense.net).eval().cpu(), (torch.zeros(1, 3, 64, 64),)
-                names, dynamic = ["image"], {"image": {2: "height", 3: "width"},
-                                             "face": {1: "h", 2: "w"}, "box": {2: "h", 3: "w"}}
-            else:
-                module, example = _Refine(self.refine).eval().cpu(), (torch.zeros(2, 3, REFINE_SIZE, REFINE_SIZE),)
-                names, dynamic = ["crops"], {"crops": {0: "n"}, "face": {0: "n"}, "box": {0: "n"}}
-            data = cached_export(module, example, names, ["face", "box"], dynamic)
-            self._sessions[kind] = inference_session(data, self.threads)
-        return self._sessions[kind]
+        if self._session is None:
+            module, example = _Dense(self._dense.net).eval().cpu(), (torch.zeros(1, 3, 64, 64),)
+            dynamic = {"image": {2: "height", 3: "width"}, "face": {1: "h", 2: "w"}, "box": {2: "h", 3: "w"}}
+            data = cached_export(module, example, ["image"], ["face", "box"], dynamic)
+            self._session = inference_session(data, self.threads)
+        return self._session
 
     def to(self, device: str) -> FastProposals:
         self.device = str(device)
         self._dense.to(self.device)
-        if self.refine is not None:
-            self.refine.to(self.device)
+        if self._refiner is not None:
+            self._refiner.to(self.device)
         return self
 
     def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 (1, 3, H, W) image -> face probability (h, w) and box offsets (4, h, w)."""
-        session = self._onnx_session("dense")
+        session = self._onnx_session()
         if session is not None:
             prob, box = session.run(None, {"image": x})
             return prob[0], box[0]
@@ -320,24 +301,9 @@ class FastProposals(ProposalSource):
 
     def _refine(self, image: np.ndarray, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Stage 2 on ``boxes``: (refined boxes, scores) of those scoring >= ``refine_threshold``."""
-        if len(boxes) == 0:
-            return boxes, torch.zeros(0)
-        t = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)[None].float()
-        crops = roi_align(t, [boxes.to(self.device)], (REFINE_SIZE, REFINE_SIZE), 1.0, self.refine_sampling,
-                          aligned=False).round_().clamp_(0, 255)
-        session = self._onnx_session("refine")
-        if session is not None:
-            score, reg = session.run(None, {"crops": crops.cpu().numpy()})
-            score, reg = torch.from_numpy(score), torch.from_numpy(reg)
-        else:
-            with torch.inference_mode():
-                score, reg = _Refine(self.refine).to(self.device)(crops)
-            score, reg = score.float().cpu(), reg.float().cpu()
+        refined, score = self._refiner(image, boxes)
         keep = score >= self.refine_threshold
-        boxes, score, reg = boxes[keep], score[keep], reg[keep]
-        c = (boxes[:, :2] + boxes[:, 2:]) / 2
-        wh = boxes[:, 2:] - boxes[:, :2]
-        return torch.cat([c + reg[:, :2] * wh, c + reg[:, 2:] * wh], dim=1), score
+        return refined[keep], score[keep]
 
     def __call__(self, image: np.ndarray, key: str | None = None) -> np.ndarray:
         _, boxes, scores, levels = self.scan(image)
@@ -345,7 +311,7 @@ class FastProposals(ProposalSource):
         boxes, scores, levels = boxes[ok], scores[ok], levels[ok]
         keep = batched_nms(boxes, scores, levels, self.nms_iou)
         boxes, scores = boxes[keep], scores[keep]
-        if self.refine is not None:
+        if self._refiner is not None:
             keep = nms(boxes, scores, 0.7)[: self.max_stage1]
             boxes, scores = self._refine(image, boxes[keep])
             keep = nms(boxes, scores, self.refine_nms_iou)[: self.max_candidates]

@@ -1,0 +1,99 @@
+"""The fast cascade's second network (``hyperface-proposal-refine``, MTCNN's R-Net) on given boxes.
+
+It scores 24 x 24 crops of candidate boxes and regresses a finer box. ``fast`` uses it as its second
+stage (boxes under its ``refine_threshold`` are dropped); ``detector`` uses its probability as a
+second opinion on each box (:meth:`DetectorProposals.scored`): trained against the hard negatives
+of small windows, it rejects text, hands and background blobs that a whole-image detector at low
+threshold proposes. Crops come from one ``roi_align`` call (``sampling`` bilinear samples per crop
+pixel and axis: 2 is close to the area-averaged training crops); with onnxruntime the network is
+exported once per process (:func:`hyperface.onnx_io.cached_export`) on the first call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.ops import roi_align
+
+from hyperface.inference.assets import ASSETS, REFINE_WEIGHTS, resolve_weights
+from hyperface.models.proposal import REFINE_SIZE, RefineNet
+from hyperface.models.weights import load_model
+from hyperface.onnx_io import cached_export, inference_session, resolve_backend
+
+__all__ = ["RefineScorer", "load_refine_net"]
+
+
+def load_refine_net(refine: str | Path | RefineNet | None) -> RefineNet | None:
+    """``"bundled"`` (None where the installation lacks it), a weights file, a network, or None."""
+    if isinstance(refine, str) and refine == "bundled":
+        refine = ASSETS / REFINE_WEIGHTS if (ASSETS / REFINE_WEIGHTS).is_file() else None
+    if refine is None or isinstance(refine, RefineNet):
+        return refine
+    path = resolve_weights(refine, REFINE_WEIGHTS)
+    net = load_model(path)
+    if not isinstance(net, RefineNet):
+        raise ValueError(f"{path}: {net.config.arch!r} weights are not a refine network "
+                         f"(need 'hyperface-proposal-refine')")
+    return net
+
+
+class _Refine(torch.nn.Module):
+    """uint8-range crops (N, 3, 24, 24) -> face probability (N,) and box offsets (N, 4)."""
+
+    def __init__(self, net: RefineNet) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(net.config.mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(net.config.std).view(1, 3, 1, 1) * 255.0)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, box = self.net.forward_box((x - self.mean) / self.std)
+        return torch.softmax(logits, dim=1)[:, 1], box
+
+
+class RefineScorer:
+    """Face probability and refined box of each given box (see the module docstring)."""
+
+    def __init__(self, net: RefineNet, device: str = "cpu", backend: str = "auto", threads: int | None = None,
+                 sampling: int = 2) -> None:
+        self.net = net.eval()
+        self.device = str(device)
+        self.net.to(self.device)
+        self.backend = resolve_backend(backend, self.device, "the refine network's backend")
+        self.threads = threads
+        self.sampling = int(sampling)
+        self._session = None
+
+    def to(self, device: str) -> RefineScorer:
+        self.device = str(device)
+        self.net.to(self.device)
+        return self
+
+    def _onnx_session(self):
+        if self._session is None:
+            module = _Refine(self.net).eval().cpu()
+            data = cached_export(module, (torch.zeros(2, 3, REFINE_SIZE, REFINE_SIZE),), ["crops"], ["face", "box"],
+                                 {"crops": {0: "n"}, "face": {0: "n"}, "box": {0: "n"}})
+            self._session = inference_session(data, self.threads)
+        return self._session
+
+    def __call__(self, image: np.ndarray, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(refined boxes (K, 4), face probabilities (K,)) of ``boxes`` (K, 4) in ``image``'s pixels, on the CPU."""
+        if len(boxes) == 0:
+            return boxes.float().cpu(), torch.zeros(0)
+        t = torch.from_numpy(np.ascontiguousarray(image)).to(self.device).permute(2, 0, 1)[None].float()
+        crops = roi_align(t, [boxes.float().to(self.device)], (REFINE_SIZE, REFINE_SIZE), 1.0, self.sampling,
+                          aligned=False).round_().clamp_(0, 255)
+        if self.backend == "onnx":
+            score, reg = self._onnx_session().run(None, {"crops": crops.cpu().numpy()})
+            score, reg = torch.from_numpy(score), torch.from_numpy(reg)
+        else:
+            with torch.inference_mode():
+                score, reg = _Refine(self.net).to(self.device)(crops)
+            score, reg = score.float().cpu(), reg.float().cpu()
+        boxes = boxes.float().cpu()
+        c = (boxes[:, :2] + boxes[:, 2:]) / 2
+        wh = boxes[:, 2:] - boxes[:, :2]
+        return torch.cat([c + reg[:, :2] * wh, c + reg[:, 2:] * wh], dim=1), score
