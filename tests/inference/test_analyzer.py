@@ -203,6 +203,11 @@ def test_a_scoring_source_is_fused_with_the_network_by_geometric_mean():
     left, right = sorted(net)
     assert got[left] == pytest.approx(np.sqrt(net[left] * 0.81), abs=1e-4)
     assert got[right] == pytest.approx(np.sqrt(net[right] * 0.04), abs=1e-4)
-    # at the default threshold the face the source doubts (0.04) is dropped, the other kept
-    kept = FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0)(image)
-    assert len(kept) == 1 and kept[0].box[0] < 120
+    # at the default threshold the face the source doubts (0.04 < 0.5^2) is dropped, the other kept
+    # with the same answer, and the doubted box never reaches the network
+    analyzer, crops = FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0), []
+    network = analyzer.network
+    analyzer.network = lambda x: crops.append(len(x)) or network(x)
+    kept = analyzer(image)
+    assert len(kept) == 1 and kept[0].box[0] < 120 and kept[0].score == pytest.approx(got[left], abs=1e-6)
+    assert crops == [1]
