@@ -211,3 +211,8 @@ def test_a_scoring_source_is_fused_with_the_network_by_geometric_mean():
     kept = analyzer(image)
     assert len(kept) == 1 and kept[0].box[0] < 120 and kept[0].score == pytest.approx(got[left], abs=1e-6)
     assert crops == [1]
+    # in one batch, faces in given boxes keep the network's score beside fused ones from the source
+    fused_batch, given_batch = FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0, score_threshold=0.0).batch(
+        [image, image], boxes=[None, boxes])
+    assert sorted(f.score for f in fused_batch) == pytest.approx(sorted(got.values()), abs=1e-6)
+    assert sorted(f.score for f in given_batch) == pytest.approx(sorted(net.values()), abs=1e-6)

@@ -252,8 +252,8 @@ class FaceAnalyzer:
                 b[:, [1, 3]] = (b[:, [1, 3]] + 0.5) * sy - 0.5
             ok = np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
             b = b[ok]
-            if prior is None or not self.fuse_scores:
-                prior = np.ones(len(b), np.float32)
+            if prior is None or not self.fuse_scores:  # NaN: no probability of the source's to fuse
+                prior = np.full(len(b), np.nan, np.float32)
             else:  # fused, a box under threshold^2 can never reach the threshold: skip its network run
                 prior = prior[ok]
                 sure = prior >= self.score_threshold ** 2
@@ -280,8 +280,9 @@ class FaceAnalyzer:
         timings["irp"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        if bool((prior < 1).any()):  # the candidate source's own face probability: geometric mean
-            cands = replace(cands, score=torch.sqrt(cands.score * prior))
+        scored = ~torch.isnan(prior)
+        if bool(scored.any()):  # the candidate source's own face probability: geometric mean
+            cands = replace(cands, score=torch.where(scored, torch.sqrt(cands.score * prior), cands.score))
         cands = cands.select(cands.score >= self.score_threshold)
         merged = landmark_nms(cands, self.lnms_iou, self.lnms_top_k, self.point_set, self.lnms_contain)
         timings["lnms"] = time.perf_counter() - t
