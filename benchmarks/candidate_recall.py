@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     options = {}
     for item in args.set:
         key, _, value = item.partition("=")
-        options[key] = float(value) if "." in value else int(value)
+        try:
+            options[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            parser.error(f"--set {item!r}: expected KEY=NUMBER, e.g. threshold=0.5")
     sources = args.proposals or ["fast", "detector"]
     print(f"data {args.data}, split {args.split}, options {options or 'defaults'}\n")
     print("| candidates | images | faces | faces covered | candidates per image | ms per image | AP alone "

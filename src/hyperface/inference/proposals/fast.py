@@ -178,8 +178,6 @@ class FastProposals(ProposalSource):
         self.refine_threshold = float(refine_threshold)
         self.refine_nms_iou = float(refine_nms_iou)
         self.max_stage1 = int(max_stage1)
-        # bilinear samples per crop pixel and axis: 2 is close to the area-averaged training crops
-        self.refine_sampling = int(refine_sampling)
         self.device = str(device)
         self.backend = resolve_backend(backend, self.device, "the fast source's backend")
         refine_net = load_refine_net(refine)

@@ -58,23 +58,26 @@ class RefineScorer:
 
     def __init__(self, net: RefineNet, device: str = "cpu", backend: str = "auto", threads: int | None = None,
                  sampling: int = 2) -> None:
-        self.net = net.eval()
         self.device = str(device)
-        self.net.to(self.device)
+        self._module = _Refine(net).eval().to(self.device)  # the network with its normalisation, built once
         self.backend = resolve_backend(backend, self.device, "the refine network's backend")
         self.threads = threads
         self.sampling = int(sampling)
         self._session = None
 
+    @property
+    def net(self) -> RefineNet:
+        return self._module.net
+
     def to(self, device: str) -> RefineScorer:
         self.device = str(device)
-        self.net.to(self.device)
+        self._module.to(self.device)
         return self
 
     def _onnx_session(self):
         if self._session is None:
-            module = _Refine(self.net).eval().cpu()
-            data = cached_export(module, (torch.zeros(2, 3, REFINE_SIZE, REFINE_SIZE),), ["crops"], ["face", "box"],
+            example = (torch.zeros(2, 3, REFINE_SIZE, REFINE_SIZE),)  # onnxruntime runs on the CPU only
+            data = cached_export(self._module, example, ["crops"], ["face", "box"],
                                  {"crops": {0: "n"}, "face": {0: "n"}, "box": {0: "n"}})
             self._session = inference_session(data, self.threads)
         return self._session
@@ -91,7 +94,7 @@ class RefineScorer:
             score, reg = torch.from_numpy(score), torch.from_numpy(reg)
         else:
             with torch.inference_mode():
-                score, reg = _Refine(self.net).to(self.device)(crops)
+                score, reg = self._module(crops)
             score, reg = score.float().cpu(), reg.float().cpu()
         boxes = boxes.float().cpu()
         c = (boxes[:, :2] + boxes[:, 2:]) / 2
