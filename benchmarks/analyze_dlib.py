@@ -24,7 +24,6 @@ from hyperface.data.readers import open_dataset
 from hyperface.evaluate.metrics import detection_summary, match_detections, match_matrix
 from hyperface.inference import FaceAnalyzer
 from hyperface.inference.proposals import DEFAULT_PROPOSALS
-from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD
 from hyperface.inference.draw import draw_faces
 
 SPLITS = {"training": ["training_with_face_landmarks.xml"], "testing": ["testing_with_face_landmarks.xml"],
@@ -63,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--picture", type=Path, help="write a mosaic of the annotated photos here (JPEG)")
     args = parser.parse_args(argv)
 
-    analyzer = FaceAnalyzer(args.weights, score_threshold=0.0, proposals=args.proposals, stage_two=args.stage_two)  # report everything; cut at the default below
-    default_threshold = DEFAULT_SCORE_THRESHOLD
+    analyzer = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two)
+    default_threshold = analyzer.score_threshold  # the source's default; report everything, cut there below
+    analyzer.score_threshold = 0.0
     matches, covered, total, drawn = [], 0, 0, []
     for xml in SPLITS[args.split]:
         for rec in open_dataset(f"dlib:{args.folder / xml}"):

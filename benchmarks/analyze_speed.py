@@ -5,7 +5,8 @@ Test image (../shared/docs/evaluation.md, "Speed"): scikit-image's ``astronaut()
 480 x 480 and pasted at x = 80 on a 640 x 480 grey (128) canvas; one face. Each figure is the median
 wall time of ``--repeats`` calls after ``--warmup`` calls, default threading; "CPU ms" is the median
 process CPU time of a call (all threads), which a busy machine inflates far less than wall time.
-Ratios compare with a baseline measured in the same run (the ``fast`` source with the torch backend).
+Ratios compare with baselines measured in the same run: the ``fast`` source with the torch backend,
+and MediaPipe's face mesh when it is installed (see below).
 
 A last table times the ``fast`` candidate stage alone (stages 1 and 2, as the analyzer calls it, and
 stage 1 alone) with its pyramid levels packed into one network call and with one call per level, on the bundled
@@ -19,7 +20,7 @@ stage 1 alone) with its pyramid levels packed into one network call and with one
 Peers (MediaPipe's face mesh and detector, dlib's HOG + 68 points; ``benchmarks/peers.py``) are timed
 on the same image in the same run when they are installed, in this interpreter or in the one
 ``--peer-python`` names (their pinned dependencies often clash with hyperface's), as rows of the first
-table with the same ratio column.
+table with the same ratio columns.
 
 Without ``--weights`` and without bundled weights, a randomly initialised hyperface-compact is used:
 its speed is that of the trained model (same network), but its faces are meaningless.
@@ -41,6 +42,7 @@ from hyperface.data.images import load_image
 from hyperface.inference import FaceAnalyzer
 from hyperface.inference.analyzer import STAGES
 from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, EXAMPLE_IMAGE, asset_path
+from hyperface.inference.proposals import DEFAULT_PROPOSALS
 from hyperface.inference.proposals import FastProposals
 from hyperface.models.registry import create_model
 
@@ -162,34 +164,43 @@ def main(argv: list[str] | None = None) -> int:
              f"{torch.get_num_threads()} threads; median of {args.repeats} calls after {args.warmup}{note}.", ""]
 
     # (label, backend, candidate source, given boxes, stage two): "auto" is the bundled stage two when
-    # the bundled weights are used; None runs stage one alone (the previous bundled model's pipeline)
+    # the bundled weights are used; None runs stage one alone
     runs = [("fast", "torch", "fast", None, "auto"), ("fast", "onnx", "fast", None, "auto"),
             ("fast, stage one only", "torch", "fast", None, None), ("fast, stage one only", "onnx", "fast", None, None),
             ("boxes (face box given)", "torch", "fast", FACE_BOX, "auto"),
             ("boxes (face box given)", "onnx", "fast", FACE_BOX, "auto")]
     detector = args.detector or ("detector" if (ASSETS / DETECTOR_WEIGHTS).is_file() else None)
     if detector:
-        runs[2:2] = [(detector, "torch", detector, None, "auto"), (detector, "onnx", detector, None, "auto")]
+        label = f"{detector} (the default)" if detector == DEFAULT_PROPOSALS else detector
+        runs[2:2] = [(label, "torch", detector, None, "auto"), (label, "onnx", detector, None, "auto")]
     if not args.no_selective_search:
         runs.append(("selective-search", "torch", "selective-search", None, "auto"))
-    lines += ["| candidates | backend | total ms | CPU ms | candidates | network | IRP | L-NMS | stage two | faces "
-              "| vs fast/torch |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    baseline = None
+    rows = []  # (label, backend, ms per stage, stage two run, faces)
     for label, backend, source, boxes, stage_two in runs:
         reps = max(3, args.repeats // 5) if source == "selective-search" else args.repeats
         analyzer = FaceAnalyzer(weights, proposals=source, backend=backend, threads=args.threads, stage_two=stage_two)
         r = bench_analyzer(analyzer, image, boxes, reps, min(args.warmup, reps))
-        baseline = baseline or r["total"]
-        ms = {k: 1000 * r[k] for k in ("total", "cpu", "candidates", "network", "irp", "lnms", "stage_two")}
-        s2 = f"{ms['stage_two']:.1f}" if analyzer.stage_two is not None else "off"
+        rows.append((label, backend, {k: 1000 * r[k] for k in ("total", "cpu", "candidates", "network", "irp",
+                                                                 "lnms", "stage_two")},
+                     analyzer.stage_two is not None, r["faces"]))
+        print(rows[-1], file=sys.stderr, flush=True)
+    peers = run_peers(image, args)
+    baseline = rows[0][2]["total"]
+    mesh = next((p["median_ms"] for p in peers if "face mesh" in p["name"]), None)
+
+    def ratios(ms: float) -> str:
+        return f"{ms / baseline:.2f}x | " + (f"{ms / mesh:.1f}x" if mesh else "-")
+
+    lines += ["| candidates | backend | total ms | CPU ms | candidates | network | IRP | L-NMS | stage two | faces "
+              "| vs fast/torch | vs MediaPipe face mesh |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, backend, ms, stage_two, faces in rows:
+        s2 = f"{ms['stage_two']:.1f}" if stage_two else "off"
         lines.append(f"| {label} | {backend} | {ms['total']:.1f} | {ms['cpu']:.1f} | {ms['candidates']:.1f} | "
-                     f"{ms['network']:.1f} | "
-                     f"{ms['irp']:.1f} | {ms['lnms']:.1f} | {s2} | {r['faces']} | {r['total'] / baseline:.2f}x |")
-        print(lines[-1], file=sys.stderr, flush=True)
-    for peer in run_peers(image, args):
+                     f"{ms['network']:.1f} | {ms['irp']:.1f} | {ms['lnms']:.1f} | {s2} | {faces} | "
+                     f"{ratios(ms['total'])} |")
+    for peer in peers:
         lines.append(f"| peer: {peer['name']} | - | {peer['median_ms']:.1f} | {peer['cpu_ms']:.1f} | | | | | | "
-                     f"{peer['faces']} | {peer['median_ms'] / 1000 / baseline:.2f}x |")
-        print(lines[-1], file=sys.stderr, flush=True)
+                     f"{peer['faces']} | {ratios(peer['median_ms'])} |")
     lines.append("")
 
     if not args.no_networks:

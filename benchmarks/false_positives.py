@@ -17,7 +17,6 @@ from pathlib import Path
 from hyperface.data.readers import open_dataset
 from hyperface.inference import FaceAnalyzer
 from hyperface.inference.proposals import DEFAULT_PROPOSALS
-from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,12 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", help="stage-one weights (default: bundled)")
     parser.add_argument("--stage-two", default="auto", help="stage-two weights (default: auto)")
     parser.add_argument("--proposals", default=DEFAULT_PROPOSALS, help="candidate source (detector, fast, fast:DIR, ...)")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_SCORE_THRESHOLD)
+    parser.add_argument("--threshold", type=float, default=None, help="face score (default: the analyzer's for the source)")
     args = parser.parse_args(argv)
 
     analyzer = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two,
                             score_threshold=args.threshold)
-    print(f"weights {args.weights or 'bundled'}, proposals {args.proposals}, threshold {args.threshold}\n")
+    print(f"weights {args.weights or 'bundled'}, proposals {args.proposals}, threshold {analyzer.score_threshold}\n")
     print("| folder | images | false faces | per image | highest score |")
     print("|---|---|---|---|---|")
     total_images = total_faces = 0

@@ -11,6 +11,7 @@ from PIL import Image
 
 from hyperface.data.images import ImageReadError
 from hyperface.inference import Face, FaceAnalyzer
+from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD, FUSED_SCORE_THRESHOLD
 from hyperface.inference.proposals import FastProposals, ProposalSource
 
 from inference_stubs import BlobNet, blob_image, expected_box
@@ -179,6 +180,7 @@ class _ScoredBoxes(ProposalSource):
     """Fixed boxes with the source's own face probabilities (as the ``detector`` source gives)."""
 
     name = "scored-test"
+    scores_boxes = True
 
     def __init__(self, boxes: np.ndarray, scores: np.ndarray) -> None:
         self.boxes, self.scores = boxes, scores
@@ -203,7 +205,7 @@ def test_a_scoring_source_is_fused_with_the_network_by_geometric_mean():
     left, right = sorted(net)
     assert got[left] == pytest.approx(np.sqrt(net[left] * 0.81), abs=1e-4)
     assert got[right] == pytest.approx(np.sqrt(net[right] * 0.04), abs=1e-4)
-    # at the default threshold the face the source doubts (0.04 < 0.5^2) is dropped, the other kept
+    # at the default threshold the face the source doubts (0.04 < 0.65^2) is dropped, the other kept
     # with the same answer, and the doubted box never reaches the network
     analyzer, crops = FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0), []
     network = analyzer.network
@@ -216,3 +218,15 @@ def test_a_scoring_source_is_fused_with_the_network_by_geometric_mean():
         [image, image], boxes=[None, boxes])
     assert sorted(f.score for f in fused_batch) == pytest.approx(sorted(got.values()), abs=1e-6)
     assert sorted(f.score for f in given_batch) == pytest.approx(sorted(net.values()), abs=1e-6)
+
+
+def test_the_default_threshold_follows_whether_scores_are_fused():
+    boxes = np.array([[10, 10, 50, 50]], np.float32)
+    scoring, plain = _ScoredBoxes(boxes, np.array([0.9], np.float32)), FastProposals()
+    fused = FaceAnalyzer(BlobNet(), proposals=scoring)
+    assert fused.score_threshold == FUSED_SCORE_THRESHOLD != DEFAULT_SCORE_THRESHOLD
+    assert fused.irp_threshold == DEFAULT_SCORE_THRESHOLD  # IRP looks at the network's own score
+    assert FaceAnalyzer(BlobNet(), proposals=scoring, fuse_scores=False).score_threshold == DEFAULT_SCORE_THRESHOLD
+    assert FaceAnalyzer(BlobNet(), proposals=plain).score_threshold == DEFAULT_SCORE_THRESHOLD
+    chosen = FaceAnalyzer(BlobNet(), proposals=scoring, score_threshold=0.3)
+    assert chosen.score_threshold == chosen.irp_threshold == 0.3

@@ -70,7 +70,8 @@ def _sorted(boxes: np.ndarray) -> np.ndarray:
 
 
 def test_working_scale_rule():
-    assert working_scale(640, 480, 24) == pytest.approx(0.5)  # a 24-pixel face becomes 12 pixels
+    assert working_scale(640, 480, 24) == pytest.approx(16 / 24)  # a 24-pixel face becomes 16 pixels
+    assert working_scale(640, 480, 24, smallest=12) == pytest.approx(0.5)
     assert working_scale(640, 480, 24, smallest=18) == pytest.approx(0.75)
     assert working_scale(100, 80, 3) == 2.0  # never enlarged more than twice
     assert working_scale(4000, 3000, 20) == pytest.approx(1280 / 4000)  # longer side capped at max_side
@@ -91,7 +92,7 @@ def test_boxes_land_in_original_pixels(w, h, min_face, ww, wh):
         x0, x1 = _to_original(np.array([8 * j - 3, 8 * j + 3]), sx)
         y0, y1 = _to_original(np.array([8 * i - 3, 8 * i + 3]), sy)
         image[max(0, math.floor(y0)): math.ceil(y1) + 1, max(0, math.floor(x0)): math.ceil(x1) + 1] = 250
-    src = DetectorProposals(probe_net(), min_face=min_face, backend="torch")
+    src = DetectorProposals(probe_net(), min_face=min_face, smallest=12, backend="torch")
     assert src.working_image(image)[0].shape[2:] == (math.ceil(wh / 64) * 64, math.ceil(ww / 64) * 64)
     boxes, scores = src.detect(image)
     expected = []
@@ -112,7 +113,7 @@ def test_padding_is_the_mean_colour():
     58 rows here) reads as the mean colour, which it does not see as dark, nor as anything."""
     image = np.full((70, 100, 3), 128, np.uint8)
     image[21:28, 37:44] = 0  # under the tap of cell (3, 5): pixel (40, 24)
-    src = DetectorProposals(probe_net(sign=-1.0, dist=(32.0,) * 4), min_face=12, backend="torch")
+    src = DetectorProposals(probe_net(sign=-1.0, dist=(32.0,) * 4), min_face=12, smallest=12, backend="torch")
     canvas, sx, sy = src.working_image(image)
     assert canvas.shape == (1, 3, 128, 128) and (sx, sy) == (1.0, 1.0)
     assert np.all(canvas[0, :, 70:, :] == 127.5) and np.all(canvas[0, :, :, 100:] == 127.5)
@@ -127,7 +128,7 @@ def test_max_face_drops_larger_boxes():
     image = np.full((120, 160, 3), 20, np.uint8)
     image[29:36, 45:52] = 250  # cell (4, 6): a 32 x 28 box
     image[53:60, 0:4] = 250  # cell (7, 0): the same box clipped at the left edge, 28 x 28
-    kw = dict(min_face=12, backend="torch")
+    kw = dict(min_face=12, smallest=12, backend="torch")
     boxes = DetectorProposals(probe_net(), **kw)(image)
     sizes = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
     np.testing.assert_allclose(np.sort(sizes), [28.0, np.sqrt(32 * 28)], atol=1e-3)
@@ -244,3 +245,33 @@ def test_onnx_export_once_per_network_and_not_in_the_constructor(monkeypatch):
     image[29:36, 45:52] = 250
     np.testing.assert_array_equal(first(image), second(image))
     assert len(first(image)) == 1 and exports == ["_Detect"]  # equal networks share one export
+
+
+def test_mild_shrinking_is_bilinear_and_strong_shrinking_averages():
+    """As training's windows (bilinear warps) down to half size; area averaging below, against aliasing."""
+    import cv2
+
+    image = np.random.default_rng(3).integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    for min_face, interpolation in ((20, cv2.INTER_LINEAR), (40, cv2.INTER_AREA)):  # scales 0.8 and 0.4
+        canvas, sx, sy = DetectorProposals(probe_net(), min_face=min_face, backend="torch").working_image(image)
+        ww, wh = round(120 * sx), round(100 * sy)
+        want = cv2.resize(image, (ww, wh), interpolation=interpolation).transpose(2, 0, 1)
+        np.testing.assert_array_equal(canvas[0, :, :wh, :ww], want)
+
+
+def test_refine_crops_from_the_boxes_region_equal_crops_from_the_whole_image():
+    from torchvision.ops import roi_align
+
+    from hyperface.inference.proposals.refine import RefineScorer, load_refine_net
+
+    image = np.random.default_rng(4).integers(0, 256, (90, 130, 3), dtype=np.uint8)
+    scorer = RefineScorer(load_refine_net(create_model("hyperface-proposal-refine")), backend="torch")
+    whole = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    for boxes in ([[10.3, 20.7, 40.2, 60.9], [70, 12, 100, 50.5]],  # inside
+                  [[-0.5, -0.5, 30, 35], [100, 60, 129.5, 89.5]],  # at the corners
+                  [[5, 5, 6.5, 7]]):  # tiny
+        b = torch.tensor(boxes, dtype=torch.float32)
+        crops = roi_align(whole, [b], (24, 24), 1.0, 2, aligned=False).round_().clamp_(0, 255)
+        with torch.inference_mode():
+            want = scorer._module(crops)[0]
+        np.testing.assert_allclose(scorer(image, b)[1].numpy(), want.numpy(), atol=1e-6)

@@ -50,13 +50,17 @@ from hyperface.inference.video import VideoAnalysis
 from hyperface.models.heads import HyperFaceModel
 from hyperface.models.preprocess import to_input_tensor
 
-__all__ = ["FaceAnalyzer", "ImageInput", "STAGES", "DEFAULT_SCORE_THRESHOLD"]
+__all__ = ["FaceAnalyzer", "ImageInput", "STAGES", "DEFAULT_SCORE_THRESHOLD", "FUSED_SCORE_THRESHOLD"]
 
 log = logging.getLogger(__name__)
 
 ImageInput = Union[str, Path, np.ndarray, Image.Image]
 STAGES = ("load", "candidates", "network", "irp", "lnms", "stage_two")
+#: The face score a face must reach when it is the network's alone: the detection head's even odds.
 DEFAULT_SCORE_THRESHOLD = 0.5
+#: ... and when it is fused with the candidate source's probability (``detector``): the lowest
+#: fused score at which the face-mask training photos' detections are 90% right (0.913 at 0.65).
+FUSED_SCORE_THRESHOLD = 0.65
 
 
 def as_rgb(image: ImageInput) -> tuple[np.ndarray, str | None]:
@@ -84,7 +88,8 @@ class FaceAnalyzer:
     export (with ``backend="onnx"``) or a model object. ``proposals``: ``"fast"`` (``"fast:DIR"``: networks of ``train-proposals --out DIR``),
     ``"detector"`` (``"detector:PATH"``: a ``train-detector`` weights file or its folder),
     ``"selective-search"``, ``"boxes:FILE"`` or a :class:`ProposalSource`. ``score_threshold``: the
-    face probability a face must reach; ``irp_rounds``/``irp_threshold``: IRP rounds and the score
+    face score a face must reach (``None``: 0.5 for the network's score alone, 0.65 for a score fused
+    with the source's, :data:`FUSED_SCORE_THRESHOLD`); ``irp_rounds``/``irp_threshold``: IRP rounds and the score
     from which a candidate is refined; ``lnms_iou``/``lnms_top_k``: L-NMS grouping overlap and group
     size; ``lnms_contain``: a face whose box holds this share of a higher-scoring face's box is
     dropped (``None``: kept); ``max_side``: longest image side the pipeline works at (larger images are scaled down,
@@ -104,15 +109,16 @@ class FaceAnalyzer:
     they could not reach the threshold.
     Everything is loaded here; calls do no I/O except reading an image given by path.
 
-    Defaults: the ``fast`` source's settings were measured (see
-    :mod:`hyperface.inference.proposals.fast`); ``score_threshold`` 0.5 (the detection head's even
-    odds), one IRP round from the same score, L-NMS IoU 0.3 and top 5; with the bundled model they
-    find all 43 faces of dlib's group photos at 97.7% precision (``benchmarks/analyze_dlib.py``).
+    Defaults: the bundled ``detector`` source (see :mod:`hyperface.inference.proposals.detector`),
+    fused scores with ``score_threshold`` 0.65, one IRP round from the network's own score 0.5 (as
+    ``irp_threshold`` follows an explicit ``score_threshold``), L-NMS IoU 0.3 and top 5; with the
+    bundled model they find all 25 faces of dlib's testing photos with no false one and AP 0.927 on
+    the face-mask validation photos (``benchmarks/analyze_dlib.py``, docs/model_card.md).
     """
 
     def __init__(self, weights: str | Path | HyperFaceModel | None = None, device: str = "cpu",
                  proposals: str | ProposalSource = DEFAULT_PROPOSALS, backend: str = "auto",
-                 score_threshold: float = DEFAULT_SCORE_THRESHOLD, irp_rounds: int = 1,
+                 score_threshold: float | None = None, irp_rounds: int = 1,
                  irp_threshold: float | None = None,
                  lnms_iou: float = 0.3, lnms_top_k: int = 5,
                  lnms_contain: float | None = DEFAULT_CONTAIN_THRESHOLD, max_side: int = 1280, batch_size: int = 64,
@@ -143,12 +149,16 @@ class FaceAnalyzer:
         self.stage_two = None if stage_two_weights is None else StageTwo(
             stage_two_weights, backend=self.backend, device=device, threads=threads, iterations=iterations,
             flip_average=flip_average, pose_from=pose_from, batch_size=batch_size)
+        fused = self.fuse_scores = bool(fuse_scores)
+        if score_threshold is None:
+            fused &= self.proposals.scores_boxes
+            score_threshold = FUSED_SCORE_THRESHOLD if fused else DEFAULT_SCORE_THRESHOLD
+            irp_threshold = DEFAULT_SCORE_THRESHOLD if irp_threshold is None else irp_threshold
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
         if max_side < 32:
             raise ValueError(f"max_side must be >= 32 pixels, got {max_side}")
         self.score_threshold = float(score_threshold)
-        self.fuse_scores = bool(fuse_scores)
         self.irp_rounds = int(irp_rounds)
         self.irp_threshold = float(score_threshold if irp_threshold is None else irp_threshold)
         self.lnms_iou = float(lnms_iou)

@@ -24,7 +24,7 @@ __all__ = ["SOURCES", "DEFAULT_PROPOSALS", "SOURCE_NAMES", "NETWORK_SOURCES", "P
            "read_boxes_file", "FastProposals", "DetectorProposals", "SelectiveSearchProposals", "BoxesProposals"]
 
 #: The analyzer's, ``evaluate``'s and the benchmarks' candidate source when none is named.
-DEFAULT_PROPOSALS = "fast"
+DEFAULT_PROPOSALS = "detector"
 
 SOURCES: dict[str, type[ProposalSource]] = {
     "fast": FastProposals,

@@ -22,6 +22,8 @@ class ProposalSource(ABC):
     name: ClassVar[str]
     #: False for sources whose boxes belong to the original image and must not be rescaled.
     scale_invariant: ClassVar[bool] = True
+    #: True for sources whose :meth:`scored` gives face probabilities (the analyzer then fuses them).
+    scores_boxes: ClassVar[bool] = False
 
     @abstractmethod
     def __call__(self, image: np.ndarray, key: str | None = None) -> np.ndarray:

@@ -6,12 +6,12 @@ runs the detector network once: its heads at strides 8, 16, 32 and 64 find small
 the same pass, so a call costs one network run at the working size whatever the face sizes.
 
 Working size: the image is scaled by ``s = smallest / min_face`` (:func:`working_scale`), so that a
-face of ``min_face`` original pixels becomes ``smallest`` working pixels (:data:`SMALLEST_FACE`, 12:
+face of ``min_face`` original pixels becomes ``smallest`` working pixels (:data:`SMALLEST_FACE`, 16:
 the network is trained to find faces of about 12-40 pixels at stride 8 and bigger ones at the
 coarser levels); ``s`` is lowered until the working image's longer side is at most ``max_side``,
 and it is never above 2 (enlarging more adds pixels, not detail). So on an image whose longer side
 exceeds ``max_side * min_face / smallest`` the smallest faces shrink below ``smallest`` working
-pixels and may be missed. Shrinking averages areas, enlarging is bilinear. The working image is
+pixels and may be missed. Shrinking by more than half averages areas, else resizing is bilinear. The working image is
 padded right and bottom to multiples of 64 (the coarsest stride) in the network's mean colour, which
 it normalises to zero, then run once: with onnxruntime when ``backend`` resolves to ``onnx`` (the
 export is made on the first call, once per process per network: :func:`hyperface.onnx_io.cached_export`),
@@ -31,8 +31,12 @@ mouth beside the face, and each extra candidate costs a run of the HyperFace net
 :mod:`hyperface.inference.proposals.refine`): :meth:`DetectorProposals.scored`, which the analyzer
 fuses with its own network's score, gives each box the geometric mean of the detector's probability
 and the refine network's; ``None``: the detector's alone. ``threshold`` 0.2: on the face-mask
-training photos (120 images, full pipeline with the bundled model) AP 0.856, against 0.827 at 0.3
-(fewer candidates, 1.5x faster there) and 0.802 for ``fast``; without ``rescore`` 0.834.
+training photos (120 images, full pipeline with the bundled model and the first detector run) AP
+0.856, against 0.827 at 0.3 (fewer candidates, 1.5x faster there) and 0.802 for ``fast``; without
+``rescore`` 0.834. ``smallest`` 16 (:data:`SMALLEST_FACE`): with the bundled detector on those photos
+(the first 120) the detector's own AP is 0.918, against 0.890 at 12 and 0.926 at 20 (2.8x the
+pixels of 12); the full pipeline's 0.910 against 0.894 at 12, its whole call on a 640 x 480 image
+about 4 ms slower (``benchmarks/analyze_speed.py``).
 
 ``weights``: a ``hyperface-detector`` weights file (``hyperface train-detector --out DIR`` writes
 ``DIR/hyperface-detector.safetensors``), a :class:`~hyperface.models.detector.FaceDetectorNet`, or
@@ -60,7 +64,10 @@ from hyperface.onnx_io import cached_export, inference_session, resolve_backend
 __all__ = ["DetectorProposals", "SMALLEST_FACE", "MAX_UPSCALE", "working_scale"]
 
 #: Face size (working pixels, square root of the box area) the network finds reliably.
-SMALLEST_FACE = 12.0
+SMALLEST_FACE = 16.0
+#: Below this scale the image is shrunk by area averaging, above it bilinearly: as training's windows
+#: (``cv2.warpAffine``, bilinear) for mild shrinking, and 7x faster than averaging at 640 x 480.
+AREA_BELOW = 0.5
 #: The working image is never enlarged more than this.
 MAX_UPSCALE = 2.0
 _MAX_DECODED = 100_000  # decode_detections' cap; the real one (max_candidates) applies after the drops
@@ -111,6 +118,7 @@ class DetectorProposals(ProposalSource):
     """``detector``: one run of the single-pass face detector at one working size (see the module docstring)."""
 
     name = "detector"
+    scores_boxes = True
 
     def __init__(self, weights: str | Path | FaceDetectorNet | None = None, device: str = "cpu",
                  min_face: float = 20.0, max_face: float | None = None, smallest: float = SMALLEST_FACE,
@@ -172,7 +180,7 @@ class DetectorProposals(ProposalSource):
         ww, wh = max(1, round(w * s)), max(1, round(h * s))
         work = np.ascontiguousarray(image)
         if (ww, wh) != (w, h):
-            work = cv2.resize(work, (ww, wh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+            work = cv2.resize(work, (ww, wh), interpolation=cv2.INTER_AREA if s < AREA_BELOW else cv2.INTER_LINEAR)
         H, W = math.ceil(wh / ALIGN) * ALIGN, math.ceil(ww / ALIGN) * ALIGN
         canvas = np.empty((1, 3, H, W), dtype=np.float32)
         canvas[0] = self._pad[:, None, None]
