@@ -149,9 +149,9 @@ class FaceAnalyzer:
         self.stage_two = None if stage_two_weights is None else StageTwo(
             stage_two_weights, backend=self.backend, device=device, threads=threads, iterations=iterations,
             flip_average=flip_average, pose_from=pose_from, batch_size=batch_size)
-        fused = self.fuse_scores = bool(fuse_scores)
-        if score_threshold is None:
-            fused &= self.proposals.scores_boxes
+        self.fuse_scores = bool(fuse_scores)
+        if score_threshold is None:  # IRP still starts at the network's own even odds
+            fused = self.fuse_scores and self.proposals.scores_boxes
             score_threshold = FUSED_SCORE_THRESHOLD if fused else DEFAULT_SCORE_THRESHOLD
             irp_threshold = DEFAULT_SCORE_THRESHOLD if irp_threshold is None else irp_threshold
         if not 0.0 <= score_threshold <= 1.0:
