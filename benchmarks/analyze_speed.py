@@ -42,8 +42,7 @@ from hyperface.data.images import load_image
 from hyperface.inference import FaceAnalyzer
 from hyperface.inference.analyzer import STAGES
 from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, EXAMPLE_IMAGE, asset_path
-from hyperface.inference.proposals import DEFAULT_PROPOSALS
-from hyperface.inference.proposals import FastProposals
+from hyperface.inference.proposals import DEFAULT_PROPOSALS, FastProposals
 from hyperface.models.registry import create_model
 
 FACE_BOX = np.array([[245.0, 72.0, 335.0, 165.0]])  # the astronaut's face on the test canvas
