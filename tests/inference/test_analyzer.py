@@ -11,7 +11,7 @@ from PIL import Image
 
 from hyperface.data.images import ImageReadError
 from hyperface.inference import Face, FaceAnalyzer
-from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD, FUSED_SCORE_THRESHOLD
+from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD, FUSED_SCORE_THRESHOLD, SOURCE_WEIGHT
 from hyperface.inference.proposals import FastProposals, ProposalSource
 
 from inference_stubs import BlobNet, blob_image, expected_box
@@ -192,7 +192,7 @@ class _ScoredBoxes(ProposalSource):
         return self.boxes, self.scores
 
 
-def test_a_scoring_source_is_fused_with_the_network_by_geometric_mean():
+def test_a_scoring_source_is_fused_with_the_network_by_weighted_geometric_mean():
     blobs = [(60, 50, 18), (170, 90, 24)]
     image = blob_image(240, 160, blobs)
     boxes = np.stack([expected_box(*b) for b in blobs]).astype(np.float32)
@@ -203,9 +203,15 @@ def test_a_scoring_source_is_fused_with_the_network_by_geometric_mean():
     got = {round(float(f.box[0])): f.score for f in fused}
     assert sorted(net) == sorted(got) and len(got) == 2
     left, right = sorted(net)
-    assert got[left] == pytest.approx(np.sqrt(net[left] * 0.81), abs=1e-4)
-    assert got[right] == pytest.approx(np.sqrt(net[right] * 0.04), abs=1e-4)
-    # at the default threshold the face the source doubts (0.04 < 0.65^2) is dropped, the other kept
+    w = SOURCE_WEIGHT
+    assert got[left] == pytest.approx(0.81 ** w * net[left] ** (1 - w), abs=1e-4)
+    assert got[right] == pytest.approx(0.04 ** w * net[right] ** (1 - w), abs=1e-4)
+    even = FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0, score_threshold=0.0, source_weight=0.5)(image)
+    assert sorted(f.score for f in even) == pytest.approx(sorted([np.sqrt(net[left] * 0.81),
+                                                                  np.sqrt(net[right] * 0.04)]), abs=1e-4)
+    with pytest.raises(ValueError, match="source_weight"):
+        FaceAnalyzer(BlobNet(), proposals=source, source_weight=0.0)
+    # at the default threshold the face the source doubts (0.04 < 0.6^(1/w)) is dropped, the other kept
     # with the same answer, and the doubted box never reaches the network
     analyzer, crops = FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0), []
     network = analyzer.network

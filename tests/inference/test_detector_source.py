@@ -11,7 +11,7 @@ import torch
 
 from hyperface.inference.proposals import DetectorProposals, FastProposals, create_proposals
 from hyperface.inference.proposals import detector as detector_module
-from hyperface.inference.proposals.detector import working_scale
+from hyperface.inference.proposals.detector import RESCORE_WEIGHT, working_scale
 from hyperface.models.detector import hyperface_detector
 from hyperface.models.registry import create_model
 from hyperface.models.weights import save_weights
@@ -140,13 +140,18 @@ def test_max_face_drops_larger_boxes():
     scored_boxes, scores = plain.scored(image)
     np.testing.assert_array_equal(scored_boxes, boxes)
     np.testing.assert_array_equal(scores, plain.detect(image)[1])
-    # ... or with their geometric mean with the refine network's probability of the same boxes
+    # ... or with their weighted geometric mean with the refine network's probability of the same boxes
     from hyperface.inference.proposals.refine import RefineScorer, load_refine_net
 
     second = RefineScorer(load_refine_net("bundled"), backend="torch")(image, torch.from_numpy(boxes))[1].numpy()
     _, fused = DetectorProposals(probe_net(), **kw).scored(image)
-    np.testing.assert_allclose(fused, np.sqrt(scores * second), rtol=1e-5)
+    w = RESCORE_WEIGHT
+    np.testing.assert_allclose(fused, scores ** (1 - w) * second ** w, rtol=1e-5)
     assert not np.allclose(fused, scores)
+    _, even = DetectorProposals(probe_net(), rescore_weight=0.5, **kw).scored(image)
+    np.testing.assert_allclose(even, np.sqrt(scores * second), rtol=1e-5)
+    with pytest.raises(ValueError, match="rescore_weight"):
+        DetectorProposals(probe_net(), rescore_weight=1.5, **kw)
 
 
 def test_torch_and_onnx_give_the_same_boxes():

@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads of onnxruntime and PyTorch (default: their own choice)")
     parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="images or frames per batch")
-    parser.add_argument("--score-threshold", type=float, default=None, help="minimum face score")
+    parser.add_argument("--score-threshold", type=float, default=None,
+                        help="minimum face score (default: 0.6 for scores fused with the detector's, else 0.5)")
     parser.add_argument("--irp-rounds", type=int, default=None, help="IRP rounds")
     parser.add_argument("--max-side", type=int, default=None, help="longest side the analysis works at")
     parser.add_argument("--min-face", type=float, default=None,

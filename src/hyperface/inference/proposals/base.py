@@ -32,7 +32,7 @@ class ProposalSource(ABC):
     def scored(self, image: np.ndarray, key: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Candidate boxes (K, 4) and, for sources that score them, their face probabilities (K,).
 
-        The analyzer fuses a source's own probability with its network's (their geometric mean):
+        The analyzer fuses a source's own probability with its network's (a weighted geometric mean):
         a source trained on whole photos sees context a crop does not. Unscored sources give None.
         """
         return self(image, key), None

@@ -29,8 +29,10 @@ mouth beside the face, and each extra candidate costs a run of the HyperFace net
 
 ``rescore`` (default: the bundled refine network of the ``fast`` cascade,
 :mod:`hyperface.inference.proposals.refine`): :meth:`DetectorProposals.scored`, which the analyzer
-fuses with its own network's score, gives each box the geometric mean of the detector's probability
-and the refine network's; ``None``: the detector's alone. ``threshold`` 0.2: on the face-mask
+fuses with its own network's score, gives each box the weighted geometric mean
+``detector ** (1 - w) * refine ** w`` of the detector's probability and the refine network's,
+``w`` = ``rescore_weight`` (:data:`RESCORE_WEIGHT`, 0.25, chosen with the analyzer's ``source_weight``
+on the face-mask training photos); ``None``: the detector's alone. ``threshold`` 0.2: on the face-mask
 training photos (120 images, full pipeline with the bundled model and the first detector run) AP
 0.856, against 0.827 at 0.3 (fewer candidates, 1.5x faster there) and 0.802 for ``fast``; without
 ``rescore`` 0.834. ``smallest`` 16 (:data:`SMALLEST_FACE`): with the bundled detector on those photos
@@ -61,7 +63,10 @@ from hyperface.models.proposal import RefineNet
 from hyperface.models.weights import load_model
 from hyperface.onnx_io import cached_export, inference_session, resolve_backend
 
-__all__ = ["DetectorProposals", "SMALLEST_FACE", "MAX_UPSCALE", "working_scale"]
+__all__ = ["DetectorProposals", "SMALLEST_FACE", "MAX_UPSCALE", "RESCORE_WEIGHT", "working_scale"]
+
+#: The refine network's share of a rescored box's probability: ``detector ** (1 - w) * refine ** w``.
+RESCORE_WEIGHT = 0.25
 
 #: Face size (working pixels, square root of the box area) the network finds reliably.
 SMALLEST_FACE = 16.0
@@ -124,7 +129,7 @@ class DetectorProposals(ProposalSource):
                  min_face: float = 20.0, max_face: float | None = None, smallest: float = SMALLEST_FACE,
                  max_side: int = 1280, threshold: float = 0.2, nms_iou: float = 0.5, max_candidates: int = 100,
                  backend: str = "auto", threads: int | None = None, contain: float | None = 0.7,
-                 rescore: str | Path | RefineNet | None = "bundled") -> None:
+                 rescore: str | Path | RefineNet | None = "bundled", rescore_weight: float = RESCORE_WEIGHT) -> None:
         if not min_face > 0 or not smallest > 0 or (max_face is not None and not max_face > 0):
             raise ValueError(f"the detector source needs min_face, smallest and max_face > 0 pixels, got "
                              f"min_face={min_face}, smallest={smallest}, max_face={max_face}")
@@ -148,6 +153,9 @@ class DetectorProposals(ProposalSource):
         self._pad = self._module.mean.view(3).cpu().numpy()
         self.backend = resolve_backend(backend, self.device, "the detector source's backend")
         self._session = None  # onnxruntime session, made on first use
+        if not 0.0 <= rescore_weight <= 1.0:
+            raise ValueError(f"the detector source's rescore_weight must be in [0, 1], got {rescore_weight}")
+        self.rescore_weight = float(rescore_weight)
         rescore_net = load_refine_net(rescore)
         self._rescorer = None if rescore_net is None else RefineScorer(rescore_net, self.device, self.backend, threads)
 
@@ -222,10 +230,11 @@ class DetectorProposals(ProposalSource):
         return self.detect(image)[0]
 
     def scored(self, image: np.ndarray, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`detect`'s boxes with their probability, or with ``rescore`` the geometric mean of
-        it and the refine network's probability of the same box."""
+        """:meth:`detect`'s boxes with their probability, or with ``rescore`` the weighted geometric mean
+        of it and the refine network's probability of the same box (``rescore_weight``: the latter's share)."""
         boxes, scores = self.detect(image)
         if self._rescorer is not None and len(boxes):
             second = self._rescorer(image, torch.from_numpy(boxes))[1].numpy()
-            scores = np.sqrt(scores * second).astype(np.float32)
+            w = self.rescore_weight
+            scores = (scores ** (1.0 - w) * np.clip(second, 0, None) ** w).astype(np.float32)
         return boxes, scores
