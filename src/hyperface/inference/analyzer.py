@@ -65,8 +65,8 @@ DEFAULT_SCORE_THRESHOLD = 0.5
 #: face on the example image (``hyperface analyze --example``).
 FUSED_SCORE_THRESHOLD = 0.6
 #: The candidate source's share of a fused score (``source_weight``): ``prior ** w * network ** (1 - w)``.
-#: Chosen on the face-mask training photos (with the detector's ``rescore_weight`` 0.25): AP 0.924,
-#: against 0.913 for the plain geometric mean (0.5) and their detector-and-refine ``rescore_weight`` 0.5.
+#: Chosen on the face-mask training photos with the detector's ``rescore_weight`` 0.25: AP 0.924, against
+#: 0.913 for plain geometric means in both places (0.5 here and 0.5 there, v0.5's).
 SOURCE_WEIGHT = 0.75
 
 
