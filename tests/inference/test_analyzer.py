@@ -192,6 +192,16 @@ class _ScoredBoxes(ProposalSource):
         return self.boxes, self.scores
 
 
+class _Unscored(ProposalSource):
+    name = "unscored-test"
+
+    def __init__(self, boxes: np.ndarray) -> None:
+        self.boxes = boxes
+
+    def __call__(self, image, key=None):
+        return self.boxes
+
+
 def test_a_scoring_source_is_fused_with_the_network_by_weighted_geometric_mean():
     blobs = [(60, 50, 18), (170, 90, 24)]
     image = blob_image(240, 160, blobs)
@@ -224,6 +234,17 @@ def test_a_scoring_source_is_fused_with_the_network_by_weighted_geometric_mean()
         [image, image], boxes=[None, boxes])
     assert sorted(f.score for f in fused_batch) == pytest.approx(sorted(got.values()), abs=1e-6)
     assert sorted(f.score for f in given_batch) == pytest.approx(sorted(net.values()), abs=1e-6)
+
+
+def test_a_source_leaves_out_boxes_under_the_floor_by_default():
+    boxes = np.array([[10, 10, 50, 50], [60, 10, 90, 40]], np.float32)
+    got, probs = _ScoredBoxes(boxes, np.array([0.81, 0.04], np.float32)).scored_above(None, None, 0.5)
+    np.testing.assert_array_equal(got, boxes[:1])
+    np.testing.assert_array_equal(probs, np.array([0.81], np.float32))
+    # a source that does not score its boxes gives all of them
+    got, probs = _Unscored(boxes).scored_above(None, None, 0.5)
+    assert probs is None
+    np.testing.assert_array_equal(got, boxes)
 
 
 def test_the_default_threshold_follows_whether_scores_are_fused():

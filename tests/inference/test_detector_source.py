@@ -154,6 +154,26 @@ def test_max_face_drops_larger_boxes():
         DetectorProposals(probe_net(), rescore_weight=1.5, **kw)
 
 
+def test_scored_above_leaves_out_only_what_cannot_reach_the_floor():
+    image = np.full((120, 160, 3), 20, np.uint8)
+    for k, grey in enumerate((250, 200, 170, 165, 160)):  # detector probabilities from ~1 down to ~0.007
+        y, x = 29 + 24 * (k // 3), 45 + 40 * (k % 3)
+        image[y:y + 7, x:x + 7] = grey
+    src = DetectorProposals(probe_net(), min_face=12, smallest=12, threshold=0.005, backend="torch")
+    boxes, scores = src.scored(image)
+    floor = 0.05
+    rescorer, seen = src._rescorer, []
+    src._rescorer = lambda im, b: seen.append(len(b)) or rescorer(im, b)
+    kept_boxes, kept = src.scored_above(image, None, floor)
+    # the same boxes and probabilities as scored() from the floor up ...
+    assert len(boxes) == 5 and 0 < len(kept) < len(boxes)
+    np.testing.assert_array_equal(kept_boxes, boxes[scores >= floor])
+    np.testing.assert_allclose(kept, scores[scores >= floor], rtol=1e-6)
+    # ... and only the boxes whose detector probability could get there were re-scored
+    could = int((src.detect(image)[1] >= floor ** (1 / (1 - RESCORE_WEIGHT))).sum())
+    assert seen == [could] and len(kept) <= could < len(boxes)
+
+
 def test_torch_and_onnx_give_the_same_boxes():
     pytest.importorskip("onnxruntime")
     rng = np.random.default_rng(1)

@@ -264,7 +264,7 @@ class FaceAnalyzer:
                 b = np.asarray(given[i], dtype=np.float32).reshape(-1, 4).copy()
                 prior, from_original = None, True
             else:
-                b, prior = self.proposals.scored(small, key)
+                b, prior = self.proposals.scored_above(small, key, self._prior_floor())
                 b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
                 from_original = not self.proposals.scale_invariant
                 if from_original:
@@ -276,10 +276,8 @@ class FaceAnalyzer:
             b = b[ok]
             if prior is None or not self.fuse_scores:  # NaN: no probability of the source's to fuse
                 prior = np.full(len(b), np.nan, np.float32)
-            else:  # fused, a box under threshold^(1/w) can never reach the threshold: skip its network run
+            else:
                 prior = prior[ok]
-                sure = prior >= self.score_threshold ** (1.0 / self.source_weight)
-                b, prior = b[sure], prior[sure]
             images.append(small)
             if self.device.type != "cpu":
                 tensors.append(image_to_tensor(small, self.device))
@@ -316,6 +314,13 @@ class FaceAnalyzer:
         results = [self._faces(merged.select(merged.image == i), *scaled[i], sources) for i in range(len(loaded))]
         timings["stage_two"] = time.perf_counter() - t
         return results
+
+    def _prior_floor(self) -> float:
+        """The lowest source probability that can still reach ``score_threshold`` when fused (0: unfused):
+        the source leaves out boxes under it, so they cost no network run."""
+        if not self.fuse_scores:
+            return 0.0
+        return self.score_threshold ** (1.0 / self.source_weight)
 
     def _stage_two(self, images: list[np.ndarray], c: Candidates) -> tuple[Candidates, dict[str, str]]:
         """Stage two's answers in place of stage one's, and which stage each output comes from."""

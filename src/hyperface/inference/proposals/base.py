@@ -37,6 +37,16 @@ class ProposalSource(ABC):
         """
         return self(image, key), None
 
+    def scored_above(self, image: np.ndarray, key: str | None = None,
+                     floor: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`scored`, where a source may leave out the boxes whose probability is under ``floor``
+        (the analyzer's lowest useful one) and skip their work; unscored sources give every box."""
+        boxes, scores = self.scored(image, key)
+        if scores is None:
+            return boxes, None
+        keep = np.asarray(scores) >= floor
+        return np.asarray(boxes)[keep], np.asarray(scores)[keep]
+
     def to(self, device: str) -> ProposalSource:
         """Move any network to ``device`` (no-op for sources without one)."""
         return self

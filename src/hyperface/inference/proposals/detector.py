@@ -195,23 +195,25 @@ class DetectorProposals(ProposalSource):
         canvas[0, :, :wh, :ww] = work.transpose(2, 0, 1)
         return canvas, ww / w, wh / h
 
-    def _detect_working(self, canvas: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def _detect_working(self, canvas: np.ndarray, threshold: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Boxes (in working pixels) and scores of one network run on ``canvas``, best first, on the CPU."""
+        threshold = self.threshold if threshold is None else threshold
         if self.backend == "onnx":
             outs = [torch.from_numpy(o[0]) for o in self._onnx_session().run(None, {"image": canvas})]
             levels = list(zip(outs[0::2], outs[1::2]))
-            return decode_detections(levels, self.threshold, self.nms_iou, _MAX_DECODED)
+            return decode_detections(levels, threshold, self.nms_iou, _MAX_DECODED)
         with torch.inference_mode():
             outs = [o[0] for o in self._module(torch.from_numpy(canvas).to(self.device))]
-            boxes, scores = decode_detections(list(zip(outs[0::2], outs[1::2])), self.threshold, self.nms_iou,
+            boxes, scores = decode_detections(list(zip(outs[0::2], outs[1::2])), threshold, self.nms_iou,
                                               _MAX_DECODED)
         return boxes.float().cpu(), scores.float().cpu()
 
-    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (K, 4) in ``image``'s pixels and their face probabilities (K,), float32, best first."""
+    def detect(self, image: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (K, 4) in ``image``'s pixels and their face probabilities (K,), float32, best first:
+        those of probability >= ``threshold`` (``None``: the source's ``threshold``)."""
         h, w = image.shape[:2]
         canvas, sx, sy = self.working_image(image)
-        boxes, scores = self._detect_working(canvas)
+        boxes, scores = self._detect_working(canvas, threshold)
         if self.contain is not None and len(boxes) > 1:  # a face's parts boxed beside the face
             keep = ~contained(boxes, scores, self.contain)
             boxes, scores = boxes[keep], scores[keep]
@@ -232,9 +234,18 @@ class DetectorProposals(ProposalSource):
     def scored(self, image: np.ndarray, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`detect`'s boxes with their probability, or with ``rescore`` the weighted geometric mean
         of it and the refine network's probability of the same box (``rescore_weight``: the latter's share)."""
-        boxes, scores = self.detect(image)
+        return self.scored_above(image, key, 0.0)
+
+    def scored_above(self, image: np.ndarray, key: str | None = None,
+                     floor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`scored`'s boxes whose probability is >= ``floor``. A detector probability ``d`` under
+        ``floor ** (1 / (1 - rescore_weight))`` cannot get there whatever the re-scorer says, so such
+        cells are not decoded and their boxes not re-scored: on crowded photos most boxes are such."""
+        w = self.rescore_weight if self._rescorer is not None else 0.0
+        needed = float(floor) ** (1.0 / (1.0 - w)) if w < 1.0 else 0.0
+        boxes, scores = self.detect(image, max(self.threshold, needed))
         if self._rescorer is not None and len(boxes):
             second = self._rescorer(image, torch.from_numpy(boxes))[1].numpy()
-            w = self.rescore_weight
             scores = (scores ** (1.0 - w) * np.clip(second, 0, None) ** w).astype(np.float32)
-        return boxes, scores
+        keep = scores >= floor
+        return boxes[keep], scores[keep]
