@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((label, backend, {k: 1000 * r[k] for k in ("total", "cpu", "candidates", "network", "irp",
                                                                  "lnms", "stage_two")},
                      analyzer.stage_two is not None, r["faces"]))
-        print(rows[-1], file=sys.stderr, flush=True)
+        print(f"{label}, {backend}: {rows[-1][2]['total']:.1f} ms", file=sys.stderr, flush=True)  # progress
     peers = run_peers(image, args)
     baseline = rows[0][2]["total"]
     mesh = next((p["median_ms"] for p in peers if "face mesh" in p["name"]), None)

@@ -30,7 +30,8 @@ def _setting(text: str) -> tuple[float, float]:
     try:
         rescore, source = (float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a setting is RESCORE_WEIGHT,SOURCE_WEIGHT (e.g. 0.25,0.75), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"a setting is RESCORE_WEIGHT,SOURCE_WEIGHT (e.g. 0.25,0.75), got {text!r}") from None
     return rescore, source
 
 

@@ -247,6 +247,16 @@ def test_a_source_leaves_out_boxes_under_the_floor_by_default():
     np.testing.assert_array_equal(got, boxes)
 
 
+def test_the_analyzer_asks_the_source_only_for_boxes_that_can_reach_its_threshold():
+    image = blob_image(240, 160, [(60, 50, 18)])
+    source, floors = _ScoredBoxes(np.array([expected_box(60, 50, 18)], np.float32), np.array([0.9], np.float32)), []
+    source.scored_above = lambda im, key=None, floor=0.0: floors.append(floor) or ProposalSource.scored_above(
+        source, im, key, floor)
+    FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0, score_threshold=0.5, source_weight=0.8)(image)
+    FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0, score_threshold=0.5, fuse_scores=False)(image)
+    assert floors == pytest.approx([0.5 ** (1 / 0.8), 0.0])
+
+
 def test_the_default_threshold_follows_whether_scores_are_fused():
     boxes = np.array([[10, 10, 50, 50]], np.float32)
     scoring, plain = _ScoredBoxes(boxes, np.array([0.9], np.float32)), FastProposals()
