@@ -298,5 +298,5 @@ def test_refine_crops_from_the_boxes_region_equal_crops_from_the_whole_image():
         b = torch.tensor(boxes, dtype=torch.float32)
         crops = roi_align(whole, [b], (24, 24), 1.0, 2, aligned=False).round_().clamp_(0, 255)
         with torch.inference_mode():
-            want = scorer._module(crops)[0]
+            want = scorer._torch.module(crops)[0]
         np.testing.assert_allclose(scorer(image, b)[1].numpy(), want.numpy(), atol=1e-6)

@@ -62,6 +62,8 @@ def contained(boxes: torch.Tensor, score: torch.Tensor, threshold: float) -> tor
 
 def _group_median(values: torch.Tensor, idx: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Median over the group axis of ``values[idx]`` (L, k, ...) ignoring rows where ``valid`` is False."""
+    if bool((valid.sum(dim=1) == 1).all()):  # lone members (the best first in idx): themselves, no sort
+        return values[idx[:, 0]]
     gathered = values[idx].clone()  # (L, k, ...)
     gathered[~valid] = float("nan")
     return torch.nanquantile(gathered, 0.5, dim=1)

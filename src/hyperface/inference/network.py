@@ -7,17 +7,19 @@ tensors on the analyzer's device. Crops are fed in chunks of ``batch_size`` to b
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from pathlib import Path
 
 import torch
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from hyperface.models.config import ModelConfig
 from hyperface.models.heads import HyperFaceModel
 from hyperface.onnx_io import BACKENDS, CONFIG_KEY, inference_session, require_onnxruntime, resolve_backend
 
-__all__ = ["Network", "TorchNetwork", "OnnxNetwork", "load_network", "check_device", "BACKENDS"]
+__all__ = ["Network", "TorchNetwork", "OnnxNetwork", "load_network", "check_device", "cpu_optimized", "TorchRunner", "BACKENDS"]
 
 log = logging.getLogger(__name__)
 
@@ -62,36 +64,86 @@ class Network:
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
-def _fused(model: HyperFaceModel) -> torch.nn.Module:
-    """The model with BatchNorm folded into the preceding convolutions (eval-mode, CPU; same outputs)."""
+def cpu_optimized(module: torch.nn.Module, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """An eval-mode ``module`` made for PyTorch inference on ``device``, with the same outputs.
+
+    On a CPU: a copy with its BatchNorms folded into the convolutions before them and its weights in
+    channels-last layout, where oneDNN's depthwise and 1x1 convolutions run about 1.3-1.8x faster.
+    Folding follows the traced calls (``torch.fx``'s ``fuse``) when every convolution and BatchNorm is
+    called once; a module that calls one several times (a head shared by all pyramid levels) would have it folded
+    once per call, so there, and where tracing fails, each BatchNorm right after a convolution in an
+    ``nn.Sequential`` (torchvision's ``Conv2dNormActivation``) is folded instead. Elsewhere: ``module``.
+    """
+    if torch.device(device).type != "cpu":
+        return module
+    module = module.eval()
     try:
+        from torch.fx import symbolic_trace
         from torch.fx.experimental.optimization import fuse
 
-        fused = fuse(model)
-    except Exception as exc:  # tracing can fail on unusual models: run them as they are
-        log.debug("BatchNorm folding skipped for %s: %s", model.config.arch, exc)
-        return model
-    return fused
+        layers = dict(module.named_modules())
+        convs = [n.target for n in symbolic_trace(module).graph.nodes
+                 if n.op == "call_module" and isinstance(layers[n.target], (torch.nn.Conv2d, torch.nn.BatchNorm2d))]
+        folded = fuse(module) if len(convs) == len(set(convs)) else _fold_sequential_bn(module)
+    except Exception as exc:  # tracing can fail on unusual models
+        log.debug("traced BatchNorm folding skipped for %s: %s", type(module).__name__, exc)
+        folded = _fold_sequential_bn(module)
+    return folded.to(memory_format=torch.channels_last)
+
+
+def _fold_sequential_bn(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` with each BatchNorm2d that follows a Conv2d in an ``nn.Sequential`` folded into it."""
+    module = copy.deepcopy(module)
+    for seq in module.modules():
+        if not isinstance(seq, torch.nn.Sequential):
+            continue
+        for i in range(len(seq) - 1):
+            conv, bn = seq[i], seq[i + 1]
+            if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d) and bn.running_mean is not None:
+                seq[i] = fuse_conv_bn_eval(conv, bn)
+                seq[i + 1] = torch.nn.Identity()
+    return module
+
+
+class TorchRunner:
+    """Runs an eval-mode ``module`` under ``torch.inference_mode`` on its device: on a CPU, its
+    :func:`cpu_optimized` copy (made on the first call, again after :meth:`to`) on channels-last input.
+    ``module`` stays as it is, for export and for its buffers; ``optimize=False`` runs it directly."""
+
+    def __init__(self, module: torch.nn.Module, device: str | torch.device = "cpu", optimize: bool = True) -> None:
+        self.module = module.eval().to(device)
+        self.device = torch.device(device)
+        self.optimize = bool(optimize)
+        self._run: torch.nn.Module | None = None
+
+    def to(self, device: str | torch.device) -> TorchRunner:
+        self.device = torch.device(device)
+        self.module.to(self.device)
+        self._run = None
+        return self
+
+    def __call__(self, x: torch.Tensor):
+        fast = self.optimize and self.device.type == "cpu"
+        if self._run is None:
+            self._run = cpu_optimized(self.module, self.device) if fast else self.module
+        x = x.to(self.device)
+        with torch.inference_mode():
+            return self._run(x.contiguous(memory_format=torch.channels_last) if fast else x)
 
 
 class TorchNetwork(Network):
-    """A :class:`HyperFaceModel` in eval mode under ``torch.inference_mode``."""
+    """A :class:`HyperFaceModel` in eval mode under ``torch.inference_mode`` (:class:`TorchRunner`)."""
 
     def __init__(self, model: HyperFaceModel, device: str | torch.device = "cpu", batch_size: int = 64,
                  fuse: bool = True) -> None:
-        self.model = model.eval().to(device)
         self.config = model.config
         self.device = torch.device(device)
         self.batch_size = int(batch_size)
-        self._run_model = _fused(self.model) if fuse and self.device.type == "cpu" else self.model
-        # channels-last: oneDNN's depthwise and 1x1 convolutions run about 1.3x faster on a CPU that way
-        self._memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        self._run_model = self._run_model.to(memory_format=self._memory_format)
+        self._runner = TorchRunner(model, self.device, optimize=fuse)
+        self.model = self._runner.module
 
     def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.inference_mode():
-            out = self._run_model(x.to(self.device).contiguous(memory_format=self._memory_format))
-        return {k: v.float() for k, v in out.items()}
+        return {k: v.float() for k, v in self._runner(x).items()}
 
 
 class OnnxNetwork(Network):

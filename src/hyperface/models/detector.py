@@ -134,7 +134,8 @@ def decode_detections(levels: list[tuple[torch.Tensor, torch.Tensor]], threshold
         if len(keep) == 0:
             continue
         h, w = dist.shape[-2:]
-        centre = cell_centres(h, w, STRIDES[k], dist.device)[keep]
+        s = STRIDES[k]  # the kept cells' centres, as cell_centres gives them (row-major index keep)
+        centre = torch.stack([keep % w, torch.div(keep, w, rounding_mode="floor")], 1).float() * s + (s - 1) / 2
         d = dist.reshape(4, -1)[:, keep].t()
         boxes.append(torch.cat([centre - d[:, :2], centre + d[:, 2:]], 1))
         scores.append(prob[keep])

@@ -56,6 +56,7 @@ import torch
 
 from hyperface.inference.assets import ASSETS, DETECTOR_WEIGHTS, resolve_weights
 from hyperface.inference.lnms import contained
+from hyperface.inference.network import TorchRunner
 from hyperface.inference.proposals.base import ProposalSource
 from hyperface.inference.proposals.refine import RefineScorer, load_refine_net
 from hyperface.models.detector import ALIGN, STRIDES, FaceDetectorNet, decode_detections
@@ -148,9 +149,9 @@ class DetectorProposals(ProposalSource):
         self.contain = contain
         self.threads = threads
         self.device = str(device)
-        self._module = _Detect(net).eval().to(self.device)
+        self._torch = TorchRunner(_Detect(net), self.device)
         # padding: the colour the network normalises to zero (its mean)
-        self._pad = self._module.mean.view(3).cpu().numpy()
+        self._pad = self._torch.module.mean.view(3).cpu().numpy()
         self.backend = resolve_backend(backend, self.device, "the detector source's backend")
         self._session = None  # onnxruntime session, made on first use
         if not 0.0 <= rescore_weight <= 1.0:
@@ -161,14 +162,14 @@ class DetectorProposals(ProposalSource):
 
     def to(self, device: str) -> DetectorProposals:
         self.device = str(device)
-        self._module.to(self.device)
+        self._torch.to(self.device)
         if self._rescorer is not None:
             self._rescorer.to(self.device)
         return self
 
     def _onnx_session(self):
         if self._session is None:
-            module = _Detect(self._module.net).eval().cpu()
+            module = _Detect(self._torch.module.net).eval().cpu()
             outputs, dynamic = [], {"image": {2: "height", 3: "width"}}
             for s in STRIDES:
                 outputs += [f"face{s}", f"box{s}"]
@@ -202,10 +203,8 @@ class DetectorProposals(ProposalSource):
             outs = [torch.from_numpy(o[0]) for o in self._onnx_session().run(None, {"image": canvas})]
             levels = list(zip(outs[0::2], outs[1::2]))
             return decode_detections(levels, threshold, self.nms_iou, _MAX_DECODED)
-        with torch.inference_mode():
-            outs = [o[0] for o in self._module(torch.from_numpy(canvas).to(self.device))]
-            boxes, scores = decode_detections(list(zip(outs[0::2], outs[1::2])), threshold, self.nms_iou,
-                                              _MAX_DECODED)
+        outs = [o[0] for o in self._torch(torch.from_numpy(canvas))]
+        boxes, scores = decode_detections(list(zip(outs[0::2], outs[1::2])), threshold, self.nms_iou, _MAX_DECODED)
         return boxes.float().cpu(), scores.float().cpu()
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:

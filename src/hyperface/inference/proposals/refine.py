@@ -18,6 +18,7 @@ import torch
 from torchvision.ops import roi_align
 
 from hyperface.inference.assets import ASSETS, REFINE_WEIGHTS, resolve_weights
+from hyperface.inference.network import TorchRunner
 from hyperface.models.proposal import REFINE_SIZE, RefineNet
 from hyperface.models.weights import load_model
 from hyperface.onnx_io import cached_export, inference_session, resolve_backend
@@ -59,7 +60,7 @@ class RefineScorer:
     def __init__(self, net: RefineNet, device: str = "cpu", backend: str = "auto", threads: int | None = None,
                  sampling: int = 2) -> None:
         self.device = str(device)
-        self._module = _Refine(net).eval().to(self.device)  # the network with its normalisation, built once
+        self._torch = TorchRunner(_Refine(net), self.device)  # the network with its normalisation, built once
         self.backend = resolve_backend(backend, self.device, "the refine network's backend")
         self.threads = threads
         self.sampling = int(sampling)
@@ -67,17 +68,17 @@ class RefineScorer:
 
     @property
     def net(self) -> RefineNet:
-        return self._module.net
+        return self._torch.module.net
 
     def to(self, device: str) -> RefineScorer:
         self.device = str(device)
-        self._module.to(self.device)
+        self._torch.to(self.device)
         return self
 
     def _onnx_session(self):
         if self._session is None:
             example = (torch.zeros(2, 3, REFINE_SIZE, REFINE_SIZE),)  # onnxruntime runs on the CPU only
-            data = cached_export(self._module, example, ["crops"], ["face", "box"],
+            data = cached_export(self._torch.module, example, ["crops"], ["face", "box"],
                                  {"crops": {0: "n"}, "face": {0: "n"}, "box": {0: "n"}})
             self._session = inference_session(data, self.threads)
         return self._session
@@ -102,8 +103,7 @@ class RefineScorer:
             score, reg = self._onnx_session().run(None, {"crops": crops.cpu().numpy()})
             score, reg = torch.from_numpy(score), torch.from_numpy(reg)
         else:
-            with torch.inference_mode():
-                score, reg = self._module(crops)
+            score, reg = self._torch(crops)
             score, reg = score.float().cpu(), reg.float().cpu()
         boxes = boxes.float().cpu()
         c = (boxes[:, :2] + boxes[:, 2:]) / 2
