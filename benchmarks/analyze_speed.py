@@ -6,7 +6,8 @@ Test image (../shared/docs/evaluation.md, "Speed"): scikit-image's ``astronaut()
 wall time of ``--repeats`` calls after ``--warmup`` calls, default threading; "CPU ms" is the median
 process CPU time of a call (all threads), which a busy machine inflates far less than wall time.
 Ratios compare with baselines measured in the same run: the ``fast`` source with the torch backend,
-and MediaPipe's face mesh when it is installed (see below).
+and MediaPipe's face mesh and dlib's HOG (+ 68 points with ``--dlib-predictor``) when they are
+installed (see below).
 
 A last table times the ``fast`` candidate stage alone (stages 1 and 2, as the analyzer calls it, and
 stage 1 alone) with its pyramid levels packed into one network call and with one call per level, on the bundled
@@ -186,12 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     peers = run_peers(image, args)
     baseline = rows[0][2]["total"]
     mesh = next((p["median_ms"] for p in peers if "face mesh" in p["name"]), None)
+    dlib = next((p["median_ms"] for p in peers if p["name"].startswith("dlib")), None)
 
     def ratios(ms: float) -> str:
-        return f"{ms / baseline:.2f}x | " + (f"{ms / mesh:.1f}x" if mesh else "-")
+        return " | ".join([f"{ms / baseline:.2f}x"] + [f"{ms / peer:.2f}x" if peer else "-" for peer in (mesh, dlib)])
 
     lines += ["| candidates | backend | total ms | CPU ms | candidates | network | IRP | L-NMS | stage two | faces "
-              "| vs fast/torch | vs MediaPipe face mesh |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| vs fast/torch | vs MediaPipe face mesh | vs dlib |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label, backend, ms, stage_two, faces in rows:
         s2 = f"{ms['stage_two']:.1f}" if stage_two else "off"
         lines.append(f"| {label} | {backend} | {ms['total']:.1f} | {ms['cpu']:.1f} | {ms['candidates']:.1f} | "

@@ -2,9 +2,15 @@
 
 Each peer is timed the way its users call it on a photo, the whole call: MediaPipe's face mesh in
 static-image mode (its face detector, then 468 points with the iris model off), MediaPipe's short-range
-face detector alone, and dlib's HOG detector (with its 68-point shape predictor when the model file
-is given: ``--dlib-predictor shape_predictor_68_face_landmarks.dat``). A peer that is not installed
-is skipped. Peers often need package versions that clash with hyperface's (MediaPipe pins protobuf
+face detector alone, and dlib's HOG detector, upsampling once as its examples do, with its 68-point
+shape predictor: ``--dlib-predictor shape_predictor_68_face_landmarks.dat``, else the copy in the
+``face_recognition_models`` package when it is installed. A peer that is not installed is skipped.
+``benchmarks/peers-requirements.txt`` pins a set that installs from PyPI on Linux x86-64 (dlib from
+the ``dlib-bin`` wheels), in a virtual environment of its own:
+
+    python -m venv peers && peers/bin/pip install -r benchmarks/peers-requirements.txt
+    python benchmarks/analyze_speed.py --peer-python peers/bin/python
+ Peers often need package versions that clash with hyperface's (MediaPipe pins protobuf
 and numpy), so ``analyze_speed.py --peer-python PY`` runs this file with another interpreter, in
 the same benchmark run, on the same image (passed as a .png), and reads its JSON:
 
@@ -62,12 +68,22 @@ def _mediapipe(image: np.ndarray) -> list[tuple[str, Callable[[], int]]]:
             (f"MediaPipe {version} face detector", run_detector)]
 
 
+def _packaged_predictor() -> str | None:
+    """dlib's 68-point model from the ``face_recognition_models`` package (PyPI), when it is installed."""
+    try:
+        import face_recognition_models
+    except ImportError:
+        return None
+    return face_recognition_models.pose_predictor_model_location()
+
+
 def _dlib(image: np.ndarray, predictor_path: str | None) -> list[tuple[str, Callable[[], int]]]:
     try:
         import dlib
     except ImportError:
         return []
     detector = dlib.get_frontal_face_detector()
+    predictor_path = predictor_path or _packaged_predictor()
     predictor = dlib.shape_predictor(predictor_path) if predictor_path else None
 
     def run() -> int:
