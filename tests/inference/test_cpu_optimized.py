@@ -67,7 +67,8 @@ def test_the_detector_and_a_traced_network_keep_their_outputs():
         want = net(x)
     got = runner(x)
     assert _count(runner._run, nn.BatchNorm2d) == 0
-    convs = [m.weight for m in runner._run.modules() if isinstance(m, nn.Conv2d) and m.weight.shape[1] > 1 and m.weight.shape[2] > 1]
+    convs = [m.weight for m in runner._run.modules()
+             if isinstance(m, nn.Conv2d) and m.weight.shape[1] > 1 and m.weight.shape[2] > 1]  # not 1x1 or depthwise
     assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in convs)
     for k in want:
         torch.testing.assert_close(got[k], want[k], rtol=1e-4, atol=1e-4)

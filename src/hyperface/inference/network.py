@@ -19,7 +19,8 @@ from hyperface.models.config import ModelConfig
 from hyperface.models.heads import HyperFaceModel
 from hyperface.onnx_io import BACKENDS, CONFIG_KEY, inference_session, require_onnxruntime, resolve_backend
 
-__all__ = ["Network", "TorchNetwork", "OnnxNetwork", "load_network", "check_device", "cpu_optimized", "TorchRunner", "BACKENDS"]
+__all__ = ["Network", "TorchNetwork", "OnnxNetwork", "load_network", "check_device", "cpu_optimized", "TorchRunner",
+           "BACKENDS"]
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,10 @@ def cpu_optimized(module: torch.nn.Module, device: str | torch.device = "cpu") -
     On a CPU: a copy with its BatchNorms folded into the convolutions before them and its weights in
     channels-last layout, where oneDNN's depthwise and 1x1 convolutions run about 1.3-1.8x faster.
     Folding follows the traced calls (``torch.fx``'s ``fuse``) when every convolution and BatchNorm is
-    called once; a module that calls one several times (a head shared by all pyramid levels) would have it folded
-    once per call, so there, and where tracing fails, each BatchNorm right after a convolution in an
-    ``nn.Sequential`` (torchvision's ``Conv2dNormActivation``) is folded instead. Elsewhere: ``module``.
+    called once; a module that calls one several times (a head shared by all pyramid levels) would
+    have it folded once per call, so there, and where tracing fails, each BatchNorm right after a
+    convolution in an ``nn.Sequential`` (torchvision's ``Conv2dNormActivation``) is folded instead.
+    Elsewhere: ``module``.
     """
     if torch.device(device).type != "cpu":
         return module
@@ -99,7 +101,8 @@ def _fold_sequential_bn(module: torch.nn.Module) -> torch.nn.Module:
             continue
         for i in range(len(seq) - 1):
             conv, bn = seq[i], seq[i + 1]
-            if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d) and bn.running_mean is not None:
+            if (isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d)
+                    and bn.running_mean is not None):
                 seq[i] = fuse_conv_bn_eval(conv, bn)
                 seq[i + 1] = torch.nn.Identity()
     return module
