@@ -17,9 +17,8 @@ import math
 
 import cv2
 import numpy as np
-import torch
-from torchvision.ops import box_iou
 
+from hyperface.boxes import box_iou
 from hyperface.data.images import MAX_CROP_PIXELS_ENV, pixel_limit
 
 __all__ = [
@@ -98,13 +97,6 @@ def selective_search(image: np.ndarray, *, mode: str = "fast", max_side: int = 2
     return boxes
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    return box_iou(torch.from_numpy(np.asarray(a, dtype=np.float64)),
-                   torch.from_numpy(np.asarray(b, dtype=np.float64))).numpy()
-
-
 def jitter_boxes(box: np.ndarray, n: int, rng: np.random.Generator, *, min_iou: float = 0.5,
                  max_iou: float = 1.0, shift: float = 0.15, scale: float = 0.2,
                  aspect: float = 0.1, max_rounds: int = 20) -> np.ndarray:
@@ -128,7 +120,7 @@ def jitter_boxes(box: np.ndarray, n: int, rng: np.random.Generator, *, min_iou: 
         r = np.exp(rng.uniform(-aspect, aspect, m))
         nw, nh = w * s * np.sqrt(r), h * s / np.sqrt(r)
         cand = np.stack([cx + dx - nw / 2, cy + dy - nh / 2, cx + dx + nw / 2, cy + dy + nh / 2], axis=1)
-        iou = _iou(cand, box[None])[:, 0]
+        iou = box_iou(cand, box[None])[:, 0]
         cand = cand[(iou > min_iou) & (iou <= max_iou)][: n - got]
         out.append(cand)
         got += len(cand)

@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
 
+from hyperface.boxes import box_iou
 from hyperface.data.records import FaceRecord
 from hyperface.data.shards import POSE_SOURCES
 from hyperface.points import convert_points, get_point_set
@@ -81,12 +80,8 @@ class Assignment:
 
 
 def overlaps(candidates: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU matrix (K, F) of candidate and face boxes (torchvision's ``box_iou``)."""
-    a = np.asarray(candidates, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    return box_iou(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    """IoU matrix (K, F) of candidate and face boxes (:func:`hyperface.boxes.box_iou`)."""
+    return box_iou(candidates, boxes)
 
 
 def face_coverage(candidates: np.ndarray, faces: Sequence[FaceRecord]) -> np.ndarray:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import spearmanr
 
+from hyperface.boxes import as_boxes, box_area, box_iou
 from hyperface.points import get_point_set, mean_point_error
 from hyperface.pose import wrap_degrees
 
@@ -59,33 +59,6 @@ __all__ = [
 NME_LIMITS: dict[str, float] = {"ibug68": 0.08, "five": 0.10}
 
 
-def _boxes(boxes: ArrayLike) -> np.ndarray:
-    arr = np.asarray(boxes, dtype=np.float64)
-    if arr.size == 0:
-        return np.zeros((0, 4))
-    arr = arr.reshape(-1, 4)
-    return arr
-
-
-def box_area(boxes: ArrayLike) -> np.ndarray:
-    """Areas of (N, 4) boxes (0 for an inverted box)."""
-    b = _boxes(boxes)
-    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-
-
-def box_iou(a: ArrayLike, b: ArrayLike) -> np.ndarray:
-    """(N, M) intersection over union of two box lists."""
-    a, b = _boxes(a), _boxes(b)
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
 def match_matrix(detections: ArrayLike, ground_truth: ArrayLike) -> np.ndarray:
     """(D, G) bool: detection ``d`` matches ground-truth box ``g`` by the evaluation rule.
 
@@ -93,7 +66,7 @@ def match_matrix(detections: ArrayLike, ground_truth: ArrayLike) -> np.ndarray:
     ``sqrt(area(d) / area(g))`` is within [0.5, 2.0], both ends included. The ratio is compared as
     ``area(d) / area(g)`` in [0.25, 4], which is the same condition without a rounding square root.
     """
-    d, g = _boxes(detections), _boxes(ground_truth)
+    d, g = as_boxes(detections), as_boxes(ground_truth)
     cx = (d[:, 0] + d[:, 2]) / 2
     cy = (d[:, 1] + d[:, 3]) / 2
     inside = ((cx[:, None] >= g[None, :, 0]) & (cx[:, None] <= g[None, :, 2])
@@ -111,7 +84,7 @@ def select_face(boxes: ArrayLike, ground_truth_box: ArrayLike, carries: ArrayLik
     Among the faces that carry the output in question (``carries``; all when None) and match the
     ground-truth box, the one with the highest IoU with it.
     """
-    b = _boxes(boxes)
+    b = as_boxes(boxes)
     if len(b) == 0:
         return None
     ok = match_matrix(b, ground_truth_box)[:, 0]
@@ -228,6 +201,8 @@ def spearman_yaw_class(yaw: ArrayLike, pose_class: ArrayLike) -> float | None:
     keep = np.isfinite(y) & np.isfinite(c)
     if keep.sum() < 2 or np.ptp(y[keep]) == 0 or np.ptp(c[keep]) == 0:
         return None
+    from scipy.stats import spearmanr  # an evaluation extra (hyperface[train]), not an inference dependency
+
     return float(spearmanr(-y[keep], c[keep]).statistic)
 
 
@@ -286,11 +261,11 @@ def match_detections(boxes: ArrayLike, scores: ArrayLike, ground_truth: ArrayLik
     ground truth, and a detection that takes no ground-truth box but matches one of them is dropped
     instead of counted as a false positive.
     """
-    b = _boxes(boxes)
+    b = as_boxes(boxes)
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(s) != len(b):
         raise ValueError(f"match_detections: {len(b)} boxes but {len(s)} scores")
-    g = _boxes(ground_truth)
+    g = as_boxes(ground_truth)
     order = np.argsort(-s, kind="stable")
     b, s = b[order], s[order]
     ok = match_matrix(b, g)
@@ -303,7 +278,7 @@ def match_detections(boxes: ArrayLike, scores: ArrayLike, ground_truth: ArrayLik
             j = int(np.argmax(np.where(cand, iou[i], -np.inf)))
             matched[i] = j
             taken[j] = True
-    ig = _boxes(ignore) if ignore is not None else np.zeros((0, 4))
+    ig = as_boxes(ignore) if ignore is not None else np.zeros((0, 4))
     if len(ig):
         keep = (matched >= 0) | ~match_matrix(b, ig).any(axis=1)
         s, matched = s[keep], matched[keep]

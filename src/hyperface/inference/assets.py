@@ -1,16 +1,22 @@
-"""Files shipped inside the package (``hyperface/assets``): default weights and the example photo.
+"""Files shipped inside the package (``hyperface/assets``): the bundled pipeline and the example photo.
 
-Nothing is ever downloaded: a missing bundled file is an error that says which file and how to
-pass another one.
+The assets folder is a pipeline bundle (:mod:`hyperface.inference.bundle`): each network as ONNX
+(what the analyzer runs, without PyTorch) beside its safetensors weights (what training and the
+``torch`` backend use), named by ``manifest.json``. ``hyperface export --out src/hyperface/assets``
+rebuilds the ONNX files from the weights and checks them against PyTorch. Nothing is ever
+downloaded: a missing bundled file is an error that says which file and how to pass another one.
 """
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["ASSETS", "DEFAULT_WEIGHTS", "STAGE_TWO_WEIGHTS", "PROPOSAL_WEIGHTS", "REFINE_WEIGHTS", "DETECTOR_WEIGHTS",
-           "EXAMPLE_IMAGE", "asset_path", "resolve_weights", "resolve_stage_two", "parse_model_spec"]
+from hyperface.inference.bundle import Bundle, is_bundle
+
+__all__ = ["ASSETS", "bundled", "BUNDLED_ROLES", "DEFAULT_WEIGHTS", "STAGE_TWO_WEIGHTS", "PROPOSAL_WEIGHTS", "REFINE_WEIGHTS", "DETECTOR_WEIGHTS",
+           "EXAMPLE_IMAGE", "asset_path", "resolve_weights", "parse_model_spec"]
 
 DEFAULT_WEIGHTS = "hyperface-compact.safetensors"  # the analyzer's network
 STAGE_TWO_WEIGHTS = "hyperface-aligned.safetensors"  # the aligned-face network (stage two)
@@ -20,11 +26,22 @@ DETECTOR_WEIGHTS = "hyperface-detector.safetensors"  # the ``detector`` candidat
 EXAMPLE_IMAGE = "astronaut.jpg"  # public domain (NASA); see assets/astronaut.LICENSE.txt
 
 
+#: The bundled weights file of each network role of the pipeline.
+BUNDLED_ROLES = {"stage_one": DEFAULT_WEIGHTS, "stage_two": STAGE_TWO_WEIGHTS, "detector": DETECTOR_WEIGHTS,
+                 "refine": REFINE_WEIGHTS, "proposal": PROPOSAL_WEIGHTS}
+
+
 def _assets_dir() -> Path:
     return Path(str(resources.files("hyperface") / "assets"))
 
 
 ASSETS = _assets_dir()
+
+
+@functools.lru_cache(maxsize=1)
+def bundled() -> Bundle:
+    """The bundled pipeline (read once per process); FileNotFoundError when the package lacks it."""
+    return Bundle.read(_assets_dir())
 
 
 def asset_path(name: str) -> Path:
@@ -51,33 +68,17 @@ def resolve_weights(weights: str | Path | None, default: str = DEFAULT_WEIGHTS) 
     return path
 
 
-def resolve_stage_two(stage_two, bundled_stage_one: bool):
-    """The stage-two weights (a path or model) ``FaceAnalyzer(stage_two=...)`` asks for, or None.
-
-    ``"auto"``: the bundled stage two when the stage-one weights are the bundled ones too and the
-    package ships it, else none; ``"bundled"``: the bundled one (an error when missing); ``None`` or
-    ``"none"``: no stage two; anything else: a weights file (or a model object, returned as is).
-    """
-    if stage_two is None or (isinstance(stage_two, str) and stage_two == "none"):
-        return None
-    if isinstance(stage_two, str) and stage_two == "auto":
-        path = _assets_dir() / STAGE_TWO_WEIGHTS
-        return path if bundled_stage_one and path.is_file() else None
-    if isinstance(stage_two, str) and stage_two == "bundled":
-        return asset_path(STAGE_TWO_WEIGHTS)
-    if isinstance(stage_two, (str, Path)):
-        return resolve_weights(stage_two)
-    return stage_two
-
-
 def parse_model_spec(spec: str) -> tuple[str | None, str | None]:
     """A model named on a command line -> ``FaceAnalyzer``'s ``(weights, stage_two)``.
 
-    ``bundled`` -> ``(None, "auto")`` (both bundled stages); ``A+B`` -> ``(A, B)`` (stage one A with
-    stage two B); ``A`` -> ``(A, None)`` (stage-one weights alone, as before stage two existed).
+    ``bundled`` -> ``(None, "auto")`` (both bundled stages); a pipeline folder ``DIR`` (``hyperface export
+    --out DIR``) -> ``(DIR, "auto")`` (its stages); ``A+B`` -> ``(A, B)`` (stage one A with stage two B);
+    ``A`` -> ``(A, None)`` (stage-one weights alone, as before stage two existed).
     """
     if spec == "bundled":
         return None, "auto"
+    if is_bundle(spec):
+        return spec, "auto"
     first, plus, second = spec.partition("+")
     if not first or (plus and not second):
         raise ValueError(f"model {spec!r}: use 'bundled', STAGE1 or STAGE1+STAGE2 (weights files)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
+import numpy as np
 
 from hyperface.inference.boxfit import fit_boxes
 from hyperface.inference.candidates import Candidates
@@ -19,7 +19,7 @@ from hyperface.inference.candidates import Candidates
 __all__ = ["iterative_region_proposals", "Evaluator"]
 
 # (boxes (K, 4), image index (K,)) -> decoded network outputs for those boxes
-Evaluator = Callable[[torch.Tensor, torch.Tensor], Candidates]
+Evaluator = Callable[[np.ndarray, np.ndarray], Candidates]
 
 
 def iterative_region_proposals(cands: Candidates, evaluate: Evaluator, rounds: int = 1,
@@ -35,18 +35,18 @@ def iterative_region_proposals(cands: Candidates, evaluate: Evaluator, rounds: i
     if cands.landmarks is None:
         return cands
     for _ in range(rounds):
-        sel = torch.nonzero(cands.score >= threshold).squeeze(1)
-        if sel.numel() == 0:
+        sel = np.flatnonzero(cands.score >= threshold)
+        if sel.size == 0:
             break
         boxes = fit_boxes(cands.landmarks[sel], point_set)
         wh = boxes[:, 2:] - boxes[:, :2]
-        ok = torch.isfinite(boxes).all(dim=1) & (wh >= min_size).all(dim=1)
+        ok = np.isfinite(boxes).all(axis=1) & (wh >= min_size).all(axis=1)
         sel, boxes = sel[ok], boxes[ok]
-        if sel.numel() == 0:
+        if sel.size == 0:
             break
         new = evaluate(boxes, cands.image[sel])
         better = new.score > cands.score[sel]
-        if not bool(better.any()):
+        if not better.any():
             break
         cands = cands.assign(sel[better], new.select(better))
     return cands

@@ -12,9 +12,8 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
-from torchvision.ops import box_iou
 
+from hyperface.boxes import box_iou
 from hyperface.inference.result import Face
 
 __all__ = ["OneEuroFilter", "FaceSmoother"]
@@ -74,8 +73,7 @@ class FaceSmoother:
     def __call__(self, faces: list[Face]) -> list[Face]:
         assigned: dict[int, int] = {}
         if faces and self.tracks:
-            iou = box_iou(torch.tensor(np.array([f.box for f in faces])),
-                          torch.tensor(np.array([t.box for t in self.tracks]))).numpy()
+            iou = box_iou(np.array([f.box for f in faces]), np.array([t.box for t in self.tracks]))
             while iou.size and iou.max() >= self.iou:  # greedy matching, best overlap first
                 i, j = np.unravel_index(np.argmax(iou), iou.shape)
                 assigned[int(i)] = int(j)

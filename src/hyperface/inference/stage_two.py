@@ -24,17 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import torch
 
 from hyperface.alignment import Alignment, align, five_points
-from hyperface.inference.network import load_network
-from hyperface.models.heads import HyperFaceModel
-from hyperface.models.preprocess import to_input_tensor
+from hyperface.inference.batch import Batch
+from hyperface.inference.candidates import softmax
 from hyperface.points import get_point_set
 from hyperface.pose import flip_pose, pose_from_landmarks, rotate_pose
+from hyperface.runtime import Runtime
 
 __all__ = ["StageTwo", "StageTwoOutput", "STAGE_TWO_ARCHS", "POSE_FROM"]
 
@@ -55,21 +53,20 @@ class StageTwoOutput:
 class StageTwo:
     """The aligned-face network behind one call; built once, called per batch of faces.
 
-    ``weights``: a ``hyperface-aligned`` weights file, its ONNX export (``backend="onnx"``) or the
-    model. ``iterations`` >= 1 alignment rounds; ``flip_average`` averages with the mirrored crop.
+    ``runtime``: the ``hyperface-aligned`` network (:class:`hyperface.runtime.Runtime`).
+    ``iterations`` >= 1 alignment rounds; ``flip_average`` averages with the mirrored crop.
     """
 
-    def __init__(self, weights: str | Path | HyperFaceModel, *, backend: str = "auto", device: str = "cpu",
-                 threads: int | None = None, iterations: int = 1, flip_average: bool = False,
-                 pose_from: str = "auto", batch_size: int = 64) -> None:
-        if int(iterations) < 1:
-            raise ValueError(f"stage two iterations must be >= 1, got {iterations}")
+    def __init__(self, runtime: Runtime, *, iterations: int = 1, flip_average: bool = False,
+                 pose_from: str = "auto") -> None:
+        if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
+            raise ValueError(f"stage two iterations must be a whole number >= 1, got {iterations!r}")
         if pose_from not in POSE_FROM:
             raise ValueError(f"pose_from must be one of {POSE_FROM}, got {pose_from!r}")
-        self.network = load_network(weights, backend=backend, device=device, batch_size=batch_size, threads=threads)
-        self.config = self.network.config
+        self.network = runtime
+        self.config = runtime.config
         if self.config.arch not in STAGE_TWO_ARCHS:
-            raise ValueError(f"{weights}: stage two needs a {' or '.join(STAGE_TWO_ARCHS)} network, got "
+            raise ValueError(f"{runtime.source}: stage two needs a {' or '.join(STAGE_TWO_ARCHS)} network, got "
                              f"{self.config.arch!r} (a stage-one model goes in FaceAnalyzer's weights=)")
         kw = self.config.arch_kwargs
         self.template = np.asarray(kw["template"], dtype=np.float64)
@@ -83,7 +80,6 @@ class StageTwo:
         self.pose_from = ("landmarks" if has_68 else "branch") if pose_from == "auto" else pose_from
         if self.pose_from != "branch" and not has_68:
             raise ValueError(f"pose_from={pose_from!r} needs a stage two with 68 iBUG landmarks")
-        self.device = torch.device(device)
         # the index each point takes in a mirrored face (left and right swap)
         n = self.config.num_points
         self._flip_index = (get_point_set(self.point_set).flip_values(np.arange(n)) if self.point_set
@@ -114,6 +110,22 @@ class StageTwo:
             out.pose = self._pose_of_landmarks(images, out, image_index)
         return out
 
+    def apply(self, batch: Batch) -> Batch:
+        """The pipeline step: ``batch.faces``' landmarks, visibility, pose and gender replaced by this
+        network's (the tasks it has), ``batch.sources`` and ``batch.point_set`` updated."""
+        c = batch.faces
+        if c is None or c.landmarks is None or len(c) == 0:
+            return batch
+        out = self(batch.images, c.landmarks, batch.point_set, c.image)
+        for task in ("landmarks", "visibility", "pose", "gender"):
+            value = getattr(out, task)
+            if value is not None:
+                setattr(c, task, np.asarray(value, dtype=np.float32))
+                batch.sources[task] = "stage2"
+        if out.landmarks is not None:
+            batch.point_set = self.point_set
+        return batch
+
     def _pose_of_landmarks(self, images: Sequence[np.ndarray], out: StageTwoOutput,
                            image_index: np.ndarray) -> np.ndarray:
         pnp = np.stack([pose_from_landmarks(lm, (images[int(i)].shape[1], images[int(i)].shape[0]))
@@ -138,13 +150,13 @@ class StageTwo:
                               gender=raw.get("gender"))
 
     def _network(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        """Window-relative landmarks, visibility, pose in degrees, gender probabilities (numpy, float64)."""
-        outputs = self.network(to_input_tensor(torch.from_numpy(crops), self.config, device=self.device))
+        """Window-relative landmarks, visibility, pose in degrees, gender probabilities (float64)."""
+        outputs = self.network(crops)
         if "pose" in outputs:
-            outputs["pose"] = torch.rad2deg(outputs["pose"])
+            outputs["pose"] = np.degrees(outputs["pose"])
         if "gender" in outputs:
-            outputs["gender"] = torch.softmax(outputs["gender"], dim=1)
-        return {t: v.detach().cpu().double().numpy() for t, v in outputs.items()}
+            outputs["gender"] = softmax(outputs["gender"])
+        return {t: v.astype(np.float64) for t, v in outputs.items() if t != "detection"}
 
     def _unflip(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Answers for mirrored crops expressed for the unmirrored crops."""

@@ -84,7 +84,8 @@ class VideoAnalysis:
     def _analysed(self, pending: list[tuple[int, np.ndarray]]) -> Iterator[VideoFrame]:
         if not pending:
             return
-        results = self.analyzer.batch([im for _, im in pending], keys=[f"{self.path}#{i}" for i, _ in pending])
+        results = self.analyzer.batch([im for _, im in pending], keys=[f"{self.path}#{i}" for i, _ in pending],
+                                      color_order="rgb")  # frames are decoded to RGB
         for (i, image), faces in zip(pending, results):
             if self.smoother is not None:
                 faces = self.smoother(faces)

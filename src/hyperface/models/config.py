@@ -15,11 +15,15 @@ from hyperface.points import POINT_SETS, get_point_set
 from hyperface.tasks import TASKS, validate_tasks
 
 __all__ = [
+    "CONFIG_KEY",
     "ModelConfig",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "default_point_set",
 ]
+
+#: Metadata key under which a model's config (JSON) is stored, in safetensors weights and ONNX exports alike.
+CONFIG_KEY = "hyperface_config"
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)

@@ -29,21 +29,22 @@ import math
 
 import torch
 from torch import nn
-from torchvision.ops import Conv2dNormActivation, batched_nms
+from torchvision.ops import Conv2dNormActivation
 
+from hyperface.models import geometry
 from hyperface.models.config import ModelConfig
+from hyperface.models.geometry import DETECTOR_ALIGN as ALIGN
+from hyperface.models.geometry import DETECTOR_STRIDES as STRIDES
 from hyperface.models.heads import HyperFaceModel
 from hyperface.models.registry import register_model
 
-__all__ = ["FaceDetectorNet", "STRIDES", "SIZE_RANGES", "MEAN", "STD", "cell_centres", "decode_detections"]
+__all__ = ["FaceDetectorNet", "STRIDES", "SIZE_RANGES", "MEAN", "STD", "cell_centres"]
 
-STRIDES = (8, 16, 32, 64)
 #: Face sizes (sqrt of box area, pixels at the working size) each level is trained on; neighbours
 #: overlap, so a face near a boundary is a positive on both.
 SIZE_RANGES = ((0.0, 40.0), (26.0, 80.0), (51.0, 160.0), (102.0, float("inf")))
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
-ALIGN = 64  # input sides must be multiples of the coarsest stride
 PRIOR = 0.01  # initial face probability of every cell (focal-loss initialisation)
 
 
@@ -113,41 +114,9 @@ class FaceDetectorNet(HyperFaceModel):
         return {"detection": torch.cat([torch.zeros_like(best), best], 1)}
 
 
-def cell_centres(height: int, width: int, stride: int, device: torch.device | str = "cpu",
-                 cells: torch.Tensor | None = None) -> torch.Tensor:
-    """Image points (h * w, 2) of the cells of a (height, width) map at ``stride``, row-major; with
-    ``cells`` (row-major indices), those cells' points only (decoding keeps few of many cells)."""
-    if cells is None:
-        cells = torch.arange(height * width, device=device)
-    rows = torch.div(cells, width, rounding_mode="floor")
-    return torch.stack([cells % width, rows], 1).float() * stride + (stride - 1) / 2
-
-
-def decode_detections(levels: list[tuple[torch.Tensor, torch.Tensor]], threshold: float, nms_iou: float,
-                      max_boxes: int, pre_nms: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """One image's per-level (probability (h, w), distances (4, h, w)) -> boxes (N, 4) and scores (N,),
-    best first, after non-maximum suppression (per level, then across levels)."""
-    boxes, scores, level_ids = [], [], []
-    for k, (prob, dist) in enumerate(levels):
-        prob = prob.reshape(-1)
-        keep = torch.nonzero(prob >= threshold).squeeze(1)
-        if len(keep) > pre_nms:
-            keep = keep[prob[keep].topk(pre_nms).indices]
-        if len(keep) == 0:
-            continue
-        h, w = dist.shape[-2:]
-        centre = cell_centres(h, w, STRIDES[k], dist.device, cells=keep)
-        d = dist.reshape(4, -1)[:, keep].t()
-        boxes.append(torch.cat([centre - d[:, :2], centre + d[:, 2:]], 1))
-        scores.append(prob[keep])
-        level_ids.append(torch.full((len(keep),), k, dtype=torch.long, device=prob.device))
-    if not boxes:
-        return torch.zeros((0, 4)), torch.zeros(0)
-    boxes, scores, level_ids = torch.cat(boxes), torch.cat(scores), torch.cat(level_ids)
-    keep = batched_nms(boxes, scores, level_ids, nms_iou)
-    boxes, scores = boxes[keep], scores[keep]
-    keep = batched_nms(boxes, scores, torch.zeros_like(scores, dtype=torch.long), nms_iou)[:max_boxes]
-    return boxes[keep], scores[keep]
+def cell_centres(height: int, width: int, stride: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """:func:`hyperface.models.geometry.cell_centres` of every cell, as a tensor on ``device`` (training's targets)."""
+    return torch.from_numpy(geometry.cell_centres(height, width, stride)).to(device)
 
 
 @register_model

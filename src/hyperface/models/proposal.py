@@ -19,14 +19,14 @@ import torch
 from torch import nn
 
 from hyperface.models.config import ModelConfig
+from hyperface.models.geometry import PROPOSAL_STRIDE as STRIDE
+from hyperface.models.geometry import PROPOSAL_WINDOW as WINDOW
+from hyperface.models.geometry import REFINE_SIZE
 from hyperface.models.heads import HyperFaceModel
 from hyperface.models.registry import register_model
 
 __all__ = ["ProposalNet", "RefineNet", "WINDOW", "STRIDE", "REFINE_SIZE"]
 
-WINDOW = 16  # side of the window one output position sees
-STRIDE = 4  # step between neighbouring windows at one pyramid level
-REFINE_SIZE = 24  # input side of the second stage
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
 

@@ -7,6 +7,7 @@ unknown name is a ValueError that lists the known ones.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -20,6 +21,7 @@ from hyperface.tasks import TASKS
 
 __all__ = [
     "ModelEntry",
+    "register_architectures",
     "register_model",
     "list_models",
     "get_model_entry",
@@ -73,13 +75,25 @@ def register_model(fn: Callable[..., HyperFaceModel] | None = None, *, name: str
     return decorate(fn) if fn is not None else decorate
 
 
+#: Modules whose entry points register themselves on import.
+ARCHITECTURE_MODULES = ("aligned", "alexnet", "compact", "detector", "proposal", "rcnn", "resnet")
+
+
+def register_architectures() -> None:
+    """Import every architecture module, so that their entry points are registered (idempotent)."""
+    for module in ARCHITECTURE_MODULES:
+        importlib.import_module(f"hyperface.models.{module}")
+
+
 def list_models() -> list[str]:
     """Names of the registered architectures, sorted."""
+    register_architectures()
     return sorted(_REGISTRY)
 
 
 def get_model_entry(name: str) -> ModelEntry:
     """The registry entry for ``name``; a ValueError lists the known names."""
+    register_architectures()
     try:
         return _REGISTRY[name]
     except KeyError:

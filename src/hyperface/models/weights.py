@@ -21,9 +21,8 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from hyperface import fileio
-from hyperface.models.config import ModelConfig
+from hyperface.models.config import CONFIG_KEY, ModelConfig
 from hyperface.models.heads import HyperFaceModel
-from hyperface.onnx_io import CONFIG_KEY
 
 __all__ = [
     "CONFIG_KEY",

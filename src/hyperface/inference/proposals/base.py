@@ -1,13 +1,49 @@
-"""The candidate-source contract: an RGB image in, candidate boxes out."""
+"""The candidate-source contract: an RGB image in, candidate boxes out; and what every source is built with."""
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["ProposalSource"]
+from hyperface.inference.bundle import Bundle
+from hyperface.runtime import Runtime, RuntimeOptions, load_runtime
+
+__all__ = ["ProposalSource", "SourceContext"]
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What the analyzer hands every candidate source, whichever it is: how networks run (``options``)
+    and the pipeline whose networks a source uses unless told otherwise (``bundle``; None: the bundled
+    one). Sources without networks ignore it."""
+
+    options: RuntimeOptions = field(default_factory=RuntimeOptions)
+    bundle: Bundle | None = None
+
+    def network(self, role: str, given: Any = None, batch_size: int = 64) -> Runtime:
+        """The :class:`Runtime` for ``role``: ``given`` (a file or model object) when there is one, else the
+        pipeline's network of that role."""
+        if given is not None:
+            return load_runtime(given, self.options, batch_size=batch_size)
+        return self.pipeline().runtime(role, self.options, batch_size)
+
+    def pipeline(self) -> Bundle:
+        """``bundle``, or the bundled pipeline."""
+        if self.bundle is not None:
+            return self.bundle
+        from hyperface.inference.assets import bundled
+
+        return bundled()
+
+    def has(self, role: str) -> bool:
+        try:
+            return role in self.pipeline()
+        except (FileNotFoundError, ValueError):
+            return False
 
 
 class ProposalSource(ABC):
@@ -17,6 +53,10 @@ class ProposalSource(ABC):
     (x0, y0, x1, y1) boxes in that image's pixels (pixel centres at integers), best first when the
     source ranks them; ``key`` names the image (its path, ``path#frame`` for a video frame) for
     sources that look boxes up, and may be None for an array given directly.
+
+    Sources are chosen by name (:func:`hyperface.inference.proposals.create_proposals`), which calls
+    :meth:`from_spec` with the part after ``name:`` (or None), the :class:`SourceContext` and the
+    user's options for the source; a source decides there what it takes.
     """
 
     name: ClassVar[str]
@@ -24,6 +64,22 @@ class ProposalSource(ABC):
     scale_invariant: ClassVar[bool] = True
     #: True for sources whose :meth:`scored` gives face probabilities (the analyzer then fuses them).
     scores_boxes: ClassVar[bool] = False
+
+    @classmethod
+    def from_spec(cls, arg: str | None, context: SourceContext, **options: Any) -> ProposalSource:
+        """The source for ``name[:arg]`` with the user's ``options``; this default takes no ``arg`` and no
+        networks."""
+        if arg is not None:
+            raise ValueError(f"candidate source {cls.name!r} takes no ':' argument (got {cls.name}:{arg})")
+        return cls._construct(**options)
+
+    @classmethod
+    def _construct(cls, **options: Any) -> ProposalSource:
+        """``cls(**options)``, with an unknown option named in a ValueError."""
+        try:
+            return cls(**options)
+        except TypeError as exc:
+            raise ValueError(f"candidate source {cls.name!r}: {exc}") from None
 
     @abstractmethod
     def __call__(self, image: np.ndarray, key: str | None = None) -> np.ndarray:
@@ -47,6 +103,6 @@ class ProposalSource(ABC):
         keep = np.asarray(scores) >= floor
         return np.asarray(boxes)[keep], np.asarray(scores)[keep]
 
-    def to(self, device: str) -> ProposalSource:
-        """Move any network to ``device`` (no-op for sources without one)."""
-        return self
+    def files(self) -> list[str | os.PathLike]:
+        """The files this source reads (so that no output of a command replaces them)."""
+        return []

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperface.inference.proposals.base import ProposalSource
+from hyperface.inference.proposals.base import ProposalSource, SourceContext
 
 __all__ = ["BoxesProposals", "read_boxes_file"]
 
@@ -122,6 +122,15 @@ class BoxesProposals(ProposalSource):
         for k in self.boxes:
             path, _, frame = k.partition("#")
             self._by_name[Path(path).name + (f"#{frame}" if frame else "")].append(k)
+
+    @classmethod
+    def from_spec(cls, arg: str | None, context: SourceContext, **options) -> BoxesProposals:
+        if not arg:
+            raise ValueError("the boxes candidate source needs a file: 'boxes:path/to/boxes.json'")
+        return cls._construct(source=Path(arg), **options)
+
+    def files(self) -> list[str | Path]:
+        return [] if self.origin == "given boxes" else [self.origin]
 
     def lookup(self, key: str | None) -> np.ndarray:
         """Boxes for the image named ``key``; an image with no entry has none."""

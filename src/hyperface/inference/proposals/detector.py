@@ -13,9 +13,7 @@ and it is never above 2 (enlarging more adds pixels, not detail). So on an image
 exceeds ``max_side * min_face / smallest`` the smallest faces shrink below ``smallest`` working
 pixels and may be missed. Shrinking by more than half averages areas, else resizing is bilinear. The working image is
 padded right and bottom to multiples of 64 (the coarsest stride) in the network's mean colour, which
-it normalises to zero, then run once: with onnxruntime when ``backend`` resolves to ``onnx`` (the
-export is made on the first call, once per process per network: :func:`hyperface.onnx_io.cached_export`),
-else with PyTorch. Each cell with face probability >= ``threshold`` gives a box; non-maximum
+it normalises to (almost) zero, then run once (:class:`hyperface.runtime.Runtime`). Each cell with face probability >= ``threshold`` gives a box; non-maximum
 suppression at ``nms_iou`` runs per level, then across levels.
 
 Boxes are mapped back to the original image with the exact per-axis scale of the resize
@@ -40,31 +38,33 @@ training photos (120 images, full pipeline with the bundled model and the first 
 AP is 0.918, against 0.890 at 12 and 0.926 at 20 (2.8x the pixels of 12); the full pipeline's 0.910
 against 0.894 at 12, its whole call on a 640 x 480 image about 4 ms slower (``benchmarks/analyze_speed.py``).
 
-``weights``: a ``hyperface-detector`` weights file (``hyperface train-detector --out DIR`` writes
-``DIR/hyperface-detector.safetensors``), a :class:`~hyperface.models.detector.FaceDetectorNet`, or
-None for the bundled file; ``threads``: onnxruntime's intra-op threads.
+``weights``: a ``hyperface-detector`` network file (``hyperface train-detector --out DIR`` writes
+``DIR/hyperface-detector.safetensors``; ``hyperface export`` its ONNX), a model object, or None for
+the pipeline's detector (the bundled one unless the analyzer's weights are an exported pipeline);
+``options``: how it runs (:class:`hyperface.runtime.RuntimeOptions`).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
-from hyperface.inference.assets import ASSETS, DETECTOR_WEIGHTS, resolve_weights
+from hyperface.boxes import batched_nms
+from hyperface.inference.assets import DETECTOR_WEIGHTS
+from hyperface.inference.bundle import Bundle, is_bundle
 from hyperface.inference.lnms import contained
-from hyperface.inference.network import TorchRunner
-from hyperface.inference.proposals.base import ProposalSource
-from hyperface.inference.proposals.refine import RefineScorer, load_refine_net
-from hyperface.models.detector import ALIGN, STRIDES, FaceDetectorNet, decode_detections
-from hyperface.models.proposal import RefineNet
-from hyperface.models.weights import load_model
-from hyperface.onnx_io import cached_export, inference_session, resolve_backend
+from hyperface.inference.proposals.base import ProposalSource, SourceContext
+from hyperface.inference.proposals.refine import RefineScorer
+from hyperface.models.geometry import DETECTOR_ALIGN, DETECTOR_STRIDES, cell_centres
+from hyperface.runtime import RuntimeOptions
 
-__all__ = ["DetectorProposals", "SMALLEST_FACE", "MAX_UPSCALE", "RESCORE_WEIGHT", "working_scale"]
+__all__ = ["DetectorProposals", "SMALLEST_FACE", "MAX_UPSCALE", "RESCORE_WEIGHT", "working_scale",
+           "decode_detections"]
 
 #: The refine network's share of a rescored box's probability: ``detector ** (1 - w) * refine ** w``.
 RESCORE_WEIGHT = 0.25
@@ -86,38 +86,46 @@ def working_scale(width: int, height: int, min_face: float, smallest: float = SM
     return min(float(smallest) / float(min_face), MAX_UPSCALE, float(max_side) / max(width, height))
 
 
-class _Detect(torch.nn.Module):
-    """uint8-range float image (1, 3, H, W) -> per level (stride 8, 16, 32, 64): face probability
-    (1, h, w) and box distances in pixels (1, 4, h, w), as 8 outputs."""
+def decode_detections(levels: list[tuple[np.ndarray, np.ndarray]], threshold: float, nms_iou: float,
+                      max_boxes: int, pre_nms: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """One image's per-level (probability (h, w), distances (4, h, w)) -> boxes (N, 4) and scores (N,),
+    float32, best first, after non-maximum suppression (per level, then across levels)."""
+    boxes, scores, level_ids = [], [], []
+    for k, (prob, dist) in enumerate(levels):
+        prob = prob.reshape(-1)
+        keep = np.flatnonzero(prob >= threshold)
+        if len(keep) > pre_nms:
+            keep = keep[np.argsort(-prob[keep], kind="stable")[:pre_nms]]
+        if len(keep) == 0:
+            continue
+        h, w = dist.shape[-2:]
+        centre = cell_centres(h, w, DETECTOR_STRIDES[k], cells=keep)
+        d = dist.reshape(4, -1)[:, keep].T
+        boxes.append(np.concatenate([centre - d[:, :2], centre + d[:, 2:]], axis=1))
+        scores.append(prob[keep])
+        level_ids.append(np.full(len(keep), k))
+    if not boxes:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    b, s, lv = np.concatenate(boxes), np.concatenate(scores), np.concatenate(level_ids)
+    keep = batched_nms(b, s, lv, nms_iou)
+    b, s = b[keep], s[keep]
+    keep = batched_nms(b, s, np.zeros(len(s), np.int64), nms_iou)[:max_boxes]
+    return b[keep].astype(np.float32), s[keep].astype(np.float32)
 
-    def __init__(self, net: FaceDetectorNet) -> None:
-        super().__init__()
-        self.net = net
-        self.register_buffer("mean", torch.tensor(net.config.mean).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(net.config.std).view(1, 3, 1, 1) * 255.0)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = []
-        for logits, dist in self.net.dense((x - self.mean) / self.std):
-            out += [torch.sigmoid(logits[:, 0]), dist]
-        return tuple(out)
-
-
-def _load_net(weights: str | Path | FaceDetectorNet | None) -> tuple[FaceDetectorNet, Path | None]:
-    """The network and the file it came from (None for a network object)."""
-    if isinstance(weights, FaceDetectorNet):
-        return weights, None
-    if weights is None and not (ASSETS / DETECTOR_WEIGHTS).is_file():
-        raise FileNotFoundError(
-            f"the detector candidate source has no bundled weights ({ASSETS / DETECTOR_WEIGHTS} is not in this "
-            f"installation); pass weights='path/to/{DETECTOR_WEIGHTS}' (CLI: --proposals detector:PATH), a "
-            f"file written by 'hyperface train-detector --out DIR'")
-    path = resolve_weights(weights, DETECTOR_WEIGHTS)
-    net = load_model(path)
-    if not isinstance(net, FaceDetectorNet):
-        raise ValueError(f"{path}: {net.config.arch!r} weights are not a face detector (the detector candidate "
-                         f"source needs 'hyperface-detector' weights, as train-detector writes)")
-    return net, path
+def _detector_file(arg: str) -> Path:
+    """The network of ``detector:PATH``: the file, or the detector weights of a ``train-detector --out`` folder."""
+    if not arg:
+        raise ValueError("detector: needs a network file or folder after the ':' ('detector:PATH'), or none at all")
+    path = Path(arg).expanduser()
+    if path.is_dir() and not is_bundle(path):
+        path = path / DETECTOR_WEIGHTS
+        if not path.is_file():
+            raise FileNotFoundError(f"detector:{path.parent}: no {DETECTOR_WEIGHTS} there (hyperface "
+                                    f"train-detector --out writes it)")
+    elif not path.exists():
+        raise FileNotFoundError(f"detector:{path}: no such network file or folder")
+    return path
 
 
 class DetectorProposals(ProposalSource):
@@ -126,17 +134,27 @@ class DetectorProposals(ProposalSource):
     name = "detector"
     scores_boxes = True
 
-    def __init__(self, weights: str | Path | FaceDetectorNet | None = None, device: str = "cpu",
-                 min_face: float = 20.0, max_face: float | None = None, smallest: float = SMALLEST_FACE,
-                 max_side: int = 1280, threshold: float = 0.2, nms_iou: float = 0.5, max_candidates: int = 100,
-                 backend: str = "auto", threads: int | None = None, contain: float | None = 0.7,
-                 rescore: str | Path | RefineNet | None = "bundled", rescore_weight: float = RESCORE_WEIGHT) -> None:
-        if not min_face > 0 or not smallest > 0 or (max_face is not None and not max_face > 0):
-            raise ValueError(f"the detector source needs min_face, smallest and max_face > 0 pixels, got "
-                             f"min_face={min_face}, smallest={smallest}, max_face={max_face}")
-        if max_side < ALIGN:
-            raise ValueError(f"the detector source needs max_side >= {ALIGN} pixels, got {max_side}")
-        net, self.weights = _load_net(weights)
+    def __init__(self, weights: str | os.PathLike | Any = None, *, options: RuntimeOptions | None = None,
+                 context: SourceContext | None = None, min_face: float = 20.0, max_face: float | None = None,
+                 smallest: float = SMALLEST_FACE, max_side: int = 1280, threshold: float = 0.2,
+                 nms_iou: float = 0.5, max_candidates: int = 100, contain: float | None = 0.7,
+                 rescore: str | os.PathLike | Any | None = "bundled", rescore_weight: float = RESCORE_WEIGHT) -> None:
+        for label, value in (("min_face", min_face), ("smallest", smallest), ("max_face", max_face)):
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"the detector source needs {label} > 0 pixels, got {value!r}")
+        if max_side < DETECTOR_ALIGN:
+            raise ValueError(f"the detector source needs max_side >= {DETECTOR_ALIGN} pixels, got {max_side}")
+        if contain is not None and not 0.0 < contain <= 1.0:
+            raise ValueError(f"the detector source's contain must be in (0, 1] or None, got {contain}")
+        if not 0.0 <= rescore_weight <= 1.0:
+            raise ValueError(f"the detector source's rescore_weight must be in [0, 1], got {rescore_weight}")
+        context = context or SourceContext(options or RuntimeOptions())
+        if isinstance(weights, (str, os.PathLike)) and is_bundle(weights):  # an exported pipeline's detector
+            context, weights = SourceContext(context.options, Bundle.read(weights)), None
+        self.runtime = context.network("detector", weights)
+        if self.runtime.config.arch != "hyperface-detector":
+            raise ValueError(f"{self.runtime.source}: {self.runtime.config.arch!r} is not a face detector (the "
+                             f"detector candidate source needs 'hyperface-detector', as train-detector writes)")
         self.min_face = float(min_face)
         self.max_face = None if max_face is None else float(max_face)
         self.smallest = float(smallest)
@@ -144,44 +162,24 @@ class DetectorProposals(ProposalSource):
         self.threshold = float(threshold)
         self.nms_iou = float(nms_iou)
         self.max_candidates = int(max_candidates)
-        if contain is not None and not 0.0 < contain <= 1.0:
-            raise ValueError(f"the detector source's contain must be in (0, 1] or None, got {contain}")
         self.contain = contain
-        self.threads = threads
-        self.device = str(device)
-        self._torch = TorchRunner(_Detect(net), self.device)
-        # padding: the colour the network normalises to zero (its mean)
-        self._pad = self._torch.module.mean.view(3).cpu().numpy()
-        self.backend = resolve_backend(backend, self.device, "the detector source's backend")
-        self._session = None  # onnxruntime session, made on first use
-        if not 0.0 <= rescore_weight <= 1.0:
-            raise ValueError(f"the detector source's rescore_weight must be in [0, 1], got {rescore_weight}")
         self.rescore_weight = float(rescore_weight)
-        rescore_net = load_refine_net(rescore)
-        self._rescorer = None if rescore_net is None else RefineScorer(rescore_net, self.device, self.backend, threads)
+        self._rescorer = None
+        if rescore is not None and not (rescore == "bundled" and not context.has("refine")):
+            self._rescorer = RefineScorer(context.network("refine", None if rescore == "bundled" else rescore))
 
-    def to(self, device: str) -> DetectorProposals:
-        self.device = str(device)
-        self._torch.to(self.device)
-        if self._rescorer is not None:
-            self._rescorer.to(self.device)
-        return self
+    @classmethod
+    def from_spec(cls, arg: str | None, context: SourceContext, **options: Any) -> DetectorProposals:
+        if arg is not None:
+            options = {"weights": _detector_file(arg), **options}
+        return cls._construct(context=context, **options)
 
-    def _onnx_session(self):
-        if self._session is None:
-            module = _Detect(self._torch.module.net).eval().cpu()
-            outputs, dynamic = [], {"image": {2: "height", 3: "width"}}
-            for s in STRIDES:
-                outputs += [f"face{s}", f"box{s}"]
-                dynamic[f"face{s}"] = {1: f"h{s}", 2: f"w{s}"}
-                dynamic[f"box{s}"] = {2: f"h{s}", 3: f"w{s}"}
-            data = cached_export(module, (torch.zeros(1, 3, ALIGN, ALIGN),), ["image"], outputs, dynamic)
-            self._session = inference_session(data, self.threads)
-        return self._session
+    def files(self) -> list[str | os.PathLike]:
+        return [f for f in (self.runtime.source, self._rescorer and self._rescorer.runtime.source) if f]
 
     def working_image(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:
-        """``image`` at the working size, padded to multiples of 64 in the mean colour, as a float32
-        (1, 3, H, W) array of 0..255 values; with the per-axis scales (working / original width, height)."""
+        """``image`` at the working size, padded to multiples of 64 in the mean colour, as a uint8
+        (1, H, W, 3) array; with the per-axis scales (working / original width, height)."""
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"the detector source needs an H x W x 3 RGB image, got shape {image.shape}")
         h, w = image.shape[:2]
@@ -190,33 +188,29 @@ class DetectorProposals(ProposalSource):
         work = np.ascontiguousarray(image)
         if (ww, wh) != (w, h):
             work = cv2.resize(work, (ww, wh), interpolation=cv2.INTER_AREA if s < AREA_BELOW else cv2.INTER_LINEAR)
-        H, W = math.ceil(wh / ALIGN) * ALIGN, math.ceil(ww / ALIGN) * ALIGN
-        canvas = np.empty((1, 3, H, W), dtype=np.float32)
-        canvas[0] = self._pad[:, None, None]
-        canvas[0, :, :wh, :ww] = work.transpose(2, 0, 1)
+        H, W = math.ceil(wh / DETECTOR_ALIGN) * DETECTOR_ALIGN, math.ceil(ww / DETECTOR_ALIGN) * DETECTOR_ALIGN
+        canvas = np.empty((1, H, W, 3), dtype=np.uint8)
+        canvas[0, :wh, :ww] = work
+        canvas[0, wh:, :] = self.runtime.pad_value
+        canvas[0, :wh, ww:] = self.runtime.pad_value
         return canvas, ww / w, wh / h
 
-    def _detect_working(self, canvas: np.ndarray, threshold: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Boxes (in working pixels) and scores of one network run on ``canvas``, best first, on the CPU."""
-        threshold = self.threshold if threshold is None else threshold
-        if self.backend == "onnx":
-            outs = [torch.from_numpy(o[0]) for o in self._onnx_session().run(None, {"image": canvas})]
-            levels = list(zip(outs[0::2], outs[1::2]))
-            return decode_detections(levels, threshold, self.nms_iou, _MAX_DECODED)
-        outs = [o[0] for o in self._torch(torch.from_numpy(canvas))]
-        boxes, scores = decode_detections(list(zip(outs[0::2], outs[1::2])), threshold, self.nms_iou, _MAX_DECODED)
-        return boxes.float().cpu(), scores.float().cpu()
+    def _detect_working(self, canvas: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (in working pixels) and scores of one network run on ``canvas``, best first."""
+        out = self.runtime(canvas)
+        levels = [(out[f"face{s}"][0], out[f"box{s}"][0]) for s in DETECTOR_STRIDES]
+        return decode_detections(levels, threshold, self.nms_iou, _MAX_DECODED)
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (K, 4) in ``image``'s pixels and their face probabilities (K,), float32, best first:
         those of probability >= ``threshold`` (``None``: the source's ``threshold``)."""
         h, w = image.shape[:2]
         canvas, sx, sy = self.working_image(image)
-        boxes, scores = self._detect_working(canvas, threshold)
+        boxes, scores = self._detect_working(canvas, self.threshold if threshold is None else threshold)
         if self.contain is not None and len(boxes) > 1:  # a face's parts boxed beside the face
             keep = ~contained(boxes, scores, self.contain)
             boxes, scores = boxes[keep], scores[keep]
-        b = boxes.numpy().astype(np.float64)
+        b = boxes.astype(np.float64)
         # working -> original pixels with the exact per-axis scale (pixel centres at integers)
         b[:, [0, 2]] = np.clip((b[:, [0, 2]] + 0.5) / sx - 0.5, -0.5, w - 0.5)
         b[:, [1, 3]] = np.clip((b[:, [1, 3]] + 0.5) / sy - 0.5, -0.5, h - 0.5)
@@ -225,7 +219,7 @@ class DetectorProposals(ProposalSource):
         if self.max_face is not None:
             keep &= np.sqrt(np.clip(bw, 0, None) * np.clip(bh, 0, None)) <= self.max_face
         keep = np.flatnonzero(keep)[: self.max_candidates]
-        return b[keep].astype(np.float32), scores.numpy()[keep].astype(np.float32)
+        return b[keep].astype(np.float32), scores[keep].astype(np.float32)
 
     def __call__(self, image: np.ndarray, key: str | None = None) -> np.ndarray:
         return self.detect(image)[0]
@@ -244,7 +238,7 @@ class DetectorProposals(ProposalSource):
         needed = float(floor) ** (1.0 / (1.0 - w)) if w < 1.0 else 0.0
         boxes, scores = self.detect(image, max(self.threshold, needed))
         if self._rescorer is not None and len(boxes):
-            second = self._rescorer(image, torch.from_numpy(boxes))[1].numpy()
+            second = self._rescorer(image, boxes)[1]
             scores = (scores ** (1.0 - w) * np.clip(second, 0, None) ** w).astype(np.float32)
         keep = scores >= floor
         return boxes[keep], scores[keep]

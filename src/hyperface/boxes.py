@@ -1,0 +1,91 @@
+"""Box operations on numpy arrays: area, IoU, the share of a box inside another, non-maximum suppression.
+
+One owner for the box arithmetic of inference, data preparation and evaluation, without PyTorch (an
+inference install has none). Boxes are (x0, y0, x1, y1) float arrays of shape (N, 4); an inverted
+box has area 0. Non-maximum suppression is OpenCV's (``cv2.dnn.NMSBoxes``): a box is dropped when
+its IoU with a better-scoring kept box exceeds the threshold, as torchvision's ``nms`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = ["as_boxes", "box_area", "box_iou", "inside_share", "nms", "batched_nms"]
+
+
+def as_boxes(boxes: ArrayLike) -> np.ndarray:
+    """``boxes`` as a float64 (N, 4) array ((0, 4) for an empty input)."""
+    arr = np.asarray(boxes, dtype=np.float64)
+    return np.zeros((0, 4)) if arr.size == 0 else arr.reshape(-1, 4)
+
+
+def box_area(boxes: ArrayLike) -> np.ndarray:
+    """Areas of (N, 4) boxes (0 for an inverted box)."""
+    b = as_boxes(boxes)
+    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    return np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+
+
+def box_iou(a: ArrayLike, b: ArrayLike) -> np.ndarray:
+    """(N, M) intersection over union of two box lists (0 where both boxes are empty)."""
+    a, b = as_boxes(a), as_boxes(b)
+    inter = _intersection(a, b)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def inside_share(boxes: ArrayLike) -> np.ndarray:
+    """(N, N): share ``[i, j]`` of box j's area that lies inside box i (0 for an empty box j)."""
+    b = as_boxes(boxes)
+    area = box_area(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(area[None, :] > 0, _intersection(b, b) / np.maximum(area[None, :], 1e-12), 0.0)
+
+
+def _xywh(boxes: np.ndarray) -> np.ndarray:
+    return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+
+
+def _ranks(scores: np.ndarray) -> list[float]:
+    """Scores as ranks n .. 1 (best first, ties in index order): OpenCV wants scores > 0 as float32."""
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores), dtype=np.float32)
+    ranks[order] = np.arange(len(scores), 0, -1, dtype=np.float32)
+    return ranks.tolist()
+
+
+def nms(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float) -> np.ndarray:
+    """Indices of the boxes kept by non-maximum suppression, best score first."""
+    b = as_boxes(boxes)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(b) == 0:
+        return np.zeros(0, dtype=np.int64)
+    keep = cv2.dnn.NMSBoxes(_xywh(b).tolist(), _ranks(s), 0.0, float(iou_threshold))
+    return np.asarray(keep, dtype=np.int64).reshape(-1)
+
+
+def batched_nms(boxes: ArrayLike, scores: ArrayLike, groups: ArrayLike | Sequence[int],
+                iou_threshold: float) -> np.ndarray:
+    """Indices kept by non-maximum suppression within each group (image, level), best score first."""
+    b = as_boxes(boxes)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    g = np.asarray(groups, dtype=np.int64).reshape(-1)
+    if len(b) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if len(np.unique(g)) == 1:
+        return nms(b, s, iou_threshold)
+    keep = cv2.dnn.NMSBoxesBatched(_xywh(b).tolist(), _ranks(s), g.tolist(), 0.0, float(iou_threshold))
+    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+    return keep[np.argsort(-s[keep], kind="stable")]
