@@ -17,9 +17,10 @@ import numpy as np
 
 from hyperface.data.images import load_image
 from hyperface.evaluate.datasets import DEFAULT_VAL_FRACTION, EvalDataset
+from hyperface.evaluate.metrics import pose_errors
 from hyperface.inference import FaceAnalyzer
 from hyperface.inference.assets import parse_model_spec
-from hyperface.pose import pose_from_landmarks, wrap_degrees
+from hyperface.pose import pose_from_landmarks
 
 YAW_BINS = ((0, 15), (15, 30), (30, 45), (45, 90))
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         ref = np.asarray(ref)
         yaw = np.abs(ref[:, 2])
         for name, values in answers.items():
-            err = wrap_degrees(np.asarray(values) - ref)
+            err = pose_errors(values, ref)
             bins = [err[(yaw >= a) & (yaw < b)].mean() if ((yaw >= a) & (yaw < b)).any() else float("nan")
                     for a, b in YAW_BINS]
             counts = [int(((yaw >= a) & (yaw < b)).sum()) for a, b in YAW_BINS]

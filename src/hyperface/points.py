@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from hyperface.arrays import is_tensor, namespace
+
 __all__ = [
     "PointSet",
     "POINT_SETS",
@@ -78,11 +80,9 @@ class PointSet:
 
 def _norm(diff: Any) -> Any:
     """Euclidean length over the last axis, for numpy arrays and torch tensors alike."""
-    if isinstance(diff, np.ndarray):
-        return np.linalg.norm(diff, axis=-1)
-    import torch
-
-    return torch.linalg.vector_norm(diff, dim=-1)
+    if is_tensor(diff):
+        return namespace(diff).linalg.vector_norm(diff, dim=-1)
+    return np.linalg.norm(diff, axis=-1)
 
 
 def mean_point_error(pred: Any, truth: Any, mask: Any) -> Any:
@@ -93,12 +93,7 @@ def mean_point_error(pred: Any, truth: Any, mask: Any) -> Any:
     with no masked point gets 0.
     """
     err = _norm(pred - truth)
-    if isinstance(err, np.ndarray):
-        total = np.where(mask, err, 0.0).sum(-1)
-    else:
-        import torch
-
-        total = torch.where(mask, err, torch.zeros_like(err)).sum(-1)
+    total = namespace(err).where(mask, err, 0.0).sum(-1)
     return total / mask.sum(-1).clip(1)
 
 

@@ -14,9 +14,12 @@ A horizontal flip negates roll and yaw.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
+
+from hyperface.arrays import as_float_array
 
 __all__ = [
     "POSE_ORDER",
@@ -101,7 +104,11 @@ def rotate_pose(pose: np.ndarray, degrees: float) -> np.ndarray:
     return rotation_to_pose(turn @ pose_to_rotation(pose))
 
 
-def wrap_degrees(diff: np.ndarray) -> np.ndarray:
-    """Absolute angular difference wrapped to [0, 180]."""
-    d = np.abs(np.asarray(diff, dtype=np.float64)) % 360.0
-    return np.minimum(d, 360.0 - d)
+def wrap_degrees(diff: Any) -> Any:
+    """Absolute angular difference wrapped to [0, 180]: 358 and -2 are both 2 degrees apart.
+
+    The one definition for evaluation (numpy) and training (torch tensors, kept on their device);
+    :func:`hyperface.evaluate.metrics.pose_errors` is the metric built on it.
+    """
+    d = abs(as_float_array(diff)) % 360.0
+    return 180.0 - abs(d - 180.0)

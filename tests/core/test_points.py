@@ -97,10 +97,10 @@ def test_nme_has_one_implementation_on_the_point_set():
     assert mean_point_error(pred, truth_nan, mask) == pytest.approx(
         np.linalg.norm(pred[5:] - truth[5:], axis=1).mean(), rel=1e-12)
     t = {"landmarks": torch.tensor(truth[None]), "landmarks_mask": torch.tensor(mask[None])}
-    nme, valid = landmark_nme(torch.tensor(pred[None]), t, "ibug68")["68"]
+    nme, valid = landmark_nme(torch.tensor(pred[None]), t, "ibug68")["ibug68"]
     assert bool(valid[0]) and float(nme[0]) == pytest.approx(nme_68(pred, truth_nan), rel=1e-6)
     t5 = {"landmarks": torch.tensor(truth[None, :5]), "landmarks_mask": torch.ones(1, 5, dtype=torch.bool)}
-    nme5, _ = landmark_nme(torch.tensor(pred[None, :5]), t5, "five")["5"]
+    nme5, _ = landmark_nme(torch.tensor(pred[None, :5]), t5, "five")["five"]
     assert float(nme5[0]) == pytest.approx(nme_5(pred[:5], truth[:5]), rel=1e-6)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -116,6 +118,11 @@ def test_pose_error_wraps_per_angle():
     np.testing.assert_allclose(e, [[2.0, 20.0, 180.0]])
     e = M.pose_errors([[350.0, 0.0, 0.0]], [[-5.0, 0.0, 0.0]])
     np.testing.assert_allclose(e, [[5.0, 0.0, 0.0]])
+    # near the +-180 seam from both sides, and whole turns away
+    e = M.pose_errors([[-179.9, 180.0, 179.0], [-180.0, 719.0, -541.0]],
+                      [[179.9, -180.0, -178.0], [180.0, -1.0, 180.0]])
+    np.testing.assert_allclose(e, [[0.2, 0.0, 3.0], [0.0, 0.0, 1.0]], atol=1e-9)
+    assert np.isnan(M.pose_errors([[np.nan, 0.0, 0.0]], [[0.0, 0.0, 0.0]])[0, 0])  # a miss stays a miss
 
 
 def test_pose_summary_mae_and_misses():
@@ -216,6 +223,37 @@ def test_match_subset_requires_a_score_cut():
     assert len(M.match_subset(m, m.scores >= 0.5).scores) == 1
     with pytest.raises(ValueError):
         M.match_subset(m, np.array([False, True]))
+
+
+def test_the_shared_metrics_never_import_torch():
+    """Training uses this module with tensors; evaluation (and an install without torch) must not
+    pull torch in, neither at import nor on numpy input."""
+    code = ("import sys; import numpy as np; from hyperface.evaluate import metrics as M; "
+            "g = np.random.default_rng(0).uniform(0, 100, (68, 2)); M.nme_68(g + 1, g); "
+            "M.nme_per_face(g[None, :5], g[None, :5], 'five', [[True] * 5]); "
+            "M.landmark_summary([0.01, float('nan')], M.NME_LIMITS['ibug68']); "
+            "M.pose_errors([[1, 2, 3]], [[3, 2, 1]]); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_landmark_nme_on_a_batch_with_masks():
+    """Batched (..., N, 2) NMEs: each face normalised by its own pair; faces whose pair is not
+    marked can not be measured (NaN, not valid); unmarked points may hold anything."""
+    g = np.stack([_face68(100.0), _face68(50.0), _face68(80.0)])
+    mask = np.ones((3, 68), dtype=bool)
+    mask[1, 60:] = False
+    mask[2, 45] = False
+    g[1, 60:] = 1e6  # garbage where unlabelled
+    p = g + [3.0, 4.0]
+    p[1, 60:] = 0.0
+    nmes, valid = M.nme_per_face(p, g, "ibug68", mask)
+    assert valid.tolist() == [True, True, False]
+    np.testing.assert_allclose(nmes[:2], [0.05, 0.1])
+    assert np.isnan(nmes[2])
+    with pytest.raises(ValueError, match="no NME of its own"):
+        M.nme_per_face(np.zeros((21, 2)), np.ones((21, 2)), "aflw21")
 
 
 def test_bad_shapes_are_errors():

@@ -1,6 +1,6 @@
 """Evaluation with the metrics, matching rules and conventions of ``evaluation.md``.
 
-Modules: :mod:`~hyperface.evaluate.metrics` (the metrics, pure numpy),
+Modules: :mod:`~hyperface.evaluate.metrics` (the metrics, shared with training; never imports torch),
 :mod:`~hyperface.evaluate.references` (ground-truth boxes, landmark targets, pose references),
 :mod:`~hyperface.evaluate.datasets` (``--data`` specs and the prepare-compatible split; readers of
 its own for VOC XML and photos with one ``.pts`` per face), :mod:`~hyperface.evaluate.models` (a

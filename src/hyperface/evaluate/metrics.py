@@ -1,15 +1,20 @@
-"""The metrics of ``evaluation.md``, as pure numpy functions on arrays.
+"""The metrics of ``evaluation.md``: the one definition that evaluation and training both use.
 
 Everything here is exactly what the project's numbers mean, so that a number printed by
-``hyperface evaluate`` is comparable with numbers from other tools:
+``hyperface evaluate`` is comparable with numbers from other tools, and the NME, AUC and pose error
+that training logs per epoch (``nme68``, ``auc5``, ``pose_mae`` ...) are the same numbers on the same
+predictions. The landmark and pose functions take numpy arrays or torch tensors (training's, on
+any device); this module never imports torch. Point sets are named as in :mod:`hyperface.points`
+(``ibug68``, ``five``) wherever a metric depends on one:
 
 * matching a predicted box to an annotated box: the centre of the detection inside the ground-truth
   box (border included) and ``0.5 <= sqrt(area(d) / area(g)) <= 2``;
 * the face used on a one-face crop: among the faces that carry the output and match, the one with the
   highest IoU with the ground-truth box;
 * landmark NME (68 points: outer-eye-corner distance; 5 points: eye-centre distance), the area under
-  the cumulative error curve up to a limit, divided by it (``mean max(0, 1 - NME / limit)``, misses
-  contributing 0) and the failure rate (NME above the limit, misses included);
+  the cumulative error curve up to the point set's limit (:data:`NME_LIMITS`), divided by it
+  (``mean max(0, 1 - NME / limit)``, misses contributing 0) and the failure rate (NME above the
+  limit, misses included);
 * head-pose absolute errors wrapped to [0, 180] per angle, and the Spearman correlation of ``-yaw``
   with MTFL's 1-5 pose class;
 * gender accuracy with misses counted wrong, on found faces, and per class;
@@ -24,10 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from hyperface.arrays import as_float_array, is_tensor, namespace
 from hyperface.boxes import as_boxes, box_area, box_iou
 from hyperface.points import get_point_set, mean_point_error
 from hyperface.pose import wrap_degrees
@@ -38,9 +45,12 @@ __all__ = [
     "box_iou",
     "match_matrix",
     "select_face",
-    "nme",
+    "nme_per_face",
+    "face_nme",
     "nme_68",
     "nme_5",
+    "auc_scores",
+    "failures",
     "landmark_summary",
     "ced_curve",
     "pose_errors",
@@ -55,7 +65,8 @@ __all__ = [
     "match_subset",
 ]
 
-# Upper limit of the cumulative error curve, per point set of the ground truth.
+#: Upper limit of the cumulative error curve (the AUC's and the failure rate's), per point set of
+#: the ground truth; the point sets with an NME of their own.
 NME_LIMITS: dict[str, float] = {"ibug68": 0.08, "five": 0.10}
 
 
@@ -99,42 +110,79 @@ def select_face(boxes: ArrayLike, ground_truth_box: ArrayLike, carries: ArrayLik
 
 # --------------------------------------------------------------------------------------- landmarks
 
-def nme(pred: ArrayLike, truth: ArrayLike, normaliser: float) -> float:
-    """Mean point-to-point distance over the ground-truth points that are finite, / ``normaliser``."""
-    p = np.asarray(pred, dtype=np.float64)
-    g = np.asarray(truth, dtype=np.float64)
-    if p.shape != g.shape or p.ndim != 2 or p.shape[1] != 2:
-        raise ValueError(f"nme: prediction {p.shape} and ground truth {g.shape} must both be N x 2")
-    keep = np.all(np.isfinite(g), axis=1)
-    if not keep.any():
-        raise ValueError("nme: the ground truth has no finite point")
-    if not np.isfinite(normaliser) or normaliser <= 0:
-        raise ValueError(f"nme: normalising distance must be positive, got {normaliser}")
-    return float(mean_point_error(p, g, keep) / normaliser)
+def nme_per_face(pred: Any, truth: Any, point_set: str, mask: Any = None) -> tuple[Any, Any]:
+    """Per-face NME and whether each face can be measured, for (..., N, 2) points (numpy or torch).
+
+    Mean point-to-point error over the points ``mask`` (..., N) marks (default: the finite
+    ground-truth points), divided by the distance between the ground truth's two points of the
+    point set's normalising pair (:attr:`~hyperface.points.PointSet.normalising_pair`: outer eye
+    corners 36 and 45 for ``ibug68``, eye centres for ``five``). A face can be measured when both
+    points of the pair are marked and apart; the others are NaN. Training passes its label masks
+    (unlabelled points may hold anything), evaluation NaN for unannotated points.
+    """
+    pred, truth = as_float_array(pred), as_float_array(truth)
+    xp = namespace(truth)
+    if mask is None:
+        mask = xp.isfinite(truth).all(-1)
+    elif not is_tensor(mask):
+        mask = np.asarray(mask, dtype=bool)
+    ps = get_point_set(point_set)
+    norm = ps.normalising_distance(truth)  # a clear error for a set with no NME of its own (aflw21)
+    i, j = ps.normalising_pair
+    valid = mask[..., i] & mask[..., j] & (norm > 0)
+    return mean_point_error(pred, truth, mask) / xp.where(valid, norm, float("nan")), valid
+
+
+def face_nme(pred: ArrayLike, truth: ArrayLike, point_set: str) -> float:
+    """One face's NME on ``point_set`` (:func:`nme_per_face`), its ground truth NaN where unannotated.
+
+    Raises ``ValueError`` for shapes that are not the point set's N x 2, or ground truth that
+    cannot normalise (no finite point, or a normalising point missing or both at one place).
+    """
+    p, g = np.asarray(pred, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    n = get_point_set(point_set).num_points
+    if g.shape != (n, 2) or p.shape != g.shape:
+        raise ValueError(f"{point_set} NME: prediction {p.shape} and ground truth {g.shape} must both be {n} x 2")
+    if not np.isfinite(g).all(-1).any():
+        raise ValueError(f"{point_set} NME: the ground truth has no finite point")
+    value, valid = nme_per_face(p, g, point_set)
+    if not valid:
+        raise ValueError(f"{point_set} NME: the normalising distance must be positive, got "
+                         f"{get_point_set(point_set).normalising_distance(g)}")
+    return float(value)
 
 
 def nme_68(pred: ArrayLike, truth: ArrayLike) -> float:
     """68-point NME: mean error / distance between the outer eye corners 36 and 45 (0-based)."""
-    g = np.asarray(truth, dtype=np.float64)
-    if g.shape != (68, 2):
-        raise ValueError(f"nme_68: ground truth must be 68 x 2, got {g.shape}")
-    return nme(pred, g, float(get_point_set("ibug68").normalising_distance(g)))
+    return face_nme(pred, truth, "ibug68")
 
 
 def nme_5(pred: ArrayLike, truth: ArrayLike) -> float:
     """5-point NME: mean error / distance between the two ground-truth eye centres."""
-    g = np.asarray(truth, dtype=np.float64)
-    if g.shape != (5, 2):
-        raise ValueError(f"nme_5: ground truth must be 5 x 2, got {g.shape}")
-    return nme(pred, g, float(get_point_set("five").normalising_distance(g)))
+    return face_nme(pred, truth, "five")
+
+
+def auc_scores(nmes: Any, limit: float) -> Any:
+    """Each face's part of the AUC, ``max(0, 1 - NME / limit)``, a missed face (NaN) 0 (numpy or torch).
+
+    Their mean over all faces is the area under the cumulative error curve up to ``limit``
+    divided by ``limit``.
+    """
+    e = as_float_array(nmes)
+    score = 1.0 - e / limit
+    return namespace(e).where(score > 0, score, 0.0)
+
+
+def failures(nmes: Any, limit: float) -> Any:
+    """Per face: NME above ``limit`` or missed (NaN) (numpy or torch); their mean is the failure rate."""
+    return ~(as_float_array(nmes) <= limit)
 
 
 def landmark_summary(nmes: ArrayLike, limit: float) -> dict:
     """Summary of per-face NMEs (NaN = missed face) against the cumulative-curve ``limit``.
 
     ``faces``: all faces; ``found``; ``mean`` / ``median`` over found faces (None if none);
-    ``auc``: ``mean over all faces of max(0, 1 - NME / limit)``, misses 0; ``failure``: share of all
-    faces with NME above ``limit``, misses included.
+    ``auc``: mean of :func:`auc_scores` over all faces; ``failure``: mean of :func:`failures`.
     """
     e = np.asarray(nmes, dtype=np.float64).reshape(-1)
     found = np.isfinite(e)
@@ -146,9 +194,8 @@ def landmark_summary(nmes: ArrayLike, limit: float) -> dict:
     if found.any():
         out["mean"] = float(np.mean(e[found]))
         out["median"] = float(np.median(e[found]))
-    score = np.where(found, np.maximum(0.0, 1.0 - np.where(found, e, 0.0) / limit), 0.0)
-    out["auc"] = float(np.mean(score))
-    out["failure"] = float(np.mean(~found | (np.where(found, e, np.inf) > limit)))
+    out["auc"] = float(np.mean(auc_scores(e, limit)))
+    out["failure"] = float(np.mean(failures(e, limit)))
     return out
 
 
@@ -168,10 +215,10 @@ def ced_curve(nmes: ArrayLike, limit: float, steps: int = 201) -> tuple[np.ndarr
 
 # --------------------------------------------------------------------------------------- head pose
 
-def pose_errors(pred: ArrayLike, reference: ArrayLike) -> np.ndarray:
-    """(N, 3) absolute (roll, pitch, yaw) errors in degrees, each wrapped to [0, 180]."""
-    p = np.asarray(pred, dtype=np.float64).reshape(-1, 3)
-    r = np.asarray(reference, dtype=np.float64).reshape(-1, 3)
+def pose_errors(pred: Any, reference: Any) -> Any:
+    """(N, 3) absolute (roll, pitch, yaw) errors in degrees, each wrapped to [0, 180] (numpy or torch)."""
+    p = as_float_array(pred).reshape(-1, 3)
+    r = as_float_array(reference).reshape(-1, 3)
     if p.shape != r.shape:
         raise ValueError(f"pose_errors: prediction {p.shape} and reference {r.shape} differ in shape")
     return wrap_degrees(p - r)
@@ -201,7 +248,7 @@ def spearman_yaw_class(yaw: ArrayLike, pose_class: ArrayLike) -> float | None:
     keep = np.isfinite(y) & np.isfinite(c)
     if keep.sum() < 2 or np.ptp(y[keep]) == 0 or np.ptp(c[keep]) == 0:
         return None
-    from scipy.stats import spearmanr  # an evaluation extra (hyperface[train]), not an inference dependency
+    from scipy.stats import spearmanr  # imported here: neither training nor inference needs scipy otherwise
 
     return float(spearmanr(-y[keep], c[keep]).statistic)
 

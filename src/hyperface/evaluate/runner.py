@@ -102,7 +102,7 @@ def score_face(record: ImageRecord, index: int, face: FaceRecord, size: tuple[in
             result.nme = float("nan")
         else:
             pred = convert_prediction(chosen.landmarks, chosen.point_set or model.point_set, target.point_set)
-            result.nme = M.nme_68(pred, target.points) if target.point_set == "ibug68" else M.nme_5(pred, target.points)
+            result.nme = M.face_nme(pred, target.points, target.point_set)
         scored = True
     if "pose" in model.tasks:
         ref = pose_reference(face, size)

@@ -8,11 +8,12 @@ is the mean over labelled entries (the same whatever the batch size or number of
 and counts are all-reduced). A non-finite loss stops training with the step and the terms.
 
 Evaluation reports per task the validation loss, and for landmarks the normalised mean error (NME)
-per face in crop terms: 68 points normalised by the outer-eye-corner distance (points 36 and 45),
-5 points by the distance between the eye centres; the share of faces under each threshold of
-:data:`NME_THRESHOLDS` (``acc68@0.08`` ...), the mean NME and the area under the cumulative error
-curve up to 0.08 (68) / 0.10 (5) as ``../shared/docs/evaluation.md`` defines it. Also detection and
-gender accuracy and the mean absolute pose error in degrees.
+per face in crop terms; the share of faces under each threshold of :data:`NME_THRESHOLDS`
+(``acc68@0.08`` ...), the mean NME and the area under the cumulative error curve up to the point
+set's limit. Also detection and gender accuracy and the mean absolute pose error in degrees. NME,
+limits, AUC and the pose error are :mod:`hyperface.evaluate.metrics`' (the numbers ``hyperface
+evaluate`` reports, on the same predictions); their names in logs and checkpoints come from
+:func:`landmark_metric`.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from hyperface.evaluate.metrics import NME_LIMITS, auc_scores, nme_per_face, pose_errors
 from hyperface.models import ModelConfig, to_input_tensor
-from hyperface.points import convert_matrix, get_point_set, mean_point_error
+from hyperface.points import convert_matrix, get_point_set
 from hyperface.tasks import LOSS_TERMS
 from hyperface.train.loss import MultiTaskLoss
 
@@ -40,7 +42,7 @@ __all__ = [
     "TrainStep",
     "Meter",
     "NME_THRESHOLDS",
-    "AUC_LIMITS",
+    "landmark_metric",
     "split_batch",
     "landmark_nme",
     "StepInterrupted",
@@ -51,8 +53,19 @@ __all__ = [
 
 log = logging.getLogger("hyperface.train")
 
-NME_THRESHOLDS: tuple[float, ...] = tuple(round(0.01 * i, 2) for i in range(1, 16))  # 0.01 ... 0.15
-AUC_LIMITS = {"68": 0.08, "5": 0.10}
+#: Where the cumulative error curve is sampled in logs (``acc68@0.01`` ...): 0.01 ... 0.15, every
+#: limit of :data:`~hyperface.evaluate.metrics.NME_LIMITS` among them.
+NME_THRESHOLDS: tuple[float, ...] = tuple(round(0.01 * i, 2) for i in range(1, 16))
+
+
+def landmark_metric(name: str, point_set: str, threshold: float | None = None) -> str:
+    """A landmark metric's name in logs and checkpoints: ``nme68``, ``auc5``, ``acc68@0.08``, ``faces5``.
+
+    The suffix is the size of the ground truth's point set (``ibug68`` -> 68, ``five`` -> 5), the
+    public log format; the metrics themselves are keyed by point set.
+    """
+    base = f"{name}{get_point_set(point_set).num_points}"
+    return base if threshold is None else f"{base}@{threshold:.2f}"
 
 
 class TrainStep(nn.Module):
@@ -270,12 +283,11 @@ def train_one_epoch(step_module: nn.Module, optimizer: torch.optim.Optimizer, sc
 
 
 def landmark_nme(pred: Tensor, targets: Mapping[str, Tensor], point_set: str | None) -> dict[str, tuple[Tensor, Tensor]]:
-    """Per-face NME and validity: ``{"68": (nme, valid), "5": (nme, valid)}`` for what can be measured.
+    """Per-face NME and validity by ground-truth point set: ``{"ibug68": (nme, valid), "five": ...}``.
 
-    Mean error over labelled points / the distance of the point set's normalising pair
-    (:attr:`~hyperface.points.PointSet.normalising_pair`: outer eye corners for 68 points, eye
-    centres for 5). Faces labelled with the 5-point set only are measured on the prediction
-    converted to 5 points. Coordinates are candidate-relative, i.e. in units of the (square) crop.
+    :func:`~hyperface.evaluate.metrics.nme_per_face` on the labelled points. Faces labelled with
+    the 5-point set only are measured on the prediction converted to 5 points. Coordinates are
+    candidate-relative, i.e. in units of the (square) crop.
     """
     out: dict[str, tuple[Tensor, Tensor]] = {}
     pred = pred.float()
@@ -283,25 +295,14 @@ def landmark_nme(pred: Tensor, targets: Mapping[str, Tensor], point_set: str | N
     if "landmarks" in targets and "landmarks_mask" in targets:
         g, m = targets["landmarks"].float(), targets["landmarks_mask"].bool()
         own_any = m.any(-1)
-        if point_set in _NME_KIND:
-            out[_NME_KIND[point_set]] = _nme(pred, g, m, point_set)
+        if point_set in NME_LIMITS:
+            out[point_set] = nme_per_face(pred, g, point_set, m)
     if point_set in ("ibug68", "aflw21") and "landmarks5" in targets and "landmarks5_mask" in targets:
         w = torch.as_tensor(convert_matrix(point_set, "five")[0], dtype=pred.dtype, device=pred.device)
         pred5 = torch.einsum("mn,bnc->bmc", w, pred)
-        nme, valid = _nme(pred5, targets["landmarks5"].float(), targets["landmarks5_mask"].bool(), "five")
-        out["5"] = (nme, valid & ~own_any)
+        nme, valid = nme_per_face(pred5, targets["landmarks5"].float(), "five", targets["landmarks5_mask"].bool())
+        out["five"] = (nme, valid & ~own_any)
     return out
-
-
-_NME_KIND = {"ibug68": "68", "five": "5"}  # point sets with an NME of their own -> metric suffix
-
-
-def _nme(pred: Tensor, gt: Tensor, mask: Tensor, point_set: str) -> tuple[Tensor, Tensor]:
-    ps = get_point_set(point_set)
-    i, j = ps.normalising_pair
-    norm = ps.normalising_distance(gt)
-    valid = mask[:, i] & mask[:, j] & (mask.sum(-1) > 0) & (norm > 1e-6)
-    return mean_point_error(pred, gt, mask) / norm.clamp(min=1e-6), valid
 
 
 @torch.no_grad()
@@ -311,7 +312,7 @@ def evaluate(model: nn.Module, criterion: MultiTaskLoss, loader: Iterable[dict[s
 
     Keys: ``loss_<task>`` for every task the model outputs and the data labels (and ``loss_pose_class``
     when that term is weighted), ``loss_total`` (from the optimised terms' means),
-    ``nme68``/``auc68``/``acc68@T``/``faces68`` (and ``...5``),
+    ``nme68``/``auc68``/``acc68@T``/``faces68`` (and ``...5``; :func:`landmark_metric`),
     ``detection_acc``, ``gender_acc``, ``pose_mae`` (degrees, mean of the three angles), ``samples``.
     """
     was_training = model.training
@@ -329,17 +330,16 @@ def evaluate(model: nn.Module, criterion: MultiTaskLoss, loader: Iterable[dict[s
                 meter.add(f"loss_{task}", losses[task] * counts[task], counts[task])
         meter.add("samples", float(images.shape[0]))
         if "landmarks" in outputs:
-            for kind, (nme, valid) in landmark_nme(outputs["landmarks"], targets, config.point_set).items():
+            for point_set, (nme, valid) in landmark_nme(outputs["landmarks"], targets, config.point_set).items():
                 nme = nme[valid]
                 k = float(valid.sum())
                 if k == 0:
                     continue
-                meter.add(f"nme{kind}", nme.sum(), k)
-                limit = AUC_LIMITS[kind]
-                meter.add(f"auc{kind}", (1.0 - nme / limit).clamp(min=0).sum(), k)
+                meter.add(landmark_metric("nme", point_set), nme.sum(), k)
+                meter.add(landmark_metric("auc", point_set), auc_scores(nme, NME_LIMITS[point_set]).sum(), k)
                 for t in NME_THRESHOLDS:
-                    meter.add(f"acc{kind}@{t:.2f}", (nme <= t).sum(), k)
-                meter.add(f"faces{kind}", k, 1.0)
+                    meter.add(landmark_metric("acc", point_set, t), (nme <= t).sum(), k)
+                meter.add(landmark_metric("faces", point_set), k, 1.0)
         for task in ("detection", "gender"):
             if task in outputs and f"{task}_mask" in targets:
                 m = targets[f"{task}_mask"].bool()
@@ -347,17 +347,15 @@ def evaluate(model: nn.Module, criterion: MultiTaskLoss, loader: Iterable[dict[s
                 meter.add(f"{task}_acc", correct.sum(), m.sum())
         if "pose" in outputs and "pose_mask" in targets:
             m = targets["pose_mask"].bool()
-            diff = torch.rad2deg(outputs["pose"]) - targets["pose"].float()
-            err = torch.remainder(diff.abs(), 360.0)
-            err = torch.minimum(err, 360.0 - err).mean(-1)
+            err = pose_errors(torch.rad2deg(outputs["pose"]), targets["pose"].float()).mean(-1)
             meter.add("pose_mae", err[m].sum(), m.sum())
     meter.all_reduce(device)
     result = meter.means()
     # counts, not means, for these
     result["samples"] = float(meter.sums.get("samples", 0.0))
-    for kind in ("68", "5"):
-        if f"faces{kind}" in meter.sums:
-            result[f"faces{kind}"] = float(meter.sums[f"faces{kind}"])
+    for point_set in NME_LIMITS:
+        if (faces := landmark_metric("faces", point_set)) in meter.sums:
+            result[faces] = float(meter.sums[faces])
     task_means = {t: result[f"loss_{t}"] for t in LOSS_TERMS if f"loss_{t}" in result}
     if any(t in task_means for t in criterion.tasks):
         result["loss_total"] = criterion.combine(task_means)

@@ -5,9 +5,10 @@ Reads each run folder's ``config.yaml`` and ``metrics.csv`` (the main stage; sta
 seeds, e.g. ``runs/study-cpu/seed-*/exp2a``) form one group: figures draw each seed thin and the
 mean thick, tables give the mean and the spread (sample standard deviation) over seeds. A figure
 holds, per task, the training (solid) and validation (dashed) loss per epoch of every group it
-compares, the landmark accuracy per epoch (share of faces with NME under 0.08 for 68 points, 0.10
-for 5) and the cumulative error curve at the best epoch. A run that started from another run's best
-weights (``model.init``, as experiment 5 does) has that run's best epoch drawn as its epoch 0. The
+compares, the landmark accuracy per epoch (share of faces with NME under the point set's limit:
+0.08 for 68 points, 0.10 for 5, :data:`~hyperface.evaluate.metrics.NME_LIMITS`) and the cumulative
+error curve at the best epoch. A run that started from another run's best weights (``model.init``,
+as experiment 5 does) has that run's best epoch drawn as its epoch 0. The
 study's comparisons are drawn for the runs named after its experiments (``exp1`` ... ``exp5``);
 every report also has one figure of all runs together, and one picture per group of the landmarks
 it predicted on fixed validation faces after each epoch (``landmark_snapshots/``, one row per epoch).
@@ -27,8 +28,10 @@ from typing import Any
 import yaml
 
 from hyperface import fileio
+from hyperface.evaluate.metrics import NME_LIMITS
+from hyperface.points import get_point_set
 from hyperface.tasks import EXTRA_LOSS_TERMS, LOSS_TERMS
-from hyperface.train.engine import AUC_LIMITS, NME_THRESHOLDS
+from hyperface.train.engine import NME_THRESHOLDS, landmark_metric
 from hyperface.train.logs import read_csv
 from hyperface.train.snapshots import read_snapshots
 
@@ -88,19 +91,24 @@ class Run:
                 ys.append(v)
         return xs, ys
 
-    def landmark_kind(self) -> str | None:
-        """"68" or "5": the NME this run reports, if any."""
-        for kind in ("68", "5"):
-            if any(f"val_nme{kind}" in r for r in self.rows):
-                return kind
+    def landmark_set(self) -> str | None:
+        """The point set ("ibug68" or "five") whose NME this run reports, if any."""
+        for point_set in NME_LIMITS:
+            if any(_val_landmark("nme", point_set) in r for r in self.rows):
+                return point_set
         return None
 
     def best_row(self) -> dict[str, Any] | None:
         """The epoch with the lowest landmark NME (else the lowest validation loss)."""
-        kind = self.landmark_kind()
-        key = f"val_nme{kind}" if kind else "val_loss_total"
+        point_set = self.landmark_set()
+        key = _val_landmark("nme", point_set) if point_set else "val_loss_total"
         rows = [r for r in self.rows if isinstance(r.get(key), float) and math.isfinite(r[key])]
         return min(rows, key=lambda r: r[key]) if rows else (self.rows[-1] if self.rows else None)
+
+
+def _val_landmark(name: str, point_set: str, threshold: float | None = None) -> str:
+    """The metrics.csv column of a validation landmark metric, e.g. ``val_acc68@0.08``."""
+    return "val_" + landmark_metric(name, point_set, threshold)
 
 
 def _start_row(config: dict[str, Any]) -> dict[str, Any] | None:
@@ -176,8 +184,8 @@ def plot_comparison(groups: list[Group], title: str, path: str | Path) -> Path:
     """One PNG: per-task train/val loss per epoch, landmark accuracy per epoch, error curves."""
     runs = [r for _, members in groups for r in members]
     tasks = [t for t in LOSS_TERMS if any(r.column(f"train_loss_{t}")[0] or r.column(f"val_loss_{t}")[0] for r in runs)]
-    kinds = sorted({k for r in runs if (k := r.landmark_kind())}, reverse=True)
-    panels = len(tasks) + 2 * len(kinds)
+    point_sets = [ps for ps in NME_LIMITS if any(r.landmark_set() == ps for r in runs)]
+    panels = len(tasks) + 2 * len(point_sets)
     ncols = min(4, max(1, panels))
     nrows = max(1, math.ceil(panels / ncols))
     fig = _figure(ncols, nrows)
@@ -194,12 +202,13 @@ def plot_comparison(groups: list[Group], title: str, path: str | Path) -> Path:
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
     rest = axes[len(tasks):]
-    for k, kind in enumerate(kinds):
-        limit = AUC_LIMITS[kind]
+    for k, point_set in enumerate(point_sets):
+        limit = NME_LIMITS[point_set]
+        points = get_point_set(point_set).num_points
         ax = rest[2 * k]
         for i, (name, members) in enumerate(groups):
-            _draw(ax, members, f"val_acc{kind}@{limit:.2f}", colours[i % 10], name, scale=100.0)
-        ax.set_title(f"{kind} pts: faces with NME <= {limit:.2f} (val)")
+            _draw(ax, members, _val_landmark("acc", point_set, limit), colours[i % 10], name, scale=100.0)
+        ax.set_title(f"{points} pts: faces with NME <= {limit:.2f} (val)")
         ax.set_ylim(0, 100)
         ax.set_xlabel("epoch")
         ax.set_ylabel("% of faces")
@@ -209,7 +218,7 @@ def plot_comparison(groups: list[Group], title: str, path: str | Path) -> Path:
             curves = []
             for run in members:
                 best = run.best_row() or {}
-                ys = [best.get(f"val_acc{kind}@{t:.2f}") for t in NME_THRESHOLDS]
+                ys = [best.get(_val_landmark("acc", point_set, t)) for t in NME_THRESHOLDS]
                 if all(isinstance(y, float) for y in ys):
                     curves.append([0.0, *(100 * y for y in ys)])
             if curves:
@@ -217,7 +226,7 @@ def plot_comparison(groups: list[Group], title: str, path: str | Path) -> Path:
                 label = f"{name} (best epoch" + (f", mean of {len(curves)})" if len(curves) > 1 else ")")
                 ax.plot([0.0, *NME_THRESHOLDS], mean, color=colours[i % 10], label=label)
         ax.axvline(limit, color="grey", lw=0.8, ls=":")
-        ax.set_title(f"{kind} pts: cumulative error (val, best epoch)")
+        ax.set_title(f"{points} pts: cumulative error (val, best epoch)")
         ax.set_ylim(0, 100)
         ax.set_xlabel("NME")
         ax.set_ylabel("% of faces")
@@ -281,25 +290,26 @@ def _spread(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
 
 def results_table(groups: list[Group]) -> str:
     """The study's results, one row per experiment, mean ± sd over seeds at each run's best epoch:
-    68-point NME and the share of failures over 0.08 (%), pose MAE (degrees), detection accuracy (%),
-    and the best epoch."""
-    head = ["experiment", "seeds", "68-pt NME (%)", "NME > 0.08 (%)", "pose MAE (deg)", "detection acc (%)",
+    68-point NME and the share of failures over its limit, 0.08 (%), pose MAE (degrees), detection
+    accuracy (%), and the best epoch."""
+    limit = NME_LIMITS["ibug68"]
+    within = _val_landmark("acc", "ibug68", limit)
+    head = ["experiment", "seeds", "68-pt NME (%)", f"NME > {limit:g} (%)", "pose MAE (deg)", "detection acc (%)",
             "best epoch"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, members in groups:
         best = [r.best_row() or {} for r in members]
-        fail = [1.0 - b[f"val_acc68@{AUC_LIMITS['68']:.2f}"] for b in best
-                if isinstance(b.get(f"val_acc68@{AUC_LIMITS['68']:.2f}"), float)]
+        fail = [1.0 - b[within] for b in best if isinstance(b.get(within), float)]
         lines.append("| " + " | ".join([
             name, ", ".join(str(r.seed) for r in members),
-            _spread([b.get("val_nme68") for b in best], 100.0), _spread(fail, 100.0, 1),
+            _spread([b.get(_val_landmark("nme", "ibug68")) for b in best], 100.0), _spread(fail, 100.0, 1),
             _spread([b.get("val_pose_mae") for b in best]), _spread([b.get("val_detection_acc") for b in best], 100.0, 1),
             _spread([b.get("epoch") for b in best], 1.0, 1)]) + " |")
     return "\n".join(lines) + "\n"
 
 
 # (label, metrics column, scale) of the study's headline numbers, each at a run's best epoch
-_HEADLINE = (("68-pt NME (%)", "val_nme68", 100.0), ("pose MAE (deg)", "val_pose_mae", 1.0),
+_HEADLINE = (("68-pt NME (%)", _val_landmark("nme", "ibug68"), 100.0), ("pose MAE (deg)", "val_pose_mae", 1.0),
              ("detection acc (%)", "val_detection_acc", 100.0))
 
 
@@ -349,12 +359,13 @@ def loss_changes(groups: list[Group]) -> str:
 def markdown_table(runs: list[Run]) -> str:
     """One row per run: setup, best epoch's landmark metrics, last epoch's validation losses, time."""
     tasks = [t for t in LOSS_TERMS if any(f"val_loss_{t}" in r for run in runs for r in run.rows)]
+    limits = "/".join(f"{v:.2f}" for v in NME_LIMITS.values())
     head = (["run", "seed", "arch", "tasks (optimised)", "stage 1", "epochs", "best epoch", "val NME",
-             "acc@0.08/0.10 %", "AUC"] + [f"val {t}" for t in tasks] + ["s/epoch"])
+             f"acc@{limits} %", "AUC"] + [f"val {t}" for t in tasks] + ["s/epoch"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in runs:
         model = run.config.get("model", {})
-        kind = run.landmark_kind()
+        point_set = run.landmark_set()
         best = run.best_row() or {}
         last = run.rows[-1]
         tasks_txt = ", ".join(f"**{t}**" if t in run.optimised else t for t in run.tasks)
@@ -372,9 +383,10 @@ def markdown_table(runs: list[Run]) -> str:
         times = [r["epoch_time_s"] for r in run.rows if isinstance(r.get("epoch_time_s"), float)]
         row = [run.name, str(run.seed), str(model.get("arch", "")), tasks_txt, s1, str(int(last["epoch"])),
                str(int(best["epoch"])) if best else "-",
-               _fmt(best.get(f"val_nme{kind}")) + (f" ({kind} pts)" if kind else ""),
-               _fmt(best.get(f"val_acc{kind}@{AUC_LIMITS[kind]:.2f}"), pct=True) if kind else "-",
-               _fmt(best.get(f"val_auc{kind}")) if kind else "-"]
+               _fmt(best.get(_val_landmark("nme", point_set))) + f" ({get_point_set(point_set).num_points} pts)"
+               if point_set else "-",
+               _fmt(best.get(_val_landmark("acc", point_set, NME_LIMITS[point_set])), pct=True) if point_set else "-",
+               _fmt(best.get(_val_landmark("auc", point_set))) if point_set else "-"]
         row += [_fmt(last.get(f"val_loss_{t}")) for t in tasks]
         row.append(f"{sum(times) / len(times):.1f}" if times else "-")
         lines.append("| " + " | ".join(row) + " |")
@@ -420,7 +432,9 @@ def write_report(run_dirs: list[str | Path], out: str | Path) -> list[Path]:
                         + "\n".join(pictures))
     text = ("# Training report\n\n" + "Runs: " + ", ".join(f"`{r.folder}`" for r in runs) + "\n\n"
             "Landmark NME per face in crop terms: 68 points / outer-eye-corner distance, 5 points / eye-centre "
-            "distance; accuracy = share of validation faces under 0.08 (68) or 0.10 (5) at the best epoch; "
+            "distance; accuracy = share of validation faces under "
+            + " or ".join(f"{v:.2f} ({get_point_set(ps).num_points})" for ps, v in NME_LIMITS.items())
+            + " at the best epoch; "
             "losses of the last epoch. **Bold** tasks are optimised, the others only logged.\n\n"
             "## Results (mean ± sd over seeds, each run at its best epoch)\n\n" + results_table(groups) +
             "\n## Runs\n\n" + markdown_table(runs) + "\n" + "\n".join(sections))

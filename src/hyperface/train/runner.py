@@ -24,13 +24,14 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from hyperface import fileio
+from hyperface.evaluate.metrics import NME_LIMITS
 from hyperface.train import distributed as D
 from hyperface.train.build import StageParts, StageSpec, build_stage, set_train_mode
 from hyperface.train.checkpoint import (
     Checkpoint, find_checkpoint, restore_weights, rng_state, save_best, save_checkpoint, set_rng_state,
 )
 from hyperface.train.config import ConfigError, TrainConfig, config_to_dict
-from hyperface.train.engine import Meter, StepInterrupted, evaluate, train_one_epoch
+from hyperface.train.engine import Meter, StepInterrupted, evaluate, landmark_metric, train_one_epoch
 from hyperface.train.logs import RunLog
 from hyperface.train.snapshots import pick_faces, take_snapshot, write_snapshot
 
@@ -44,7 +45,8 @@ OnBatch = Callable[[str, dict[str, torch.Tensor]], None]
 def _resolve_best(name: str, row: dict[str, Any]) -> tuple[str, str]:
     """The column to pick the best epoch by, and "min" or "max"."""
     if name == "auto":
-        for candidate in ("val_nme68", "val_nme5", "val_loss_total", "train_loss_total"):
+        nmes = [f"val_{landmark_metric('nme', point_set)}" for point_set in NME_LIMITS]  # val_nme68, val_nme5
+        for candidate in (*nmes, "val_loss_total", "train_loss_total"):
             if candidate in row:
                 name = candidate
                 break
