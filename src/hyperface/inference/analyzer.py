@@ -1,7 +1,7 @@
 """``FaceAnalyzer``: the facade. Built once (networks, candidate source, engine), called per image.
 
 A call runs a :class:`~hyperface.inference.batch.Batch` through the pipeline's steps, each of which
-takes the batch and returns it with its part done (HyperFace, section 4 of ../shared/docs/hyperface.md):
+takes the batch and returns it with its part done (HyperFace, section 4 of docs/method.md):
 
 1. load: each image is decoded to RGB and scaled so that its longest side is at most ``max_side``
    (never enlarged); all work happens on the scaled image and answers are mapped back to the

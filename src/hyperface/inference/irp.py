@@ -1,4 +1,4 @@
-"""Iterative Region Proposals (HyperFace, section 4 of ../shared/docs/hyperface.md).
+"""Iterative Region Proposals (HyperFace, section 4 of docs/method.md).
 
 For every candidate scoring at least ``threshold``, a new box is fitted to its predicted landmarks
 (:func:`hyperface.inference.boxfit.fit_boxes`, the typical training positive for that face), the

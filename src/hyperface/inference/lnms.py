@@ -1,4 +1,4 @@
-"""Landmarks-based non-maximum suppression (HyperFace, section 4 of ../shared/docs/hyperface.md).
+"""Landmarks-based non-maximum suppression (HyperFace, section 4 of docs/method.md).
 
 1. Each candidate's box is replaced by the box fitted to its predicted landmarks
    (:func:`hyperface.inference.boxfit.fit_boxes`).

@@ -1,6 +1,6 @@
 """Stage one: the HyperFace network on every candidate's crop, then IRP, score fusion and L-NMS.
 
-HyperFace, section 4 of ../shared/docs/hyperface.md. All candidates of all images of a
+HyperFace, section 4 of docs/method.md. All candidates of all images of a
 :class:`~hyperface.inference.batch.Batch` are cut (the prepared data's crop geometry:
 :func:`hyperface.inference.crops.extract_crops`) and scored by one batched network call; the network
 sees the candidate box itself, as training's ``crop_to_input`` gives it without jitter (a model

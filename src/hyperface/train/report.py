@@ -40,7 +40,7 @@ __all__ = ["Run", "COMPARISONS", "load_run", "group_runs", "plot_comparison", "p
 
 log = logging.getLogger("hyperface.train")
 
-# (file stem, title, run names): the study's comparisons (../shared/docs/hyperface.md, section 5)
+# (file stem, title, run names): the study's comparisons (docs/method.md, section 5)
 COMPARISONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("exp1_vs_exp2a", "Random initialisation (1) vs two stages from the face classifier (2a)", ("exp1", "exp2a")),
     ("exp1_long_vs_exp2a", "Random initialisation trained as long as both stages of 2(a) (1-long) vs 2(a)",

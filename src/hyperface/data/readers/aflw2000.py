@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from hyperface.data.readers._files import ImageIndex, walk_files
 from hyperface.data.readers.base import DatasetReader
@@ -30,6 +29,8 @@ class MatError(ValueError):
 def read_aflw2000_mat(path: str | Path) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray | None]:
     """(pose (roll, pitch, yaw) degrees or None, points (21, 2), visibility (21,), points68 or None)."""
     try:
+        import scipy.io  # a training extra: only this reader needs it
+
         mat = scipy.io.loadmat(str(path))
     except Exception as exc:  # noqa: BLE001 - scipy raises many types (MatReadError, struct/zlib errors) on bad files
         raise MatError(f"cannot read .mat file ({type(exc).__name__}: {exc})") from None

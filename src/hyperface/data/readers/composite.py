@@ -35,7 +35,7 @@ import numpy as np
 
 from hyperface.data.compositing import CompositeImage, Paste
 from hyperface.data.images import IMAGE_SUFFIXES, ImageReadError, SyntheticImage, image_size
-from hyperface.data.labels import overlaps
+from hyperface.boxes import box_iou
 from hyperface.data.readers._files import walk_files
 from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord
@@ -193,7 +193,7 @@ class CompositeReader(DatasetReader):
 
     def _free(self, box: np.ndarray, paste: Paste, placed: list[np.ndarray]) -> bool:
         """No earlier box overlaps ``box`` by IoU over ``max_iou`` or is covered that much by the paste."""
-        if placed and overlaps(box, np.array(placed)).max() > self.max_iou:
+        if placed and box_iou(box, np.array(placed)).max() > self.max_iou:
             return False
         region = paste.region()
         return all(_intersection(region, other) <= self.max_iou * (other[2] - other[0]) * (other[3] - other[1])
