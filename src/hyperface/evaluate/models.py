@@ -76,8 +76,7 @@ class AnalyzerModel:
     def given(self, image: np.ndarray, boxes: np.ndarray, key: str | None = None) -> list[Face | None]:
         if self._box is None:
             self._box = self._variant(0.0)
-        out: list[Face | None] = []
-        for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
-            faces = self._box.batch([image], boxes=[box[None, :]], keys=[key])[0]
-            out.append(faces[0] if faces else None)  # best first
-        return out
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if len(boxes) == 0:
+            return []
+        return list(self._box.batch([image], boxes=[boxes], keys=[key])[0])  # one face per given box, in order

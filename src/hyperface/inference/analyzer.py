@@ -192,6 +192,10 @@ class FaceAnalyzer:
     def score_threshold(self) -> float:
         return self.stage_one.score_threshold
 
+    @property
+    def irp_threshold(self) -> float:
+        return self.stage_one.irp_threshold
+
     def files(self) -> list[str | os.PathLike]:
         """Every file the analyzer reads its networks and candidates from (for output checks)."""
         runtimes = [self.stage_one.runtime] + ([self.stage_two.network] if self.stage_two is not None else [])
