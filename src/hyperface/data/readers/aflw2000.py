@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from hyperface.data.readers._files import ImageIndex, walk_files
+from hyperface.data.readers._files import ImageIndex
 from hyperface.data.readers.base import DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 
@@ -74,7 +74,7 @@ class Aflw2000Reader(DatasetReader):
 
     def _records(self) -> Iterator[ImageRecord]:
         images = ImageIndex()
-        for mat in walk_files(self.path, (".mat",)):
+        for mat in self.list_files(self.path, (".mat",)):
             try:
                 pose, points, visibility, points68 = read_aflw2000_mat(mat)
                 box = box_from_points(points68) if points68 is not None else box_from_points(points, visibility)

@@ -80,7 +80,7 @@ class CelebAReader(DatasetReader):
         if path is None:
             return [], {}
         try:
-            lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+            lines = path.read_bytes().decode("utf-8-sig", errors="replace").splitlines()
         except OSError as exc:
             raise DatasetError(f"celeba: cannot read {path} ({exc.strerror or exc})") from None
         names: list[str] = []

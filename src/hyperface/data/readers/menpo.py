@@ -62,7 +62,7 @@ def parse_ljson(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, dict[s
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise AnnotationError(f"not valid JSON ({exc.msg})", exc.lineno) from None
     except UnicodeDecodeError:

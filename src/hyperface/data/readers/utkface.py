@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 from hyperface.data.boxes import whole_image_box
 from hyperface.data.images import IMAGE_SUFFIXES
-from hyperface.data.readers._files import walk_files
 from hyperface.data.readers.base import DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord
 
@@ -55,7 +54,7 @@ class UtkFaceReader(DatasetReader):
     folder_only = True
 
     def _records(self) -> Iterator[ImageRecord]:
-        for image in walk_files(self.path, IMAGE_SUFFIXES):
+        for image in self.list_files(self.path, IMAGE_SUFFIXES):
             try:
                 age, gender, race = parse_utkface_name(image.name)
             except ValueError as exc:

@@ -62,7 +62,7 @@ def read_boxes_file(path: str | Path) -> dict[str, np.ndarray]:
     """Image name -> boxes (K, 4) from a JSON, JSON-lines or text file (see the module docstring)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ValueError(f"{path}: cannot read boxes file ({exc})") from None
     out: dict[str, list] = defaultdict(list)
