@@ -27,6 +27,7 @@ import hashlib
 import logging
 import multiprocessing
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -257,6 +258,9 @@ def _run_task(args: tuple[ShardTask, PrepareOptions, Path]) -> tuple[str, int]:
 
 
 def _init_worker() -> None:
+    # Ctrl-C reaches every process of the terminal's group: the parent alone stops the job (and ends the
+    # pool), so workers ignore it instead of each printing a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)  # one process per core: no nested threading
     try:
         import torch
