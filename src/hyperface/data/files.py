@@ -34,13 +34,16 @@ def _kind(mode: int) -> str | None:
 
 
 def special_kind(path: str | os.PathLike) -> str | None:
-    """None for a regular file (links followed); else what the entry is, for a message."""
+    """None for a regular file (links followed); else what the entry is ("missing", "a named pipe (FIFO)",
+    ...), for a message. Never raises: a name the system refuses (too long, a NUL) is "unreadable (why)"."""
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return "a broken link" if os.path.islink(path) else "missing"
     except OSError as exc:
         return f"unreadable ({exc.strerror or exc})"
+    except ValueError as exc:  # an embedded NUL character
+        return f"unreadable ({exc})"
     return _kind(mode)
 
 
@@ -48,11 +51,10 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
     """``open(path, "rb")`` for a regular file only; :class:`NotRegularFileError` for anything else.
 
     The entry is checked before it is opened, and the open descriptor again (non-blocking, so a FIFO
-    swapped in between cannot block), so no special file is ever read.
+    swapped in between cannot block), so no special file is ever read. A missing file is the usual
+    FileNotFoundError.
     """
-    kind = special_kind(path)
-    if kind == "missing":
-        raise FileNotFoundError(2, "No such file or directory", str(path))
+    kind = _kind(os.stat(path).st_mode)
     if kind is not None:
         raise NotRegularFileError(f"{path}: not a regular file ({kind})")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -64,4 +66,3 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
-

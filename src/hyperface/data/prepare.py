@@ -258,16 +258,11 @@ def _run_task(args: tuple[ShardTask, PrepareOptions, Path]) -> tuple[str, int]:
 
 
 def _init_worker() -> None:
-    # Ctrl-C reaches every process of the terminal's group: the parent alone stops the job (and ends the
-    # pool), so workers ignore it instead of each printing a traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C hits the whole group: the parent alone stops the job
     cv2.setNumThreads(1)  # one process per core: no nested threading
-    try:
-        import torch
+    import torch  # a dependency: the teacher network of the aligned and hard-negatives modes
 
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
+    torch.set_num_threads(1)
 
 
 # -- planning ---------------------------------------------------------------------------------

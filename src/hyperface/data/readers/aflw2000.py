@@ -27,6 +27,14 @@ class MatError(ValueError):
     """A ``.mat`` file that lacks a field or has one of the wrong shape."""
 
 
+def _floats(mat: dict, key: str) -> np.ndarray:
+    """Field ``key`` as a float64 array; MatError when it holds text, structs or cells instead of numbers."""
+    try:
+        return np.asarray(mat[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MatError(f"{key} is not an array of numbers") from None
+
+
 def read_aflw2000_mat(path: str | Path) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray | None]:
     """(pose (roll, pitch, yaw) degrees or None, points (21, 2), visibility (21,), points68 or None)."""
     try:
@@ -35,7 +43,7 @@ def read_aflw2000_mat(path: str | Path) -> tuple[np.ndarray | None, np.ndarray, 
         raise MatError(f"cannot read .mat file ({type(exc).__name__}: {exc})") from None
     if "pt2d" not in mat:
         raise MatError("no pt2d field (the 2 x 21 points)")
-    pt2d = np.asarray(mat["pt2d"], dtype=np.float64)
+    pt2d = _floats(mat, "pt2d")
     if pt2d.shape == (21, 2):
         pt2d = pt2d.T
     if pt2d.shape != (2, 21):
@@ -48,7 +56,7 @@ def read_aflw2000_mat(path: str | Path) -> tuple[np.ndarray | None, np.ndarray, 
 
     pose = None
     if "Pose_Para" in mat:
-        para = np.asarray(mat["Pose_Para"], dtype=np.float64).reshape(-1)
+        para = _floats(mat, "Pose_Para").reshape(-1)
         if para.size < 3 or not np.all(np.isfinite(para[:3])):
             raise MatError(f"Pose_Para {para[:3]} does not start with three finite angles")
         pitch, yaw, roll = para[:3]
@@ -56,7 +64,7 @@ def read_aflw2000_mat(path: str | Path) -> tuple[np.ndarray | None, np.ndarray, 
 
     points68 = None
     if "pt3d_68" in mat:
-        pt3d = np.asarray(mat["pt3d_68"], dtype=np.float64)
+        pt3d = _floats(mat, "pt3d_68")
         if pt3d.shape != (3, 68):
             raise MatError(f"pt3d_68 has shape {pt3d.shape}, expected 3 x 68")
         if not np.all(np.isfinite(pt3d[:2])):

@@ -140,6 +140,16 @@ class DatasetReader(ABC):
             return None
         return root / text
 
+    def image_present(self, image: Path, name: str, root: Path, where: Path, *, line: int | None = None) -> bool:
+        """Whether the image an annotation names (``name``, under ``root``) is a regular file; else report why
+        not, naming ``where`` and ``line``."""
+        kind = special_kind(image)
+        if kind is None:
+            return True
+        reason = "not found" if kind == "missing" else f"is not a regular file ({kind})"
+        self.report(where, f"image {name} {reason} in {root}", line=line)
+        return False
+
     def report(self, path: str | Path, message: str, *, line: int | None = None,
                frame: int | None = None) -> None:
         problem = Problem(Path(path), message, line, frame)

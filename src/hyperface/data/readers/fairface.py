@@ -122,8 +122,7 @@ class FairFaceReader(DatasetReader):
     def _records(self) -> Iterator[ImageRecord]:
         for listing in self.lists:
             for number, rel, image, (age_bin, gender, race) in self._rows(listing):
-                if not image.is_file():
-                    self.report(listing, f"image {rel} not found in {self.path}", line=number)
+                if not self.image_present(image, rel, self.path, listing, line=number):
                     continue
                 size = self.check_image(image)
                 if size is None:

@@ -97,8 +97,7 @@ class MtflReader(DatasetReader):
                 image = self.dataset_path(self.root, rel, listing, line=number)
                 if image is None:
                     continue
-                if not image.is_file():
-                    self.report(listing, f"image {rel} not found in {self.root}", line=number)
+                if not self.image_present(image, rel, self.root, listing, line=number):
                     continue
                 if self.check_image(image) is None:
                     continue

@@ -111,7 +111,7 @@ def read_pts(path: str | Path) -> tuple[np.ndarray, tuple[int, ...]]:
         if not sep or key not in ("version", "n_points"):
             raise AnnotationError(f"bad header line {s[:60]!r}: expected 'version: 1', 'n_points: N' and '{{'", n)
         if key == "n_points":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):  # "²" is a digit to isdigit, not to int
                 raise AnnotationError(f"bad header: n_points {value!r} is not a whole number", n)
             expected = int(value)
         elif not _is_number(value):

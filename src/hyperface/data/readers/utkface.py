@@ -34,7 +34,7 @@ def parse_utkface_name(name: str) -> tuple[int, int, int]:
                          f"field(s) ({'_'.join(fields)!r})")
     labels = ("age", "gender", "race", "date")
     for label, value in zip(labels, fields):
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise ValueError(f"malformed UTKFace name: {label} field {value!r} is not a whole number")
     age, gender, race = int(fields[0]), int(fields[1]), int(fields[2])
     if gender not in (0, 1):

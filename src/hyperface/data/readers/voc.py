@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperface.data.files import special_kind
 from hyperface.data.readers._files import walk_files
 from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord
@@ -61,7 +62,7 @@ class VocReader(DatasetReader):
     def _image_path(self, xml: Path, filename: str) -> Path | None:
         for folder in (*(self.root / n for n in _IMAGE_FOLDERS), xml.parent, self.root):
             candidate = folder / filename
-            if candidate.is_file():
+            if special_kind(candidate) is None:
                 return candidate
         return None
 

@@ -69,7 +69,7 @@ class Vw300Reader(DatasetReader):
         """(0-based frame, .pts path) of every well-named annotation, in frame order."""
         out = []
         for p in self.list_files(folder / "annot", (".pts",), recursive=False):
-            if not p.stem.isdigit():
+            if not (p.stem.isascii() and p.stem.isdigit()):
                 self.report(p, "annotation name is not a frame number (expected NNNNNN.pts, 1-based)")
             elif int(p.stem) < 1:
                 self.report(p, "frame numbers are 1-based: 0 is not a frame")
