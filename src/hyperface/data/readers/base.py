@@ -146,7 +146,8 @@ class DatasetReader(ABC):
         kind = special_kind(image)
         if kind is None:
             return True
-        reason = "not found" if kind == "missing" else f"is not a regular file ({kind})"
+        reason = ("not found" if kind == "missing" else f"is {kind}" if kind.startswith("unreadable")
+                  else f"is not a regular file ({kind})")
         self.report(where, f"image {name} {reason} in {root}", line=line)
         return False
 
