@@ -70,7 +70,8 @@ def contents(valid: str) -> st.SearchStrategy[bytes]:
 
 def json_docs(keys: list[str]) -> st.SearchStrategy[bytes]:
     """Random JSON documents whose objects use the format's own ``keys``: right words, wrong structure."""
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**400), st.floats(), st.text(_CHARS, max_size=8))
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**400), st.floats(),
+                        st.text(_CHARS, max_size=8))
     values = st.recursive(scalars, lambda inner: st.one_of(
         st.lists(inner, max_size=6), st.dictionaries(st.sampled_from(keys) | st.text(max_size=4), inner, max_size=5)),
         max_leaves=40)

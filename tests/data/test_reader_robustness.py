@@ -102,7 +102,8 @@ def test_image_paths_outside_the_dataset_are_refused_with_file_and_line(tmp_path
     assert all("leaves the dataset folder" in p.message and p.path.name == "training.txt" for p in reader.problems)
 
     ff = _fairface(tmp_path / "ff", gen, ["train/1.jpg,3-9,Female,Black,FALSE", "../outside.jpg,3-9,Male,Black,TRUE",
-                                          f"{outside},3-9,Male,Black,TRUE", "train/../../outside.jpg,3-9,Male,Black,TRUE"])
+                                          f"{outside},3-9,Male,Black,TRUE",
+                                          "train/../../outside.jpg,3-9,Male,Black,TRUE"])
     reader = open_dataset(f"fairface:{ff}")
     assert [r.group for r in reader] == ["train/1.jpg"]
     assert sorted(_problems(reader)) == [3, 4, 5]

@@ -112,8 +112,8 @@ class VocReader(DatasetReader):
                 continue
             image = self._image_path(xml, filename)
             if image is None:
-                self.report(xml, f"image {filename} not found (looked in JPEGImages/, images/, beside the XML, the root)",
-                            line=line)
+                self.report(xml, f"image {filename} not found (looked in JPEGImages/, images/, beside the XML, "
+                                 f"the root)", line=line)
                 continue
             if self.check_image(image) is None:
                 continue
