@@ -5,14 +5,13 @@ and ``prepare`` agree on what is a problem; nothing stops the job or asks for gi
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from hostile_files import bomb_png
 from hyperface.data.candidates import CropTooLargeError, extract_crop
 from hyperface.data.images import ImageReadError, ImageTooLargeError, image_size, load_image, pixel_limits
 from hyperface.data.prepare import PrepareOptions, ShardTask, prepare, process_shard
@@ -21,20 +20,6 @@ from hyperface.data.records import FaceRecord, ImageRecord
 from hyperface.data.shards import PreparedDataset, read_shard_json
 
 OPTS = PrepareOptions(crop_size=32, ss_mode="none", images_per_shard=8, min_box=6, val_fraction=0.0)
-
-
-def _bomb_png(path: Path, side: int = 20000) -> Path:
-    """A 1-bit all-black PNG of side x side pixels: a ~48 KB file that would decode to 1.2 GB of RGB."""
-    row = b"\x00" * (1 + (side + 7) // 8)
-    compressor = zlib.compressobj(9)
-    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
-                     + chunk(b"IDAT", data) + chunk(b"IEND", b""))
-    return path
 
 
 def _pts_with(path: Path, points: np.ndarray, replace: dict[int, str] | None = None) -> None:
@@ -90,7 +75,7 @@ def test_prepare_skips_exactly_what_data_check_reports_and_keeps_the_good_faces(
     _hostile_folder(pts_dir, gen, with_huge=False)  # old code: the 60000 face asks for 25 GB; not run here
     neg_dir.mkdir()
     gen.image(neg_dir / "plain.png", size=(64, 64))
-    _bomb_png(neg_dir / "bomb.png")
+    bomb_png(neg_dir / "bomb.png")
     specs = [f"pts:{pts_dir}", f"negatives:{neg_dir}"]
     checked = _check_json(capsys, *specs)
     problems = {(p["path"], p["line"], p["message"]) for d in checked["datasets"] for p in d["problems"]}
@@ -137,7 +122,7 @@ def test_extract_crop_checks_its_pixel_budget_before_allocating(monkeypatch):
 
 
 def test_a_decompression_bomb_is_an_image_read_error_naming_file_pixels_and_limit(tmp_path, monkeypatch):
-    bomb = _bomb_png(tmp_path / "bomb.png")
+    bomb = bomb_png(tmp_path / "bomb.png")
     assert bomb.stat().st_size < 100_000
     for read in (load_image, image_size):
         with pytest.raises(ImageReadError) as info:  # what the analyze CLI catches and skips
@@ -158,7 +143,7 @@ def test_a_decompression_bomb_is_an_image_read_error_naming_file_pixels_and_limi
 
 def test_data_check_negatives_reports_a_bomb_and_goes_on(tmp_path, gen, capsys):
     gen.image(tmp_path / "plain.png", size=(64, 64))
-    _bomb_png(tmp_path / "bomb.png")
+    bomb_png(tmp_path / "bomb.png")
     report = _check_json(capsys, f"negatives:{tmp_path}")["datasets"][0]
     assert report["images"] == 1
     assert [(Path(p["path"]).name, "too large" in p["message"]) for p in report["problems"]] == [("bomb.png", True)]

@@ -115,3 +115,26 @@ def test_root_without_video_folders_is_a_dataset_error(tmp_path):
         Vw300Reader(tmp_path)
     with pytest.raises(ValueError, match="every"):
         Vw300Reader(tmp_path, every=0)
+
+
+def test_frames_over_the_pixel_budget_are_reported_by_file_and_frame_and_skipped(tmp_path, gen, monkeypatch):
+    from hyperface.data.images import ImageTooLargeError
+    from hyperface.data.prepare import PrepareOptions, prepare
+
+    video = _video_folder(tmp_path / "vw", "001", gen, annotated=range(1, 4)) / "vid.avi"
+    with VideoFrames(video, max_pixels=3000) as frames, pytest.raises(ImageTooLargeError) as info:
+        frames.read(2)
+    assert str(info.value).startswith(f"{video}: frame 2: frame too large (64x48 = 3,072 pixels; the limit is 3,000)")
+    assert VideoFrames(video, max_pixels=3072).read(2).shape == (48, 64, 3)  # at the budget: read
+
+    monkeypatch.setenv("HYPERFACE_MAX_IMAGE_PIXELS", "3000")  # the budget images obey, frames too
+    for verify in (True, False):
+        reader = open_dataset(f"300vw:{tmp_path / 'vw'}", verify_images=verify)
+        assert list(reader) == []
+        assert [(p.path, p.frame) for p in reader.problems] == [(video, 0), (video, 1), (video, 2)]
+        assert all(p.message.startswith("frame too large (64x48") for p in reader.problems)
+    opts = PrepareOptions(crop_size=32, ss_mode="none", images_per_shard=8, min_box=6, val_fraction=0.0)
+    manifest = prepare([f"300vw:{tmp_path / 'vw'}"], tmp_path / "out", opts, progress=False)
+    assert manifest["complete"] and manifest["counts"].get("samples", 0) == 0
+    assert [(s["frame"], "frame too large" in s["message"]) for s in manifest["skipped"]] == [
+        (0, True), (1, True), (2, True)]

@@ -136,3 +136,36 @@ def test_non_finite_weights_are_refused_naming_file_and_tensor(build, tmp_path):
         load_model(path)
     with pytest.raises(ValueError, match="heads.out.landmarks.weight"):
         load_weights_into(build("hyperface-compact", num_points=5), path)
+
+
+_PEAK_SCRIPT = """
+import resource, sys
+from hyperface.models import load_model
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load_model(sys.argv[1])
+    print("loaded")
+except ValueError as exc:
+    print("refused:", exc)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_metadata_asking_for_a_huge_layer_is_refused_before_the_network_is_built(build, tmp_path):
+    """A small file whose config asks for fc_channels 60,000 (a 1 GB layer; 2,000,000 asks for 32 GB)."""
+    import subprocess
+    import sys
+
+    model = build("hyperface-compact")
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    config = model.config.to_dict()
+    config["arch_kwargs"]["fc_channels"] = 60_000
+    hostile = tmp_path / "huge.safetensors"
+    save_file(tensors, str(hostile), metadata={CONFIG_KEY: json.dumps(config)})
+    assert hostile.stat().st_size < 10_000_000
+    run = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(hostile)], capture_output=True, text=True,
+                         check=True)
+    verdict, grown_mb = run.stdout.strip().rsplit("\n", 1)
+    assert verdict.startswith(f"refused: weights do not fit architecture hyperface-compact: {hostile}: ")
+    assert "fc_full.weight (file (256, 4096) vs model (60000, 4096))" in verdict
+    assert int(grown_mb) < 100  # the 1 GB network was never allocated

@@ -92,3 +92,44 @@ def test_a_damaged_newest_checkpoint_falls_back_and_the_old_layout_resumes(tmp_p
     torch.save({"step": 8, "info": {"step": 8}}, legacy / "last.state.pt")  # weights and state of two steps
     with pytest.raises(CheckpointError, match="step 9 .* step 8"):
         find_checkpoint(legacy)
+
+
+def test_a_full_disk_is_a_one_line_checkpoint_error_and_the_previous_checkpoint_stays(tmp_path, monkeypatch):
+    import errno
+    import io
+    import os
+
+    from hyperface import fileio
+
+    model = _model()
+    first = save_checkpoint(tmp_path, model, {"step": 3}, {"step": 3})
+
+    class FullDisk(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    # The state file written onto a full disk (inside torch.save) ...
+    monkeypatch.setattr(C, "open", lambda path, mode: io.BufferedWriter(FullDisk()), raising=False)
+    with pytest.raises(CheckpointError) as info:
+        save_checkpoint(tmp_path, model, {"step": 4}, {"step": 4})
+    message = str(info.value)
+    assert "\n" not in message and "No space left on device" in message and "previous checkpoint is kept" in message
+    assert message.startswith(str(tmp_path / "checkpoints" / "step-000000004-0"))
+    monkeypatch.undo()
+
+    # ... and the weights (safetensors) with no room left.
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(fileio, "write_bytes", full)
+    with pytest.raises(CheckpointError, match="No space left on device"):
+        save_checkpoint(tmp_path, model, {"step": 5}, {"step": 5})
+    with pytest.raises(CheckpointError, match=r"best.safetensors: cannot write \(No space left on device\); the "
+                                              r"previous best weights are kept"):
+        C.save_best(tmp_path, model, {"step": 5})
+    monkeypatch.undo()
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == [first.name]  # nothing half-written
+    assert find_checkpoint(tmp_path).state["step"] == 3

@@ -119,3 +119,59 @@ def test_compact_config_loads():
     assert cfg.model.arch == "hyperface-compact"
     assert cfg.model.tasks == ["detection", "landmarks", "pose", "gender"]
     assert cfg.data.train == ["data/genface", "data/genface-300w"]
+
+
+def test_numbers_yaml_reads_as_text_are_taken_for_numbers_where_a_number_is_declared(tmp_path):
+    """YAML 1.1 reads ``1e-3`` (no dot before the exponent) as a string; the documented --set optim.lr=1e-3."""
+    path = write(tmp_path / "ok.yaml", "data: {train: [a]}\noptim: {weight_decay: 5e-5}\n")
+    cfg = load_config(path, ["optim.lr=1e-3", "optim.epochs=1e1", "loss.weights.pose=5E-1", "stage1.optim.lr=2e-4"])
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.epochs) == (0.001, 5e-5, 10)
+    assert cfg.loss.weights == {"pose": 0.5} and cfg.stage1.optim.lr == 2e-4
+    for override, fragment in (("optim.lr=1e-3x", "optim.lr: expected a number, got '1e-3x'"),
+                               ("optim.lr=1e999", "optim.lr: expected a number, got '1e999'"),
+                               ("optim.lr=.nan", "optim.lr: expected a number, got nan"),
+                               ("optim.epochs=1.5e0", "optim.epochs: expected an integer, got '1.5e0'"),
+                               ("run.name=1e3", None)):
+        if fragment is None:  # a string field keeps the text as written
+            assert load_config(path, [override]).run.name == "1e3"
+            continue
+        with pytest.raises(ConfigError) as err:
+            load_config(path, [override])
+        assert fragment in str(err.value) and "ok.yaml" in str(err.value)
+
+
+_BOMB = """data: {train: [a]}
+model:
+  arch: hyperface-compact
+  arch_kwargs:
+    a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+    b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+    c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+    d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+    e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+    f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+    g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+    h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+    i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_is_expanded(tmp_path):
+    bomb = write(tmp_path / "bomb.yaml", _BOMB)  # 9 ** 9 = 387 million strings from 600 bytes
+    assert bomb.stat().st_size < 700
+    with pytest.raises(ConfigError, match=r"bomb.yaml: more than 100,000 values once YAML aliases"):
+        load_config(bomb)
+    loop = write(tmp_path / "loop.yaml", "data: {train: [a]}\nmodel: {arch_kwargs: {x: &x [1, *x]}}\n")
+    with pytest.raises(ConfigError, match="loop.yaml: more than 100,000 values"):
+        load_config(loop)
+    ok = write(tmp_path / "ok.yaml", "data: {train: [a]}\n")
+    with pytest.raises(ConfigError, match=r"--set 'model.arch_kwargs=.*more than 100,000 values"):
+        load_config(ok, ["model.arch_kwargs={" + _BOMB.split("arch_kwargs:\n")[1].replace("\n    ", ", ").strip()
+                         .replace("\n", "") + "}"])
+    (tmp_path / "big.yaml").write_text("data: {train: [a]}\n" + "#" * 1_100_000 + "\n")
+    with pytest.raises(ConfigError, match="big.yaml: larger than 1,000,000 bytes"):
+        load_config(tmp_path / "big.yaml")
+    # anchors and aliases themselves stay usable: a block shared by two sections
+    shared = write(tmp_path / "shared.yaml", "data: {train: [a]}\noptim: &o {lr: 0.01, epochs: 2}\n"
+                                             "stage1: {optim: *o}\n")
+    assert load_config(shared).stage1.optim.lr == 0.01

@@ -156,11 +156,28 @@ def run(args: argparse.Namespace) -> int:
         with limits:
             manifest = prepare(args.source, args.out, opts, workers=args.workers, shard=args.shard,
                                progress=not args.no_progress, command=getattr(args, "argv", sys.argv[1:]))
+    except KeyboardInterrupt:  # Ctrl-C: every finished shard is complete on disk (each is written atomically)
+        print(f"hyperface prepare: interrupted ({_progress(args.out)}); run the same command again to resume",
+              file=sys.stderr)
+        return 130
     except (ValueError, OSError) as exc:
         print(f"hyperface prepare: {exc}", file=sys.stderr)
         return 1
     _summary(manifest, args.out)
     return 0 if manifest["complete"] else 1
+
+
+def _progress(out: Path) -> str:
+    """How far an interrupted job in ``out`` got, from its manifest (written as the job stops)."""
+    from hyperface.data.shards import load_manifest
+
+    try:
+        manifest, _ = load_manifest(out)
+        i, n = manifest["plan"]["shard_spec"]
+        done, planned = len(manifest["shards"]), len(range(i, manifest["plan"]["shards"], n))
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no shard finished yet"
+    return f"{done} of {planned} shards done and kept in {out}"
 
 
 def _summary(manifest: dict, out: Path) -> None:

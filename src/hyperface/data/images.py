@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
+import struct
 from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from hyperface.data.files import NotRegularFileError, open_regular
+
 __all__ = ["ImageReadError", "ImageTooLargeError", "SyntheticImage", "load_image", "image_size", "to_rgb_array",
-           "max_image_pixels", "pixel_limit", "pixel_limits", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS",
+           "check_pixels", "max_image_pixels", "pixel_limit", "pixel_limits", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS",
            "MAX_IMAGE_PIXELS_ENV", "MAX_CROP_PIXELS_ENV"]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif"})
@@ -98,35 +101,69 @@ def max_image_pixels(limit: int | None = None) -> int:
     return pixel_limit(limit, MAX_IMAGE_PIXELS_ENV, MAX_IMAGE_PIXELS)
 
 
-def _open_header(path: Path) -> Image.Image:
-    """``Image.open`` (header only) without Pillow's own bomb check: :func:`_open` applies ours."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+def check_pixels(name: object, size: tuple[int, int], limit: int | None = None, what: str = "image") -> None:
+    """Refuse a ``size`` = (width, height) over the pixel budget (:func:`max_image_pixels` of ``limit``) with
+    :class:`ImageTooLargeError` naming ``name``: the one check of images, synthetic images and video frames."""
+    most = max_image_pixels(limit)
+    w, h = int(size[0]), int(size[1])
+    if w * h > most:
+        raise ImageTooLargeError(
+            f"{name}: {what} too large ({w}x{h} = {w * h:,} pixels; the limit is {most:,}); if the file is "
+            f"genuine, raise the limit with ${MAX_IMAGE_PIXELS_ENV} (or hyperface.data.images.MAX_IMAGE_PIXELS)")
+
+
+def _identify(fp: BinaryIO, path: Path) -> Image.Image:
+    """The image in ``fp``, header only, found as ``Image.open`` finds it but without Pillow's bomb check.
+
+    Pillow's check reads the process-wide ``PIL.Image.MAX_IMAGE_PIXELS``; turning it off around a call
+    races with other threads (one can leave it off for the whole process). Our own budget, checked by
+    the caller from this header before anything is decoded, replaces it, and no global is touched.
+    """
+    Image.init()  # every format plugin registered (once per process)
+    prefix = fp.read(16)
+    for fmt in list(Image.ID):
+        factory, accept = Image.OPEN[fmt]
+        verdict = accept(prefix) if accept is not None else True
+        if not verdict or isinstance(verdict, str):  # a string: "looks like it, but unsupported"
+            continue
+        fp.seek(0)
         try:
-            return Image.open(path)
-        except Image.DecompressionBombError:
-            previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                return Image.open(path)
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous
+            return factory(fp, str(path))
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}")
 
 
 @contextlib.contextmanager
 def _open(path: Path, limit: int | None) -> Iterator[Image.Image]:
-    """The opened image, refused with :class:`ImageTooLargeError` over the pixel limit before decoding."""
-    most = max_image_pixels(limit)
-    with _open_header(path) as im:
-        w, h = im.size
-        if w * h > most:
-            raise ImageTooLargeError(
-                f"{path}: image too large ({w}x{h} = {w * h:,} pixels; the limit is {most:,}); if the file is "
-                f"genuine, raise the limit with ${MAX_IMAGE_PIXELS_ENV} (or hyperface.data.images.MAX_IMAGE_PIXELS)")
+    """The opened image (a regular file only), refused with :class:`ImageTooLargeError` over the pixel
+    limit before decoding."""
+    with open_regular(path) as fp, _identify(fp, path) as im:
+        check_pixels(path, im.size, limit)
         yield im
+
+
+def _read_error(path: Path, exc: BaseException) -> ImageReadError:
+    """The :class:`ImageReadError` (naming the file) for what opening or decoding ``path`` raised."""
+    if isinstance(exc, ImageReadError):
+        return exc
+    if isinstance(exc, FileNotFoundError):
+        return ImageReadError(f"{path}: image file not found")
+    if isinstance(exc, NotRegularFileError):
+        return ImageReadError(str(exc))
+    if isinstance(exc, Image.DecompressionBombError):  # a plugin's own check while decoding (GIF, TIFF tiles)
+        return ImageTooLargeError(f"{path}: image too large ({exc})")
+    return ImageReadError(f"{path}: cannot decode image ({exc})")
+
+
+_READ_FAILURES = (ImageReadError, UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
+                  SyntaxError)
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:
     """Convert a PIL image of any mode to an H x W x 3 uint8 RGB array, applying EXIF orientation."""
+    if image.width < 1 or image.height < 1:  # e.g. Image.new("RGB", (0, 0)): nothing to analyse
+        raise ValueError(f"the image is empty ({image.width}x{image.height} pixels)")
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(image, dtype=np.float64)
@@ -147,21 +184,15 @@ def load_image(path: str | Path | SyntheticImage, *, max_pixels: int | None = No
     header with :class:`ImageTooLargeError`, before any memory is allocated for it.
     """
     if isinstance(path, SyntheticImage):
-        (w, h), most = path.size, max_image_pixels(max_pixels)
-        if w * h > most:
-            raise ImageTooLargeError(f"{path}: image too large ({w}x{h}; the limit is {most:,} pixels)")
+        check_pixels(path, path.size, max_pixels)
         return path.render()
     path = Path(path)
     try:
         with _open(path, max_pixels) as im:
             im.load()
             return to_rgb_array(im)
-    except ImageReadError:
-        raise
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"{path}: cannot decode image ({exc})") from None
+    except _READ_FAILURES as exc:
+        raise _read_error(path, exc) from None
 
 
 def image_size(path: str | Path | SyntheticImage, *, max_pixels: int | None = None) -> tuple[int, int]:
@@ -176,10 +207,6 @@ def image_size(path: str | Path | SyntheticImage, *, max_pixels: int | None = No
         with _open(path, max_pixels) as im:
             w, h = im.size
             orientation = im.getexif().get(0x0112, 1)
-    except ImageReadError:
-        raise
-    except FileNotFoundError:
-        raise ImageReadError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"{path}: cannot decode image ({exc})") from None
+    except _READ_FAILURES as exc:
+        raise _read_error(path, exc) from None
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)

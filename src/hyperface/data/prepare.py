@@ -27,6 +27,7 @@ import hashlib
 import logging
 import multiprocessing
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -257,13 +258,11 @@ def _run_task(args: tuple[ShardTask, PrepareOptions, Path]) -> tuple[str, int]:
 
 
 def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C hits the whole group: the parent alone stops the job
     cv2.setNumThreads(1)  # one process per core: no nested threading
-    try:
-        import torch
+    import torch  # a dependency: the teacher network of the aligned and hard-negatives modes
 
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
+    torch.set_num_threads(1)
 
 
 # -- planning ---------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Frames are addressed by 0-based index. Sequential reads are cheap; any other index seeks with
 ``CAP_PROP_POS_FRAMES``. Errors are :class:`~hyperface.data.images.ImageReadError` naming the
-file and the frame.
+file and the frame. Frames honour the image pixel budget (:func:`~hyperface.data.images.max_image_pixels`):
+a frame over it is refused (:class:`~hyperface.data.images.ImageTooLargeError`) from the container's
+frame size, before it is decoded, so callers report and skip it as they do an image.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hyperface.data.images import ImageReadError
+from hyperface.data.images import ImageReadError, check_pixels
 
 __all__ = ["VIDEO_SUFFIXES", "VideoFrames", "read_video_frame", "video_info"]
 
@@ -23,11 +25,13 @@ class VideoFrames:
     """An open video: ``frames.read(i)`` returns frame ``i`` as H x W x 3 uint8 RGB.
 
     Keeps the capture open between reads so that reading frames in increasing order does not seek
-    for each one. Use as a context manager, or call :meth:`close`.
+    for each one. Use as a context manager, or call :meth:`close`. ``max_pixels``: the frame pixel
+    budget (None: :func:`~hyperface.data.images.max_image_pixels`, read at each frame).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, max_pixels: int | None = None) -> None:
         self.path = Path(path)
+        self.max_pixels = max_pixels
         if not self.path.is_file():
             raise ImageReadError(f"{self.path}: video file not found")
         self._cap = cv2.VideoCapture(str(self.path))
@@ -50,12 +54,18 @@ class VideoFrames:
     def fps(self) -> float:
         return float(self._cap.get(cv2.CAP_PROP_FPS))
 
+    def check_size(self, frame: int) -> None:
+        """Refuse frame ``frame`` over the pixel budget (ImageTooLargeError naming file and frame), from the
+        container's frame size: nothing is decoded. A container that does not say is checked after decoding."""
+        check_pixels(f"{self.path}: frame {frame}", self.size, self.max_pixels, what="frame")
+
     def read(self, frame: int) -> np.ndarray:
         """Frame ``frame`` (0-based) as RGB uint8; raises ImageReadError naming file and frame."""
         if self._cap is None:
             raise ImageReadError(f"{self.path}: video is closed")
         if frame < 0:
             raise ImageReadError(f"{self.path}: frame {frame}: frame index must be >= 0")
+        self.check_size(frame)
         if frame != self._next:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, frame)
         ok, bgr = self._cap.read()
@@ -65,6 +75,7 @@ class VideoFrames:
             extra = f" (the video has {count} frames)" if count else ""
             raise ImageReadError(f"{self.path}: frame {frame}: cannot read frame{extra}")
         self._next = frame + 1
+        check_pixels(f"{self.path}: frame {frame}", (bgr.shape[1], bgr.shape[0]), self.max_pixels, what="frame")
         if bgr.ndim == 2:
             return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -95,6 +95,32 @@ def _device_str(map_location: torch.device | str | None) -> str:
     return "cpu" if map_location is None else str(torch.device(map_location))
 
 
+def _fit_error(arch: str, path: Path, metadata: Mapping[str, str], expected: Mapping[str, tuple[int, ...]],
+               found: Mapping[str, tuple[int, ...]]) -> ValueError | None:
+    """``ValueError("weights do not fit architecture X: ...")`` listing the missing, unexpected and
+    mismatched-shape keys of the file's tensor shapes ``found`` against the model's ``expected``; None if all fit."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    mismatched = sorted(f"{k} (file {tuple(found[k])} vs model {tuple(expected[k])})"
+                        for k in set(expected) & set(found) if tuple(found[k]) != tuple(expected[k]))
+    if not (missing or unexpected or mismatched):
+        return None
+    parts = []
+    if CONFIG_KEY in metadata:
+        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+            saved = json.loads(metadata[CONFIG_KEY])
+            parts.append(f"the file holds {saved.get('arch')!r} weights "
+                         f"(tasks {saved.get('tasks')}, {saved.get('num_points')} points, "
+                         f"arch_kwargs {saved.get('arch_kwargs')})")
+    if missing:
+        parts.append(f"missing keys: {_listing(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys: {_listing(unexpected)}")
+    if mismatched:
+        parts.append(f"shape mismatches: {_listing(mismatched)}")
+    return ValueError(f"weights do not fit architecture {arch}: {path}: " + "; ".join(parts))
+
+
 def load_weights_into(model: HyperFaceModel, path: str | os.PathLike,
                       map_location: torch.device | str | None = "cpu") -> HyperFaceModel:
     """Load a safetensors state dict into ``model``; every key and shape must match.
@@ -104,27 +130,11 @@ def load_weights_into(model: HyperFaceModel, path: str | os.PathLike,
     """
     path = Path(path)
     tensors, metadata = _open_safetensors(path, _device_str(map_location))
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    mismatched = sorted(f"{k} (file {tuple(tensors[k].shape)} vs model {tuple(expected[k].shape)})"
-                        for k in set(expected) & set(tensors) if tensors[k].shape != expected[k].shape)
-    if missing or unexpected or mismatched:
-        arch = getattr(getattr(model, "config", None), "arch", type(model).__name__)
-        parts = []
-        if CONFIG_KEY in metadata:
-            with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
-                saved = json.loads(metadata[CONFIG_KEY])
-                parts.append(f"the file holds {saved.get('arch')!r} weights "
-                             f"(tasks {saved.get('tasks')}, {saved.get('num_points')} points, "
-                             f"arch_kwargs {saved.get('arch_kwargs')})")
-        if missing:
-            parts.append(f"missing keys: {_listing(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_listing(unexpected)}")
-        if mismatched:
-            parts.append(f"shape mismatches: {_listing(mismatched)}")
-        raise ValueError(f"weights do not fit architecture {arch}: {path}: " + "; ".join(parts))
+    arch = getattr(getattr(model, "config", None), "arch", type(model).__name__)
+    error = _fit_error(arch, path, metadata, {k: tuple(v.shape) for k, v in model.state_dict().items()},
+                       {k: tuple(v.shape) for k, v in tensors.items()})
+    if error is not None:
+        raise error
     _check_finite(tensors, path)
     model.load_state_dict(tensors, strict=True)
     return model
@@ -138,16 +148,48 @@ def _check_finite(tensors: Mapping[str, torch.Tensor], path: Path) -> None:
                          f"the weights are damaged or come from a diverged training run")
 
 
+def _file_shapes(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
+    """(tensor name -> shape, metadata) from a safetensors header: no tensor data is read."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}, f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def _check_network_fits(config: ModelConfig, path: Path) -> None:
+    """Refuse a file whose metadata asks for a network its tensors do not hold, before building it.
+
+    The network is built on the ``meta`` device (shapes only, no memory) and its state dict shapes
+    compared with the file's header, so a 67 KB file whose config asks for a 2,000,000-wide layer is
+    a clear error instead of gigabytes allocated: the real network is never larger than the file.
+    """
+    from hyperface.models.registry import create_model_from_config
+
+    try:
+        with torch.device("meta"):
+            skeleton = create_model_from_config(config)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    found, metadata = _file_shapes(path)
+    error = _fit_error(config.arch, path, metadata, {k: tuple(v.shape) for k, v in skeleton.state_dict().items()},
+                       found)
+    if error is not None:
+        raise error
+
+
 def load_model(path: str | os.PathLike, map_location: torch.device | str | None = "cpu") -> HyperFaceModel:
-    """Rebuild the model stored in a hyperface weights file, in eval mode, on ``map_location``."""
+    """Rebuild the model stored in a hyperface weights file, in eval mode, on ``map_location``.
+
+    The layer shapes the stored config implies are checked against the file's tensors before the
+    network is built, so memory is bounded by the file, whatever its metadata asks for.
+    """
     from hyperface.models.registry import create_model_from_config
 
     path = Path(path)
     config = read_config(path)
-    try:
-        model = create_model_from_config(config)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    _check_network_fits(config, path)
+    model = create_model_from_config(config)
     load_weights_into(model, path, map_location="cpu")
     return model.to(_device_str(map_location)).eval()
 

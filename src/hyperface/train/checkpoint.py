@@ -18,11 +18,13 @@ resume.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,14 +81,31 @@ def _stamp(model: HyperFaceModel, info: dict[str, Any]) -> None:
     model.config.meta["training"] = dict(info)
 
 
+@contextlib.contextmanager
+def _writing(what: Path, kept: str) -> Iterator[None]:
+    """A failed write (disk full, no permission) as a one-line :class:`CheckpointError` naming ``what`` and
+    saying what is ``kept``; the atomic writes below leave no partial file behind."""
+    try:
+        yield
+    except OSError as exc:
+        raise CheckpointError(f"{what}: cannot write ({exc.strerror or exc}); {kept}; free some space (or fix "
+                              f"the folder's permissions) and resume the run from it") from None
+
+
 def save_best(folder: str | Path, model: HyperFaceModel, info: dict[str, Any]) -> Path:
     """``best.safetensors`` (atomically), with ``info`` (run, stage, epoch, step, metric) in its metadata."""
     _stamp(model, info)
-    return save_weights(model, Path(folder) / "best.safetensors")
+    path = Path(folder) / "best.safetensors"
+    with _writing(path, "the previous best weights are kept"):
+        return save_weights(model, path)
 
 
 def _write_state(path: Path, state: dict[str, Any]) -> None:
-    torch.save(state, path)
+    # Through a Python file, so that a full disk is an OSError (ENOSPC), not torch's RuntimeError.
+    with open(path, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _checkpoint_dirs(root: Path) -> list[tuple[tuple[int, int], Path]]:
@@ -111,10 +130,11 @@ def save_checkpoint(folder: str | Path, model: HyperFaceModel, state: dict[str, 
     n = 1 + max((key[1] for key, _ in _checkpoint_dirs(root) if key[0] == step), default=-1)
     target = root / f"step-{step:09d}-{n}"
     _stamp(model, info)
-    with fileio.atomic_directory(target) as tmp:
-        save_weights(model, tmp / WEIGHTS_FILE)
-        _write_state(tmp / STATE_FILE, dict(state, info=dict(info)))
-    _publish(target / WEIGHTS_FILE, folder / "last.safetensors")
+    with _writing(target, "the previous checkpoint is kept"):
+        with fileio.atomic_directory(target) as tmp:
+            save_weights(model, tmp / WEIGHTS_FILE)
+            _write_state(tmp / STATE_FILE, dict(state, info=dict(info)))
+        _publish(target / WEIGHTS_FILE, folder / "last.safetensors")
     (folder / "last.state.pt").unlink(missing_ok=True)  # the old layout's state, now out of date
     for _, old in _checkpoint_dirs(root)[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)

@@ -2,16 +2,19 @@
 
 Layers, last wins: the defaults below; a YAML file (which may name a file it ``extends``, relative
 to itself); then ``--set section.key=value`` overrides (values parsed as YAML, so ``[a, b]``,
-``1e-3`` and ``true`` work). Unknown keys and values of the wrong type are a :class:`ConfigError`
-naming the file and the key; :meth:`TrainConfig.validate` checks ranges and choices. Every run
-writes its fully resolved config (``config.yaml``) into its run folder, and ``--resume`` reads it
-back from there.
+``1e-3`` and ``true`` work: numeric text such as ``1e-3``, which YAML 1.1 reads as a string, is taken
+for a number where the field is one). Unknown keys and values of the wrong type are a :class:`ConfigError`
+naming the file and the key; so are a file over :data:`MAX_CONFIG_BYTES` and one whose YAML aliases
+expand past :data:`MAX_CONFIG_VALUES` values (refused before anything expands them).
+:meth:`TrainConfig.validate` checks ranges and choices. Every run writes its fully resolved config
+(``config.yaml``) into its run folder, and ``--resume`` reads it back from there.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -289,8 +292,12 @@ def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
+# A decimal number as text, e.g. "1e-3", which YAML 1.1 (PyYAML) reads as a string: no dot before the exponent.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def _check_value(value: Any, tp: Any, key: str) -> Any:
-    """``value`` converted to ``tp`` (int -> float only), or a ConfigError naming ``key``."""
+    """``value`` converted to ``tp`` (int -> float, numeric text -> number only), or a ConfigError naming ``key``."""
     origin = typing.get_origin(tp)
     if tp is Any:
         return copy.deepcopy(value)
@@ -310,11 +317,15 @@ def _check_value(value: Any, tp: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
     if tp is int:
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()) and float(value).is_integer():
+            value = int(float(value))  # "1e4": YAML 1.1 reads an exponent without a dot as text
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()) and math.isfinite(float(value)):
+            value = float(value)  # "1e-3" (the documented --set optim.lr=1e-3): YAML 1.1 reads it as text
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if tp is str:
@@ -386,18 +397,52 @@ def _deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
+#: A config file larger than this is not a training config (the shipped ones are a few KB).
+MAX_CONFIG_BYTES = 1_000_000
+#: ... nor one holding more values than this once YAML aliases are expanded: a 600-byte file of nested
+#: aliases ("billion laughs") holds billions, which copying or saving the config would spell out.
+MAX_CONFIG_VALUES = 100_000
+
+
+def _parse_yaml(text: str | bytes, source: str) -> Any:
+    """``yaml.safe_load(text)``, refused (ConfigError naming ``source``) past :data:`MAX_CONFIG_VALUES` values
+    counted with aliases expanded; the count stops at the budget, so a bomb costs no more than that."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: YAML nested too deeply") from None
+    count, stack = 0, [data]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(f"{source}: more than {MAX_CONFIG_VALUES:,} values once YAML aliases (*name) are "
+                              f"expanded; a training config holds a few hundred")
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return data
+
+
 def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     """A YAML file's mapping with the files it ``extends`` merged underneath."""
     path = path.resolve()
     if path in chain:
         raise ConfigError(f"{path}: 'extends' loops back to itself ({' -> '.join(map(str, chain + (path,)))})")
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes: not a training config")
+    data = _parse_yaml(raw, str(path))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -423,10 +468,7 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. optim.lr=0.001")
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML ({exc})") from None
+        value = _parse_yaml(text, f"--set {item!r}: value") if text.strip() else ""
         parts = key.split(".")
         node = data
         for part in parts[:-1]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperface.data.readers._files import walk_files
 from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord
 
@@ -63,7 +64,7 @@ class AflwReader(DatasetReader):
             return path
         if (path / "aflw.sqlite").is_file():
             return path / "aflw.sqlite"
-        found = sorted(path.glob("*.sqlite"))
+        found = walk_files(path, (".sqlite",), recursive=False)
         if len(found) == 1:
             return found[0]
         raise DatasetError(f"aflw: no aflw.sqlite in {path}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperface.data.readers._files import ImageIndex, walk_files
+from hyperface.data.readers._files import ImageIndex
 from hyperface.data.readers.base import DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 
@@ -24,6 +24,14 @@ __all__ = ["Aflw2000Reader", "read_aflw2000_mat"]
 
 class MatError(ValueError):
     """A ``.mat`` file that lacks a field or has one of the wrong shape."""
+
+
+def _floats(mat: dict, key: str) -> np.ndarray:
+    """Field ``key`` as a float64 array; MatError when it holds text, structs or cells instead of numbers."""
+    try:
+        return np.asarray(mat[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MatError(f"{key} is not an array of numbers") from None
 
 
 def read_aflw2000_mat(path: str | Path) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -36,7 +44,7 @@ def read_aflw2000_mat(path: str | Path) -> tuple[np.ndarray | None, np.ndarray, 
         raise MatError(f"cannot read .mat file ({type(exc).__name__}: {exc})") from None
     if "pt2d" not in mat:
         raise MatError("no pt2d field (the 2 x 21 points)")
-    pt2d = np.asarray(mat["pt2d"], dtype=np.float64)
+    pt2d = _floats(mat, "pt2d")
     if pt2d.shape == (21, 2):
         pt2d = pt2d.T
     if pt2d.shape != (2, 21):
@@ -49,7 +57,7 @@ def read_aflw2000_mat(path: str | Path) -> tuple[np.ndarray | None, np.ndarray, 
 
     pose = None
     if "Pose_Para" in mat:
-        para = np.asarray(mat["Pose_Para"], dtype=np.float64).reshape(-1)
+        para = _floats(mat, "Pose_Para").reshape(-1)
         if para.size < 3 or not np.all(np.isfinite(para[:3])):
             raise MatError(f"Pose_Para {para[:3]} does not start with three finite angles")
         pitch, yaw, roll = para[:3]
@@ -57,7 +65,7 @@ def read_aflw2000_mat(path: str | Path) -> tuple[np.ndarray | None, np.ndarray, 
 
     points68 = None
     if "pt3d_68" in mat:
-        pt3d = np.asarray(mat["pt3d_68"], dtype=np.float64)
+        pt3d = _floats(mat, "pt3d_68")
         if pt3d.shape != (3, 68):
             raise MatError(f"pt3d_68 has shape {pt3d.shape}, expected 3 x 68")
         if not np.all(np.isfinite(pt3d[:2])):
@@ -75,7 +83,7 @@ class Aflw2000Reader(DatasetReader):
 
     def _records(self) -> Iterator[ImageRecord]:
         images = ImageIndex()
-        for mat in walk_files(self.path, (".mat",)):
+        for mat in self.list_files(self.path, (".mat",)):
             try:
                 pose, points, visibility, points68 = read_aflw2000_mat(mat)
                 box = box_from_points(points68) if points68 is not None else box_from_points(points, visibility)

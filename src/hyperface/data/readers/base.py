@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import ClassVar
 
+from hyperface.data.files import special_kind
 from hyperface.data.images import ImageReadError, image_size, load_image
+from hyperface.data.readers._files import walk_files
 from hyperface.data.records import ImageRecord, face_fault
 
 __all__ = ["Problem", "DatasetReader", "DatasetError"]
@@ -69,6 +71,9 @@ class DatasetReader(ABC):
             raise DatasetError(f"{self.format}: {self.path} does not exist")
         if self.folder_only and not self.path.is_dir():
             raise DatasetError(f"{self.format}: {self.path} is not a folder")
+        kind = None if self.path.is_dir() else special_kind(self.path)
+        if kind is not None:
+            raise DatasetError(f"{self.format}: {self.path} is not a regular file or a folder ({kind})")
 
     @property
     def source(self) -> str:
@@ -99,7 +104,10 @@ class DatasetReader(ABC):
             fault = face_fault(face, size)
             if fault is None:
                 continue
-            line = face.lines[fault.point] if face.lines is not None and fault.point is not None else None
+            line = None
+            if face.lines:  # the point's line, or the face's when all of it is on one line (MTFL)
+                line = face.lines[fault.point] if fault.point is not None else (
+                    face.lines[0] if len(set(face.lines)) == 1 else None)
             where = face.annotation or record.image
             suffix = f"; image {Path(record.image).name} skipped" if face.annotation else "; image skipped"
             self.report(where, fault.message + suffix, line=line, frame=record.frame)
@@ -114,6 +122,34 @@ class DatasetReader(ABC):
     @abstractmethod
     def _records(self) -> Iterator[ImageRecord]:
         """Yield records, calling :meth:`report` and skipping for each bad item."""
+
+    def list_files(self, root: Path, suffixes: Iterable[str], *, recursive: bool = True) -> list[Path]:
+        """The regular files under ``root`` with these suffixes (sorted); every other entry so named (a
+        FIFO would block the reader forever) is reported and skipped."""
+        return walk_files(root, suffixes, recursive=recursive,
+                          not_regular=lambda path, kind: self.report(path, f"not a regular file ({kind}); skipped"))
+
+    def dataset_path(self, root: Path, name: str, where: Path, *, line: int | None = None) -> Path | None:
+        """``root / name`` for an image path an annotation gives, or None after reporting (naming ``where``
+        and ``line``) a path that leaves the dataset: absolute, or with a ``..`` part. An annotation file
+        never makes a reader open files elsewhere on the machine."""
+        text = name.replace("\\", "/")
+        if text.startswith("/") or PureWindowsPath(name).anchor or ".." in PurePosixPath(text).parts:
+            self.report(where, f"image path {name!r} leaves the dataset folder (absolute or with '..'); skipped",
+                        line=line)
+            return None
+        return root / text
+
+    def image_present(self, image: Path, name: str, root: Path, where: Path, *, line: int | None = None) -> bool:
+        """Whether the image an annotation names (``name``, under ``root``) is a regular file; else report why
+        not, naming ``where`` and ``line``."""
+        kind = special_kind(image)
+        if kind is None:
+            return True
+        reason = ("not found" if kind == "missing" else f"is {kind}" if kind.startswith("unreadable")
+                  else f"is not a regular file ({kind})")
+        self.report(where, f"image {name} {reason} in {root}", line=line)
+        return False
 
     def report(self, path: str | Path, message: str, *, line: int | None = None,
                frame: int | None = None) -> None:

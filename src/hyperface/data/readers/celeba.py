@@ -74,13 +74,14 @@ class CelebAReader(DatasetReader):
                 return candidate
         return None
 
-    def _read_list(self, path: Path | None, *, header: bool = True,
-                   numbers: int | None = None) -> tuple[list[str], dict[str, tuple[int, list[float]]]]:
-        """(column names, {image name: (line, values)}) of a CelebA list; bad rows reported."""
+    def _read_list(self, path: Path | None, *, header: bool = True, numbers: int | None = None,
+                   columns: int | None = None) -> tuple[list[str], dict[str, tuple[int, list[float]]]]:
+        """(column names, {image name: (line, values)}) of a CelebA list; bad rows reported. ``columns``: the
+        number of value columns the list must have (a DatasetError otherwise)."""
         if path is None:
             return [], {}
         try:
-            lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+            lines = path.read_bytes().decode("utf-8-sig", errors="replace").splitlines()
         except OSError as exc:
             raise DatasetError(f"celeba: cannot read {path} ({exc.strerror or exc})") from None
         names: list[str] = []
@@ -92,6 +93,8 @@ class CelebAReader(DatasetReader):
             if names and names[0] == "image_id":
                 names = names[1:]
             start = 2
+            if columns is not None and len(names) != columns:
+                raise DatasetError(f"celeba: {path}:2: expected {columns} column names, found {len(names)}")
         width = len(names) if header else numbers
         rows: dict[str, tuple[int, list[float]]] = {}
         for number, line in enumerate(lines[start:], start=start + 1):
@@ -114,8 +117,8 @@ class CelebAReader(DatasetReader):
 
     def _records(self) -> Iterator[ImageRecord]:
         attr_names, attrs = self._read_list(self.attr_file)
-        _, landmarks = self._read_list(self.landmark_file)
-        _, boxes = self._read_list(self.bbox_file)
+        _, landmarks = self._read_list(self.landmark_file, columns=10)  # 5 points, x and y
+        _, boxes = self._read_list(self.bbox_file, columns=4)  # x_1 y_1 width height
         names = sorted(set(attrs) | set(landmarks) | set(boxes))
         if self.split != "all":
             _, partition = self._read_list(self.partition_file, header=False, numbers=1)

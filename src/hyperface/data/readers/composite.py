@@ -36,7 +36,6 @@ import numpy as np
 from hyperface.data.compositing import CompositeImage, Paste
 from hyperface.data.images import IMAGE_SUFFIXES, ImageReadError, SyntheticImage, image_size
 from hyperface.boxes import box_iou
-from hyperface.data.readers._files import walk_files
 from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord
 
@@ -124,7 +123,7 @@ class CompositeReader(DatasetReader):
     def _backgrounds(self) -> list[tuple[Path, tuple[int, int]]]:
         """The face-free images with their output sizes (longer side at most ``max_side``)."""
         found = []
-        for image in walk_files(self.path, IMAGE_SUFFIXES):
+        for image in self.list_files(self.path, IMAGE_SUFFIXES):
             size = self.check_image(image)
             if size is None:
                 continue

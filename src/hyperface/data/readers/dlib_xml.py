@@ -59,7 +59,7 @@ def _parts(box: ET.Element) -> np.ndarray:
     seen = set()
     for part in parts:
         name = part.get("name", "")
-        if not name.isdigit() or int(name) >= _NUM_PARTS:
+        if not (name.isascii() and name.isdigit()) or int(name) >= _NUM_PARTS:
             raise _BoxError(f"part name {name!r} is not 00..{_NUM_PARTS - 1}")
         index = int(name)
         if index in seen:

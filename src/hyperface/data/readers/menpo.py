@@ -47,7 +47,10 @@ def _to_xy(name: str, raw: list) -> tuple[np.ndarray, np.ndarray]:
             continue
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p):
             raise AnnotationError(f"group {name!r} point {i}: not a number in {str(p)[:40]}")
-        y, x = float(p[0]), float(p[1])
+        try:
+            y, x = float(p[0]), float(p[1])
+        except OverflowError:  # a JSON integer too large for a float
+            y = x = math.inf
         if not (math.isfinite(x) and math.isfinite(y)):
             raise AnnotationError(f"group {name!r} point {i}: non-finite coordinate {str(p)[:40]}")
         pts[i] = (x, y)
@@ -62,9 +65,11 @@ def parse_ljson(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, dict[s
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise AnnotationError(f"not valid JSON ({exc.msg})", exc.lineno) from None
+    except RecursionError:
+        raise AnnotationError("not valid JSON (nested too deeply)") from None
     except UnicodeDecodeError:
         raise AnnotationError("not a text file") from None
     except OSError as exc:

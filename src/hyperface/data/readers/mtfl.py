@@ -6,6 +6,8 @@ order, left eye centre, right eye centre, nose tip, left mouth corner, right mou
 image left), i.e. the ``five`` point set. Gender 1 male, 2 female (-> 0, 1); smile and glasses
 1 yes, 2 no (-> ``attributes["smile"]``, ``attributes["glasses"]`` as bools); pose 1..5 (left
 profile .. right profile) -> ``pose_class``. The box is :func:`hyperface.data.boxes.five_point_box`.
+A bad line (too few fields, a label out of range, coordinates far outside the image, an image path
+that leaves the folder) is reported as ``LIST:LINE`` and skipped.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class MtflReader(DatasetReader):
     def _records(self) -> Iterator[ImageRecord]:
         for listing in self.lists:
             try:
-                text = listing.read_bytes().decode("utf-8", errors="replace")
+                text = listing.read_bytes().decode("utf-8-sig", errors="replace")
             except OSError as exc:
                 raise DatasetError(f"mtfl: cannot read {listing} ({exc.strerror or exc})") from None
             for number, line in enumerate(text.splitlines(), start=1):
@@ -92,12 +94,14 @@ class MtflReader(DatasetReader):
                     self.report(listing, str(exc), line=number)
                     continue
                 rel = rel.replace("\\", "/")
-                image = self.root / rel
-                if not image.is_file():
-                    self.report(listing, f"image {rel} not found in {self.root}", line=number)
+                image = self.dataset_path(self.root, rel, listing, line=number)
+                if image is None:
+                    continue
+                if not self.image_present(image, rel, self.root, listing, line=number):
                     continue
                 if self.check_image(image) is None:
                     continue
                 face = FaceRecord(box=five_point_box(points), landmarks=points, point_set="five", gender=gender,
-                                  pose_class=pose, attributes={"smile": smile, "glasses": glasses})
+                                  pose_class=pose, attributes={"smile": smile, "glasses": glasses},
+                                  annotation=listing, lines=(number,) * len(points))
                 yield ImageRecord(image=image, faces=(face,), source=self.source, group=rel)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hyperface.data.images import IMAGE_SUFFIXES
-from hyperface.data.readers._files import walk_files
 from hyperface.data.readers.base import DatasetReader
 from hyperface.data.records import ImageRecord
 
@@ -21,7 +20,7 @@ class NegativesReader(DatasetReader):
     folder_only = True
 
     def _records(self) -> Iterator[ImageRecord]:
-        for image in walk_files(self.path, IMAGE_SUFFIXES):
+        for image in self.list_files(self.path, IMAGE_SUFFIXES):
             if self.check_image(image) is None:
                 continue
             yield ImageRecord(image=image, faces=(), source=self.source,

@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from hyperface.data.readers._files import ImageIndex, walk_files
+from hyperface.data.readers._files import ImageIndex
 from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 
@@ -89,7 +89,7 @@ def read_pts(path: str | Path) -> tuple[np.ndarray, tuple[int, ...]]:
     """:func:`parse_pts` and the 1-based line of each point, so later checks can name the line."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is not text
     except UnicodeDecodeError:
         raise AnnotationError("not a text file") from None
     except OSError as exc:
@@ -111,7 +111,7 @@ def read_pts(path: str | Path) -> tuple[np.ndarray, tuple[int, ...]]:
         if not sep or key not in ("version", "n_points"):
             raise AnnotationError(f"bad header line {s[:60]!r}: expected 'version: 1', 'n_points: N' and '{{'", n)
         if key == "n_points":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):  # "²" is a digit to isdigit, not to int
                 raise AnnotationError(f"bad header: n_points {value!r} is not a whole number", n)
             expected = int(value)
         elif not _is_number(value):
@@ -165,7 +165,7 @@ class PtsReader(DatasetReader):
     def _annotation_files(self) -> list[Path]:
         if self.path.is_file():
             return [self.path]
-        return walk_files(self.root, self.annotation_suffixes)
+        return self.list_files(self.root, self.annotation_suffixes)
 
     def _choose(self, files: list[Path]) -> Path:
         """The annotation file to use when several annotate one image (same folder and stem)."""

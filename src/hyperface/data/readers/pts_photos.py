@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from hyperface.data.readers._files import ImageIndex, walk_files
+from hyperface.data.readers._files import ImageIndex
 from hyperface.data.readers.base import DatasetReader
 from hyperface.data.readers.pts import AnnotationError, point_set_for, read_pts
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
@@ -43,7 +43,7 @@ class PtsPhotosReader(DatasetReader):
     def _records(self) -> Iterator[ImageRecord]:
         images = ImageIndex()
         photos: dict[Path, list[Path]] = {}
-        for ann in walk_files(self.path, (".pts",)):
+        for ann in self.list_files(self.path, (".pts",)):
             image = self._photo_of(images, ann)
             if image is None:
                 self.report(ann, f"no photo for it (looked for {ann.stem}.* and NAME.* for NAME_K.pts)")

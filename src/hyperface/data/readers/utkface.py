@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 from hyperface.data.boxes import whole_image_box
 from hyperface.data.images import IMAGE_SUFFIXES
-from hyperface.data.readers._files import walk_files
 from hyperface.data.readers.base import DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord
 
@@ -35,7 +34,7 @@ def parse_utkface_name(name: str) -> tuple[int, int, int]:
                          f"field(s) ({'_'.join(fields)!r})")
     labels = ("age", "gender", "race", "date")
     for label, value in zip(labels, fields):
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise ValueError(f"malformed UTKFace name: {label} field {value!r} is not a whole number")
     age, gender, race = int(fields[0]), int(fields[1]), int(fields[2])
     if gender not in (0, 1):
@@ -55,7 +54,7 @@ class UtkFaceReader(DatasetReader):
     folder_only = True
 
     def _records(self) -> Iterator[ImageRecord]:
-        for image in walk_files(self.path, IMAGE_SUFFIXES):
+        for image in self.list_files(self.path, IMAGE_SUFFIXES):
             try:
                 age, gender, race = parse_utkface_name(image.name)
             except ValueError as exc:

@@ -9,9 +9,10 @@ the folder is named ``face`` only those (face sets in VOC format sometimes annot
 too), else every object. ``min_face``: a face box shorter than this many pixels is kept but marked
 ``ignore`` (``attributes["ignore"]``), so ``prepare`` takes it neither as a face nor as background
 (crowd photos box faces too small to learn from; calling them non-faces would teach the detector
-to reject faces). The image is ``<filename>`` looked up in ``JPEGImages/``, ``images/``, beside the XML, or in the root.
-VOC coordinates are 1-based pixel indices with an inclusive ``xmax``; they are kept as distributed,
-as ``evaluation.md`` says for every ground truth. Every face of a photo is annotated, so
+to reject faces). The image is ``<filename>`` looked up in ``JPEGImages/``, ``images/``, beside the XML, or in
+the root; a name that leaves the dataset (absolute, or with ``..``) is reported with the XML file and the line
+of its ``<filename>``, and skipped. VOC coordinates are 1-based pixel indices with an inclusive ``xmax``; they
+are kept as distributed, as ``evaluation.md`` says for every ground truth. Every face of a photo is annotated, so
 ``all_faces_annotated`` is True.
 """
 
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperface.data.files import special_kind
+from hyperface.data.readers._files import walk_files
 from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord
 
@@ -46,29 +49,32 @@ class VocReader(DatasetReader):
         if not math.isfinite(float(min_face)) or float(min_face) < 0:
             raise ValueError(f"voc: min_face={min_face!r} must be a number of pixels >= 0")
         self.min_face = float(min_face)
+        self.folder: Path | None = None  # the folder of XML files (None: one file given)
         if self.path.is_file():
-            self.root, self.files = self.path.parent, [self.path]
+            self.root = self.path.parent
         else:
             ann = next((self.path / n for n in _ANNOTATION_FOLDERS if (self.path / n).is_dir()), None)
-            folder = ann if ann is not None else self.path
+            self.folder = ann if ann is not None else self.path
             self.root = self.path if ann is not None else self.path.parent
-            self.files = sorted(folder.glob("*.xml"))
-        if not self.files:
-            raise DatasetError(f"voc: no .xml annotation in {self.path} (expected Annotations/*.xml)")
+            if not walk_files(self.folder, (".xml",), recursive=False):
+                raise DatasetError(f"voc: no .xml annotation in {self.path} (expected Annotations/*.xml)")
 
     def _image_path(self, xml: Path, filename: str) -> Path | None:
         for folder in (*(self.root / n for n in _IMAGE_FOLDERS), xml.parent, self.root):
             candidate = folder / filename
-            if candidate.is_file():
+            if special_kind(candidate) is None:
                 return candidate
         return None
 
-    def _parse(self, xml: Path) -> tuple[str, list[tuple[str, np.ndarray]]]:
-        tree = ET.parse(xml)
-        root = tree.getroot()
+    def _parse(self, xml: Path) -> tuple[str, int | None, list[tuple[str, np.ndarray]]]:
+        """(image file name, the line of its ``<filename>``, [(object name, box)]) of one XML file."""
+        data = xml.read_bytes()
+        root = ET.fromstring(data)
         filename = (root.findtext("filename") or "").strip()
         if not filename:
             raise ValueError("no <filename>")
+        at = data.find(b"<filename")
+        line = data.count(b"\n", 0, at) + 1 if at >= 0 else None
         objects = []
         for i, obj in enumerate(root.iter("object")):
             name = (obj.findtext("name") or "").strip().lower()
@@ -82,24 +88,32 @@ class VocReader(DatasetReader):
             if not all(math.isfinite(v) for v in box) or box[2] <= box[0] or box[3] <= box[1]:
                 raise ValueError(f"object {i}: empty or invalid box {box.tolist()}")
             objects.append((name, box))
-        return filename, objects
+        return filename, line, objects
 
     def _records(self) -> Iterator[ImageRecord]:
+        files = [self.path] if self.folder is None else self.list_files(self.folder, (".xml",), recursive=False)
         parsed = []
-        for xml in self.files:
+        for xml in files:
             try:
                 parsed.append((xml, *self._parse(xml)))
-            except (ET.ParseError, ValueError) as exc:
+            except ET.ParseError as exc:
+                self.report(xml, f"malformed XML ({exc})", line=exc.position[0])
+            except ValueError as exc:
                 self.report(xml, str(exc))
-        names = {name for _, _, objs in parsed for name, _ in objs}
+            except OSError as exc:
+                self.report(xml, f"cannot read file ({exc.strerror or exc})")
+        names = {name for _, _, _, objs in parsed for name, _ in objs}
         if self.classes and not self.classes & names:
             raise DatasetError(f"voc: no object of class {', '.join(sorted(self.classes))} in {self.path} "
                                f"(its classes: {', '.join(sorted(names)) or 'none'})")
         wanted = self.classes or ({"face"} if "face" in names else None)
-        for xml, filename, objects in parsed:
+        for xml, filename, line, objects in parsed:
+            if self.dataset_path(self.root, filename, xml, line=line) is None:
+                continue
             image = self._image_path(xml, filename)
             if image is None:
-                self.report(xml, f"image {filename} not found (looked in JPEGImages/, images/, beside the XML, the root)")
+                self.report(xml, f"image {filename} not found (looked in JPEGImages/, images/, beside the XML, "
+                                 f"the root)", line=line)
                 continue
             if self.check_image(image) is None:
                 continue

@@ -68,8 +68,8 @@ class Vw300Reader(DatasetReader):
     def _annotations(self, folder: Path) -> list[tuple[int, Path]]:
         """(0-based frame, .pts path) of every well-named annotation, in frame order."""
         out = []
-        for p in sorted((folder / "annot").glob("*.pts")):
-            if not p.stem.isdigit():
+        for p in self.list_files(folder / "annot", (".pts",), recursive=False):
+            if not (p.stem.isascii() and p.stem.isdigit()):
                 self.report(p, "annotation name is not a frame number (expected NNNNNN.pts, 1-based)")
             elif int(p.stem) < 1:
                 self.report(p, "frame numbers are 1-based: 0 is not a frame")
@@ -98,13 +98,15 @@ class Vw300Reader(DatasetReader):
                 except AnnotationError as exc:
                     self.report(ann, exc.message, line=exc.line, frame=frame)
                     continue
-                if self.verify_images:
-                    try:
+                try:
+                    if self.verify_images:
                         video.read(frame)
-                    except ImageReadError as exc:
-                        message = str(exc).removeprefix(f"{video_path}: ").removeprefix(f"frame {frame}: ")
-                        self.report(video_path, message, frame=frame)
-                        continue
+                    else:
+                        video.check_size(frame)  # the pixel budget, from the container: nothing decoded
+                except ImageReadError as exc:
+                    message = str(exc).removeprefix(f"{video_path}: ").removeprefix(f"frame {frame}: ")
+                    self.report(video_path, message, frame=frame)
+                    continue
                 face = FaceRecord(box=box_from_points(points), landmarks=points, point_set=point_set,
                                   annotation=ann, lines=lines)
                 yield ImageRecord(image=video_path, faces=(face,), source=self.source, group=group, frame=frame)

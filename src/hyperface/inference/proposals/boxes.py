@@ -31,9 +31,11 @@ log = logging.getLogger(__name__)
 
 
 def _box(value, where: str) -> list[float]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{where}: a box must be 4 numbers x0 y0 x1 y1, got {value!r}")
     try:
         box = [float(v) for v in value][:4]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{where}: a box must be 4 numbers x0 y0 x1 y1, got {value!r}") from None
     if len(box) != 4 or not all(np.isfinite(box)):
         raise ValueError(f"{where}: a box must be 4 finite numbers x0 y0 x1 y1, got {value!r}")
@@ -42,48 +44,72 @@ def _box(value, where: str) -> list[float]:
     return box
 
 
+def _boxes(value, where: str) -> list[list[float]]:
+    """A JSON list of boxes; anything else is a ValueError naming ``where``."""
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: boxes must be a list of [x0, y0, x1, y1], got {str(value)[:60]!r}")
+    return [_box(b, where) for b in value]
+
+
+def _frame(value, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{where}: 'frame' must be a whole number, got {str(value)[:60]!r}")
+    try:
+        return int(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{where}: 'frame' must be a whole number, got {value!r}") from None
+
+
 def _from_record(rec: dict, where: str, out: dict[str, list]) -> None:
     name = rec.get("input", rec.get("image", rec.get("path")))
     if not isinstance(name, str):
         raise ValueError(f"{where}: an object needs an 'input' (image path) string")
     if rec.get("frame") is not None:
-        name = f"{name}#{int(rec['frame'])}"
+        name = f"{name}#{_frame(rec['frame'], where)}"
     if "boxes" in rec:
-        boxes = rec["boxes"]
+        boxes = _boxes(rec["boxes"], where)
     elif "faces" in rec:
-        boxes = [f["box"] for f in rec["faces"]]
+        faces = rec["faces"]
+        if not isinstance(faces, list) or not all(isinstance(f, dict) and "box" in f for f in faces):
+            raise ValueError(f"{where}: 'faces' must be a list of objects with a 'box'")
+        boxes = [_box(f["box"], where) for f in faces]
     else:
         raise ValueError(f"{where}: an object needs 'boxes' or 'faces'")
-    out[name].extend(_box(b, where) for b in boxes)
-    out.setdefault(name, [])
+    out[name].extend(boxes)
+
+
+def _json(text: str, where: str):
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{where}: JSON nested too deeply") from None
 
 
 def read_boxes_file(path: str | Path) -> dict[str, np.ndarray]:
     """Image name -> boxes (K, 4) from a JSON, JSON-lines or text file (see the module docstring)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ValueError(f"{path}: cannot read boxes file ({exc})") from None
     out: dict[str, list] = defaultdict(list)
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
-            data = json.loads(text)
+            data = _json(text, str(path))
             docs = [(f"{path}", data)]
         except json.JSONDecodeError:  # JSON lines
             docs = []
             for i, line in enumerate(text.splitlines(), 1):
                 if line.strip():
                     try:
-                        docs.append((f"{path}:{i}", json.loads(line)))
+                        docs.append((f"{path}:{i}", _json(line, f"{path}:{i}")))
                     except json.JSONDecodeError as exc:
                         raise ValueError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
         for where, doc in docs:
             if isinstance(doc, dict) and not any(k in doc for k in ("input", "image", "path")):
                 for name, boxes in doc.items():
-                    out[str(name)].extend(_box(b, f"{where} [{name!r}]") for b in boxes)
-                    out.setdefault(str(name), [])
+                    out[str(name)].extend(_boxes(boxes, f"{where} [{name!r}]"))
             elif isinstance(doc, dict):
                 _from_record(doc, where, out)
             elif isinstance(doc, list):
