@@ -25,9 +25,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
-import multiprocessing
 import shutil
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +49,7 @@ from hyperface.data.shards import (
     shard_is_complete, shard_problem, sum_counts, write_shard,
 )
 from hyperface.data.splits import split_of
+from hyperface.data.workers import worker_pool
 
 __all__ = [
     "PrepareOptions",
@@ -257,14 +256,6 @@ def _run_task(args: tuple[ShardTask, PrepareOptions, Path]) -> tuple[str, int]:
     return task.name, len(task.records)
 
 
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C hits the whole group: the parent alone stops the job
-    cv2.setNumThreads(1)  # one process per core: no nested threading
-    import torch  # a dependency: the teacher network of the aligned and hard-negatives modes
-
-    torch.set_num_threads(1)
-
-
 # -- planning ---------------------------------------------------------------------------------
 
 @dataclass
@@ -440,8 +431,7 @@ def _run(todo: Sequence[ShardTask], options: PrepareOptions, out: Path, workers:
         for a in args:
             finished(*_run_task(a))
     else:
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(min(workers, len(todo)), initializer=_init_worker) as pool:
+        with worker_pool(min(workers, len(todo))) as pool:
             for result in pool.imap_unordered(_run_task, args):
                 finished(*result)
 
