@@ -62,6 +62,8 @@ class _AnalyzeBatch:
                 record = analyze_bytes(self.analyzer, bytes(data), str(path), self.max_pixels)
             except ImageReadError as exc:  # one bad file is a line, never the end of the run
                 record = error_record(str(path), str(exc))
+            except Exception as exc:  # nor is one image the analyzer fails on
+                record = error_record(str(path), f"{path}: analysis failed ({type(exc).__name__}: {exc})")
             lines.append(json.dumps(record))
             faces.append(len(record.get("faces", ())))
             failed.append("error" in record)
@@ -172,6 +174,14 @@ def analyze_with_ray(inputs: Sequence[str | Path], output: str | Path, *, addres
     if num_actors is not None and num_actors < 1:
         raise ValueError(f"num_actors must be >= 1, got {num_actors}")
     output = Path(output)
+    if output.is_dir():
+        raise ValueError(f"{output} is a folder; the output is one {format} file")
+    if any("://" not in p and Path(p).resolve() == output.resolve() for p in paths):
+        raise ValueError(f"{output} is one of the inputs; choose another output file")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # One analyzer built here first: a bad setting (a missing weights file, a value out of range) is then
+    # one clear error, where in an actor's constructor Ray would restart the actor again and again.
+    _AnalyzeBatch(settings, max_pixels)
     import ray  # after the checks: a usage error needs no Ray
 
     started = time.perf_counter()
@@ -184,8 +194,8 @@ def analyze_with_ray(inputs: Sequence[str | Path], output: str | Path, *, addres
         ds = ray.data.read_binary_files(paths, include_paths=True, num_cpus=0,
                                         file_extensions=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
         ds = ds.map_batches(_AnalyzeBatch, fn_constructor_kwargs={"settings": settings, "max_pixels": max_pixels},
-                            batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
-                            num_cpus=threads)
+                            batch_size=batch_size, batch_format="numpy", num_cpus=threads,
+                            compute=ray.data.ActorPoolStrategy(size=actors))
         images = faces = failures = 0
         with fileio.atomic_open(output, "w" if format == "jsonl" else "wb") as fh:
             sink = _JsonLinesSink(fh) if format == "jsonl" else _ParquetSink(fh)
@@ -217,7 +227,7 @@ def run_ray_cli(inputs: Sequence[str | Path], json_out: str | Path | None, addre
     except ImportError as exc:
         print(f"hyperface analyze: --ray needs Ray Data: pip install \"hyperface[ray]\" ({exc})", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"hyperface analyze: {exc}", file=sys.stderr)
         return 2
     except ConnectionError as exc:  # no Ray cluster at ADDRESS

@@ -91,7 +91,7 @@ def test_ray_writes_parquet_with_faces_as_structs(ray_session, photos, expected,
         assert {k: v for k, v in row.items() if k != "error"} == expected[name]
 
 
-def test_ray_settings_and_inputs_are_checked_before_ray_starts(photos, tmp_path, capsys):
+def test_ray_settings_inputs_and_output_are_checked_before_ray_starts(photos, tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown analyzer setting.*colour"):
         analyze_with_ray([photos], tmp_path / "x.jsonl", settings={"colour": "red"})
     with pytest.raises(ValueError, match="format must be one of jsonl, parquet"):
@@ -100,4 +100,32 @@ def test_ray_settings_and_inputs_are_checked_before_ray_starts(photos, tmp_path,
     assert "missing: no such file or folder" in capsys.readouterr().err
     assert run_ray_cli([photos], None, None, {}) == 2
     assert "--ray needs --json" in capsys.readouterr().err
+    assert run_ray_cli([photos], photos, None, {}) == 2
+    assert f"{photos} is a folder" in capsys.readouterr().err
+    assert run_ray_cli([photos / "grey.jpg"], photos / "grey.jpg", None, {}) == 2
+    assert "is one of the inputs" in capsys.readouterr().err
+    assert run_ray_cli([photos], tmp_path / "x.jsonl", None, {"weights": str(photos / "grey.jpg")}) == 2
+    assert "grey.jpg: not a readable safetensors file" in capsys.readouterr().err
+    assert run_ray_cli([photos], tmp_path / "x.jsonl", None, {"score_threshold": 2.0}) == 2
+    assert "score_threshold must be in [0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_an_actor_batch_reports_each_failed_image_and_goes_on(photos):
+    from hyperface.cluster import _AnalyzeBatch
+
+    class Flaky:  # fails on the grey image, finds nothing elsewhere
+        def __call__(self, image):
+            if image.shape[:2] == (120, 160):
+                raise RuntimeError("out of luck")
+            return []
+
+    actor = object.__new__(_AnalyzeBatch)
+    actor.analyzer, actor.max_pixels = Flaky(), None
+    names = ["grey.jpg", "broken.jpg", "astronaut.jpg"]
+    out = actor({"bytes": [(photos / n).read_bytes() for n in names], "path": names})
+    lines = [json.loads(line) for line in out["line"]]
+    assert out["failed"] == [True, True, False] and out["faces"] == [0, 0, 0]
+    assert lines[0] == {"input": "grey.jpg", "error": "grey.jpg: analysis failed (RuntimeError: out of luck)"}
+    assert lines[1]["error"].startswith("broken.jpg: cannot decode image")
+    assert lines[2] == {"input": "astronaut.jpg", "frame": None, "width": 512, "height": 512, "faces": []}

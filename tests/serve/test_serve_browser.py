@@ -91,11 +91,12 @@ def test_a_photo_dropped_on_the_page_shows_its_face_drawn_with_the_json(base_url
     record = json.loads(photo.find_element(By.CSS_SELECTOR, "pre.json").get_attribute("textContent"))
     assert record["input"] == EXAMPLE_IMAGE and len(record["faces"]) == 1
 
-    # the canvas holds the photo at its own size, with the face's box drawn in the box colour
+    # the canvas holds the photo (at the column's width), with the face's box drawn in the box colour
     canvas = photo.find_element(By.TAG_NAME, "canvas")
-    assert (canvas.get_attribute("width"), canvas.get_attribute("height"), canvas.get_attribute("data-drawn")) == \
-        ("512", "512", "1")
-    x0, y0, x1, y1 = record["faces"][0]["box"]
+    scale = float(canvas.get_attribute("data-scale"))
+    assert canvas.get_attribute("data-drawn") == "1"
+    assert int(canvas.get_attribute("width")) == int(canvas.get_attribute("height")) == round(512 * scale)
+    x0, y0, x1, y1 = (v * scale for v in record["faces"][0]["box"])
     greenest = browser.execute_script(  # of the 3 x 3 pixels around each point
         "const [c, pts] = arguments; const ctx = c.getContext('2d');"
         "return pts.map(([x, y]) => { const d = ctx.getImageData(x - 1, y - 1, 3, 3).data; let best = null;"
@@ -105,7 +106,8 @@ def test_a_photo_dropped_on_the_page_shows_its_face_drawn_with_the_json(base_url
     for r, g, b, a in greenest:  # on the box's bottom, left and right edges: the box green (40, 220, 40)
         assert g > 180 and g - max(r, b) > 60 and a == 255, greenest  # anti-aliased: partly the photo
     centre = browser.execute_script(  # the photo itself is there too (not the blank canvas)
-        "const c = arguments[0]; return Array.from(c.getContext('2d').getImageData(100, 400, 1, 1).data);", canvas)
+        "const [c, x, y] = arguments; return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data);",
+        canvas, round(100 * scale), round(400 * scale))
     assert centre[3] == 255 and centre[:3] != [0, 0, 0]
 
     bad = browser.find_element(By.CSS_SELECTOR, 'section.result[data-name="notes.jpg"]')
