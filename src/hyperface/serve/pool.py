@@ -1,8 +1,9 @@
 """A fixed pool of analyzer workers behind a bounded queue: the service's only concurrency control.
 
-Each worker is a thread that owns its analyzers (an analyzer is never shared between threads); the
-heavy work (decoding, OpenCV, onnxruntime, PyTorch) releases the GIL, so threads run in parallel
-without a copy of every model per process. At most ``workers + queue`` requests are admitted; one
+Each worker is a thread that owns its analyzers (an analyzer is never shared between threads). Much
+of a call releases the GIL (onnxruntime's runs alone are about 45% of one on the 640x480 test image;
+decoding and OpenCV too), so a few threads share the cores without a copy of every model per
+process; on many cores the Python part caps how far threads scale. At most ``workers + queue`` requests are admitted; one
 more is refused at once (:class:`PoolFull`, the service's 503) rather than left to wait without
 bound. A worker keeps the server's default analyzer for good and the analyzers of the last few
 distinct request options (building one takes seconds, one build at a time, so a new set of options
