@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("analyze", "find faces in images, folders and videos"),
     "evaluate": ("evaluate", "measure models on annotated data"),
     "export": ("export", "export a model to ONNX"),
+    "serve": ("serve", "an HTTP service and a page to drop photos on (pip install \"hyperface[serve]\")"),
 }
 
 
