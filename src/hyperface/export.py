@@ -22,6 +22,7 @@ import hashlib
 import io
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 OPSET = 18
 _CACHE: dict[str, bytes] = {}  # content hash -> ONNX bytes (see cached_onnx)
 _CACHE_SIZE = 16
+# PyTorch's exporters keep global state ("GLOBALS.in_onnx_export"): one export at a time per process
+_EXPORTING = threading.Lock()
 
 
 def _dynamic(module: Deployed, dynamo: bool):
@@ -114,15 +117,16 @@ def cached_onnx(model: torch.nn.Module) -> bytes:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     key = h.hexdigest()
-    if key not in _CACHE:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        try:
-            _CACHE[key] = onnx_bytes(model, dynamo=False)
-        except Exception as exc:  # a PyTorch without the TorchScript exporter, or a graph it cannot trace
-            log.debug("TorchScript ONNX export failed (%s); using torch.export", exc)
-            _CACHE[key] = onnx_bytes(model, dynamo=True)
-    return _CACHE[key]
+    with _EXPORTING:
+        if key not in _CACHE:
+            if len(_CACHE) >= _CACHE_SIZE:
+                _CACHE.pop(next(iter(_CACHE)))
+            try:
+                _CACHE[key] = onnx_bytes(model, dynamo=False)
+            except Exception as exc:  # a PyTorch without the TorchScript exporter, or a graph it cannot trace
+                log.debug("TorchScript ONNX export failed (%s); using torch.export", exc)
+                _CACHE[key] = onnx_bytes(model, dynamo=True)
+        return _CACHE[key]
 
 
 def check_onnx(model: torch.nn.Module, onnx_model: bytes | str | os.PathLike, seed: int = 0) -> dict[str, float]:

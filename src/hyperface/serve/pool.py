@@ -55,8 +55,8 @@ def _build_analyzer(settings: dict[str, Any]):
     return FaceAnalyzer(**settings)
 
 
-# Analyzers are built one at a time: building one exports its networks to ONNX for onnxruntime, and
-# PyTorch's exporter keeps global state ("GLOBALS.in_onnx_export"), so two threads cannot build at once.
+# Analyzers are built one at a time: the bundled and exported networks load in a fraction of a second,
+# and a weights file served on onnxruntime is exported by PyTorch, whose exporter keeps global state.
 _BUILD_LOCK = threading.Lock()
 
 
