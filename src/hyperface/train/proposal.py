@@ -245,9 +245,11 @@ def mine_hard_negatives(net: ProposalNet, records: Sequence, threshold: float, h
     """16 x 16 windows (uint8 (M, 3, 16, 16)) that ``net`` accepts on ``records``' images but that
     overlap no annotated face by IoU >= ``hard_iou``. Records must have all their faces annotated."""
     from hyperface.inference.proposals.fast import FastProposals
+    from hyperface.runtime import RuntimeOptions
 
     scanner = FastProposals(net, refine=None, min_face=min_face, threshold=threshold, nms_iou=0.7,
-                            max_candidates=10 * max_per_image, backend="torch")
+                            max_candidates=10 * max_per_image,
+                            options=RuntimeOptions("torch"))
     gen = np.random.default_rng(seed)
     out = []
     for rec, image in _decoded(records):
@@ -312,9 +314,11 @@ def mine_stage1(stage1: ProposalNet, records: Sequence, *, threshold: float = 0.
     """Stage-1 boxes on ``records``' whole images (all faces annotated) as refine samples: IoU <
     ``neg_iou`` with every face = non-face, >= ``pos_iou`` = face with its box target, else left out."""
     from hyperface.inference.proposals.fast import FastProposals
+    from hyperface.runtime import RuntimeOptions
 
     scanner = FastProposals(stage1, refine=None, min_face=min_face, threshold=threshold, nms_iou=0.7,
-                            max_candidates=max_per_image, backend="torch")
+                            max_candidates=max_per_image,
+                            options=RuntimeOptions("torch"))
     gen = np.random.default_rng(seed)
     xs, ys, boxes, masks = [], [], [], []
     for rec, image in _decoded(records):
