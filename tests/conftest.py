@@ -23,3 +23,9 @@ def shared_data() -> Path:
     if root is None:
         pytest.skip(f"development data not found (set HYPERFACE_DATA; looked in {_DEFAULT})")
     return root
+
+
+@pytest.fixture(scope="session")
+def optional_data() -> Path | None:
+    """Path to the data pool, or None when it is absent (for tests that use it where it is, without skipping)."""
+    return data_root()

@@ -66,14 +66,28 @@ def _ranks(scores: np.ndarray) -> list[float]:
     return ranks.tolist()
 
 
+def _nms(b: np.ndarray, s: np.ndarray, groups: np.ndarray | None, iou_threshold: float) -> np.ndarray:
+    """OpenCV's suppression of the boxes with an area; empty boxes are all kept, as torchvision keeps them (their
+    IoU is NaN there, never above the threshold; OpenCV takes two empty boxes for equal and drops one)."""
+    solid = np.flatnonzero(box_area(b) > 0)
+    keep = np.flatnonzero(box_area(b) <= 0)
+    if len(solid):
+        rects, ranks = _xywh(b[solid]).tolist(), _ranks(s[solid])
+        if groups is None or len(np.unique(groups[solid])) == 1:
+            kept = cv2.dnn.NMSBoxes(rects, ranks, 0.0, float(iou_threshold))
+        else:
+            kept = cv2.dnn.NMSBoxesBatched(rects, ranks, groups[solid].tolist(), 0.0, float(iou_threshold))
+        keep = np.concatenate([keep, solid[np.asarray(kept, dtype=np.int64).reshape(-1)]])
+    return keep[np.argsort(-s[keep], kind="stable")]
+
+
 def nms(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float) -> np.ndarray:
     """Indices of the boxes kept by non-maximum suppression, best score first."""
     b = as_boxes(boxes)
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(b) == 0:
         return np.zeros(0, dtype=np.int64)
-    keep = cv2.dnn.NMSBoxes(_xywh(b).tolist(), _ranks(s), 0.0, float(iou_threshold))
-    return np.asarray(keep, dtype=np.int64).reshape(-1)
+    return _nms(b, s, None, iou_threshold)
 
 
 def batched_nms(boxes: ArrayLike, scores: ArrayLike, groups: ArrayLike | Sequence[int],
@@ -84,8 +98,4 @@ def batched_nms(boxes: ArrayLike, scores: ArrayLike, groups: ArrayLike | Sequenc
     g = np.asarray(groups, dtype=np.int64).reshape(-1)
     if len(b) == 0:
         return np.zeros(0, dtype=np.int64)
-    if len(np.unique(g)) == 1:
-        return nms(b, s, iou_threshold)
-    keep = cv2.dnn.NMSBoxesBatched(_xywh(b).tolist(), _ranks(s), g.tolist(), 0.0, float(iou_threshold))
-    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
-    return keep[np.argsort(-s[keep], kind="stable")]
+    return _nms(b, s, g, iou_threshold)

@@ -290,6 +290,9 @@ def _read_onnx(path: Path | bytes, options: RuntimeOptions, batch_size: int, nam
             io = NetworkIO.from_json(meta[IO_KEY])
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{name}: its {IO_KEY!r} metadata is malformed ({exc})") from None
+        if io != network_io(config):  # the pipeline feeds the network by its config (crop size, tasks)
+            raise ValueError(f"{name}: its {IO_KEY!r} metadata ({io}) disagrees with its {CONFIG_KEY!r} metadata, "
+                             f"which describes {network_io(config)}; export it again with 'hyperface export'")
     elif io.kind != "crops":
         raise ValueError(f"{name}: an ONNX {config.arch!r} without {IO_KEY!r} metadata; export it again with "
                          f"'hyperface export'")

@@ -29,3 +29,46 @@ def proposal_weights(tmp_path_factory) -> Path:
         net.score.bias[0] = 1e-3
         net.box.bias.copy_(torch.tensor([-0.5, -0.5, 0.5, 0.5]))
     return save_weights(net, tmp_path_factory.mktemp("proposal") / "proposal.safetensors")
+
+
+@pytest.fixture(scope="session")
+def exported_pipeline(tmp_path_factory) -> Path:
+    """The bundled pipeline as ``hyperface export --out DIR`` writes it (every network, checked against PyTorch):
+    about 20 s of CPU, once per session."""
+    pytest.importorskip("onnxruntime")
+    from hyperface.cli.main import main
+
+    out = tmp_path_factory.mktemp("pipeline") / "exported"
+    assert main(["export", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def exports(monkeypatch) -> list[str]:
+    """The class names of the models exported to ONNX in memory during the test (an empty export cache first)."""
+    pytest.importorskip("onnxruntime")
+    from hyperface import export
+
+    exported: list[str] = []
+    real = export.onnx_bytes
+
+    def counting(model, *args, **kwargs):
+        exported.append(type(model).__name__)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(export, "onnx_bytes", counting)
+    monkeypatch.setattr(export, "_CACHE", {})
+    return exported
+
+
+@pytest.fixture
+def no_bundled_files(monkeypatch, tmp_path):
+    """An installation whose assets folder is empty (the bundled pipeline read again afterwards)."""
+    from hyperface.inference import assets
+
+    empty = tmp_path / "no-assets"
+    empty.mkdir()
+    monkeypatch.setattr(assets, "_assets_dir", lambda: empty)
+    assets.bundled.cache_clear()
+    yield empty
+    assets.bundled.cache_clear()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import pickle
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,9 @@ from PIL import Image
 
 from hyperface.data.images import ImageReadError
 from hyperface.inference import Face, FaceAnalyzer
+from hyperface.data.images import load_image
 from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD, FUSED_SCORE_THRESHOLD, SOURCE_WEIGHT
+from hyperface.inference.assets import EXAMPLE_IMAGE, asset_path
 from hyperface.inference.proposals import FastProposals, ProposalSource
 
 from inference_stubs import BlobNet, blob_image, expected_box
@@ -24,6 +28,9 @@ def assert_same_faces(a: list[Face], b: list[Face], atol: float = 1e-3) -> None:
         assert fa.score == pytest.approx(fb.score, abs=1e-4)
         np.testing.assert_allclose(fa.landmarks, fb.landmarks, atol=atol)
         assert fa.gender == fb.gender
+        for name in ("pose", "visibility"):
+            if getattr(fa, name) is not None or getattr(fb, name) is not None:
+                np.testing.assert_allclose(getattr(fa, name), getattr(fb, name), atol=atol)
 
 
 @pytest.fixture
@@ -76,10 +83,16 @@ def test_bad_inputs_are_named(analyzer, tmp_path):
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(ImageReadError, match="broken.jpg"):
         analyzer(bad)
-    with pytest.raises(ValueError, match="uint8"):
-        analyzer(np.zeros((10, 10, 3), dtype=np.float32))
-    with pytest.raises(TypeError, match="path, a numpy RGB array or a PIL image"):
+    with pytest.raises(ValueError, match="H x W"):
+        analyzer(np.zeros((10, 10, 5), dtype=np.uint8))
+    with pytest.raises(ValueError, match="NaN"):
+        analyzer(np.full((10, 10, 3), np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="numeric dtype"):
+        analyzer(np.zeros((10, 10, 3), dtype=object))
+    with pytest.raises(TypeError, match="path, a numpy array or a PIL image"):
         analyzer(42)
+    with pytest.raises(ValueError, match="color_order"):
+        analyzer.batch([np.zeros((10, 10, 3), np.uint8)], color_order="rgba")
 
 
 def test_large_image_is_scaled_and_answers_mapped_back(proposal_weights):
@@ -162,18 +175,17 @@ def test_compact_model_runs_end_to_end(tmp_path):
     image = blob_image(160, 120, [(80, 60, 20)])
     boxes = np.array([[50.0, 30, 110, 90], [10, 10, 50, 50]])
     faces = an(image, boxes=boxes)
-    assert 1 <= len(faces) <= 2
+    assert len(faces) == 2  # one face per given box, whatever the random network scores them
     assert faces[0].landmarks.shape == (68, 2) and faces[0].point_set == "ibug68"
     assert an.batch([image, image], boxes=[boxes, boxes])[1][0].score == pytest.approx(faces[0].score, abs=1e-4)
 
 
-def test_default_weights_missing_is_explained():
-    from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS
-
-    if (ASSETS / DEFAULT_WEIGHTS).is_file():
-        pytest.skip("bundled compact weights are installed")
-    with pytest.raises(FileNotFoundError, match=r"hyperface-compact.safetensors.*pass weights="):
+def test_a_missing_bundled_pipeline_is_explained(no_bundled_files):
+    with pytest.raises(FileNotFoundError, match=f"{no_bundled_files}.*manifest.json: no pipeline manifest"):
         FaceAnalyzer()
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
+        FaceAnalyzer(BlobNet(), proposals="selective-search", stage_two="bundled")
+    assert FaceAnalyzer(BlobNet(), proposals="selective-search").stage_two is None  # auto: none to add
 
 
 class _ScoredBoxes(ProposalSource):
@@ -224,8 +236,8 @@ def test_a_scoring_source_is_fused_with_the_network_by_weighted_geometric_mean()
     # at the default threshold the face the source doubts (0.04 < 0.6^(1/w)) is dropped, the other kept
     # with the same answer, and the doubted box never reaches the network
     analyzer, crops = FaceAnalyzer(BlobNet(), proposals=source, irp_rounds=0), []
-    network = analyzer.network
-    analyzer.network = lambda x: crops.append(len(x)) or network(x)
+    network = analyzer.stage_one.runtime
+    analyzer.stage_one.runtime = lambda x: crops.append(len(x)) or network(x)
     kept = analyzer(image)
     assert len(kept) == 1 and kept[0].box[0] < 120 and kept[0].score == pytest.approx(got[left], abs=1e-6)
     assert crops == [1]
@@ -262,8 +274,114 @@ def test_the_default_threshold_follows_whether_scores_are_fused():
     scoring, plain = _ScoredBoxes(boxes, np.array([0.9], np.float32)), FastProposals()
     fused = FaceAnalyzer(BlobNet(), proposals=scoring)
     assert fused.score_threshold == FUSED_SCORE_THRESHOLD != DEFAULT_SCORE_THRESHOLD
-    assert fused.irp_threshold == DEFAULT_SCORE_THRESHOLD  # IRP looks at the network's own score
+    assert fused.stage_one.irp_threshold == DEFAULT_SCORE_THRESHOLD  # IRP looks at the network's own score
     assert FaceAnalyzer(BlobNet(), proposals=scoring, fuse_scores=False).score_threshold == DEFAULT_SCORE_THRESHOLD
     assert FaceAnalyzer(BlobNet(), proposals=plain).score_threshold == DEFAULT_SCORE_THRESHOLD
     chosen = FaceAnalyzer(BlobNet(), proposals=scoring, score_threshold=0.3)
-    assert chosen.score_threshold == chosen.irp_threshold == 0.3
+    assert chosen.score_threshold == chosen.stage_one.irp_threshold == 0.3
+
+
+# -- given boxes, inputs, pickling: what a user of another detector or of OpenCV expects -----------------------------
+EXAMPLE = str(asset_path(EXAMPLE_IMAGE))
+
+
+@pytest.fixture(scope="module")
+def bundled_analyzer() -> FaceAnalyzer:
+    return FaceAnalyzer()
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    from hyperface.boxes import box_iou
+
+    return float(box_iou(a[None], b[None])[0, 0])
+
+
+def test_given_boxes_give_one_face_each_in_order_whatever_their_score(bundled_analyzer):
+    (found,) = bundled_analyzer(EXAMPLE)
+    centre, size = (found.box[:2] + found.box[2:]) / 2, found.box[2:] - found.box[:2]
+    loose = np.r_[centre - 0.75 * size, centre + 0.75 * size]  # another detector's box, 1.5 x the face
+    background = np.array([10.0, 10, 90, 100])  # sky and spacecraft, no face
+    given = [background, loose, found.box, found.box]
+    faces = bundled_analyzer(EXAMPLE, boxes=given)
+    assert len(faces) == 4  # no threshold, no L-NMS: the duplicate stays too
+    assert faces[0].score < 0.1 <= 0.9 < min(f.score for f in faces[1:])  # in the order given, each with its score
+    assert _iou(faces[0].box, background) > 0.3 and _iou(faces[0].box, found.box) == 0
+    for face in faces[1:]:  # IRP moved the loose box onto the face; the face's own box stays on it
+        assert _iou(face.box, found.box) > 0.85 and face.gender == found.gender
+        assert face.sources["landmarks"] == "stage2" and face.landmarks.shape == (68, 2)
+    np.testing.assert_allclose(faces[2].box, faces[3].box)
+    # in one batch with a found face: the given image's faces in order, the other's as found
+    both = bundled_analyzer.batch([EXAMPLE, EXAMPLE], boxes=[None, given[:2]])
+    assert len(both[0]) == 1 and len(both[1]) == 2
+    np.testing.assert_allclose(both[0][0].box, found.box, atol=1e-3)
+    np.testing.assert_allclose(both[1][1].box, faces[1].box, atol=1e-3)
+
+
+def test_given_boxes_on_blobs_are_faces_in_their_order(analyzer):
+    image = blob_image(240, 160, [(60, 50, 18), (170, 90, 24)])
+    boxes = np.array([expected_box(170, 90, 24), [100, 120, 140, 158], expected_box(60, 50, 18)])
+    faces = analyzer(image, boxes=boxes)
+    assert len(faces) == 3
+    np.testing.assert_allclose(faces[0].box, expected_box(170, 90, 24), atol=3.0)
+    np.testing.assert_allclose(faces[2].box, expected_box(60, 50, 18), atol=3.0)
+    assert faces[1].score < analyzer.score_threshold < min(faces[0].score, faces[2].score)
+    with pytest.raises(ValueError, match="box 1"):
+        analyzer(image, boxes=[[0, 0, 10, 10], [5, 5, 5, 9]])
+    with pytest.raises(ValueError, match=r"\(K, 4\)"):
+        analyzer(image, boxes=[[0, 0, 10]])
+    with pytest.raises(ValueError, match="2 box arrays for 1 images"):
+        analyzer.batch([image], boxes=[boxes, boxes])
+
+
+def test_an_empty_batch_is_an_empty_list(analyzer):
+    assert analyzer.batch([]) == [] and analyzer.batch([], boxes=[]) == []
+    assert set(analyzer.last_timings) == {"load", "candidates", "network", "irp", "lnms", "stage_two"}
+
+
+def test_opencv_arrays_are_read_as_bgr_when_told(bundled_analyzer):
+    bgr = cv2.imread(EXAMPLE)
+    (want,) = bundled_analyzer(EXAMPLE)
+    (got,) = FaceAnalyzer(color_order="bgr")(bgr)
+    np.testing.assert_allclose(got.box, want.box, atol=1e-3)
+    np.testing.assert_allclose(got.landmarks, want.landmarks, atol=1e-3)
+    assert got.gender == want.gender == "female"
+    (per_call,) = bundled_analyzer.batch([bgr], color_order="bgr")[0]
+    np.testing.assert_allclose(per_call.box, want.box, atol=1e-3)
+    (swapped,) = bundled_analyzer(bgr)  # the same array read as RGB: another face (red and blue swapped)
+    assert np.abs(swapped.box - want.box).max() > 0.5
+    # paths carry their own order: a BGR analyzer reads files the same
+    np.testing.assert_allclose(FaceAnalyzer(color_order="bgr")(EXAMPLE)[0].box, want.box, atol=1e-3)
+    with pytest.raises(ValueError, match="color_order"):
+        FaceAnalyzer(color_order="hsv")
+
+
+def test_every_array_pillow_would_take_gives_the_same_faces(bundled_analyzer):
+    rgb = load_image(EXAMPLE)
+    want = bundled_analyzer(rgb)
+    assert len(want) == 1
+    for array in (rgb.astype(np.uint16) * 257,  # 16 bits
+                  rgb.astype(np.float32) / 255,  # 0..1
+                  rgb.astype(np.float64),  # 0..255
+                  rgb.astype(np.int32),
+                  np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])):  # opaque RGBA
+        assert_same_faces(bundled_analyzer(array), want)
+    grey = rgb[:, :, 1]
+    want_grey = bundled_analyzer(grey)
+    assert len(want_grey) >= 1
+    for array in (grey[:, :, None], np.dstack([grey, np.full_like(grey, 255)]),  # H x W x 1, grey + alpha
+                  grey.astype(np.uint16) * 257, grey.astype(np.float32) / 255):
+        assert_same_faces(bundled_analyzer(array), want_grey)
+
+
+def test_an_analyzer_pickles_by_its_settings(bundled_analyzer, proposal_weights, tmp_path):
+    analyzer = FaceAnalyzer(proposals="fast", proposal_options={"min_face": 30}, score_threshold=0.55,
+                            color_order="bgr", threads=1)
+    copy = pickle.loads(pickle.dumps(analyzer))
+    assert copy is not analyzer and isinstance(copy, FaceAnalyzer)
+    assert (copy.score_threshold, copy.color_order, copy.options, copy.proposals.min_face) == (0.55, "bgr",
+                                                                                                analyzer.options, 30.0)
+    bgr = cv2.imread(EXAMPLE)
+    assert len(analyzer(bgr)) >= 1
+    assert_same_faces(copy(bgr), analyzer(bgr))
+    with pytest.raises(TypeError, match=r"built from objects \(weights, proposals\)"):
+        pickle.dumps(FaceAnalyzer(BlobNet(), proposals=FastProposals(proposal_weights, refine=None)))

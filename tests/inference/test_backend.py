@@ -1,51 +1,79 @@
-"""Backends: ``auto`` is onnxruntime on the CPU where it imports; ``threads`` reaches PyTorch too."""
+"""Backends: ``RuntimeOptions`` validates what runs where; the analyzer runs every network on one engine and
+hands its thread count to both engines."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from hyperface import onnx_io
 from hyperface.inference import FaceAnalyzer
-from hyperface.inference.network import OnnxNetwork, TorchNetwork
 from hyperface.inference.proposals import FastProposals
-from hyperface.onnx_io import resolve_backend
+from hyperface.runtime import BACKENDS, RuntimeOptions
 
 from inference_stubs import BlobNet, blob_image
 
 
-def test_auto_is_onnxruntime_on_the_cpu_and_pytorch_without_it(monkeypatch):
-    assert resolve_backend("auto") == "onnx"
-    assert resolve_backend("auto", "cuda:0") == "torch"
-    assert resolve_backend("torch") == "torch" and resolve_backend("onnx") == "onnx"
-    with pytest.raises(ValueError, match="auto, torch, onnx"):
-        resolve_backend("tensorrt")
+def test_auto_is_onnxruntime_on_the_cpu_and_pytorch_on_a_gpu():
+    assert BACKENDS == ("auto", "onnx", "torch")
+    assert RuntimeOptions().engine == "onnx" and RuntimeOptions("auto", "cpu").engine == "onnx"
+    assert RuntimeOptions("auto", "cuda").engine == "torch" and RuntimeOptions("auto", "cuda:1").engine == "torch"
+    assert RuntimeOptions("torch").engine == "torch" and RuntimeOptions("onnx", "cuda").engine == "onnx"
+    assert RuntimeOptions(device=" CUDA:0 ").device == "cuda:0"  # normalised
+    assert RuntimeOptions(threads=2).threads == 2 and RuntimeOptions().threads is None
 
-    def missing(what: str = "") -> None:
-        raise ImportError("no onnxruntime here")
 
-    monkeypatch.setattr(onnx_io, "require_onnxruntime", missing)
-    assert resolve_backend("auto") == "torch"
-    with pytest.raises(ImportError):
-        resolve_backend("onnx")
+@pytest.mark.parametrize("backend", ["tensorrt", "", "ONNX", None])
+def test_an_unknown_backend_names_the_known_ones(backend):
+    with pytest.raises(ValueError, match="auto, onnx, torch"):
+        RuntimeOptions(backend)
+
+
+@pytest.mark.parametrize("device", ["mps", "meta", "gpu", "cuda:x", "cuda:-1", "xla", ""])
+def test_an_unsupported_device_is_a_value_error_naming_cpu_and_cuda(device):
+    with pytest.raises(ValueError, match=r"'cpu'.*'cuda'"):
+        RuntimeOptions("auto", device)
+    with pytest.raises(ValueError, match=r"'cpu'.*'cuda'"):
+        FaceAnalyzer(device=device)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, 2.0, "2", True])
+def test_threads_must_be_a_whole_number_of_at_least_one(threads):
+    with pytest.raises(ValueError, match="threads"):
+        RuntimeOptions(threads=threads)
+
+
+def test_a_missing_gpu_is_a_value_error_before_any_network_loads():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        RuntimeOptions("torch", "cuda").torch_device()
+
+
+def _session_threads(runtime) -> int:
+    return runtime._run.session.get_session_options().intra_op_num_threads
 
 
 def test_the_analyzer_runs_every_network_on_one_backend_and_sets_both_thread_pools(proposal_weights):
     before = torch.get_num_threads()
+    fast = {"weights": proposal_weights, "min_face": 32, "refine": None}
     try:
-        source = FastProposals(proposal_weights, min_face=32, refine=None)
-        a = FaceAnalyzer(BlobNet(), proposals=source, threads=1)
-        assert a.backend == "onnx" and isinstance(a.network, OnnxNetwork)
-        assert torch.get_num_threads() == 1
-        b = FaceAnalyzer(BlobNet(), proposals="fast", proposal_options={"weights": proposal_weights, "min_face": 32, "refine": None}, backend="torch")
-        assert isinstance(b.network, TorchNetwork) and b.proposals.backend == "torch"
-        c = FaceAnalyzer(BlobNet(), proposals="fast", proposal_options={"weights": proposal_weights, "min_face": 32, "refine": None})
-        assert c.proposals.backend == "onnx"
+        a = FaceAnalyzer(BlobNet(), proposals="fast", proposal_options=fast, threads=1)
+        assert a.backend == "onnx" and a.options == RuntimeOptions("auto", "cpu", 1)
+        assert a.stage_one.runtime.engine == a.proposals.runtime.engine == "onnx"
+        assert _session_threads(a.stage_one.runtime) == _session_threads(a.proposals.runtime) == 1
+        torch.set_num_threads(3)
+        b = FaceAnalyzer(BlobNet(), proposals="fast", proposal_options=fast, backend="torch", threads=1)
+        assert b.backend == "torch" and b.proposals.runtime.engine == "torch"
+        assert torch.get_num_threads() == 1  # PyTorch's process-wide pool, set once the torch engine runs
         image = blob_image(200, 140, [(70, 60, 20)])
         fa, fb = a(image), b(image)
         assert len(fa) == len(fb) == 1
         assert abs(fa[0].score - fb[0].score) < 1e-4
+        # a source built by the caller keeps its own engine; the analyzer's networks follow the analyzer
+        own = FastProposals(proposal_weights, min_face=32, refine=None)
+        c = FaceAnalyzer(BlobNet(), proposals=own, backend="torch")
+        assert c.backend == "torch" and c.proposals.runtime.engine == "onnx"
         with pytest.raises(ValueError, match="threads"):
-            FaceAnalyzer(BlobNet(), proposals=source, threads=0)
+            FaceAnalyzer(BlobNet(), proposals=own, threads=0)
     finally:
         torch.set_num_threads(before)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from hyperface.inference.network import TorchRunner, cpu_optimized
+from hyperface.models.deploy import TorchRunner, cpu_optimized, deployable
 from hyperface.models.detector import hyperface_detector
 from hyperface.models.registry import create_model
 
@@ -60,19 +61,21 @@ def test_the_detector_and_a_traced_network_keep_their_outputs():
             torch.testing.assert_close(gl, wl, rtol=1e-4, atol=1e-4)
             torch.testing.assert_close(gd, wd, rtol=1e-4, atol=1e-3)
     net = _randomise_batchnorm(create_model("hyperface-compact"))
-    runner = TorchRunner(net)
+    module = deployable(net)
+    runner = TorchRunner(module)
     s = net.config.input_size
-    x = torch.rand(2, 3, s, s)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, s, s, 3), dtype=np.uint8)
     with torch.inference_mode():
-        want = net(x)
-    got = runner(x)
-    assert _count(runner._run, nn.BatchNorm2d) == 0
+        want = module(torch.from_numpy(pixels))
+    got = runner(pixels)
+    assert _count(runner._run, nn.BatchNorm2d) == 0 and _count(net, nn.BatchNorm2d) > 0
     convs = [m.weight for m in runner._run.modules()
              if isinstance(m, nn.Conv2d) and m.weight.shape[1] > 1 and m.weight.shape[2] > 1]  # not 1x1 or depthwise
     assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in convs)
-    for k in want:
-        torch.testing.assert_close(got[k], want[k], rtol=1e-4, atol=1e-4)
+    assert len(got) == len(want) == len(net.config.tasks) and all(isinstance(g, np.ndarray) for g in got)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-4, atol=1e-4)
     # without optimisation the module itself runs
-    plain = TorchRunner(net, optimize=False)
-    plain(x)
-    assert plain._run is net
+    plain = TorchRunner(module, optimize=False)
+    np.testing.assert_allclose(plain(pixels)[0], want[0].numpy(), rtol=1e-6, atol=1e-6)
+    assert plain._run is module

@@ -1,38 +1,65 @@
-"""Crop geometry: both extraction paths give the prepared data's crops; landmark coordinates round-trip."""
+"""Crop geometry: stage one's crops are the prepared data's, the refine network's are ``roi_align``'s (within a
+grey level); landmark coordinates round-trip."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
+from torchvision.ops import roi_align
 
 from hyperface.data.candidates import extract_crop
-from hyperface.inference.crops import (
-    extract_crops, extract_crops_cv2, image_to_relative, image_to_tensor, relative_to_image,
-)
+from hyperface.inference.crops import extract_crops, image_to_relative, relative_to_image, sample_crops
 
 
-def test_crop_paths_agree_with_the_training_crops():
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:120, 0:160]
-    image = np.stack([xx * 1.5, yy * 2.0, (xx + yy) / 2], axis=2).astype(np.uint8)
+def _gradient(width: int = 160, height: int = 120) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width]
+    return np.stack([xx * 1.5, yy * 2.0, (xx + yy) / 2], axis=2).astype(np.uint8)
+
+
+def test_crops_are_the_training_crops():
+    image = _gradient()
     boxes = np.array([[20.0, 10, 60, 50], [100, 40, 170, 130], [-10, -5, 30, 25], [5, 5, 150, 115],
-                      [30, 20, 110, 100]])
-    cv = extract_crops_cv2(image, boxes, 32, context=1.25)
+                      [30.5, 20.25, 110, 100.75]])
+    crops = extract_crops(image, boxes, 32, context=1.25)
+    assert crops.shape == (5, 32, 32, 3) and crops.dtype == np.uint8
     for k, box in enumerate(boxes):
-        np.testing.assert_array_equal(cv[k], extract_crop(image, box, 1.25, 32))
-    ra = extract_crops(image_to_tensor(image), torch.tensor(boxes, dtype=torch.float32), 32, context=1.25)
-    ra = ra.permute(0, 2, 3, 1).numpy()
-    inside = [0, 4]  # enlarged boxes within the image: same geometry, slightly different filtering
-    assert np.abs(ra[inside] - cv[inside].astype(np.float32)).mean() < 1.0
-    # outside the image is black in both; the box (40 x 40 at context 1.25) spans the crop's centre 25.6 px
-    assert cv[2, 0, 0].max() == 0 and ra[2, 0, 0].max() < 1
-    noise = rng.integers(0, 255, size=image.shape, dtype=np.uint8)
-    assert extract_crops_cv2(noise, boxes[:0], 32).shape == (0, 32, 32, 3)
+        np.testing.assert_array_equal(crops[k], extract_crop(image, box, 1.25, 32))
+    # outside the image is black; the box (40 x 40 at context 1.25) spans the crop's centre 25.6 px
+    assert crops[2, 0, 0].max() == 0 and crops[2, 31, 31].max() > 0
+    assert extract_crops(image, boxes[:0], 32).shape == (0, 32, 32, 3)
+
+
+def _roi_align(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """torchvision's crops (``aligned=False``, 2 x 2 samples a pixel), as the refine network was trained on."""
+    whole = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    crops = roi_align(whole, [torch.tensor(boxes, dtype=torch.float32)], (size, size), 1.0, 2, aligned=False)
+    return crops.permute(0, 2, 3, 1).numpy()
+
+
+@pytest.mark.parametrize("image", ["noise", "gradient"])
+def test_sampled_crops_are_roi_align_within_one_grey_level(image):
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, (90, 130, 3), dtype=np.uint8) if image == "noise" else _gradient(130, 90)
+    boxes = np.array([[10.3, 20.7, 40.2, 60.9], [70, 12, 100, 50.5],  # inside
+                      [-0.5, -0.5, 30, 35], [100, 60, 129.5, 89.5],  # at the corners
+                      [-20, -12, 25, 30], [110, 70, 160, 120],  # more than a pixel outside: those samples count 0
+                      [5, 5, 6.5, 7], [40, 40, 40.2, 40.1],  # tiny (roi_align takes them as 1 pixel wide)
+                      [-30, -30, 170, 130]])  # larger than the image
+    got = sample_crops(pixels, boxes, 24)
+    want = _roi_align(pixels, boxes, 24)
+    assert got.shape == want.shape == (len(boxes), 24, 24, 3) and got.dtype == np.uint8
+    diff = np.abs(got.astype(np.float64) - want)
+    assert diff.max() <= 1.0
+    assert np.mean(np.abs(got.astype(np.float64) - np.round(want)) > 0) < 0.25  # most values exact
+    assert (got[4, :4, :4] == 0).all() and (got[5, -4:, -4:] == 0).all()
+    assert sample_crops(pixels, boxes[:0], 24).shape == (0, 24, 24, 3)
 
 
 def test_relative_coordinates_round_trip():
-    boxes = torch.tensor([[10.0, 20, 50, 100], [0, 0, 8, 4]])
-    rel = torch.tensor([[[-0.5, -0.5], [0.5, 0.5], [0.0, 0.25]]] * 2)
+    boxes = np.array([[10.0, 20, 50, 100], [0, 0, 8, 4]])
+    rel = np.array([[[-0.5, -0.5], [0.5, 0.5], [0.0, 0.25]]] * 2)
     pts = relative_to_image(rel, boxes)
-    np.testing.assert_allclose(pts[0].numpy(), [[10, 20], [50, 100], [30, 80]])
-    np.testing.assert_allclose(image_to_relative(pts, boxes).numpy(), rel.numpy(), atol=1e-6)
+    np.testing.assert_allclose(pts[0], [[10, 20], [50, 100], [30, 80]])
+    np.testing.assert_allclose(pts[1], [[0, 0], [8, 4], [4, 3]])
+    np.testing.assert_allclose(image_to_relative(pts, boxes), rel, atol=1e-12)

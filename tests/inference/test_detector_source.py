@@ -9,14 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from hyperface.inference.proposals import DetectorProposals, FastProposals, create_proposals
-from hyperface.inference.proposals import detector as detector_module
+from hyperface.inference.bundle import Bundle
+from hyperface.inference.proposals import DetectorProposals, FastProposals, SourceContext, create_proposals
 from hyperface.inference.proposals.detector import RESCORE_WEIGHT, working_scale
+from hyperface.inference.proposals.refine import RefineScorer
 from hyperface.models.detector import hyperface_detector
 from hyperface.models.registry import create_model
 from hyperface.models.weights import save_weights
+from hyperface.runtime import RuntimeOptions, load_runtime
 
 from inference_stubs import BlobNet, blob_image
+
+TORCH = RuntimeOptions("torch")
 
 DIST = (8.0, 16.0, 24.0, 12.0)  # the probe networks' stride-8 box: left, top, right, bottom (working pixels)
 
@@ -75,9 +79,9 @@ def test_working_scale_rule():
     assert working_scale(640, 480, 24, smallest=18) == pytest.approx(0.75)
     assert working_scale(100, 80, 3) == 2.0  # never enlarged more than twice
     assert working_scale(4000, 3000, 20) == pytest.approx(1280 / 4000)  # longer side capped at max_side
-    src = DetectorProposals(probe_net(), min_face=10, max_side=300, backend="torch")
+    src = DetectorProposals(probe_net(), min_face=10, max_side=300, options=TORCH)
     canvas, sx, sy = src.working_image(np.zeros((700, 1000, 3), np.uint8))
-    assert canvas.shape == (1, 3, 256, 320) and canvas.dtype == np.float32  # 300 x 210 padded to 64s
+    assert canvas.shape == (1, 256, 320, 3) and canvas.dtype == np.uint8  # 300 x 210 padded to 64s
     assert (sx, sy) == (300 / 1000, 210 / 700)
 
 
@@ -92,8 +96,8 @@ def test_boxes_land_in_original_pixels(w, h, min_face, ww, wh):
         x0, x1 = _to_original(np.array([8 * j - 3, 8 * j + 3]), sx)
         y0, y1 = _to_original(np.array([8 * i - 3, 8 * i + 3]), sy)
         image[max(0, math.floor(y0)): math.ceil(y1) + 1, max(0, math.floor(x0)): math.ceil(x1) + 1] = 250
-    src = DetectorProposals(probe_net(), min_face=min_face, smallest=12, backend="torch")
-    assert src.working_image(image)[0].shape[2:] == (math.ceil(wh / 64) * 64, math.ceil(ww / 64) * 64)
+    src = DetectorProposals(probe_net(), min_face=min_face, smallest=12, options=TORCH)
+    assert src.working_image(image)[0].shape[1:3] == (math.ceil(wh / 64) * 64, math.ceil(ww / 64) * 64)
     boxes, scores = src.detect(image)
     expected = []
     for i, j in cells:
@@ -113,22 +117,23 @@ def test_padding_is_the_mean_colour():
     58 rows here) reads as the mean colour, which it does not see as dark, nor as anything."""
     image = np.full((70, 100, 3), 128, np.uint8)
     image[21:28, 37:44] = 0  # under the tap of cell (3, 5): pixel (40, 24)
-    src = DetectorProposals(probe_net(sign=-1.0, dist=(32.0,) * 4), min_face=12, smallest=12, backend="torch")
+    src = DetectorProposals(probe_net(sign=-1.0, dist=(32.0,) * 4), min_face=12, smallest=12, options=TORCH)
     canvas, sx, sy = src.working_image(image)
-    assert canvas.shape == (1, 3, 128, 128) and (sx, sy) == (1.0, 1.0)
-    assert np.all(canvas[0, :, 70:, :] == 127.5) and np.all(canvas[0, :, :, 100:] == 127.5)
-    np.testing.assert_array_equal(canvas[0, :, :70, :100], image.transpose(2, 0, 1))
+    assert canvas.shape == (1, 128, 128, 3) and (sx, sy) == (1.0, 1.0)
+    assert np.all(canvas[0, 70:, :] == 128) and np.all(canvas[0, :, 100:] == 128)  # 0.5 of 255, rounded
+    np.testing.assert_array_equal(canvas[0, :70, :100], image)
     boxes = src(image)
     np.testing.assert_allclose(boxes, [[43.5 - 32, -0.5, 43.5 + 32, 27.5 + 32]], atol=1e-3)
-    black_padding = np.where(canvas == 127.5, np.float32(0), canvas)  # the probe would see black padding
-    assert len(src._detect_working(black_padding)[0]) > 1
+    black_padding = canvas.copy()  # the probe would see black padding
+    black_padding[0, 70:], black_padding[0, :, 100:] = 0, 0
+    assert len(src._detect_working(black_padding, src.threshold)[0]) > 1
 
 
 def test_max_face_drops_larger_boxes():
     image = np.full((120, 160, 3), 20, np.uint8)
     image[29:36, 45:52] = 250  # cell (4, 6): a 32 x 28 box
     image[53:60, 0:4] = 250  # cell (7, 0): the same box clipped at the left edge, 28 x 28
-    kw = dict(min_face=12, smallest=12, backend="torch")
+    kw = dict(min_face=12, smallest=12, options=TORCH)
     boxes = DetectorProposals(probe_net(), **kw)(image)
     sizes = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
     np.testing.assert_allclose(np.sort(sizes), [28.0, np.sqrt(32 * 28)], atol=1e-3)
@@ -141,9 +146,7 @@ def test_max_face_drops_larger_boxes():
     np.testing.assert_array_equal(scored_boxes, boxes)
     np.testing.assert_array_equal(scores, plain.detect(image)[1])
     # ... or with their weighted geometric mean with the refine network's probability of the same boxes
-    from hyperface.inference.proposals.refine import RefineScorer, load_refine_net
-
-    second = RefineScorer(load_refine_net("bundled"), backend="torch")(image, torch.from_numpy(boxes))[1].numpy()
+    second = RefineScorer(SourceContext(TORCH).network("refine"))(image, boxes)[1]  # the bundled one
     _, fused = DetectorProposals(probe_net(), **kw).scored(image)
     w = RESCORE_WEIGHT
     np.testing.assert_allclose(fused, scores ** (1 - w) * second ** w, rtol=1e-5)
@@ -159,7 +162,7 @@ def test_scored_above_leaves_out_only_what_cannot_reach_the_floor():
     for k, grey in enumerate((250, 200, 170, 165, 160)):  # detector probabilities from ~1 down to ~0.007
         y, x = 29 + 24 * (k // 3), 45 + 40 * (k % 3)
         image[y:y + 7, x:x + 7] = grey
-    src = DetectorProposals(probe_net(), min_face=12, smallest=12, threshold=0.005, backend="torch")
+    src = DetectorProposals(probe_net(), min_face=12, smallest=12, threshold=0.005, options=TORCH)
     boxes, scores = src.scored(image)
     floor = 0.05
     rescorer, seen = src._rescorer, []
@@ -182,8 +185,9 @@ def test_torch_and_onnx_give_the_same_boxes():
     net = random_net()
     got = {}
     for backend in ("torch", "onnx"):
-        src = DetectorProposals(net, min_face=16, threshold=0.5, max_candidates=10_000, backend=backend)
-        assert src.backend == backend
+        src = DetectorProposals(net, min_face=16, threshold=0.5, max_candidates=10_000,
+                                options=RuntimeOptions(backend))
+        assert src.runtime.engine == backend
         got[backend] = src.detect(image)
     boxes, scores = got["torch"]
     assert len(boxes) >= 5 and np.all(np.diff(scores) <= 0)  # best first
@@ -192,33 +196,41 @@ def test_torch_and_onnx_give_the_same_boxes():
     np.testing.assert_allclose(np.sort(got["onnx"][1]), np.sort(scores), atol=1e-5)
 
 
-def test_weights_that_are_not_a_detector_name_the_file(proposal_weights, tmp_path, monkeypatch):
+def test_weights_that_are_not_a_detector_name_the_file(proposal_weights, tmp_path):
     with pytest.raises(ValueError, match=re.escape(str(proposal_weights))):
         DetectorProposals(proposal_weights)
-    monkeypatch.setattr(detector_module, "ASSETS", tmp_path)  # an installation without the bundled file
-    with pytest.raises(FileNotFoundError, match="hyperface-detector.safetensors"):
-        DetectorProposals()
+    with pytest.raises(ValueError, match=r"pipeline has no detector network \(it has none\)"):
+        DetectorProposals(context=SourceContext(TORCH, Bundle(tmp_path, {})))
     with pytest.raises(ValueError, match="min_face"):
         DetectorProposals(probe_net(), min_face=0)
+
+
+def test_an_installation_without_the_bundled_detector_says_so(no_bundled_files):
+    with pytest.raises(FileNotFoundError, match="manifest.json: no pipeline manifest"):
+        DetectorProposals()
+    DetectorProposals(probe_net(), rescore=None)  # a detector of one's own needs no bundled file
 
 
 def test_detector_path_is_a_file_or_a_folder(tmp_path):
     net = random_net(2)
     path = save_weights(net, tmp_path / "hyperface-detector.safetensors")
     image = blob_image(130, 90, [(60, 40, 15)])
-    want = DetectorProposals(net, backend="torch", threshold=0.5)(image)
+    want = DetectorProposals(net, options=TORCH, threshold=0.5)(image)
     assert len(want) > 0
     for spec in (f"detector:{path}", f"detector:{tmp_path}"):
-        src = create_proposals(spec, backend="torch", threshold=0.5)
-        assert isinstance(src, DetectorProposals) and src.weights == path
+        src = create_proposals(spec, SourceContext(TORCH), threshold=0.5)
+        assert isinstance(src, DetectorProposals) and src.runtime.source == str(path)
+        assert str(path) in map(str, src.files())
         np.testing.assert_allclose(src(image), want, atol=1e-4)
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no hyperface-detector.safetensors there"):
         create_proposals(f"detector:{tmp_path / 'empty'}")
-    with pytest.raises(FileNotFoundError, match="no such weights file"):
+    with pytest.raises(FileNotFoundError, match="no such network file or folder"):
         create_proposals(f"detector:{tmp_path / 'missing.safetensors'}")
-    with pytest.raises(ValueError, match="needs a weights file or folder"):
+    with pytest.raises(ValueError, match="needs a network file or folder"):
         create_proposals("detector:")
+    with pytest.raises(ValueError, match=r"candidate source 'detector'.*min_fce"):
+        create_proposals(f"detector:{path}", SourceContext(TORCH), min_fce=30)  # a misspelt option is named
 
 
 def test_unknown_source_lists_detector():
@@ -236,11 +248,13 @@ def test_analyzer_and_cli_pass_their_options_to_the_detector(tmp_path):
     try:
         an = FaceAnalyzer(BlobNet(), proposals=f"detector:{path}", backend="torch", threads=2,
                           proposal_options={"min_face": 33})
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
     src = an.proposals
-    assert isinstance(src, DetectorProposals)
-    assert (src.backend, src.threads, src.device, src.min_face) == ("torch", 2, "cpu", 33.0)
+    assert isinstance(src, DetectorProposals) and src.runtime.source == str(path)
+    assert (src.runtime.engine, an.options.threads, an.device, src.min_face) == ("torch", 2, "cpu", 33.0)
+    assert src._rescorer.runtime.engine == "torch"  # the bundled re-scorer runs on the analyzer's engine too
     torch.manual_seed(0)
     weights = save_weights(create_model("hyperface-compact", input_size=32, num_points=5, point_set="five"),
                            tmp_path / "compact.safetensors")
@@ -251,25 +265,13 @@ def test_analyzer_and_cli_pass_their_options_to_the_detector(tmp_path):
         assert isinstance(analyzer.proposals, kind) and analyzer.proposals.min_face == 30.0
 
 
-def test_onnx_export_once_per_network_and_not_in_the_constructor(monkeypatch):
-    pytest.importorskip("onnxruntime")
-    from hyperface import onnx_io
-
-    exports = []
-    real = onnx_io.export_to_bytes
-
-    def counting(module, *args, **kwargs):
-        exports.append(type(module).__name__)
-        return real(module, *args, **kwargs)
-
-    monkeypatch.setattr(onnx_io, "export_to_bytes", counting)
-    monkeypatch.setattr(onnx_io, "_EXPORTS", {})
-    first, second = (DetectorProposals(probe_net(), min_face=12, backend="onnx") for _ in range(2))
-    assert exports == []
+def test_equal_detector_networks_share_one_export(exports):
+    first, second = (DetectorProposals(probe_net(), min_face=12, options=RuntimeOptions("onnx")) for _ in range(2))
+    assert exports == ["FaceDetectorNet"]  # the bundled re-scorer ships as ONNX: never exported
     image = np.full((70, 100, 3), 20, np.uint8)
     image[29:36, 45:52] = 250
     np.testing.assert_array_equal(first(image), second(image))
-    assert len(first(image)) == 1 and exports == ["_Detect"]  # equal networks share one export
+    assert len(first(image)) == 1 and exports == ["FaceDetectorNet"]
 
 
 def test_mild_shrinking_is_bilinear_and_strong_shrinking_averages():
@@ -278,25 +280,39 @@ def test_mild_shrinking_is_bilinear_and_strong_shrinking_averages():
 
     image = np.random.default_rng(3).integers(0, 256, (100, 120, 3), dtype=np.uint8)
     for min_face, interpolation in ((20, cv2.INTER_LINEAR), (40, cv2.INTER_AREA)):  # scales 0.8 and 0.4
-        canvas, sx, sy = DetectorProposals(probe_net(), min_face=min_face, backend="torch").working_image(image)
+        canvas, sx, sy = DetectorProposals(probe_net(), min_face=min_face, options=TORCH).working_image(image)
         ww, wh = round(120 * sx), round(100 * sy)
-        want = cv2.resize(image, (ww, wh), interpolation=interpolation).transpose(2, 0, 1)
-        np.testing.assert_array_equal(canvas[0, :, :wh, :ww], want)
+        want = cv2.resize(image, (ww, wh), interpolation=interpolation)
+        np.testing.assert_array_equal(canvas[0, :wh, :ww], want)
 
 
-def test_refine_crops_from_the_boxes_region_equal_crops_from_the_whole_image():
+def test_the_refine_scorer_sees_roi_align_crops():
+    """Its crops are sampled as its training crops were (torchvision's roi_align): its probabilities and
+    boxes are the network's on those crops, up to the one grey level the sampling may differ by."""
     from torchvision.ops import roi_align
 
-    from hyperface.inference.proposals.refine import RefineScorer, load_refine_net
+    from hyperface.models.deploy import deployable
 
+    torch.manual_seed(4)
+    model = create_model("hyperface-proposal-refine").eval()
+    with torch.no_grad():  # answers that change with the crop's content
+        model.score.weight.mul_(30.0)
+        model.box.weight.mul_(10.0)
     image = np.random.default_rng(4).integers(0, 256, (90, 130, 3), dtype=np.uint8)
-    scorer = RefineScorer(load_refine_net(create_model("hyperface-proposal-refine")), backend="torch")
+    scorer = RefineScorer(load_runtime(model, TORCH))
     whole = torch.from_numpy(image).permute(2, 0, 1)[None].float()
-    for boxes in ([[10.3, 20.7, 40.2, 60.9], [70, 12, 100, 50.5]],  # inside
-                  [[-0.5, -0.5, 30, 35], [100, 60, 129.5, 89.5]],  # at the corners
-                  [[5, 5, 6.5, 7]]):  # tiny
-        b = torch.tensor(boxes, dtype=torch.float32)
-        crops = roi_align(whole, [b], (24, 24), 1.0, 2, aligned=False).round_().clamp_(0, 255)
-        with torch.inference_mode():
-            want = scorer._torch.module(crops)[0]
-        np.testing.assert_allclose(scorer(image, b)[1].numpy(), want.numpy(), atol=1e-6)
+    boxes = np.array([[10.3, 20.7, 40.2, 60.9], [70, 12, 100, 50.5],  # inside
+                      [-0.5, -0.5, 30, 35], [100, 60, 129.5, 89.5],  # at the corners
+                      [5, 5, 6.5, 7]], np.float32)  # tiny
+    crops = roi_align(whole, [torch.from_numpy(boxes)], (24, 24), 1.0, 2, aligned=False).round_().clamp_(0, 255)
+    with torch.inference_mode():
+        prob, reg = deployable(model)(crops.permute(0, 2, 3, 1).to(torch.uint8))
+    refined, got = scorer(image, boxes)
+    assert got.dtype == refined.dtype == np.float32 and refined.shape == (5, 4)
+    np.testing.assert_allclose(got, prob.numpy(), atol=5e-3)  # a crop one pixel off: 0.05
+    wh, centre = boxes[:, 2:] - boxes[:, :2], (boxes[:, :2] + boxes[:, 2:]) / 2
+    want = np.concatenate([centre + reg.numpy()[:, :2] * wh, centre + reg.numpy()[:, 2:] * wh], axis=1)
+    np.testing.assert_allclose(refined, want, atol=0.05)
+    assert scorer(image, boxes[:0])[0].shape == (0, 4)
+    with pytest.raises(ValueError, match="not a refine network"):
+        RefineScorer(load_runtime(probe_net(), TORCH))

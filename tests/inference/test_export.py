@@ -1,6 +1,10 @@
-"""ONNX export: parity with PyTorch (dynamic batch), and the analyzer's onnx backend gives the same faces."""
+"""ONNX export: parity with PyTorch (dynamic batch), the analyzer's onnx backend gives the same faces, the shipped
+ONNX files are the shipped weights, and an exported pipeline gives the bundled model's faces."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +15,12 @@ pytest.importorskip("onnxruntime")
 from hyperface.cli.main import main  # noqa: E402
 from hyperface.export import check_onnx, export_onnx, onnx_bytes  # noqa: E402
 from hyperface.inference import FaceAnalyzer  # noqa: E402
+from hyperface.inference.assets import EXAMPLE_IMAGE, asset_path, bundled, parse_model_spec  # noqa: E402
+from hyperface.inference.bundle import ROLES, Bundle  # noqa: E402
 from hyperface.inference.proposals import FastProposals  # noqa: E402
 from hyperface.models.registry import create_model  # noqa: E402
-from hyperface.models.weights import save_weights  # noqa: E402
+from hyperface.models.weights import load_model, save_weights  # noqa: E402
+from hyperface.runtime import load_runtime  # noqa: E402
 
 from inference_stubs import BlobNet, blob_image  # noqa: E402
 
@@ -28,14 +35,18 @@ def test_export_matches_pytorch_with_dynamic_batch(compact, tmp_path):
     import onnx
 
     path = tmp_path / "m.onnx"
-    diffs = export_onnx(compact, path)
+    diffs = export_onnx(compact, path)  # torch.export-based, checked on batches of 1 and 3
     assert set(diffs) == set(compact.config.tasks)
     assert max(diffs.values()) < 1e-4
     proto = onnx.load(str(path))
     assert [o.name for o in proto.graph.output] == list(compact.config.tasks)
-    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
-    assert any(p.key == "hyperface_config" for p in proto.metadata_props)
-    assert max(check_onnx(compact, path, batch_sizes=(5,)).values()) < 1e-4
+    (pixels,) = proto.graph.input
+    assert pixels.name == "pixels" and pixels.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    dims = pixels.type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [32, 32, 3]  # (batch, S, S, 3)
+    assert {p.key for p in proto.metadata_props} >= {"hyperface_config", "hyperface_io"}
+    assert max(check_onnx(compact, path).values()) < 1e-4
+    assert not compact.training
 
 
 def test_onnx_backend_gives_the_same_faces(proposal_weights):
@@ -76,3 +87,49 @@ def test_export_cli(compact, tmp_path, capsys):
     assert out.is_file() and "max abs diff vs PyTorch" in text and "landmarks" in text
     assert main(["export", "--weights", str(tmp_path / "missing.safetensors"), "--onnx", str(out)]) == 1
     assert "missing.safetensors" in capsys.readouterr().err
+
+
+def test_the_bundled_onnx_files_are_the_bundled_weights():
+    """Each shipped network's ONNX file answers as PyTorch does with the shipped weights beside it."""
+    pipeline = bundled()
+    assert set(pipeline.networks) == set(ROLES)
+    for role, files in pipeline.networks.items():
+        model = load_model(files.weights)
+        diffs = check_onnx(model, files.onnx)
+        assert set(diffs) == set(load_runtime(files.onnx).io.outputs) and max(diffs.values()) < 1e-3, (role, diffs)
+
+
+def _photos(root: Path | None) -> list[str]:
+    """The example photo, and a group photo of dlib's faces when the development data is here."""
+    photos = [str(asset_path(EXAMPLE_IMAGE))]
+    if root is not None and (root / "dlib_faces" / "2008_002470.jpg").is_file():
+        photos.append(str(root / "dlib_faces" / "2008_002470.jpg"))  # six faces, small to large
+    return photos
+
+
+def test_an_exported_pipeline_gives_the_bundled_faces(exported_pipeline, optional_data, tmp_path):
+    folder = exported_pipeline
+    exported = Bundle.read(folder)
+    assert set(exported.networks) == set(bundled().networks)
+    assert all(f.onnx.parent == folder and f.weights.parent == folder for f in exported.networks.values())
+    assert parse_model_spec(str(folder)) == (str(folder), "auto")
+    ours, reference = FaceAnalyzer(weights=folder), FaceAnalyzer()
+    runtimes = [ours.stage_one.runtime, ours.stage_two.network, ours.proposals.runtime,
+                ours.proposals._rescorer.runtime]
+    assert all(Path(r.source).parent == folder and r.engine == "onnx" for r in runtimes)  # every network from there
+    for photo in _photos(optional_data):
+        got, want = ours(photo), reference(photo)
+        assert len(got) == len(want) >= 1
+        for a, b in zip(got, want):
+            for name in ("box", "landmarks", "pose", "visibility"):
+                np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-3, err_msg=f"{photo} {name}")
+            assert a.score == pytest.approx(b.score, abs=1e-3) and a.gender == b.gender
+            assert a.gender_probability == pytest.approx(b.gender_probability, abs=1e-3)
+            assert a.sources == b.sources and a.sources["pose"] == "stage2"
+    # the command line reads it the same way: stage two included
+    out = tmp_path / "faces.jsonl"
+    assert main(["analyze", "--example", "--weights", str(folder), "--json", str(out), "--no-progress"]) == 0
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    want = reference(str(asset_path(EXAMPLE_IMAGE)))[0]
+    assert record["faces"][0]["sources"]["landmarks"] == "stage2"
+    np.testing.assert_allclose(record["faces"][0]["box"], want.box, atol=0.01)  # JSON keeps 2 decimals

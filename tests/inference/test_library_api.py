@@ -1,5 +1,5 @@
-"""Library surface that moved out of the CLI or got one owner: the video API, the ONNX plumbing, the fast
-source's cached exports, ``main(argv)`` without global state."""
+"""Library surface that moved out of the CLI or got one owner: the video API, the ONNX plumbing, the cached
+in-memory exports, ``main(argv)`` without global state."""
 
 from __future__ import annotations
 
@@ -64,41 +64,35 @@ def test_onnx_plumbing_has_one_owner(tmp_path):
     pytest.importorskip("onnxruntime")
     import onnx
 
-    from hyperface import export, onnx_io
-    from hyperface.inference import network
-    from hyperface.models import weights
+    from hyperface import export, runtime
+    from hyperface.models import config, weights
 
-    assert weights.CONFIG_KEY == export.CONFIG_KEY == onnx_io.CONFIG_KEY == "hyperface_config"
-    assert onnx_io.session_options(threads=3).intra_op_num_threads == 3
-    proto = onnx.load_from_string(export.onnx_bytes(BlobNet()))
-    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [onnx_io.OPSET]
-    assert {p.key for p in proto.metadata_props} == {onnx_io.CONFIG_KEY}
-    net = network.load_network(BlobNet(), backend="onnx", threads=2)
-    assert net.config.arch == "stub-blob"
+    assert weights.CONFIG_KEY == config.CONFIG_KEY == "hyperface_config" and runtime.IO_KEY == "hyperface_io"
+    assert runtime.session_options(threads=3).intra_op_num_threads == 3
+    proto = onnx.load_from_string(export.onnx_bytes(BlobNet(), dynamo=False))
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [export.OPSET]
+    assert {p.key for p in proto.metadata_props} == {config.CONFIG_KEY, runtime.IO_KEY, "hyperface_version"}
+    assert [i.name for i in proto.graph.input] == ["pixels"]
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    net = runtime.load_runtime(BlobNet(), runtime.RuntimeOptions("onnx", threads=2))
+    assert net.config.arch == "stub-blob" and net.engine == "onnx" and net.io.outputs == BlobNet().config.tasks
 
 
-def test_fast_source_exports_once_and_not_in_its_constructor(proposal_weights, monkeypatch):
-    pytest.importorskip("onnxruntime")
-    from hyperface import onnx_io
+def test_equal_networks_are_exported_once_per_process(proposal_weights, exports):
     from hyperface.inference.proposals import FastProposals
+    from hyperface.runtime import RuntimeOptions
 
-    exports = []
-    real = onnx_io.export_to_bytes
-
-    def counting(module, *args, **kwargs):
-        exports.append(type(module).__name__)
-        return real(module, *args, **kwargs)
-
-    monkeypatch.setattr(onnx_io, "export_to_bytes", counting)
-    monkeypatch.setattr(onnx_io, "_EXPORTS", {})
     image = np.zeros((64, 80, 3), dtype=np.uint8)
     image[16:48, 20:52] = 255
-    first = FastProposals(proposal_weights, min_face=24, backend="onnx")
-    second = FastProposals(proposal_weights, min_face=24, backend="onnx")
-    assert exports == []  # constructing exports nothing
-    a, b = first(image), second(image)
+    first = FastProposals(proposal_weights, min_face=24, options=RuntimeOptions("onnx"))
+    second = FastProposals(proposal_weights, min_face=24, options=RuntimeOptions("onnx"))
+    assert exports == ["ProposalNet"]  # the bundled refine network ships as ONNX: never exported
+    (_, a, sa, _), (_, b, sb, _) = first.scan(image), second.scan(image)  # the windows the refine network sees
+    assert len(a) > 0
     np.testing.assert_array_equal(a, b)
-    assert sorted(exports) == ["_Dense", "_Refine"]  # each network exported once for both sources
-    third = FastProposals(proposal_weights, min_face=24, backend="torch")
-    np.testing.assert_allclose(third(image), a, atol=1e-3)
-    assert len(exports) == 2
+    np.testing.assert_array_equal(sa, sb)
+    third = FastProposals(proposal_weights, min_face=24, options=RuntimeOptions("torch"))
+    _, c, sc, _ = third.scan(image)
+    np.testing.assert_allclose(c, a, atol=1e-3)
+    np.testing.assert_allclose(sc, sa, atol=1e-5)
+    assert exports == ["ProposalNet"]

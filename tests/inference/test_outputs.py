@@ -16,7 +16,7 @@ from PIL import Image
 from hyperface.cli.main import main
 from hyperface.data.images import load_image
 from hyperface.inference import FaceAnalyzer
-from hyperface.inference.analyzer import as_rgb
+from hyperface.inference.inputs import as_rgb
 from hyperface.models.registry import create_model
 from hyperface.models.weights import save_weights
 

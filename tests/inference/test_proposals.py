@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from hyperface.inference.proposals import (
-    SOURCES, BoxesProposals, FastProposals, SelectiveSearchProposals, create_proposals, read_boxes_file,
+    SOURCES, BoxesProposals, FastProposals, SelectiveSearchProposals, SourceContext, create_proposals, read_boxes_file,
 )
 from hyperface.inference.proposals.fast import pack_levels, pyramid_scales
 from hyperface.models.proposal import STRIDE, WINDOW, hyperface_proposal
+from hyperface.runtime import RuntimeOptions
+
+TORCH = RuntimeOptions("torch")
 
 from inference_stubs import blob_image
 
@@ -69,6 +72,23 @@ def test_source_names():
                      ("selective-search:x", "takes no ':' argument")):
         with pytest.raises(ValueError, match=msg):
             create_proposals(bad)
+    with pytest.raises(TypeError, match="a name or a ProposalSource"):
+        create_proposals(42)
+    source = SelectiveSearchProposals()
+    assert create_proposals(source) is source and source.files() == []
+
+
+def test_each_source_decides_which_options_it_takes(tmp_path, proposal_weights):
+    assert create_proposals("selective-search", max_proposals=7).max_proposals == 7
+    boxes = tmp_path / "b.txt"
+    boxes.write_text("a.jpg 1 2 30 40\n")
+    assert create_proposals(f"boxes:{boxes}").files() == [str(boxes)]
+    for spec in ("selective-search", f"boxes:{boxes}"):  # sources without a network take no min_face
+        with pytest.raises(ValueError, match=f"candidate source '{spec.partition(':')[0]}'.*min_face"):
+            create_proposals(spec, min_face=30)
+    with pytest.raises(ValueError, match="candidate source 'fast'.*min_fce"):
+        create_proposals("fast", SourceContext(TORCH), weights=proposal_weights, min_fce=30)
+    assert create_proposals("fast", SourceContext(TORCH), weights=proposal_weights, min_face=30).min_face == 30.0
 
 
 def test_fast_from_a_train_proposals_folder(tmp_path, proposal_weights):
@@ -76,11 +96,15 @@ def test_fast_from_a_train_proposals_folder(tmp_path, proposal_weights):
     with pytest.raises(FileNotFoundError, match="hyperface-proposal.safetensors"):
         create_proposals(f"fast:{tmp_path}")
     shutil.copy(proposal_weights, tmp_path / "hyperface-proposal.safetensors")
-    src = create_proposals(f"fast:{tmp_path}", backend="torch")
-    assert isinstance(src, FastProposals) and src.refine is None
-    assert src.weights == tmp_path / "hyperface-proposal.safetensors"
+    src = create_proposals(f"fast:{tmp_path}", SourceContext(TORCH))
+    assert isinstance(src, FastProposals) and src.refiner is None
+    assert src.runtime.source == str(tmp_path / "hyperface-proposal.safetensors") and src.runtime.engine == "torch"
+    assert src.files() == [str(tmp_path / "hyperface-proposal.safetensors")]
     image = blob_image(200, 150, [(120, 70, 30)])
-    np.testing.assert_allclose(src(image), FastProposals(proposal_weights, refine=None, backend="torch")(image))
+    np.testing.assert_allclose(src(image), FastProposals(proposal_weights, refine=None, options=TORCH)(image))
+    shutil.copy(proposal_weights, tmp_path / "hyperface-proposal-refine.safetensors")  # the wrong network there
+    with pytest.raises(ValueError, match="not a refine network"):
+        create_proposals(f"fast:{tmp_path}", SourceContext(TORCH))
 
 
 def test_pyramid_scales():
@@ -97,8 +121,8 @@ def test_fast_finds_the_bright_windows_same_in_torch_and_onnx(proposal_weights):
     image = blob_image(200, 150, [(120, 70, 30)])
     boxes = {}
     for backend in ("torch", "onnx"):
-        src = FastProposals(proposal_weights, min_face=40, refine=None, backend=backend)
-        assert src.backend == backend
+        src = FastProposals(proposal_weights, min_face=40, refine=None, options=RuntimeOptions(backend))
+        assert src.runtime.engine == backend
         boxes[backend] = src(image)
     assert len(boxes["torch"]) > 0
     np.testing.assert_allclose(boxes["torch"], boxes["onnx"], atol=1e-3)
@@ -141,16 +165,17 @@ def test_packed_scan_gives_the_per_level_windows(backend):
         image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         got = {}
         for packed in (True, False):
-            src = FastProposals(net, min_face=16, threshold=0.0, refine=None, backend=backend, packed=packed)
+            src = FastProposals(net, min_face=16, threshold=0.0, refine=None, options=RuntimeOptions(backend),
+                                packed=packed)
             got[packed] = src.scan(image)
         (win, box, score, level), (win1, box1, score1, level1) = got[True], got[False]
         n_levels = len(pyramid_scales(w, h, 16, 0.709))
         assert len(win) == len(win1) > 0 and level.max().item() == n_levels - 1
-        np.testing.assert_array_equal(level.numpy(), level1.numpy())
-        np.testing.assert_allclose(win.numpy(), win1.numpy(), atol=1e-4)
-        np.testing.assert_allclose(box.numpy(), box1.numpy(), atol=1e-3)
-        np.testing.assert_allclose(score.numpy(), score1.numpy(), atol=1e-5)
-        assert score.std().item() > 1e-3  # a network whose answers differ from window to window
+        np.testing.assert_array_equal(level, level1)
+        np.testing.assert_allclose(win, win1, atol=1e-4)
+        np.testing.assert_allclose(box, box1, atol=1e-3)
+        np.testing.assert_allclose(score, score1, atol=1e-5)
+        assert score.std() > 1e-3  # a network whose answers differ from window to window
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
@@ -162,10 +187,10 @@ def test_packed_and_per_level_find_faces_at_the_first_and_last_level(proposal_we
     image = blob_image(300, 300, [(50, 50, 10), (190, 190, 90)])
     found = {}
     for packed in (True, False):
-        src = FastProposals(proposal_weights, min_face=20, scale_factor=0.5, refine=None, backend=backend,
-                            packed=packed)
+        src = FastProposals(proposal_weights, min_face=20, scale_factor=0.5, refine=None,
+                            options=RuntimeOptions(backend), packed=packed)
         win, _, score, level = src.scan(image)
-        centres = ((win[:, :2] + win[:, 2:]) / 2).numpy()
+        centres = (win[:, :2] + win[:, 2:]) / 2
         small = np.hypot(centres[:, 0] - 50, centres[:, 1] - 50) < 15
         large = np.hypot(centres[:, 0] - 190, centres[:, 1] - 190) < 90
         assert (small | large).all()
@@ -183,6 +208,7 @@ def test_selective_search_gives_boxes_in_the_image():
 
 
 def test_levels_are_packed_by_default_with_pytorch_only(proposal_weights):
-    assert FastProposals(proposal_weights, refine=None, backend="torch").packed
-    assert not FastProposals(proposal_weights, refine=None, backend="onnx").packed
-    assert FastProposals(proposal_weights, refine=None, backend="onnx", packed=True).packed
+    onnx = RuntimeOptions("onnx")
+    assert FastProposals(proposal_weights, refine=None, options=TORCH).packed
+    assert not FastProposals(proposal_weights, refine=None, options=onnx).packed
+    assert FastProposals(proposal_weights, refine=None, options=onnx, packed=True).packed

@@ -9,6 +9,12 @@ from hyperface.inference.assets import EXAMPLE_IMAGE, asset_path
 from hyperface.inference.stage_two import StageTwo
 from hyperface.models import create_model
 from hyperface.points import get_point_set
+from hyperface.runtime import RuntimeOptions, load_runtime
+
+
+def stage_two(model, backend: str = "torch", **options) -> StageTwo:
+    """Stage two around ``model`` run by ``backend``."""
+    return StageTwo(load_runtime(model, RuntimeOptions(backend)), **options)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +54,7 @@ def _fake(stage, outputs):
 
 
 def test_answers_are_mapped_back_through_the_alignment(model):
-    stage = StageTwo(model, pose_from="branch")
+    stage = stage_two(model, pose_from="branch")
     shape = _symmetric_shape()
     _fake(stage, {"landmarks": shape, "pose": [0.0, 0.0, 0.0], "gender": [0.2, 0.8]})
     image = np.zeros((400, 400, 3), dtype=np.uint8)
@@ -65,7 +71,7 @@ def test_flip_average_cancels_a_left_right_bias(model):
     shape = _symmetric_shape()
     image = np.zeros((400, 400, 3), dtype=np.uint8)
     pts = _face(0.0)
-    plain, averaged = StageTwo(model, pose_from="branch"), StageTwo(model, flip_average=True, pose_from="branch")
+    plain, averaged = stage_two(model, pose_from="branch"), stage_two(model, flip_average=True, pose_from="branch")
     for stage in (plain, averaged):
         _fake(stage, {"landmarks": shape + [0.02, 0.0], "pose": [4.0, 0.0, 6.0]})
     al = align(five_points(pts, "ibug68"), plain.size, plain.context, plain.template)
@@ -77,18 +83,30 @@ def test_flip_average_cancels_a_left_right_bias(model):
 
 
 def test_iterations_realign_on_the_refined_points(model):
-    stage = StageTwo(model, iterations=3)
+    stage = stage_two(model, iterations=3)
     calls = _fake(stage, {"landmarks": _symmetric_shape()})
-    out = stage([np.zeros((400, 400, 3), np.uint8)] * 2, np.stack([_face(0.0), _face(20.0)]), "ibug68", np.array([0, 1]))
+    images = [np.zeros((400, 400, 3), np.uint8)] * 2
+    out = stage(images, np.stack([_face(0.0), _face(20.0)]), "ibug68", np.array([0, 1]))
     assert len(calls) == 3 and calls[0][0] == 2
     assert out.landmarks.shape == (2, 68, 2)
     with pytest.raises(ValueError, match="iterations"):
-        StageTwo(model, iterations=0)
+        stage_two(model, iterations=0)
+
+
+def test_no_faces_give_empty_answers_and_leave_the_batch_alone(model):
+    from hyperface.inference.batch import Batch
+
+    stage = stage_two(model)
+    out = stage([np.zeros((40, 40, 3), np.uint8)], np.zeros((0, 68, 2)), "ibug68", np.zeros(0, np.int64))
+    assert out.landmarks.shape == (0, 68, 2) and out.pose.shape == (0, 3) and out.gender.shape == (0, 2)
+    assert out.visibility is None  # a task this network lacks
+    batch = Batch([np.zeros((40, 40, 3), np.uint8)], [(1.0, 1.0)], [None], [False])
+    assert stage.apply(batch) is batch and batch.faces is None and set(batch.sources.values()) == {"stage1"}
 
 
 def test_stage_two_refuses_a_stage_one_network():
     with pytest.raises(ValueError, match="hyperface-aligned"):
-        StageTwo(create_model("hyperface-compact", num_points=68))
+        stage_two(create_model("hyperface-compact", num_points=68))
 
 
 def test_onnx_and_torch_give_the_same_answers(model):
@@ -97,8 +115,8 @@ def test_onnx_and_torch_give_the_same_answers(model):
 
     image = load_image(asset_path(EXAMPLE_IMAGE))
     pts = _face(10.0) + [40.0, 20.0]
-    a = StageTwo(model, backend="torch", flip_average=True)([image], pts[None], "ibug68", np.array([0]))
-    b = StageTwo(model, backend="onnx", flip_average=True)([image], pts[None], "ibug68", np.array([0]))
+    a = stage_two(model, "torch", flip_average=True)([image], pts[None], "ibug68", np.array([0]))
+    b = stage_two(model, "onnx", flip_average=True)([image], pts[None], "ibug68", np.array([0]))
     np.testing.assert_allclose(a.landmarks, b.landmarks, atol=0.02)
     np.testing.assert_allclose(a.pose, b.pose, atol=0.02)
     np.testing.assert_allclose(a.gender, b.gender, atol=1e-4)
@@ -134,7 +152,7 @@ def test_pose_from_the_refined_landmarks(model, shared_data):
     record = next(islice(open_dataset(f"pts:{shared_data / '300w/lfpw/trainset'}"), 2, None))
     image, truth = load_image(record.image), record.faces[0].landmarks
     al = align(five_points(truth, "ibug68"), 96)
-    stages = {how: StageTwo(model, pose_from=how) for how in ("branch", "landmarks", "mean")}
+    stages = {how: stage_two(model, pose_from=how) for how in ("branch", "landmarks", "mean")}
     for stage in stages.values():  # a network that answers the true points and a fixed pose
         _fake(stage, {"landmarks": al.to_relative(truth), "pose": [0.0, 10.0, 20.0]})
     out = {how: s([image], truth[None], "ibug68", np.array([0])) for how, s in stages.items()}
@@ -142,8 +160,8 @@ def test_pose_from_the_refined_landmarks(model, shared_data):
     np.testing.assert_allclose(out["landmarks"].pose[0], pose_from_landmarks(truth, size), atol=1e-3)
     np.testing.assert_allclose(out["mean"].pose[0], (out["landmarks"].pose[0] + out["branch"].pose[0]) / 2)
     with pytest.raises(ValueError, match="pose_from"):
-        StageTwo(model, pose_from="guess")
-    assert StageTwo(model).pose_from == "landmarks"  # auto: the PnP of 68 points, measured the better
+        stage_two(model, pose_from="guess")
+    assert stage_two(model).pose_from == "landmarks"  # auto: the PnP of 68 points, measured the better
 
 
 def test_model_specs_name_both_stages():

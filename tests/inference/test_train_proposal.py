@@ -34,7 +34,7 @@ def test_cascade_trains_and_loads(shared_data, tmp_path):
     assert np.isfinite(m2["val"]["false_positive_rate"])
     source = FastProposals(tmp_path / "p.safetensors", refine=tmp_path / "r.safetensors", threshold=0.0,
                            refine_threshold=0.0, max_candidates=7)
-    assert source.refine.config.input_size == REFINE_SIZE
+    assert source.refiner.runtime.config.input_size == REFINE_SIZE
     boxes = source(np.full((120, 160, 3), 90, dtype=np.uint8))
     assert boxes.shape[1] == 4 and 0 < len(boxes) <= 7
 

@@ -7,7 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from hyperface.models.detector import STRIDES, cell_centres, decode_detections, hyperface_detector
+from hyperface.inference.proposals.detector import decode_detections
+from hyperface.models import geometry
+from hyperface.models.detector import STRIDES, cell_centres, hyperface_detector
 from hyperface.models.weights import load_model
 from hyperface.train.detector import (
     DetectorTrainOptions, Photo, assign_targets, detector_loss, draw_sample, load_photos, train_detector,
@@ -99,22 +101,41 @@ def test_the_loss_falls_when_fitting_one_batch():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert parts["positives"] > 0
     assert losses[-1] < 0.5 * losses[0]
 
 
 def test_decode_puts_boxes_where_the_cells_point():
     n = 8
-    prob = torch.zeros(n, n)
+    prob = np.zeros((n, n), np.float32)
     prob[3, 5] = 0.9
-    dist = torch.full((4, n, n), 8.0)
-    levels = [(prob, dist)] + [(torch.zeros(n // 2 ** k, n // 2 ** k), torch.ones(4, n // 2 ** k, n // 2 ** k))
+    dist = np.full((4, n, n), 8.0, np.float32)
+    levels = [(prob, dist)] + [(np.zeros((n // 2 ** k, n // 2 ** k), np.float32), np.ones((4, n // 2 ** k, n // 2 ** k),
+                                                                                          np.float32))
                                for k in (1, 2, 3)]
     boxes, scores = decode_detections(levels, 0.5, 0.5, 10)
     cx, cy = 5 * 8 + 3.5, 3 * 8 + 3.5
-    np.testing.assert_allclose(boxes.numpy(), [[cx - 8, cy - 8, cx + 8, cy + 8]])
-    np.testing.assert_allclose(scores.numpy(), [0.9])
+    assert boxes.dtype == scores.dtype == np.float32
+    np.testing.assert_allclose(boxes, [[cx - 8, cy - 8, cx + 8, cy + 8]])
+    np.testing.assert_allclose(scores, [0.9])
+    # a second face at the next level, overlapping the first: suppression across levels keeps the better
+    levels[1][0][1, 2] = 0.95
+    levels[1][1][:] = 10.0
+    boxes, scores = decode_detections(levels, 0.5, 0.3, 10)
+    np.testing.assert_allclose(scores, [0.95])
+    np.testing.assert_allclose(boxes, [[39.5 - 10, 23.5 - 10, 39.5 + 10, 23.5 + 10]])
+    boxes, scores = decode_detections(levels, 0.99, 0.5, 10)
+    assert boxes.shape == (0, 4) and scores.shape == (0,)
+
+
+def test_training_and_inference_put_the_cells_at_the_same_points():
+    for h, w, stride in ((4, 6, 8), (3, 5, 64), (1, 1, 16)):
+        every = geometry.cell_centres(h, w, stride)
+        np.testing.assert_array_equal(cell_centres(h, w, stride).numpy(), every)
+        np.testing.assert_array_equal(every[0], [(stride - 1) / 2] * 2)
+        some = np.array([h * w - 1, 0])
+        np.testing.assert_array_equal(geometry.cell_centres(h, w, stride, cells=some), every[some])
 
 
 def _voc(root, n=6):

@@ -313,7 +313,7 @@ def _analyze_all(analyzer, items, args, out: _JsonLines) -> tuple[int, int, int]
 
 def _check_settings(args: argparse.Namespace) -> None:
     """Settings a run cannot start with, as :class:`UsageError` (before the models load)."""
-    from hyperface.runtime import RuntimeOptions
+    from hyperface.runtime import RuntimeOptions, parse_device
 
     if args.batch_size < 1:
         raise UsageError("--batch-size must be >= 1")
@@ -322,9 +322,18 @@ def _check_settings(args: argparse.Namespace) -> None:
     if args.min_face is not None and not args.min_face > 0:
         raise UsageError(f"--min-face must be a positive number of pixels, got {args.min_face:g}")
     try:
-        RuntimeOptions(args.backend, args.device, args.threads)
+        parse_device(args.device)
+    except ValueError as exc:
+        raise UsageError(f"--device: {exc}") from None
+    try:
+        options = RuntimeOptions(args.backend, args.device, args.threads)
     except (ValueError, ImportError) as exc:
-        raise UsageError(f"{exc}") from None
+        raise UsageError(str(exc)) from None
+    if options.engine == "torch":  # a GPU PyTorch cannot see is a usage error, not a traceback later
+        try:
+            options.torch_device()
+        except ValueError as exc:
+            raise UsageError(f"--device: {exc}") from None
 
 
 def _build_analyzer(args: argparse.Namespace):
@@ -332,11 +341,12 @@ def _build_analyzer(args: argparse.Namespace):
 
     options = {k: v for k, v in (("score_threshold", args.score_threshold), ("irp_rounds", args.irp_rounds),
                                  ("max_side", args.max_side)) if v is not None}
+    # the source decides whether it takes min_face (a ValueError naming the source when it does not)
     proposal_options = {"min_face": args.min_face} if args.min_face is not None else None
     try:
         return FaceAnalyzer(weights=args.weights, device=args.device, proposals=args.proposals,
                             backend=args.backend, threads=args.threads, proposal_options=proposal_options,
-                            stage_two=args.stage_two,                            iterations=args.iterations, flip_average=args.flip_average,
+                            stage_two=args.stage_two, iterations=args.iterations, flip_average=args.flip_average,
                             pose_from=args.pose_from, **options)
     except (FileNotFoundError, ValueError, ImportError) as exc:
         print(f"hyperface analyze: {exc}", file=sys.stderr)

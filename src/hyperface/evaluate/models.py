@@ -60,7 +60,7 @@ class AnalyzerModel:
     def _variant(self, score_threshold: float) -> FaceAnalyzer:
         opts = dict(self.options)
         opts["score_threshold"] = score_threshold
-        opts.setdefault("irp_threshold", self.default.irp_threshold)
+        opts.setdefault("irp_threshold", self.default.stage_one.irp_threshold)
         return FaceAnalyzer(weights=self.weights, proposals=self.default.proposals, **opts)
 
     def detect(self, image: np.ndarray, key: str | None = None) -> list[Face]:

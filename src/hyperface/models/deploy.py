@@ -38,6 +38,9 @@ class Deployed(nn.Module):
         std = torch.tensor(config.std, dtype=torch.float32).view(1, 3, 1, 1)
         self.register_buffer("scale", 1.0 / (255.0 * std))
         self.register_buffer("shift", mean / std)
+        # in eval mode itself too: an exporter that restores the wrapper's mode afterwards (TorchScript's) would
+        # otherwise put the caller's model in training mode (BatchNorm then normalises by batch statistics)
+        self.eval()
 
     @property
     def config(self) -> ModelConfig:

@@ -248,7 +248,8 @@ def mine_hard_negatives(net: ProposalNet, records: Sequence, threshold: float, h
     from hyperface.runtime import RuntimeOptions
 
     scanner = FastProposals(net, refine=None, min_face=min_face, threshold=threshold, nms_iou=0.7,
-                            max_candidates=10 * max_per_image, options=RuntimeOptions("torch"))
+                            max_candidates=10 * max_per_image,
+                            options=RuntimeOptions("torch"))
     gen = np.random.default_rng(seed)
     out = []
     for rec, image in _decoded(records):
@@ -316,7 +317,8 @@ def mine_stage1(stage1: ProposalNet, records: Sequence, *, threshold: float = 0.
     from hyperface.runtime import RuntimeOptions
 
     scanner = FastProposals(stage1, refine=None, min_face=min_face, threshold=threshold, nms_iou=0.7,
-                            max_candidates=max_per_image, options=RuntimeOptions("torch"))
+                            max_candidates=max_per_image,
+                            options=RuntimeOptions("torch"))
     gen = np.random.default_rng(seed)
     xs, ys, boxes, masks = [], [], [], []
     for rec, image in _decoded(records):
