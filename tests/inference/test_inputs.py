@@ -49,10 +49,10 @@ def test_grey_alpha_and_bgr_layouts(rgb):
 def test_paths_and_pil_images_keep_their_own_order(rgb, tmp_path):
     path = tmp_path / "x.png"
     Image.fromarray(rgb).save(path)
-    got, key = as_rgb(path, "bgr")
+    got, key, _ = as_rgb(path, "bgr")
     np.testing.assert_array_equal(got, rgb)
     assert key == str(path)
-    got, key = as_rgb(Image.open(path), "bgr")
+    got, key, _ = as_rgb(Image.open(path), "bgr")
     np.testing.assert_array_equal(got, rgb)
     assert key is None
     np.testing.assert_array_equal(as_rgb(Image.fromarray(rgb).convert("L"))[0][:, :, 0],

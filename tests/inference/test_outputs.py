@@ -214,7 +214,7 @@ def test_rgba_array_is_composited_on_white_like_an_rgba_file(tmp_path):
     path = tmp_path / "t.png"
     Image.fromarray(rgba, "RGBA").save(path)
     from_file = load_image(path)
-    from_array, _ = as_rgb(rgba)
+    from_array, _, _ = as_rgb(rgba)
     np.testing.assert_array_equal(from_array, from_file)
     assert tuple(from_array[10, 25]) == (255, 255, 255)  # transparent -> white
     np.testing.assert_array_equal(as_rgb(rgba[..., 0])[0], np.repeat(rgba[..., :1], 3, axis=2))  # grey

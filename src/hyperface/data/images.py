@@ -177,11 +177,31 @@ def to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
 
-def load_image(path: str | Path | SyntheticImage, *, max_pixels: int | None = None) -> np.ndarray:
-    """Decode ``path`` fully to H x W x 3 uint8 RGB; raises :class:`ImageReadError` naming the file.
+def _decoded_within(im: Image.Image, max_side: int) -> Image.Image:
+    """``im`` decoded no larger than needed for ``max_side`` pixels on its longer side: JPEG by DCT scaling
+    (``draft``) while decoding, other modes Pillow can average by a whole factor (``reduce``) right after."""
+    longest = max(im.size)
+    if longest <= max_side:
+        im.load()
+        return im
+    if im.format == "JPEG":
+        im.draft(im.mode, (-(-im.size[0] * max_side // longest), -(-im.size[1] * max_side // longest)))
+    im.load()
+    factor = max(im.size) // max_side
+    if factor >= 2 and im.mode in ("L", "LA", "RGB", "RGBA", "RGBX", "I", "F", "I;16"):
+        im = im.reduce(factor)
+    return im
+
+
+def load_image(path: str | Path | SyntheticImage, *, max_pixels: int | None = None,
+               max_side: int | None = None) -> np.ndarray:
+    """Decode ``path`` to H x W x 3 uint8 RGB; raises :class:`ImageReadError` naming the file.
 
     An image of more than :func:`max_image_pixels` (``max_pixels``) pixels is refused from its
-    header with :class:`ImageTooLargeError`, before any memory is allocated for it.
+    header with :class:`ImageTooLargeError`, before any memory is allocated for it. With ``max_side``
+    an image larger than that is decoded smaller, yet still at least ``max_side`` on its longer side
+    (JPEG by its DCT scaling, other formats averaged by a whole factor before any copy is made; the
+    caller resizes the rest of the way): a 13000 x 13000 PNG then costs one decoded image, not four.
     """
     if isinstance(path, SyntheticImage):
         check_pixels(path, path.size, max_pixels)
@@ -189,7 +209,10 @@ def load_image(path: str | Path | SyntheticImage, *, max_pixels: int | None = No
     path = Path(path)
     try:
         with _open(path, max_pixels) as im:
-            im.load()
+            if max_side:
+                im = _decoded_within(im, max_side)
+            else:
+                im.load()
             return to_rgb_array(im)
     except _READ_FAILURES as exc:
         raise _read_error(path, exc) from None

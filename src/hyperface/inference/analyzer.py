@@ -261,22 +261,25 @@ class FaceAnalyzer:
         if self.stage_two is not None:
             yield self._stage_two
 
-    def _scaled(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:
-        h, w = image.shape[:2]
+    def _scaled(self, image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float, float]:
+        """``image`` (of an original ``size`` (w, h), perhaps decoded smaller) at the working size, and the
+        per-axis scales working / original."""
+        w, h = size
         s = min(1.0, self.max_side / max(h, w))
-        if s >= 1.0:
-            return image, 1.0, 1.0
-        sw, sh = max(1, round(w * s)), max(1, round(h * s))
-        return cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA), sw / w, sh / h
+        sw, sh = (w, h) if s >= 1.0 else (max(1, round(w * s)), max(1, round(h * s)))
+        if image.shape[1] != sw or image.shape[0] != sh:
+            image = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        return image, sw / w, sh / h
 
     def _load(self, images: list[ImageInput], boxes: Sequence[Any] | None,
               keys: Sequence[str | None] | None, color_order: str) -> Batch:
-        """Decode and scale each image (one full-size copy at a time), and take the given boxes."""
+        """Decode and scale each image (a file decoded no larger than needed, one at a time), and take the
+        given boxes."""
         t = time.perf_counter()
         work, scales, names, given = [], [], [], []
         for i, image in enumerate(images):
-            rgb, key = as_rgb(image, color_order)
-            small, sx, sy = self._scaled(rgb)
+            rgb, key, size = as_rgb(image, color_order, self.max_side)
+            small, sx, sy = self._scaled(rgb, size)
             del rgb
             work.append(small)
             scales.append((sx, sy))

@@ -17,7 +17,7 @@ from typing import Union
 import numpy as np
 from PIL import Image
 
-from hyperface.data.images import load_image, to_rgb_array
+from hyperface.data.images import image_size, load_image, to_rgb_array
 
 __all__ = ["ImageInput", "COLOR_ORDERS", "as_rgb", "array_to_rgb"]
 
@@ -75,14 +75,20 @@ def array_to_rgb(image: np.ndarray, color_order: str = "rgb") -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def as_rgb(image: ImageInput, color_order: str = "rgb") -> tuple[np.ndarray, str | None]:
-    """(H x W x 3 uint8 RGB, key) from a path, an array or a PIL image; the key names a path input."""
+def as_rgb(image: ImageInput, color_order: str = "rgb",
+           max_side: int | None = None) -> tuple[np.ndarray, str | None, tuple[int, int]]:
+    """(H x W x 3 uint8 RGB, key, (width, height) of the image) from a path, an array or a PIL image; the key
+    names a path input. With ``max_side`` a larger file may be decoded smaller (never below ``max_side``
+    on its longer side; :func:`hyperface.data.images.load_image`), its full size still returned."""
     if isinstance(image, (str, Path)):
-        return load_image(image), str(image)
+        size = image_size(image)
+        return load_image(image, max_side=max_side), str(image), size
     if isinstance(image, Image.Image):
         if image.width < 1 or image.height < 1:
             raise ValueError(f"PIL images must be at least 1 x 1 pixels, got {image.width} x {image.height}")
-        return to_rgb_array(image), None
-    if isinstance(image, np.ndarray):
-        return array_to_rgb(image, color_order), None
-    raise TypeError(f"an image is a path, a numpy array or a PIL image, got {type(image).__name__}")
+        rgb = to_rgb_array(image)
+    elif isinstance(image, np.ndarray):
+        rgb = array_to_rgb(image, color_order)
+    else:
+        raise TypeError(f"an image is a path, a numpy array or a PIL image, got {type(image).__name__}")
+    return rgb, None, (rgb.shape[1], rgb.shape[0])
