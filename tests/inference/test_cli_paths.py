@@ -219,7 +219,7 @@ def test_a_closed_stdout_ends_the_command_quietly(command, tiny_weights, tmp_pat
     os.close(read)  # the reader is gone before the first line (| head -0)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     result = subprocess.run([sys.executable, "-m", "hyperface.cli.main", *argv], stdout=write,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     os.close(write)
     assert result.returncode == 141, result.stderr
     assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
