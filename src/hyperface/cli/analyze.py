@@ -381,12 +381,12 @@ def run(args: argparse.Namespace) -> int:
         items, results = _plan(args)
         tasks = list(make_tasks(items, args.batch_size, results.recorded))
         analyzer = _start(args, tasks)
-    except UsageError as exc:
+    except (UsageError, OSError, ValueError, ImportError, RuntimeError) as exc:  # or the analyzer refused them
         print(f"hyperface analyze: {exc}", file=sys.stderr)
         return 2
-    except (OSError, ValueError, ImportError, RuntimeError) as exc:  # the analyzer refused its settings or files
-        print(f"hyperface analyze: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("hyperface analyze: interrupted before any work; nothing was written", file=sys.stderr)
+        return 130
     if len(results.recorded):
         log.info("resuming: %d line(s) already written; %d input(s) left", len(results.recorded),
                  sum(len(t.items) for t in tasks))

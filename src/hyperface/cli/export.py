@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hyperface.cli.outputs import FileSet, UsageError, check_output_file
+from hyperface.cli.outputs import Inputs, UsageError, check_output_file
 from hyperface.onnx_io import OPSET
 
 
@@ -31,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"hyperface export: {exc}", file=sys.stderr)
         return 1
+    inputs = Inputs()
+    inputs.add_files([path], "the --weights file")
     try:
-        check_output_file(args.onnx, "--onnx", FileSet([path]))
+        check_output_file(args.onnx, "--onnx", inputs)
     except UsageError as exc:
         print(f"hyperface export: {exc}", file=sys.stderr)
         return 2

@@ -130,17 +130,7 @@ def _make_folder(folder: Path, option: str) -> None:
         raise UsageError(f"{option}: the folder {folder} is not writable")
 
 
-def _as_inputs(inputs: Inputs | FileSet | None) -> Inputs:
-    if isinstance(inputs, Inputs):
-        return inputs
-    wrapped = Inputs()
-    if inputs is not None:
-        wrapped.files = inputs
-    return wrapped
-
-
-def check_output_file(path: str | Path, option: str, inputs: Inputs | FileSet | None = None,
-                      stdout: bool = False) -> Path:
+def check_output_file(path: str | Path, option: str, inputs: Inputs | None = None, stdout: bool = False) -> Path:
     """``path`` as a Path after checking that writing it is safe; creates its folder.
 
     Refused (:class:`UsageError`): a folder, a device node, FIFO or socket (or a link to one; ``/dev/null``
@@ -157,7 +147,8 @@ def check_output_file(path: str | Path, option: str, inputs: Inputs | FileSet | 
     except fileio.NotRegularFileError as exc:
         hint = ", or '-' for standard output" if stdout else ""
         raise UsageError(f"{option}: {exc}; give the name of a file to write{hint}") from None
-    _as_inputs(inputs).check(path, option)
+    if inputs is not None:
+        inputs.check(path, option)
     _make_folder(path.parent, option)
     return path
 
