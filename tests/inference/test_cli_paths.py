@@ -11,6 +11,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -232,3 +233,17 @@ def test_a_file_named_twice_is_analysed_once(tiny_weights, tmp_path, monkeypatch
     out = tmp_path / "o.jsonl"
     assert analyze(tiny_weights, "in", "in/a.png", "./in/a.png", "--proposals", "selective-search", "--json", out) == 0
     assert [json.loads(line)["input"] for line in out.read_text().splitlines()] == ["in/a.png"]
+
+
+def test_an_unwritable_output_folder_is_refused_before_any_work(tiny_weights, tmp_path, capsys, monkeypatch,
+                                                                no_models):
+    photo(tmp_path / "a.png")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    # root writes anywhere, so the permission is simulated: a read-only folder (or file system) says no
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: Path(p) != locked and real_access(p, mode, **k))
+    for option, target in (("--draw", locked), ("--json", locked / "o.jsonl")):
+        assert analyze(tiny_weights, tmp_path / "a.png", option, target) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and option in err and f"the folder {locked} is not writable" in err
