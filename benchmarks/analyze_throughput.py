@@ -112,10 +112,30 @@ def kill_and_resume(folder: Path, out: Path, n: int) -> tuple[int, bool, bool]:
     return killed_at, once, killed_at < n
 
 
+def compare_workers(folder: Path, work: Path, n: int, repeats: int):
+    """Best (whole, steady, first-line) per worker count, each repeat's ratios, and whether --workers 2
+    wrote the same lines as one worker; worker counts alternate within a repeat."""
+    best: dict[int, tuple[float, float, float]] = {}
+    ratios = []
+    for r in range(repeats):
+        rates = {}
+        for workers in (1, 2):
+            out = work / f"w{workers}-{r}.jsonl"
+            out.unlink(missing_ok=True)
+            rates[workers] = timed_run(folder, out, n, "--workers", str(workers))
+            old = best.get(workers, (0.0, 0.0, float("inf")))
+            best[workers] = (max(old[0], rates[workers][0]), max(old[1], rates[workers][1]),
+                             min(old[2], rates[workers][2]))
+        ratios.append((rates[2][0] / rates[1][0], rates[2][1] / rates[1][1]))
+    same = all((work / f"w2-{r}.jsonl").read_text() == (work / "w1-0.jsonl").read_text() for r in range(repeats))
+    return best, ratios, same
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each worker count; the best is shown")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs of each worker count, the best shown (0: only the kill -9 row)")
     parser.add_argument("--keep", type=Path, help="keep the photos and outputs in this folder")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="hyperface-throughput-"))
@@ -123,31 +143,23 @@ def main() -> None:
         folder = work / "photos"
         make_photos(folder, args.images)
         load = os.getloadavg()
-        best: dict[int, tuple[float, float, float]] = {}
-        ratios = []
-        for r in range(args.repeats):
-            rates = {}
-            for workers in (1, 2):
-                out = work / f"w{workers}-{r}.jsonl"
-                out.unlink(missing_ok=True)
-                rates[workers] = timed_run(folder, out, args.images, "--workers", str(workers))
-                old = best.get(workers, (0.0, 0.0, float("inf")))
-                best[workers] = (max(old[0], rates[workers][0]), max(old[1], rates[workers][1]),
-                                 min(old[2], rates[workers][2]))
-            ratios.append((rates[2][0] / rates[1][0], rates[2][1] / rates[1][1]))
+        best, ratios, same = compare_workers(folder, work, args.images, args.repeats)
         reference = work / "w1-0.jsonl"
-        same = all((work / f"w2-{r}.jsonl").read_text() == reference.read_text() for r in range(args.repeats))
+        if not args.repeats:
+            reference.unlink(missing_ok=True)
+            best[1] = timed_run(folder, reference, args.images)
         resumed = work / "resumed.jsonl"
         resumed.unlink(missing_ok=True)
         killed_at, once, was_cut = kill_and_resume(folder, resumed, args.images)
         identical = resumed.read_text() == reference.read_text()
+        end_load = os.getloadavg()
 
-        print(f"hyperface analyze on {args.images} generated 640x480 photos; {os.cpu_count()} cores, load average "
-              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start\n")
+        print(f"hyperface analyze on {args.images} generated 640x480 photos; {os.cpu_count()} cores; load average "
+              f"{load[0]:.2f} at the start, {end_load[0]:.2f} at the end (other processes share the cores)\n")
         print("| run | s to first line | img/s (whole command) | img/s (after the first tenth) "
               "| vs workers 1 (whole / steady) | check |")
         print("|---|---:|---:|---:|---:|---|")
-        for workers in (1, 2):
+        for workers in sorted(best):
             whole, steady, first = best[workers]
             ratio = f"{whole / best[1][0]:.2f}x / {steady / best[1][1]:.2f}x"
             check = "" if workers == 1 else f"same lines as workers 1: {'yes' if same else 'NO'}"
@@ -155,7 +167,8 @@ def main() -> None:
         print(f"| kill -9 at {killed_at} lines + --resume | | | | | every photo once: {'yes' if once else 'NO'}; "
               f"identical to the uninterrupted run: {'yes' if identical else 'NO'}; killed mid-run: "
               f"{'yes' if was_cut else 'NO'} |")
-        print("\nratios per repeat (whole / steady): " + ", ".join(f"{w:.2f}x / {s:.2f}x" for w, s in ratios))
+        if ratios:
+            print("\nratios per repeat (whole / steady): " + ", ".join(f"{w:.2f}x / {s:.2f}x" for w, s in ratios))
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
