@@ -3,13 +3,18 @@
 Both receive image *bytes* (an upload; a file read by Ray on another machine), not paths, and both
 must answer exactly what ``hyperface analyze`` writes for the same picture, so the decoding (the
 pixel budget that refuses decompression bombs, EXIF rotation, every mode to RGB) is
-:func:`hyperface.data.images.load_image`'s and the line is built in one place, :func:`image_record`.
+:func:`hyperface.data.images.load_image`'s and the line is built in one place, :func:`result_line`
+(with :func:`error_line` for an input that failed), which ``analyze`` uses too::
+
+    {"input": PATH, "frame": INT or null, "width": W, "height": H, "faces": [Face.to_dict(), ...]}
+    {"input": PATH, "frame": INT or null, "error": MESSAGE}
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +23,20 @@ from PIL import Image
 
 from hyperface.data.images import ImageReadError, ImageTooLargeError, load_image
 
-__all__ = ["image_record", "error_record", "decode_image_bytes", "analyze_bytes", "ImageReadError",
+__all__ = ["result_line", "error_line", "decode_image_bytes", "analyze_bytes", "ImageReadError",
            "ImageTooLargeError"]
 
 
-# --- JSON line builder (coordinator: merge with cli/analyze.py's ``_record`` / cli/outputs.py's builder) ---
-def image_record(input_name: str, image: np.ndarray, faces, frame: int | None = None) -> dict[str, Any]:
-    """The JSON object ``hyperface analyze`` writes for one image or frame."""
-    return {"input": str(input_name), "frame": frame, "width": int(image.shape[1]), "height": int(image.shape[0]),
-            "faces": [f.to_dict() for f in faces]}
+def result_line(input: str | Path, frame: int | None, size: tuple[int, int], faces: Sequence[Any]) -> dict[str, Any]:
+    """The JSON object of one analysed image or frame: ``size`` is the image's (width, height), ``faces`` the
+    analyzer's :class:`~hyperface.inference.Face` list for it."""
+    return {"input": str(input), "frame": None if frame is None else int(frame), "width": int(size[0]),
+            "height": int(size[1]), "faces": [f.to_dict() for f in faces]}
 
 
-def error_record(input_name: str, message: str) -> dict[str, Any]:
-    """The JSON object of an input that could not be analysed: its name and why."""
-    return {"input": str(input_name), "error": message}
-# --- end of the JSON line builder ---
+def error_line(input: str | Path, frame: int | None, message: str) -> dict[str, Any]:
+    """The JSON object of an image or frame that could not be analysed: its name and why."""
+    return {"input": str(input), "frame": None if frame is None else int(frame), "error": str(message)}
 
 
 def _suffix(name: str) -> str:
@@ -65,4 +69,4 @@ def decode_image_bytes(data: bytes, name: str, max_pixels: int | None = None) ->
 def analyze_bytes(analyzer, data: bytes, name: str, max_pixels: int | None = None) -> dict[str, Any]:
     """The JSON line of ``analyzer`` on the encoded image ``data`` called ``name``; decoding errors raise."""
     image = decode_image_bytes(data, name, max_pixels)
-    return image_record(name, image, analyzer(image))
+    return result_line(name, None, (image.shape[1], image.shape[0]), analyzer(image))

@@ -7,7 +7,7 @@ what crosses the network, not the analyzer); the driver streams the answers into
 Parquet file, written atomically. Each actor reserves as many CPUs as its analyzer has threads, so
 actors x threads never exceed a node's CPUs.
 
-The lines are ``hyperface analyze``'s (:func:`hyperface.analysis_lines.image_record`), in the order
+The lines are ``hyperface analyze``'s (:func:`hyperface.analysis_lines.result_line`), in the order
 they finish; an image that cannot be decoded is a line ``{"input": PATH, "error": WHY}``.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperface import fileio
-from hyperface.analysis_lines import ImageReadError, analyze_bytes, error_record
+from hyperface.analysis_lines import ImageReadError, analyze_bytes, error_line
 from hyperface.data.images import IMAGE_SUFFIXES
 
 __all__ = ["analyze_with_ray", "run_ray_cli", "RayRun", "FORMATS", "parquet_schema"]
@@ -61,9 +61,9 @@ class _AnalyzeBatch:
             try:
                 record = analyze_bytes(self.analyzer, bytes(data), str(path), self.max_pixels)
             except ImageReadError as exc:  # one bad file is a line, never the end of the run
-                record = error_record(str(path), str(exc))
+                record = error_line(path, None, str(exc))
             except Exception as exc:  # nor is one image the analyzer fails on
-                record = error_record(str(path), f"{path}: analysis failed ({type(exc).__name__}: {exc})")
+                record = error_line(path, None, f"{path}: analysis failed ({type(exc).__name__}: {exc})")
             lines.append(json.dumps(record))
             faces.append(len(record.get("faces", ())))
             failed.append("error" in record)

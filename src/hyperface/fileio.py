@@ -5,6 +5,12 @@ a crash, a kill or Ctrl-C in the middle leaves the previous file (or none), neve
 at most a hidden ``.NAME.*.tmp`` that the next write of the same name does not trip over. Files get
 the mode the user's umask gives a new file (``open`` semantics, not ``mkstemp``'s 0600).
 
+Only regular files are ever replaced: a rename over a device node, a FIFO or a socket (``/dev/sda``,
+``/proc/self/fd/1``'s pipe) would swap the node for a plain file, so such a target is refused
+(:class:`NotRegularFileError`), except :data:`os.devnull`, which is written to and discarded, as
+``> /dev/null`` would. A symbolic link is written through (its target is replaced, the link stays), as
+``cp`` does.
+
 :func:`atomic_path` is the primitive (a context manager yielding the temporary path, for writers
 that take a path such as OpenCV, matplotlib or ``torch.save``); :func:`atomic_open` yields an open
 file; the ``write_*`` helpers cover bytes, text, JSON, numpy arrays and safetensors;
@@ -17,6 +23,8 @@ import contextlib
 import json
 import os
 import shutil
+import stat
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -34,7 +42,47 @@ __all__ = [
     "write_npy",
     "write_safetensors",
     "replace",
+    "NotRegularFileError",
+    "is_devnull",
+    "check_replaceable",
+    "replaced_path",
 ]
+
+
+class NotRegularFileError(OSError):
+    """An output path that names something other than a regular file (a device, FIFO, socket or folder)."""
+
+
+def is_devnull(path: str | Path) -> bool:
+    """True when ``path`` is (a link to) :data:`os.devnull`, where output is discarded."""
+    try:
+        return os.path.samefile(path, os.devnull)
+    except OSError:
+        return False
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a pipe (FIFO)"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def check_replaceable(path: str | Path) -> None:
+    """Raise :class:`NotRegularFileError` when ``path`` exists (links followed) and is not a regular file.
+
+    A rename onto such a path would replace the node itself; :data:`os.devnull` passes (see
+    :func:`atomic_path`).
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):  # nothing there yet (a missing folder is the writer's error)
+        return
+    if stat.S_ISREG(st.st_mode) or is_devnull(path):
+        return
+    raise NotRegularFileError(f"{path} is {_kind(st.st_mode)}, not a regular file; an output never replaces it")
 
 
 def _temporary_name(path: Path) -> Path:
@@ -48,20 +96,32 @@ def replace(src: str | Path, dst: str | Path) -> None:
     os.replace(src, dst)
 
 
+def replaced_path(path: str | Path) -> Path:
+    """The file a write of ``path`` replaces: ``path``, or the target of a symbolic link (the link stays)."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on a clean exit it is renamed to ``path``.
 
     On an exception (KeyboardInterrupt included) the temporary file is removed and ``path`` is left
-    as it was. The parent folder must exist.
+    as it was. The parent folder must exist. A ``path`` that is not a regular file is refused before
+    anything is written (:func:`check_replaceable`); for :data:`os.devnull` the temporary file is made
+    in the temporary folder and discarded.
     """
     path = Path(path)
-    tmp = _temporary_name(path)
+    check_replaceable(path)
+    discard = is_devnull(path)
+    path = replaced_path(path)
+    tmp = Path(tempfile.gettempdir()) / _temporary_name(path).name if discard else _temporary_name(path)
     try:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"{path}: the writer produced no file")
-        replace(tmp, path)
+        if not discard:
+            replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -71,3 +71,32 @@ def test_atomic_directory_refuses_to_clobber_unless_asked(tmp_path):
         (d / "x").write_text("3")
     assert (tmp_path / "shard" / "x").read_text() == "3"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shard"]
+
+
+def test_a_fifo_or_a_link_to_one_is_never_replaced(tmp_path):
+    # Never a real device here: on a regression, running as root, it would be replaced by a file.
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    link = tmp_path / "out.jsonl"
+    link.symlink_to(fifo)
+    for target in (fifo, link):
+        with pytest.raises(fileio.NotRegularFileError, match=r"\.jsonl is a pipe \(FIFO\), not a regular file"):
+            fileio.write_text(target, "x")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and os.readlink(link) == str(fifo)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "pipe.jsonl"]
+
+
+def test_devnull_discards_and_a_link_is_written_through(tmp_path, monkeypatch):
+    fake_null = tmp_path / "null"  # stands for /dev/null (a FIFO: writing it for real would block)
+    os.mkfifo(fake_null)
+    monkeypatch.setattr(os, "devnull", str(fake_null))
+    fileio.write_text(fake_null, "discarded")
+    assert stat.S_ISFIFO(os.lstat(fake_null).st_mode)
+    real = tmp_path / "results" / "r.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "latest.json"
+    link.symlink_to(real)
+    fileio.write_text(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "null", "results"]

@@ -72,3 +72,26 @@ def no_bundled_files(monkeypatch, tmp_path):
     assets.bundled.cache_clear()
     yield empty
     assets.bundled.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """A small random hyperface-compact (32 px crops, five points): fast to load and run in CLI tests."""
+    import torch
+
+    from hyperface.models.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("hyperface-compact", input_size=32, num_points=5, point_set="five")
+    return save_weights(model, tmp_path_factory.mktemp("tiny") / "compact.safetensors")
+
+
+@pytest.fixture
+def no_models(monkeypatch):
+    """Fail the test if an analyzer is built: for checks that must come before any model loads."""
+    from hyperface.inference import FaceAnalyzer
+
+    def refuse(*args, **kwargs):
+        pytest.fail("the models were loaded before the command refused its arguments")
+
+    monkeypatch.setattr(FaceAnalyzer, "__init__", refuse)

@@ -28,6 +28,15 @@ def weights(tmp_path_factory):
     return save_weights(model, tmp_path_factory.mktemp("w") / "compact.safetensors")
 
 
+def split_records(path) -> tuple[list[dict], list[dict]]:
+    """(analysed lines, failure lines) of an analyze --json file; a failure has exactly input, frame, error."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    failed = [r for r in records if "error" in r]
+    for rec in failed:
+        assert set(rec) == {"input", "frame", "error"} and rec["input"] in rec["error"]
+    return [r for r in records if "error" not in r], failed
+
+
 def check_record(rec: dict) -> None:
     assert set(rec) == {"input", "frame", "width", "height", "faces"}
     assert isinstance(rec["input"], str) and isinstance(rec["width"], int) and isinstance(rec["height"], int)
@@ -55,8 +64,9 @@ def test_folder_with_a_broken_image(weights, tmp_path, capsys, caplog):
     assert status == 1  # broken.jpg failed
     captured = capsys.readouterr()
     assert "broken.jpg" in caplog.text and "1 failure" in captured.out
-    records = [json.loads(line) for line in out.read_text().splitlines()]
+    records, failed = split_records(out)
     assert sorted(r["input"] for r in records) == sorted([str(folder / "a.png"), str(folder / "sub" / "b.jpg")])
+    assert [(r["input"], r["frame"]) for r in failed] == [(str(folder / "broken.jpg"), None)]
     for rec in records:
         check_record(rec)
         assert len(rec["faces"]) >= 1
@@ -76,8 +86,9 @@ def test_video_with_a_broken_frame(weights, tmp_path, caplog):
                    "--batch-size", "2", "--no-progress"])
     assert status == 1
     assert "clip.avi: frame 2" in caplog.text
-    records = [json.loads(line) for line in out.read_text().splitlines()]
+    records, failed = split_records(out)
     assert [r["frame"] for r in records] == [0, 1, 3, 4, 5]
+    assert [r["frame"] for r in failed] == [2] and "clip.avi: frame 2" in failed[0]["error"]
     for rec in records:
         check_record(rec)
         assert rec["width"] == 96 and rec["height"] == 64 and len(rec["faces"]) == 1
@@ -86,7 +97,7 @@ def test_video_with_a_broken_frame(weights, tmp_path, caplog):
     cap.release()
 
 
-def test_all_good_exits_0_and_missing_input_exits_1(weights, tmp_path, capsys, caplog):
+def test_all_good_exits_0_and_missing_files_exit_2_before_the_models_load(weights, tmp_path, capsys, monkeypatch):
     image = tmp_path / "one.png"
     Image.fromarray(np.zeros((40, 50, 3), dtype=np.uint8)).save(image)
     out = tmp_path / "o.jsonl"
@@ -94,10 +105,16 @@ def test_all_good_exits_0_and_missing_input_exits_1(weights, tmp_path, capsys, c
                  "--json", str(out), "--no-progress"]) == 0
     (rec,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert rec["input"] == str(image) and rec["width"] == 50 and rec["height"] == 40 and rec["frame"] is None
-    assert main(["analyze", str(tmp_path / "nope.jpg"), "--weights", str(weights), "--proposals",
-                 "selective-search", "--no-progress"]) == 1
-    assert "nope.jpg: no such file" in caplog.text
-    assert main(["analyze", str(image), "--weights", str(tmp_path / "w.safetensors")]) == 1
+    capsys.readouterr()
+    from hyperface.inference import FaceAnalyzer
+
+    monkeypatch.setattr(FaceAnalyzer, "__init__", lambda *a, **k: pytest.fail("the models were loaded"))
+    missing_out = tmp_path / "missing.jsonl"
+    assert main(["analyze", str(image), str(tmp_path / "nope.jpg"), "--weights", str(weights), "--proposals",
+                 "selective-search", "--json", str(missing_out), "--no-progress"]) == 2
+    assert "nope.jpg: no such file" in capsys.readouterr().err
+    assert not missing_out.exists() and not (tmp_path / "missing.jsonl.partial").exists()
+    assert main(["analyze", str(image), "--weights", str(tmp_path / "w.safetensors")]) == 2
     assert "w.safetensors" in capsys.readouterr().err
 
 

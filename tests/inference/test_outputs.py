@@ -172,7 +172,9 @@ def test_a_decompression_bomb_is_reported_and_the_batch_goes_on(weights, tmp_pat
     assert analyze(weights, folder, "--json", out) == 1
     assert "huge.png" in caplog.text
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [os.path.basename(r["input"]) for r in records] == ["a.png", "z.png"]
+    assert [(os.path.basename(r["input"]), "error" in r) for r in records] == [
+        ("a.png", False), ("huge.png", True), ("z.png", False)]
+    assert "image too large" in records[1]["error"]
 
 
 def test_outputs_get_the_umask_mode(weights, tmp_path, umask_022):

@@ -14,14 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-from hyperface.evaluate.datasets import (
-    DEFAULT_VAL_FRACTION,
-    SPLIT_CHOICES,
-    EvalDataset,
-    parse_data_specs,
-    val_fraction_from_prepared,
-)
-
 __all__ = ["add_arguments", "run"]
 
 log = logging.getLogger("hyperface.evaluate")
@@ -30,6 +22,7 @@ _MODES = {"full": ("full",), "box": ("box",), "both": ("full", "box")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from hyperface.evaluate.datasets import DEFAULT_VAL_FRACTION, SPLIT_CHOICES
     from hyperface.inference.proposals import DEFAULT_PROPOSALS
 
     parser.description = (
@@ -62,9 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-face", action="store_true", help="include every face's result in --json")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--proposals", default=DEFAULT_PROPOSALS,
-                        help="candidate source of the full pipeline: fast (default), fast:DIR (the networks of "
-                             "train-proposals --out DIR), detector, detector:PATH (train-detector's weights or "
-                             "their folder), selective-search, boxes:FILE")
+                        help=f"candidate source of the full pipeline (default: {DEFAULT_PROPOSALS}): detector, "
+                             "detector:PATH (train-detector's weights or their folder), fast, fast:DIR (the networks "
+                             "of train-proposals --out DIR), selective-search, boxes:FILE")
     parser.add_argument("--score-threshold", type=float, default=None,
                         help="operating point (default: the analyzer's default threshold)")
     parser.add_argument("--ap-threshold", type=float, default=0.0,
@@ -72,7 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "candidate the pipeline reports)")
 
 
-def _datasets(args: argparse.Namespace) -> list[EvalDataset]:
+def _datasets(args: argparse.Namespace) -> list:
+    from hyperface.evaluate.datasets import (
+        DEFAULT_VAL_FRACTION,
+        EvalDataset,
+        parse_data_specs,
+        val_fraction_from_prepared,
+    )
+
     if args.val_fraction is not None:
         fraction = args.val_fraction
     elif args.prepared:
@@ -101,16 +101,43 @@ def _models(args: argparse.Namespace) -> list:
                           stage_two=s2, **options) for (w, s2), n in zip(pairs, names)]
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    """Output paths checked before the evaluation (a UsageError, exit 2): no folder for a file, no weights file."""
-    from hyperface.cli.outputs import FileSet, check_output_file, check_output_folder
+def collect_inputs(args: argparse.Namespace):
+    """Every path the evaluation reads: the weights files, each dataset's files (its PATH, or every file
+    in its folder: images and annotations), the prepared folder and the candidate source's files."""
+    from hyperface.cli.outputs import Inputs
+    from hyperface.data.readers import parse_spec
+    from hyperface.evaluate.datasets import parse_data_specs
+    from hyperface.inference.assets import ASSETS
 
-    weights = FileSet([p for spec in (args.weights or []) for p in spec.split("+") if spec != "bundled"])
+    inputs = Inputs()
+    inputs.add_tree(ASSETS, "the bundled models' folder")
+    for spec in args.weights or []:
+        if spec != "bundled":
+            for path in spec.split("+"):
+                inputs.add(path, "the --weights file")
+    for spec in parse_data_specs(args.data):
+        path = Path(parse_spec(spec.spec)[1]).expanduser()
+        if path.exists():  # a missing dataset is its reader's error, reported with the reader's advice
+            inputs.add(path, f"the --data {spec.label} dataset")
+    if args.prepared:
+        inputs.add(args.prepared, "the --prepared folder")
+    name, sep, arg = args.proposals.partition(":")
+    if sep and arg:
+        inputs.add(arg, f"the --proposals {name} file")
+    return inputs
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Output paths checked before the evaluation (a UsageError, exit 2): no folder for a file, no device,
+    nothing the evaluation reads (:func:`collect_inputs`)."""
+    from hyperface.cli.outputs import check_output_file, check_output_folder
+
+    inputs = collect_inputs(args)
     for option, path in (("--json", args.json), ("--markdown", args.markdown)):
         if path is not None:
-            check_output_file(path, option, weights)
+            check_output_file(path, option, inputs)
     if args.plots is not None:
-        check_output_folder(args.plots, "--plots")
+        check_output_folder(args.plots, "--plots", inputs)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hyperface.cli.outputs import FileSet, UsageError, check_output_file, check_output_folder
+from hyperface.cli.outputs import Inputs, UsageError, check_output_file, check_output_folder
 
 #: Command-line option of each network role (stage one is ``--weights``).
 _ROLE_OPTIONS = {"stage_one": "weights", "stage_two": "stage_two", "detector": "detector", "refine": "refine",
@@ -72,11 +72,15 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"hyperface export: {exc}", file=sys.stderr)
         return 1
+    inputs = Inputs()
+    inputs.add_files([path], "the --weights file")
     try:
+        inputs = Inputs()
+        inputs.add_files(sources.values(), "a weights file to export")
         if args.onnx is not None:
-            check_output_file(args.onnx, "--onnx", FileSet(sources.values()))
+            check_output_file(args.onnx, "--onnx", inputs)
         else:
-            check_output_folder(args.out, "--out")
+            check_output_folder(args.out, "--out", inputs)
     except UsageError as exc:
         print(f"hyperface export: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from hyperface import __version__
@@ -16,6 +17,8 @@ from hyperface import __version__
 #: Packages of the ``train`` extra: a command that needs one says how to install them.
 TRAINING_PACKAGES = frozenset({"torch", "torchvision", "safetensors", "onnx", "onnxscript", "yaml", "scipy",
                                "matplotlib"})
+#: Exit status after the reader of standard output went away (a shell's status for SIGPIPE: 128 + 13).
+BROKEN_PIPE_STATUS = 141
 
 # command name -> (module under hyperface.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -75,12 +78,31 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return int(_module(COMMANDS[args.command][0]).run(args) or 0)
+        status = int(_module(COMMANDS[args.command][0]).run(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe is found here, not at interpreter exit
+    except BrokenPipeError:
+        return _stdout_gone()
     except ModuleNotFoundError as exc:
         status = _missing_extra(exc, command)
         if status is None:
             raise
-        return status
+    return status
+
+
+def _stdout_gone() -> int:
+    """The reader of standard output went away (``hyperface models --json | head -1``): end quietly.
+
+    Python's documented recipe (the ``signal`` module's note on SIGPIPE): point standard output at
+    devnull so that the interpreter's final flush does not raise again.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture): nothing to flush later
+        return BROKEN_PIPE_STATUS
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    return BROKEN_PIPE_STATUS
 
 
 if __name__ == "__main__":
