@@ -67,7 +67,7 @@ def test_ray_lines_are_the_single_process_lines(ray_session, photos, expected, t
     by_input = {line["input"]: line for line in lines}
     assert len(by_input) == len(lines) == len(expected) + 1  # each image once, and the broken file
     broken = by_input.pop(str(photos / "broken.jpg"))
-    assert broken == {"input": str(photos / "broken.jpg"), "error": broken["error"]}
+    assert broken == {"input": str(photos / "broken.jpg"), "frame": None, "error": broken["error"]}  # analyze's error line
     assert broken["error"].startswith(f"{photos / 'broken.jpg'}: cannot decode image")
     assert by_input == expected
     assert sum(len(line["faces"]) for line in expected.values()) >= 3  # the three astronauts
@@ -126,6 +126,6 @@ def test_an_actor_batch_reports_each_failed_image_and_goes_on(photos):
     out = actor({"bytes": [(photos / n).read_bytes() for n in names], "path": names})
     lines = [json.loads(line) for line in out["line"]]
     assert out["failed"] == [True, True, False] and out["faces"] == [0, 0, 0]
-    assert lines[0] == {"input": "grey.jpg", "error": "grey.jpg: analysis failed (RuntimeError: out of luck)"}
+    assert lines[0] == {"input": "grey.jpg", "frame": None, "error": "grey.jpg: analysis failed (RuntimeError: out of luck)"}
     assert lines[1]["error"].startswith("broken.jpg: cannot decode image")
     assert lines[2] == {"input": "astronaut.jpg", "frame": None, "width": 512, "height": 512, "faces": []}

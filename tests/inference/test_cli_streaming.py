@@ -62,12 +62,12 @@ def six(tmp_path, tiny_weights):
 
 
 def count_batches(monkeypatch) -> list[str]:
-    """The keys of every image analysed from now on."""
+    """The names of every image analysed from now on (its key, or the path it was given as)."""
     seen, real = [], FaceAnalyzer.batch
 
-    def batch(self, images, boxes=None, keys=None):
-        seen.extend(keys or [])
-        return real(self, images, boxes, keys)
+    def batch(self, images, boxes=None, keys=None, color_order=None):
+        seen.extend(keys or [str(im) for im in images])
+        return real(self, images, boxes, keys, color_order)
 
     monkeypatch.setattr(FaceAnalyzer, "batch", batch)
     return seen

@@ -260,7 +260,7 @@ def test_workers_build_their_analyzers_one_at_a_time():
     (["--workers", "0"], "--workers must be >= 1"),
     (["--queue", "-1"], "--queue must be >= 0"),
     (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
-    (["--weights", "missing.safetensors"], "missing.safetensors: weights file not found"),
+    (["--weights", "missing.safetensors"], "missing.safetensors: network file not found"),
 ])
 def test_serve_refuses_bad_settings_before_listening(argv, message, capsys):
     from hyperface.cli.main import main

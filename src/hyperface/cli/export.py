@@ -72,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"hyperface export: {exc}", file=sys.stderr)
         return 1
-    inputs = Inputs()
-    inputs.add_files([path], "the --weights file")
     try:
         inputs = Inputs()
         inputs.add_files(sources.values(), "a weights file to export")
