@@ -59,12 +59,9 @@ def _sources(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from hyperface.export import export_onnx, export_pipeline
-        from hyperface.models.weights import load_model
-    except ImportError as exc:
-        print(f"hyperface export: needs PyTorch and onnx (pip install \"hyperface[train]\"): {exc}", file=sys.stderr)
-        return 1
+    from hyperface.export import export_onnx, export_pipeline  # PyTorch and onnx: cli.main names the extra
+    from hyperface.models.weights import load_model
+
     try:
         sources = _sources(args)
         if args.onnx is not None:

@@ -14,9 +14,11 @@ import sys
 
 from hyperface import __version__
 
-#: Packages of the ``train`` extra: a command that needs one says how to install them.
-TRAINING_PACKAGES = frozenset({"torch", "torchvision", "safetensors", "onnx", "onnxscript", "yaml", "scipy",
-                               "matplotlib"})
+#: The extra that brings each optional package: a command that needs a missing one says how to install it.
+EXTRAS = {**dict.fromkeys(("torch", "torchvision", "safetensors", "onnx", "onnxscript", "yaml", "scipy",
+                           "matplotlib"), "train"),
+          **dict.fromkeys(("starlette", "uvicorn", "multipart", "python_multipart"), "serve"),
+          **dict.fromkeys(("ray", "pyarrow"), "ray")}
 #: Exit status after the reader of standard output went away (a shell's status for SIGPIPE: 128 + 13).
 BROKEN_PIPE_STATUS = 141
 
@@ -56,11 +58,12 @@ def _module(name: str):
 
 
 def _missing_extra(exc: ModuleNotFoundError, command: str) -> int | None:
-    """Exit status 1 with a one-line hint when ``exc`` is a package of the ``train`` extra, else None."""
-    if (exc.name or "").split(".")[0] not in TRAINING_PACKAGES:
+    """Exit status 1 with a one-line hint when ``exc`` is a package of an extra (:data:`EXTRAS`), else None."""
+    extra = EXTRAS.get((exc.name or "").split(".")[0])
+    if extra is None:
         return None
-    print(f"hyperface {command}: needs {exc.name}, which an inference-only install lacks: "
-          f'pip install "hyperface[train]"', file=sys.stderr)
+    print(f"hyperface {command}: needs {exc.name}, which this install lacks: pip install \"hyperface[{extra}]\"",
+          file=sys.stderr)
     return 1
 
 

@@ -57,14 +57,11 @@ def _check(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import uvicorn
+    import uvicorn  # the serve extra: cli.main names it when missing
 
-        from hyperface.serve import AnalyzerPool, create_app
-        from hyperface.serve.pool import default_workers, machine_cpus
-    except ImportError as exc:
-        print(f"hyperface serve: needs the serve extra: pip install \"hyperface[serve]\" ({exc})", file=sys.stderr)
-        return 2
+    from hyperface.serve import AnalyzerPool, create_app
+    from hyperface.serve.pool import default_workers, machine_cpus
+
     problem = _check(args)
     if problem:
         print(f"hyperface serve: {problem}", file=sys.stderr)
