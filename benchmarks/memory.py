@@ -9,7 +9,8 @@ is what the case itself allocates.
 Cases (inputs generated into a temporary folder; simple content, so the files are small):
 
 * ``analyze`` of a folder of four 13000 x 13000 PNGs, default settings (target <= 1.5 GB);
-* ``analyze`` of one 4000 x 3000 photo with 5000 given boxes (``--proposals boxes:FILE``);
+* ``analyze`` of one 4000 x 3000 photo with 5000 given boxes (``--proposals boxes:FILE``; over the
+  analyzer's budget of 2,000 boxes per image: that image's failure), and with 2,000 (the most allowed);
 * ``analyze`` of a video of two 8000 x 8000 frames, at the default pixel budget and at a budget of
   16 M pixels (frames over it are refused from the container's size, before decoding);
 * a 67 KB weights file whose metadata asks for ``fc_channels: 2000000`` (a 32 GB layer), through
@@ -157,6 +158,7 @@ def generate(work: Path) -> None:
         shutil.copyfile(first, big / name)
     write_png(work / "photo.png", 4000, 3000)
     write_boxes(work / "boxes.txt", "photo.png", 5000, (4000, 3000))
+    write_boxes(work / "boxes2000.txt", "photo.png", 2000, (4000, 3000))
     video = write_video(work / "v8000.avi", 8000, 2)
     weights = write_hostile_weights(work / "huge-layer.safetensors", 2_000_000)
     bomb = alias_bomb(work / "bomb.yaml")
@@ -184,14 +186,19 @@ def cases(work: Path) -> list[Case]:
     return [
         Case("startup: analyze's imports", [py, "-c", "import hyperface.cli.analyze, hyperface.inference.analyzer"],
              "-", "-"),
-        Case("startup: import hyperface.models", [py, "-c", "import hyperface.models"], "-", "-"),
+        Case("startup: load_model's imports (PyTorch)",
+             [py, "-c", "import hyperface.models.weights, hyperface.models.registry as r; r.register_architectures()"],
+             "-", "-"),
         Case("startup: train's config imports", [py, "-c", "import hyperface.cli.train, hyperface.train.config"],
              "-", "-"),
         Case("analyze: folder of four 13000x13000 PNGs", [*analyze, str(big), "--json", str(work / "big.jsonl")],
              default_budget, "<= 1.5 GB", "startup: analyze's imports"),
         Case("analyze: one 4000x3000 photo, 5000 given boxes",
              [*analyze, str(photo), "--proposals", f"boxes:{boxes}", "--json", str(work / "boxes.jsonl")],
-             "boxes per image: none yet (coordinator)", "-", "startup: analyze's imports"),
+             "2,000 boxes per image", "that image's failure", "startup: analyze's imports"),
+        Case("analyze: the same photo, 2000 given boxes",
+             [*analyze, str(photo), "--proposals", f"boxes:{work / 'boxes2000.txt'}", "--json",
+              str(work / "boxes2000.jsonl")], "2,000 boxes per image", "-", "startup: analyze's imports"),
         Case("analyze: video, two 8000x8000 frames", [*analyze, str(video), "--json", str(work / "v1.jsonl")],
              default_budget + " (64 M px frames: analysed)", "-", "startup: analyze's imports"),
         Case("analyze: the same video, budget 16 M px", [*analyze, str(video), "--json", str(work / "v2.jsonl")],
@@ -200,9 +207,10 @@ def cases(work: Path) -> list[Case]:
         Case("load_model: metadata asks for a 32 GB layer",
              [py, "-c", f"from hyperface.models import load_model; load_model({str(weights)!r})"],
              "layer shapes from metadata = the file's tensors", "refused, < 100 MB",
-             "startup: import hyperface.models"),
+             "startup: load_model's imports (PyTorch)"),
         Case("analyze --weights: the same file", [*analyze, "--example", "--weights", str(weights)],
-             "layer shapes from metadata = the file's tensors", "refused, < 100 MB", "startup: analyze's imports"),
+             "layer shapes from metadata = the file's tensors", "refused, < 100 MB",
+             "startup: load_model's imports (PyTorch)"),
         Case("train --print-config: 600-byte YAML alias bomb", [*cli, "train", "--config", str(bomb), "--print-config"],
              "1 MB file, 100,000 values after aliases", "refused at once", "startup: train's config imports"),
     ]

@@ -317,6 +317,18 @@ def test_given_boxes_give_one_face_each_in_order_whatever_their_score(bundled_an
     np.testing.assert_allclose(both[1][1].box, faces[1].box, atol=1e-3)
 
 
+def test_a_boxes_file_gives_one_face_per_box_in_its_order(bundled_analyzer, tmp_path):
+    """Boxes from another detector's file are faces, as boxes handed to the call are (the file's order)."""
+    (found,) = bundled_analyzer(EXAMPLE)
+    boxes = tmp_path / "boxes.txt"
+    boxes.write_text(f"{EXAMPLE} 10 10 90 100\n{EXAMPLE} " + " ".join(f"{v:.2f}" for v in found.box) + "\n")
+    from_file = FaceAnalyzer(proposals=f"boxes:{boxes}")(EXAMPLE)
+    handed = bundled_analyzer(EXAMPLE, boxes=[[10, 10, 90, 100], found.box])
+    assert len(from_file) == 2 and from_file[0].score < 0.1 < 0.9 < from_file[1].score
+    for a, b in zip(from_file, handed):
+        np.testing.assert_allclose(a.box, b.box, atol=0.02)
+
+
 def test_given_boxes_on_blobs_are_faces_in_their_order(analyzer):
     image = blob_image(240, 160, [(60, 50, 18), (170, 90, 24)])
     boxes = np.array([expected_box(170, 90, 24), [100, 120, 140, 158], expected_box(60, 50, 18)])

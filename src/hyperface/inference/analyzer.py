@@ -320,6 +320,7 @@ class FaceAnalyzer:
             b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
             if not self.proposals.scale_invariant:  # boxes of the original image -> working pixels
                 b = self._given_boxes(b, *batch.scales[i]) if len(b) else b
+            batch.given[i] = self.proposals.boxes_are_faces
             batch.add_candidates(i, b, prior)
         batch.timed("candidates", t)
         return batch

@@ -64,6 +64,9 @@ class ProposalSource(ABC):
     scale_invariant: ClassVar[bool] = True
     #: True for sources whose :meth:`scored` gives face probabilities (the analyzer then fuses them).
     scores_boxes: ClassVar[bool] = False
+    #: True for sources whose boxes are faces found elsewhere (another detector's): each gives one face,
+    #: as boxes handed to the analyzer's call do, rather than being a candidate to score and merge.
+    boxes_are_faces: ClassVar[bool] = False
 
     @classmethod
     def from_spec(cls, arg: str | None, context: SourceContext, **options: Any) -> ProposalSource:

@@ -1,4 +1,8 @@
-"""Candidates given by the caller: boxes from any other detector, read from a file.
+"""Faces given by the caller: boxes from any other detector, read from a file.
+
+Each box is a face, in the file's order (:attr:`ProposalSource.boxes_are_faces`): the analyzer
+refines it by IRP and analyses it with both stages, never drops it by its score nor merges it with
+another, as for boxes handed to ``FaceAnalyzer(...)(image, boxes=...)``.
 
 Accepted files (the format is told by the content, never by executing anything):
 
@@ -10,7 +14,7 @@ Accepted files (the format is told by the content, never by executing anything):
   An image name with spaces can be quoted with double quotes.
 
 ``IMAGE`` is matched against the analysed image's path as given, then its resolved path, then its
-file name; a video frame is ``PATH#FRAME``. An image with no entry has no candidates (so no faces).
+file name; a video frame is ``PATH#FRAME``. An image with no entry has no faces.
 """
 
 from __future__ import annotations
@@ -136,6 +140,7 @@ class BoxesProposals(ProposalSource):
 
     name = "boxes"
     scale_invariant = False
+    boxes_are_faces = True
 
     def __init__(self, source: str | Path | dict[str, np.ndarray]) -> None:
         if isinstance(source, dict):
