@@ -129,3 +129,16 @@ def test_an_actor_batch_reports_each_failed_image_and_goes_on(photos):
     assert lines[0] == {"input": "grey.jpg", "frame": None, "error": "grey.jpg: analysis failed (RuntimeError: out of luck)"}
     assert lines[1]["error"].startswith("broken.jpg: cannot decode image")
     assert lines[2] == {"input": "astronaut.jpg", "frame": None, "width": 512, "height": 512, "faces": []}
+
+
+def test_analyze_on_ray_from_the_command_line(ray_session, photos, expected, tmp_path, capsys):
+    from hyperface.cli.main import main
+
+    out = tmp_path / "cli.jsonl"
+    assert main(["analyze", str(photos), "--json", str(out), "--ray", "--threads", "1", "--max-side", "640",
+                 "--no-progress"]) == 1  # the broken file is that input's failure
+    lines = {line["input"]: line for line in map(json.loads, out.read_text().splitlines())}
+    assert "error" in lines.pop(str(photos / "broken.jpg"))
+    assert lines == expected
+    assert main(["analyze", str(photos), "--ray", "--draw", str(tmp_path / "d"), "--json", str(out)]) == 2
+    assert "--draw does not go with --ray" in capsys.readouterr().err

@@ -87,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--draw", type=Path, metavar="DIR", help="write annotated images (and videos) here")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="analyse with N processes (default 1); each gets cores / N threads unless --threads")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="analyse the images on a Ray cluster (Ray Data; pip install \"hyperface[ray]\"): at "
+                             "ADDRESS, else $RAY_ADDRESS, else a local Ray; --json OUT.jsonl or OUT.parquet")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                         help="network runtime: auto = onnxruntime on the CPU where it is installed, else PyTorch")
@@ -383,11 +386,31 @@ def _start(args: argparse.Namespace, tasks: list[Task]):
     return analyzer
 
 
+def _run_on_ray(args: argparse.Namespace) -> int:
+    """``--ray``: the images of the inputs analysed by :func:`hyperface.cluster.run_ray_cli`."""
+    from hyperface.cluster import run_ray_cli
+
+    try:
+        for option, used in (("--draw", args.draw), ("--resume", args.resume), ("--workers", args.workers > 1),
+                             ("--json -", args.json == "-")):
+            if used:
+                raise UsageError(f"{option} does not go with --ray (the cluster writes one results file)")
+        items, _ = _plan(args)
+        if any(item.kind == "video" for item in items):
+            raise UsageError("--ray analyses images; analyse videos without it")
+    except UsageError as exc:
+        print(f"hyperface analyze: {exc}", file=sys.stderr)
+        return 2
+    return run_ray_cli([item.path for item in items], args.json, args.ray, analyzer_settings(args))
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from hyperface.cli.workers import WorkerSetupError
 
+    if args.ray is not None:
+        return _run_on_ray(args)
     try:
         items, results = _plan(args)
         tasks = list(make_tasks(items, args.batch_size, results.recorded))

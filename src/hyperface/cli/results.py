@@ -22,10 +22,9 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from hyperface import fileio
 from hyperface.analysis_lines import error_line, result_line

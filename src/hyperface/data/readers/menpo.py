@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperface.data.readers.pts import POINT_SET_BY_COUNT, AnnotationError, PtsReader, parse_pts
+from hyperface.data.readers.pts import POINT_SET_BY_COUNT, AnnotationError, PtsReader
 
 __all__ = ["parse_ljson", "MenpoReader", "LjsonReader"]
 
