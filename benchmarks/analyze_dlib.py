@@ -62,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--picture", type=Path, help="write a mosaic of the annotated photos here (JPEG)")
     args = parser.parse_args(argv)
 
-    analyzer = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two)
-    default_threshold = analyzer.score_threshold  # the source's default; report everything, cut there below
-    analyzer.score_threshold = 0.0
+    default = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two)
+    default_threshold = default.score_threshold  # the source's default; report everything, cut there below
+    analyzer = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two, score_threshold=0.0,
+                            irp_threshold=default.irp_threshold)
     matches, covered, total, drawn = [], 0, 0, []
     for xml in SPLITS[args.split]:
         for rec in open_dataset(f"dlib:{args.folder / xml}"):
