@@ -18,6 +18,7 @@ import numpy as np
 from hyperface.data.readers._files import ImageIndex
 from hyperface.data.readers.base import DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
+from hyperface.data.sandbox import isolated
 
 __all__ = ["Aflw2000Reader", "read_aflw2000_mat"]
 
@@ -34,12 +35,17 @@ def _floats(mat: dict, key: str) -> np.ndarray:
         raise MatError(f"{key} is not an array of numbers") from None
 
 
+def _loadmat(path: str) -> dict:
+    """``scipy.io.loadmat`` of ``path`` (run in the parser process: it crashes on some damaged files)."""
+    import scipy.io  # a training extra: only this reader needs it
+
+    return scipy.io.loadmat(path)
+
+
 def read_aflw2000_mat(path: str | Path) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray | None]:
     """(pose (roll, pitch, yaw) degrees or None, points (21, 2), visibility (21,), points68 or None)."""
     try:
-        import scipy.io  # a training extra: only this reader needs it
-
-        mat = scipy.io.loadmat(str(path))
+        mat = isolated(_loadmat, str(path))
     except Exception as exc:  # noqa: BLE001 - scipy raises many types (MatReadError, struct/zlib errors) on bad files
         raise MatError(f"cannot read .mat file ({type(exc).__name__}: {exc})") from None
     if "pt2d" not in mat:
