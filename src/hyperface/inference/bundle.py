@@ -23,7 +23,7 @@ from pathlib import Path
 from hyperface import fileio
 from hyperface.runtime import TORCH_HINT, Runtime, RuntimeOptions, load_runtime, torch_available
 
-__all__ = ["ROLES", "MANIFEST", "NetworkFiles", "Bundle", "is_bundle", "load_network"]
+__all__ = ["ROLES", "MANIFEST", "NetworkFiles", "Bundle", "is_bundle"]
 
 ROLES = ("stage_one", "stage_two", "detector", "refine", "proposal")
 MANIFEST = "manifest.json"
@@ -130,11 +130,3 @@ def is_bundle(path: str | os.PathLike) -> bool:
     """True for a pipeline folder or its manifest."""
     p = Path(path).expanduser()
     return (p.is_dir() and (p / MANIFEST).is_file()) or (p.name == MANIFEST and p.is_file())
-
-
-def load_network(source: str | os.PathLike | object, options: RuntimeOptions, role: str,
-                 batch_size: int = 64) -> Runtime:
-    """The :class:`Runtime` of ``role`` from a bundle folder, or of a single network file or model object."""
-    if isinstance(source, (str, os.PathLike)) and is_bundle(source):
-        return Bundle.read(source).runtime(role, options, batch_size)
-    return load_runtime(source, options, batch_size=batch_size)
