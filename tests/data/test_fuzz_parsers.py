@@ -184,6 +184,10 @@ def test_utkface_names(examples):
     fuzz(examples, texts("25_1_3_20170116174525125.jpg.chip.jpg"), check, known=("2\u00b2_1_3_2017.jpg",))
 
 
+WIDER = ("0--Parade/a.jpg\n2\n10 12 20 24 0 0 0 0 0 0 \n40 8 6 6 2 0 0 1 1 1 \n1--Handshaking/b.jpg\n0\n"
+         "0 0 0 0 0 0 0 0 0 0 \n")
+
+
 # Readers of one annotation file in a dataset folder: (specs read, images the folder holds, the fuzzed file,
 # a valid file, known hostile files).
 FILE_READERS = {
@@ -195,6 +199,8 @@ FILE_READERS = {
     "dlib": (["dlib:{folder}/faces.xml"], ["p.jpg", "sub/q.jpg"], "faces.xml", DLIB,
              (DLIB.replace("name='00'", "name='\u00b2'").encode(),)),
     "celeba": (["celeba:{folder}"], ["img_align_celeba/000001.jpg"], "list_landmarks_align_celeba.txt", CELEBA, ()),
+    "wider": (["wider:{folder}", "wider:{folder}?min_face=10"], ["images/0--Parade/a.jpg", "images/1--Handshaking/b.jpg"],
+              "wider_face_val_bbx_gt.txt", WIDER, ()),
 }
 
 

@@ -27,6 +27,7 @@ from hyperface.data.readers.pts_photos import PtsPhotosReader
 from hyperface.data.readers.utkface import UtkFaceReader
 from hyperface.data.readers.voc import VocReader
 from hyperface.data.readers.vw300 import Vw300Reader
+from hyperface.data.readers.wider import WiderReader
 
 __all__ = [
     "READERS",
@@ -53,6 +54,7 @@ READERS: dict[str, type[DatasetReader]] = {
     "celeba": CelebAReader,
     "negatives": NegativesReader,
     "voc": VocReader,
+    "wider": WiderReader,
     "pts-photos": PtsPhotosReader,
     "composite": CompositeReader,
 }
