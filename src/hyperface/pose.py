@@ -67,7 +67,7 @@ def pose_from_landmarks(points68: np.ndarray, image_size: tuple[int, int]) -> np
     """(roll, pitch, yaw) degrees of a face from its iBUG 68 points, by SQPnP against ``MODEL3D``.
 
     ``image_size`` is (width, height): focal length = width, principal point = image centre.
-    Raises ``ValueError`` for a wrong shape or non-finite points.
+    Raises ``ValueError`` for a wrong shape, non-finite or degenerate points.
     """
     pts = np.asarray(points68, dtype=np.float64)
     if pts.shape != (68, 2):
@@ -77,7 +77,10 @@ def pose_from_landmarks(points68: np.ndarray, image_size: tuple[int, int]) -> np
         raise ValueError("pose_from_landmarks: the six PnP points must be finite")
     w, h = float(image_size[0]), float(image_size[1])
     camera = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1]], dtype=np.float64)
-    ok, rvec, _ = cv2.solvePnP(MODEL3D, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
+    try:
+        ok, rvec, _ = cv2.solvePnP(MODEL3D, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error:  # SQPnP refuses points that (nearly) coincide: a collapsed, tiny face
+        raise ValueError("pose_from_landmarks: the six PnP points are degenerate (they nearly coincide)") from None
     if not ok:
         raise ValueError("pose_from_landmarks: solvePnP found no solution")
     rotation, _ = cv2.Rodrigues(rvec)

@@ -90,3 +90,10 @@ def test_rotate_pose_matches_pnp_of_the_turned_image(pose, degrees):
                                atol=0.05)
     if pose == (0, 0, 0):
         np.testing.assert_allclose(rotate_pose(pose, degrees), [degrees, 0, 0], atol=1e-9)
+
+
+def test_degenerate_points_are_a_value_error_not_an_opencv_assertion():
+    from hyperface.pose import pose_from_landmarks
+
+    with pytest.raises(ValueError, match="degenerate"):
+        pose_from_landmarks(np.full((68, 2), 5.0), (100, 100))

@@ -164,6 +164,20 @@ def test_pose_from_the_refined_landmarks(model, shared_data):
     assert stage_two(model).pose_from == "landmarks"  # auto: the PnP of 68 points, measured the better
 
 
+def test_collapsed_points_take_the_pose_branch_instead_of_failing_the_image(model):
+    """SQPnP refuses points that nearly coincide (a face of a few pixels in a crowd photo): that face takes
+    the branch's pose, the other faces keep theirs, and nothing raises."""
+    image = np.full((400, 400, 3), 120, np.uint8)
+    faces = np.stack([_face(0.0), _face(30.0)])
+    branch, pnp = stage_two(model, pose_from="branch"), stage_two(model, pose_from="landmarks")
+    for stage in (branch, pnp):  # every answered point at the crop's centre: collapsed landmarks
+        _fake(stage, {"landmarks": np.zeros((68, 2)), "pose": [0.0, 10.0, 20.0]})
+    want = branch([image], faces, "ibug68", np.array([0, 0])).pose
+    got = pnp([image], faces, "ibug68", np.array([0, 0])).pose
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
 def test_model_specs_name_both_stages():
     from hyperface.inference.assets import parse_model_spec
 

@@ -120,7 +120,10 @@ class StageTwo:
         for task in ("landmarks", "visibility", "pose", "gender"):
             value = getattr(out, task)
             if value is not None:
-                setattr(c, task, np.asarray(value, dtype=np.float32))
+                value = np.asarray(value, dtype=np.float32)
+                if task == "pose" and c.pose is not None:  # no pose for a face: stage one's stays
+                    value = np.where(np.isnan(value), c.pose, value)
+                setattr(c, task, value)
                 batch.sources[task] = "stage2"
         if out.landmarks is not None:
             batch.point_set = self.point_set
@@ -128,8 +131,15 @@ class StageTwo:
 
     def _pose_of_landmarks(self, images: Sequence[np.ndarray], out: StageTwoOutput,
                            image_index: np.ndarray) -> np.ndarray:
-        pnp = np.stack([pose_from_landmarks(lm, (images[int(i)].shape[1], images[int(i)].shape[0]))
-                        for lm, i in zip(out.landmarks, image_index)])
+        """The PnP pose of each face's points (its mean with the branch's for ``"mean"``); where the points
+        are degenerate (a face of a few pixels), the branch's pose, else NaN."""
+        pnp = np.full((len(out.landmarks), 3), np.nan)
+        for k, (lm, i) in enumerate(zip(out.landmarks, image_index)):
+            try:
+                pnp[k] = pose_from_landmarks(lm, (images[int(i)].shape[1], images[int(i)].shape[0]))
+            except ValueError:
+                if out.pose is not None:
+                    pnp[k] = out.pose[k]
         if self.pose_from == "landmarks" or out.pose is None:
             return pnp
         return (pnp + out.pose) / 2
