@@ -70,3 +70,17 @@ def test_voc_reader_reads_the_mask_photos_with_their_three_classes(shared_data):
     faces = [f for r in records for f in r.faces]
     small = sum(bool(f.attributes.get("ignore")) for f in faces)
     assert len(faces) > 2 * len(records) and 0 < small < len(faces)
+
+
+def test_a_stale_filename_falls_back_to_the_image_named_like_the_xml(tmp_path):
+    """Sets renamed after annotation (web face-mask photos) keep the old <filename>: the XML's own name finds
+    the image when exactly one image has it; otherwise the image is reported missing."""
+    root = _voc_root(tmp_path)
+    Image.new("RGB", (100, 100)).save(root / "JPEGImages" / "renamed.png")
+    (root / "Annotations" / "renamed.xml").write_text(_VOC.format(name="old-name-crop-0.jpg"))
+    reader = open_dataset(f"voc:{root}")
+    assert [r.image.name for r in reader] == ["p1.jpg", "p2.jpg", "renamed.png"]
+    Image.new("RGB", (100, 100)).save(root / "JPEGImages" / "renamed.jpg")  # two candidates: ambiguous
+    reader = open_dataset(f"voc:{root}")
+    assert [r.image.name for r in reader] == ["p1.jpg", "p2.jpg"]
+    assert any("old-name-crop-0.jpg not found" in str(p) for p in reader.problems)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from hyperface.inference.bundle import Bundle, is_bundle
 
-__all__ = ["ASSETS", "bundled", "BUNDLED_ROLES", "DEFAULT_WEIGHTS", "STAGE_TWO_WEIGHTS", "PROPOSAL_WEIGHTS", "REFINE_WEIGHTS", "DETECTOR_WEIGHTS",
+__all__ = ["ASSETS", "bundled", "BUNDLED_ROLES", "DEFAULT_WEIGHTS", "STAGE_TWO_WEIGHTS", "PROPOSAL_WEIGHTS",
+           "REFINE_WEIGHTS", "DETECTOR_WEIGHTS",
            "EXAMPLE_IMAGE", "asset_path", "resolve_weights", "parse_model_spec"]
 
 DEFAULT_WEIGHTS = "hyperface-compact.safetensors"  # the analyzer's network

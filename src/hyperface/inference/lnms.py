@@ -62,7 +62,8 @@ def _group_median(values: np.ndarray, idx: np.ndarray, valid: np.ndarray) -> np.
 
 
 def landmark_nms(cands: Candidates, iou_threshold: float = 0.3, top_k: int = 5,
-                 point_set: str | None = None, contain_threshold: float | None = DEFAULT_CONTAIN_THRESHOLD) -> Candidates:
+                 point_set: str | None = None,
+                 contain_threshold: float | None = DEFAULT_CONTAIN_THRESHOLD) -> Candidates:
     """Merge overlapping candidates into faces; returns one row per face, best first per image.
 
     ``contain_threshold``: drop a face whose box holds this share of a higher-scoring face's box

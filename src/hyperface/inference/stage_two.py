@@ -145,7 +145,8 @@ class StageTwo:
         return (pnp + out.pose) / 2
 
     # -- one round -------------------------------------------------------------------------------
-    def _run(self, images: Sequence[np.ndarray], alignments: list[Alignment], image_index: np.ndarray) -> StageTwoOutput:
+    def _run(self, images: Sequence[np.ndarray], alignments: list[Alignment],
+             image_index: np.ndarray) -> StageTwoOutput:
         crops = np.stack([al.warp(images[int(i)]) for al, i in zip(alignments, image_index)])
         raw = self._network(crops)
         if self.flip_average:

@@ -1,19 +1,20 @@
 """PASCAL VOC style detection annotations: ``Annotations/*.xml`` with ``object/bndbox`` per face.
 
 For detection on whole photos (``hyperface evaluate --data voc:PATH``; ``prepare`` takes its faces
-as box-only positives). ``PATH`` is a VOC
-root (holding ``Annotations/`` and ``JPEGImages/``, or ``annotations/`` and ``images/``), an ``Annotations/`` folder, or one ``.xml``
-file. Which ``<object>`` is a face: the names given in ``classes`` (comma-separated, e.g.
+as box-only positives). ``PATH`` is a VOC root (holding ``Annotations/`` and ``JPEGImages/``, or
+``annotations/`` and ``images/``), an ``Annotations/`` folder, or one ``.xml`` file. Which
+``<object>`` is a face: the names given in ``classes`` (comma-separated, e.g.
 ``voc:masks?classes=with_mask,without_mask,mask_weared_incorrect``); without it, when any object of
 the folder is named ``face`` only those (face sets in VOC format sometimes annotate other things
 too), else every object. ``min_face``: a face box shorter than this many pixels is kept but marked
 ``ignore`` (``attributes["ignore"]``), so ``prepare`` takes it neither as a face nor as background
-(crowd photos box faces too small to learn from; calling them non-faces would teach the detector
-to reject faces). The image is ``<filename>`` looked up in ``JPEGImages/``, ``images/``, beside the XML, or in
-the root; a name that leaves the dataset (absolute, or with ``..``) is reported with the XML file and the line
-of its ``<filename>``, and skipped. VOC coordinates are 1-based pixel indices with an inclusive ``xmax``; they
-are kept as distributed, as ``evaluation.md`` says for every ground truth. Every face of a photo is annotated, so
-``all_faces_annotated`` is True.
+(crowd photos box faces too small to learn from; calling them non-faces would teach the detector to
+reject faces). The image is ``<filename>`` looked up in ``JPEGImages/``, ``images/``, beside the
+XML, or in the root, or else the one image there named like the XML file; a name that leaves the
+dataset (absolute, or with ``..``) is reported with the XML file and the line of its ``<filename>``,
+and skipped. VOC coordinates are 1-based pixel indices with an inclusive ``xmax``; they are kept as
+distributed, as ``evaluation.md`` says for every ground truth. Every face of a photo is annotated,
+so ``all_faces_annotated`` is True.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperface.data.files import special_kind
+from hyperface.data.images import IMAGE_SUFFIXES
 from hyperface.data.readers._files import walk_files
 from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord
@@ -60,10 +62,17 @@ class VocReader(DatasetReader):
                 raise DatasetError(f"voc: no .xml annotation in {self.path} (expected Annotations/*.xml)")
 
     def _image_path(self, xml: Path, filename: str) -> Path | None:
-        for folder in (*(self.root / n for n in _IMAGE_FOLDERS), xml.parent, self.root):
+        """The image ``<filename>`` names, in the usual folders; else the one image there named like the XML
+        file (sets renamed after annotation keep a stale ``<filename>``, e.g. web face-mask photos)."""
+        folders = (*(self.root / n for n in _IMAGE_FOLDERS), xml.parent, self.root)
+        for folder in folders:
             candidate = folder / filename
             if special_kind(candidate) is None:
                 return candidate
+        for folder in folders:
+            same = [p for p in (folder / (xml.stem + s) for s in sorted(IMAGE_SUFFIXES)) if special_kind(p) is None]
+            if len(same) == 1:
+                return same[0]
         return None
 
     def _parse(self, xml: Path) -> tuple[str, int | None, list[tuple[str, np.ndarray]]]:

