@@ -153,6 +153,29 @@ def test_detection_on_a_whole_photo_and_face_assignment(tmp_path):
     # TP 0.9, FP 0.6, TP 0.3 over 2 faces: 0.5 * 1 + 0.5 * 2/3
     assert d["ap"] == pytest.approx(0.5 + 1 / 3)
     assert s["landmarks"]["ibug68"]["mean"] == 0.0  # the first face got its detection
+    # recall by face height at the default threshold: the first face (100 px) found, the second not; the
+    # ignore region counts nowhere
+    assert d["found_by"] == {"height": {">=80": [1, 2]}}
+
+
+def test_recall_by_face_height_and_by_the_dataset_attributes(tmp_path):
+    """WIDER's attributes (blur, occlusion, ...) and the face height tell where a detector loses faces."""
+    from hyperface.evaluate.report import to_markdown
+    from hyperface.evaluate.summary import found_by
+
+    rows = [({"blur": 0, "occlusion": 0}, 15.0, True), ({"blur": 2, "occlusion": 0}, 15.0, False),
+            ({"blur": 2, "occlusion": 2}, 50.0, False), ({"blur": 0, "occlusion": 2}, 120.0, True),
+            ({"blur": 0, "occlusion": 0, "ignore": True}, 8.0, True)]
+    got = found_by(rows)
+    assert got["height"] == {"0-10": [1, 1], "10-20": [1, 2], "40-80": [0, 1], ">=80": [1, 1]}
+    assert got["blur"] == {"0": [3, 3], "2": [0, 2]} and got["occlusion"] == {"0": [2, 3], "2": [1, 2]}
+    assert "ignore" not in got
+    summary = {"model": "m", "dataset": "d", "mode": "full", "images": 1, "seconds": 0.1,
+               "detection": {"true_positives": 3, "ground_truth": 5, "detections": 3, "threshold": 0.6, "ap": 0.5,
+                             "found_by": got}}
+    text = to_markdown([summary])
+    assert "found by face height: 0-10 px: 1/1 (100%); 10-20 px: 1/2 (50%)" in text
+    assert "found by blur: 0: 3/3 (100%); 2: 0/2 (0%)" in text
 
 
 def test_a_failing_model_counts_faces_as_missed(tmp_path):

@@ -146,6 +146,10 @@ def _details(summaries: Sequence[dict]) -> list[str]:
         if d:
             parts.append(f"- detection: {d['true_positives']}/{d['ground_truth']} faces found with "
                          f"{d['detections']} detections at threshold {d['threshold']}, AP {_num(d['ap'])}")
+            for name, groups in d.get("found_by", {}).items():
+                text = "; ".join(f"{g}{' px' if name == 'height' else ''}: {k}/{n} ({100 * k / n:.0f}%)"
+                                 for g, (k, n) in groups.items())
+                parts.append(f"- found by {'face height' if name == 'height' else name}: {text}")
         if s.get("problems"):
             parts.append(f"- {len(s['problems'])} problem(s), e.g. {s['problems'][0]}")
         if parts:

@@ -60,6 +60,9 @@ class RunResult:
     # default operating point.
     detections: list[DetectionMatch] = field(default_factory=list)
     detections_default: list[DetectionMatch] = field(default_factory=list)
+    # ... and per annotated face of those photos: (its attributes, its height in pixels, found at the
+    # default operating point), so that recall can be told by face size and by a dataset's attributes
+    found_faces: list[tuple[dict, float, bool]] = field(default_factory=list)
     score_threshold: float | None = None
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0

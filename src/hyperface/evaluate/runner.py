@@ -141,8 +141,19 @@ def _full_pickers(faces: list, gt_boxes: np.ndarray) -> list:
     return [make(j) for j in range(len(gt_boxes))]
 
 
+def _annotated(record: ImageRecord) -> list[FaceRecord]:
+    """The faces detection counts (not the ignore regions), in the order of the matches' indices."""
+    return [f for f in record.faces if not f.attributes.get("ignore")]
+
+
+def _found_faces(record: ImageRecord, match: M.DetectionMatch) -> list[tuple[dict, float, bool]]:
+    """(attributes, height in pixels, found) of each annotated face, for recall by size and attribute."""
+    taken = set(int(g) for g in match.matched if g >= 0)
+    return [(dict(f.attributes), float(f.box[3] - f.box[1]), i in taken) for i, f in enumerate(_annotated(record))]
+
+
 def _detection_matches(record: ImageRecord, faces: list, size: tuple[int, int]) -> M.DetectionMatch:
-    real = [f for f in record.faces if not f.attributes.get("ignore")]
+    real = _annotated(record)
     ignore = [f.box for f in record.faces if f.attributes.get("ignore")]
     gt = np.array([detection_box(record, f, size) for f in real]).reshape(-1, 4)
     return M.match_detections(_boxes(faces), [f.score for f in faces], gt, ignore or None)
@@ -186,6 +197,7 @@ def _evaluate_record(record: ImageRecord, image: np.ndarray, model: EvaluatedMod
     if det_default is not None:
         run.detections_default.append(det_default)
         run.detections.append(det_all)
+        run.found_faces.extend(_found_faces(record, det_default))
 
 
 @dataclass
@@ -260,6 +272,7 @@ def _count_as_missed(record: ImageRecord, image: np.ndarray, model: EvaluatedMod
         empty = _detection_matches(record, [], (w, h))
         run.detections.append(empty)
         run.detections_default.append(empty)
+        run.found_faces.extend(_found_faces(record, empty))
 
 
 def evaluate_datasets(models: Sequence[EvaluatedModel], datasets: Sequence, modes: Sequence[str] = MODES

@@ -90,6 +90,28 @@ def _gender(faces: list[FaceResult]) -> dict | None:
     return M.gender_summary([f.gender_pred for f in sel], [f.gender_true for f in sel], GENDERS)
 
 
+#: Face heights (pixels) by which detection recall is told apart.
+HEIGHT_BINS = (0.0, 10.0, 20.0, 40.0, 80.0, float("inf"))
+
+
+def found_by(faces: list[tuple[dict, float, bool]]) -> dict[str, dict[str, list[int]]]:
+    """Faces found and annotated, ``[found, total]``, by face height and by each attribute the faces carry
+    (WIDER's blur, occlusion, pose ...): where a detector loses faces."""
+    out: dict[str, dict[str, list[int]]] = {"height": {}}
+    for lo, hi in zip(HEIGHT_BINS[:-1], HEIGHT_BINS[1:]):
+        inside = [found for _, h, found in faces if lo <= h < hi]
+        if inside:
+            out["height"][f"{lo:g}-{hi:g}" if hi < float("inf") else f">={lo:g}"] = [sum(inside), len(inside)]
+    for attributes, _, found in faces:
+        for name, value in attributes.items():
+            if name == "ignore":
+                continue
+            counts = out.setdefault(name, {}).setdefault(str(value), [0, 0])
+            counts[0] += int(found)
+            counts[1] += 1
+    return {name: dict(sorted(groups.items())) if name != "height" else groups for name, groups in out.items()}
+
+
 def summarize(run: RunResult) -> dict:
     """The metrics of one run as a JSON-ready dict."""
     out: dict = {"model": run.model, "dataset": run.dataset, "mode": run.mode, "images": run.images,
@@ -109,6 +131,8 @@ def summarize(run: RunResult) -> dict:
     if run.detections:
         out["detection"] = M.detection_summary(run.detections, run.score_threshold,
                                                at_threshold=run.detections_default or None)
+        if run.found_faces:
+            out["detection"]["found_by"] = found_by(run.found_faces)
     if run.problems:
         out["problems"] = list(run.problems)
     return out
