@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "of train-proposals --out DIR), selective-search, boxes:FILE")
     parser.add_argument("--score-threshold", type=float, default=None,
                         help="operating point (default: the analyzer's default threshold)")
+    parser.add_argument("--min-face", type=float, default=None, metavar="PX",
+                        help="smallest face (pixels) the candidate source looks for (default: the source's own; "
+                             "lower finds smaller faces at more cost)")
+    parser.add_argument("--max-side", type=int, default=None, metavar="PX",
+                        help="longest side the analysis works at (default: the analyzer's)")
     parser.add_argument("--ap-threshold", type=float, default=0.0,
                         help="lowest score kept for the detection average precision (default 0: every "
                              "candidate the pipeline reports)")
@@ -97,6 +102,10 @@ def _models(args: argparse.Namespace) -> list:
     options = {}
     if args.score_threshold is not None:
         options["score_threshold"] = args.score_threshold
+    if args.max_side is not None:
+        options["max_side"] = args.max_side
+    if args.min_face is not None:
+        options["proposal_options"] = {"min_face": args.min_face}
     return [AnalyzerModel(w, n, device=args.device, proposals=args.proposals, ap_threshold=args.ap_threshold,
                           stage_two=s2, **options) for (w, s2), n in zip(pairs, names)]
 
