@@ -9,6 +9,10 @@ Ratios compare with baselines measured in the same run: the ``fast`` source with
 (the default call when PyTorch is not installed), and MediaPipe's face mesh and dlib's HOG + 68 points
 when they are installed (see below). Rows with the torch backend need ``hyperface[train]``.
 
+``--busy K`` adds a table of the default call on a busy machine: the same call with K other processes
+keeping the cores busy at the same priority (a loop each), beside the quiet figure, for onnxruntime's
+default threads and for one thread, measured in alternation.
+
 ``--compare SRC`` adds a row for the default call of another hyperface checkout (its ``src`` folder,
 e.g. a worktree of the previous release), timed through the public API (``hyperface.FaceAnalyzer()``
 then ``analyzer(image)``, benchmarks/public_api_timing.py) in a fresh process, alternating with the
@@ -23,6 +27,7 @@ stage 1 alone) with its pyramid levels packed into one network call and with one
     python benchmarks/analyze_speed.py --peer-python /path/to/peers-venv/bin/python   # peers, same run
     python benchmarks/analyze_speed.py --detector detector:runs/detector    # a trained single-pass detector
     python benchmarks/analyze_speed.py --compare ../v0.6/src    # the previous release's default call, same run
+    python benchmarks/analyze_speed.py --busy 2 --only-busy     # quiet vs two busy processes
 
 Peers (MediaPipe's face mesh and detector, dlib's HOG + 68 points; ``benchmarks/peers.py``) are timed
 on the same image in the same run when they are installed, in this interpreter or in the one
@@ -156,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", metavar="SPEC",
                         help="also time this single-pass candidate source (default: 'detector' when its weights "
                              "are bundled), e.g. detector:runs/detector")
+    parser.add_argument("--busy", type=int, default=0, metavar="K",
+                        help="also time the default call with K processes keeping the cores busy")
+    parser.add_argument("--only-busy", action="store_true", help="only the busy-machine table (with --busy)")
     parser.add_argument("--compare", metavar="SRC", help="another hyperface checkout's src folder: its default call "
                         "gets a row (public API, fresh process)")
     parser.add_argument("--dlib-predictor", help="dlib's shape_predictor_68_face_landmarks.dat, for dlib's row "
@@ -169,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_candidates:
         return _emit(bench_packed_candidates(args.repeats, args.warmup, args.threads), args.out)
     image = test_image()
+    if args.only_busy:
+        return _emit(bench_busy(image, max(args.busy, 1), args.repeats, args.warmup), args.out)
     weights = args.weights
     note = ""
     if weights is None and not (ASSETS / DEFAULT_WEIGHTS).is_file():
@@ -244,7 +254,50 @@ def main(argv: list[str] | None = None) -> int:
                 print(lines[-1], file=sys.stderr, flush=True)
         lines.append("")
     lines += bench_packed_candidates(args.repeats, args.warmup, args.threads)
+    if args.busy:
+        lines += bench_busy(image, args.busy, args.repeats, args.warmup)
     return _emit(lines, args.out)
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def bench_busy(image: np.ndarray, busy: int, repeats: int, warmup: int) -> list[str]:
+    """Markdown table: the default call quiet and with ``busy`` spinning processes, per thread setting."""
+    import multiprocessing
+
+    analyzers = {"default (onnxruntime's choice)": FaceAnalyzer(), "threads=1": FaceAnalyzer(threads=1)}
+    times: dict[tuple[str, bool], list[float]] = {(name, b): [] for name in analyzers for b in (False, True)}
+    for a in analyzers.values():
+        for _ in range(warmup):
+            a(image)
+    for loaded in (False, True):
+        spinners = [multiprocessing.get_context("spawn").Process(target=_spin, daemon=True)
+                    for _ in range(busy if loaded else 0)]
+        for p in spinners:
+            p.start()
+        try:
+            time.sleep(1.0 if spinners else 0.0)
+            for _ in range(repeats):
+                for name, a in analyzers.items():
+                    t = time.perf_counter()
+                    a(image)
+                    times[(name, loaded)].append(time.perf_counter() - t)
+        finally:
+            for p in spinners:
+                p.terminate()
+                p.join()
+    lines = [f"The default call on a busy machine: {busy} other processes spinning at the same priority; "
+             f"median (and max) of {repeats} calls.", "",
+             "| threads | quiet ms | busy ms | busy max ms | busy / quiet |", "|---|---:|---:|---:|---:|"]
+    for name in analyzers:
+        quiet, loaded = times[(name, False)], times[(name, True)]
+        q, b = 1000 * statistics.median(quiet), 1000 * statistics.median(loaded)
+        lines.append(f"| {name} | {q:.1f} | {b:.1f} | {1000 * max(loaded):.1f} | {b / q:.2f}x |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    return lines + [""]
 
 
 def run_peers(image: np.ndarray, args: argparse.Namespace) -> list[dict]:
