@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -87,12 +88,21 @@ def test_prepare_skips_exactly_what_data_check_reports_and_keeps_the_good_faces(
     assert {ds.info(i)["image"] for i in range(len(ds))} == {"good1.png", "good2.png", "plain.png"}
 
 
-def test_a_failing_image_is_reported_and_the_rest_of_its_shard_is_written(tmp_path, gen):
+def test_a_failing_image_is_reported_and_the_rest_of_its_shard_is_written(tmp_path, gen, monkeypatch):
+    import hyperface.data.prepare as prepare_module
+
     good = gen.points(68, offset=(20, 15), scale=40)
     img_good, img_bad = gen.image(tmp_path / "good.png", size=(96, 80)), gen.image(tmp_path / "bad.png", size=(96, 80))
-    # Straight to the job runner, past the readers' check: OpenCV's SQPnP fails on 68 equal points.
-    records = (ImageRecord(img_bad, (FaceRecord(box=[100, 100, 100, 100], landmarks=np.full((68, 2), 100.0),
-                                                point_set="ibug68"),), "test", "bad"),
+    real_sample = prepare_module.sample_image
+
+    def failing_on_bad(image, record, opts, rng):  # an OpenCV failure inside one image's sampling
+        if Path(record.image).name == "bad.png":
+            raise cv2.error("sampling failed")
+        return real_sample(image, record, opts, rng)
+
+    monkeypatch.setattr(prepare_module, "sample_image", failing_on_bad)
+    records = (ImageRecord(img_bad, (FaceRecord(box=[20, 15, 60, 55], landmarks=good, point_set="ibug68"),),
+                           "test", "bad"),
                ImageRecord(img_good, (FaceRecord(box=[20, 15, 60, 55], landmarks=good, point_set="ibug68"),),
                            "test", "good"))
     task = ShardTask("00-00000", 0, 0, records, ("bad.png", "good.png"), (0, 0))

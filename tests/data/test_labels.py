@@ -173,3 +173,12 @@ def test_label_options_validated():
         LabelOptions(pos_iou=0.3, neg_iou=0.4)
     with pytest.raises(ValueError, match="landmark_iou"):
         LabelOptions(landmark_iou=1.5)
+
+
+def test_degenerate_68_points_leave_the_pose_unlabelled_instead_of_failing_the_image():
+    """Points that coincide (a collapsed annotation) have no PnP pose: the face keeps its other labels."""
+    face = FaceRecord(box=np.array([0.0, 0.0, 100.0, 100.0]), landmarks=np.full((68, 2), 50.0),
+                      point_set="ibug68")
+    row = _row(face, [0, 0, 100, 100])
+    assert not row["pose_mask"] and POSE_SOURCES[row["pose_source"]] == "none"
+    assert row["detection_mask"] and row["landmarks_mask"].all()

@@ -13,7 +13,7 @@ from hyperface.data.readers.base import DatasetReader
 def test_registry_is_consistent_and_follows_the_contract():
     assert list_formats() == list(READERS)
     assert {"pts", "menpo", "ljson", "300vw", "aflw", "aflw2000", "mtfl", "utkface", "dlib", "celeba",
-            "negatives", "voc", "pts-photos", "fairface", "composite"} == set(READERS)
+            "negatives", "voc", "pts-photos", "fairface", "composite", "wider"} == set(READERS)
     for name, cls in READERS.items():
         assert issubclass(cls, DatasetReader) and cls.format == name and cls.description
         params = list(inspect.signature(cls.__init__).parameters.values())
