@@ -129,7 +129,7 @@ def measure_recipe(config: Path, overrides: list[str], steps: int) -> dict:
         parts.sampler.set_epoch(epoch)
         step, _ = train_one_epoch(parts.step_module, parts.optimizer, parts.scheduler, parts.loader,
                                   model_config=parts.model.config, device=info.device, meter=meter, step=step,
-                                  grad_clip=spec.optim.grad_clip, on_step=on_step)
+                                  amp_dtype=parts.amp_dtype, grad_clip=spec.optim.grad_clip, on_step=on_step)
         epoch += 1
     step_time = float(meter.sums["step_time"])
     return {"samples_per_s": float(meter.sums["samples"]) / step_time, "step_s": step_time / steps,
