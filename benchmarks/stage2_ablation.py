@@ -13,7 +13,8 @@ command continues after an interruption. Every row trains the base recipe's budg
 row's ``metrics.csv`` (the last epoch: equal budgets, not best epochs) and prints NME of the 68-point
 faces (300-W) and of the 5-point faces (MTFL) of the validation split, in the aligned crop's terms,
 gender accuracy, pose MAE, visibility error and the training speed the run logged (crops per second
-of its training steps, on whatever else shared the cores then).
+of its training steps, on whatever else shared the cores then). ``--reference W`` adds a row for a
+trained stage-two weights file measured the same way (e.g. the bundled v0.6 file).
 """
 
 from __future__ import annotations
@@ -87,7 +88,31 @@ def epoch_rows(run: Path) -> list[dict[str, str]] | None:
     return rows if rows else None
 
 
-def report(out: Path, names: list[str]) -> int:
+def measure_weights(weights: Path) -> dict[str, float]:
+    """The validation metrics of a stage-two weights file on the base recipe's validation faces, as
+    training measures them (``hyperface.train.engine.evaluate``, self-occlusion labels included)."""
+    import torch
+
+    from hyperface.models import load_model
+    from hyperface.train.config import load_config
+    from hyperface.train.data import EpochSampler, TrainingSet, make_loader
+    from hyperface.train.engine import evaluate
+    from hyperface.train.loss import MultiTaskLoss
+    from hyperface.train.stages import _data_geometry, _main_stage
+
+    cfg = load_config(BASE)
+    model = load_model(weights).eval()
+    spec = _main_stage(cfg, Path("runs"), *_data_geometry(cfg), None)  # for its validation parts only
+    c = model.config
+    val = TrainingSet(spec.val_parts, input_size=c.input_size, num_points=c.num_points, point_set=c.point_set,
+                      augment=None, self_occlusion=cfg.augment.self_occlusion)
+    loader = make_loader(val, EpochSampler(len(val), shuffle=False, pad=False), batch_size=128, num_workers=0,
+                         drop_last=False)
+    criterion = MultiTaskLoss(c.tasks, cfg.loss.weights, point_set=c.point_set, landmark_loss="l1")
+    return evaluate(model, criterion, loader, device=torch.device("cpu"))
+
+
+def report(out: Path, names: list[str], reference: Path | None = None) -> int:
     def pct(v: str | None) -> str:
         return f"{100 * float(v):.2f}%" if v not in (None, "") else "-"
 
@@ -97,6 +122,12 @@ def report(out: Path, names: list[str]) -> int:
     print("| row | change | epochs | 68-pt NME | 5-pt NME | 68-pt failures @0.08 | gender | pose MAE | "
           "visibility loss | crops / s | command |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    if reference is not None:
+        m = {f"val_{k}": str(v) for k, v in measure_weights(reference).items()}
+        fail = 1 - float(m["val_acc68@0.08"])
+        print(f"| reference | {reference} (trained elsewhere, measured here) | | {pct(m.get('val_nme68'))} | "
+              f"{pct(m.get('val_nme5'))} | {pct(fail)} | {pct(m.get('val_gender_acc'))} | "
+              f"{num(m.get('val_pose_mae'))} | {num(m.get('val_loss_visibility'), 4)} | | |")
     for name in names:
         rows = epoch_rows(out / name)
         what, sets = ROWS[name]
@@ -118,12 +149,13 @@ def main() -> int:
     parser.add_argument("action", choices=("run", "report"))
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of: {', '.join(ROWS)}")
+    parser.add_argument("--reference", type=Path, help="report: a stage-two weights file to measure beside the rows")
     args = parser.parse_args()
     names = [n for n in args.rows.split(",") if n]
     unknown = [n for n in names if n not in ROWS]
     if unknown:
         parser.error(f"unknown row(s) {unknown}; choose from {', '.join(ROWS)}")
-    return run_rows(args.out, names) if args.action == "run" else report(args.out, names)
+    return run_rows(args.out, names) if args.action == "run" else report(args.out, names, args.reference)
 
 
 if __name__ == "__main__":
