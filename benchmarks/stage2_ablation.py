@@ -44,6 +44,7 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "input128": ("128 px input (crops prepared at 160)",
                  ["model.arch_kwargs={input_size: 128}", "data.train=[data/aligned-160]"]),
     "landmarks-only": ("the landmark task alone (single-task run)", ["model.tasks=[landmarks]"]),
+    "gender-only": ("the gender task alone (single-task run)", ["model.tasks=[gender]"]),
     "rotate8": ("rotation +-8 degrees, not 15", ["augment.rotate=8"]),
 }
 
