@@ -3,7 +3,7 @@ share of the step time spent waiting for the data loader. Prints a markdown tabl
 
     python benchmarks/train_speed.py                        # prepares 16 300-W images from ../shared/data
     python benchmarks/train_speed.py --prepared data/genface --workers 2 --threads 2
-    python benchmarks/train_speed.py --config configs/stage2.yaml --baseline HEAD~3 --rounds 3
+    python benchmarks/train_speed.py --config configs/stage2.yaml --set "data.train=[data/aligned]" --baseline 2b39105
 
 It runs the real pipeline: prepared shards -> augmentation in DataLoader workers -> the engine's
 train_one_epoch (forward, masked multi-task loss, backward, AdamW step), batch 32 by default, all
@@ -14,7 +14,8 @@ take few steps (ResNet-101 needs tens of seconds a step on a CPU).
 training recipe instead: the trainer's own stage (its data mix, augmentation, loader workers, model,
 loss, optimiser and schedule, built by ``hyperface.train.build``), ``--steps`` steps (default 30)
 after two warm-up steps. ``--baseline REV`` measures the same recipe with the code of git revision
-REV too (its ``src`` extracted to a temporary folder), each measurement in a fresh process, old and
+REV too (its ``src`` and ``configs`` extracted to a temporary folder: each revision trains its own
+copy of the recipe, with the same ``--set`` overrides), each measurement in a fresh process, old and
 new alternating for ``--rounds`` rounds, and prints the median of each and their ratio: on shared
 cores only a comparison made in the same run means anything.
 """
@@ -138,11 +139,12 @@ def measure_recipe(config: Path, overrides: list[str], steps: int) -> dict:
 
 
 def extract_revision(rev: str, into: Path) -> Path:
-    """The ``src`` folder of git revision ``rev`` of this repository, extracted under ``into``."""
+    """The ``src`` (and ``configs``) folders of git revision ``rev`` of this repository, extracted
+    under ``into``; returns the ``src`` folder."""
     repo = Path(__file__).resolve().parents[1]
     archive = into / "src.tar"
     with open(archive, "wb") as fh:
-        subprocess.run(["git", "-C", str(repo), "archive", rev, "src"], stdout=fh, check=True)
+        subprocess.run(["git", "-C", str(repo), "archive", rev, "src", "configs"], stdout=fh, check=True)
     with tarfile.open(archive) as tar:
         tar.extractall(into, filter="data")
     return into / "src"
@@ -152,16 +154,22 @@ def compare_recipe(args: argparse.Namespace) -> int:
     """The recipe with the current code and with ``args.baseline``'s, alternating in fresh processes."""
     tmp = Path(tempfile.mkdtemp(prefix="hyperface-baseline-"))
     try:
-        trees = {args.baseline: extract_revision(args.baseline, tmp),
-                 "this tree": Path(__file__).resolve().parents[1] / "src"}
+        repo = Path(__file__).resolve().parents[1]
+        old = extract_revision(args.baseline, tmp)
+        # each revision with its own code and its own copy of the recipe (a key added since is unknown
+        # to the old code), with the same overrides
+        config = args.config.resolve().relative_to(repo)
+        trees = {args.baseline: (old, old.parent / config), "this tree": (repo / "src", repo / config)}
+        if not trees[args.baseline][1].is_file():
+            sys.exit(f"{config} does not exist at {args.baseline}: compare a recipe both revisions have")
         results: dict[str, list[dict]] = {name: [] for name in trees}
-        command = [sys.executable, __file__, "--config", str(args.config), "--steps", str(args.steps),
-                   "--threads", str(args.threads), *[f"--set={o}" for o in args.set]]
         for r in range(args.rounds):
-            for name, src in trees.items():
+            for name, (src, recipe) in trees.items():
                 out = tmp / f"{r}.json"
                 env = dict(os.environ, PYTHONPATH=str(src))
-                subprocess.run([*command, "--json", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
+                command = [sys.executable, __file__, "--config", str(recipe), "--steps", str(args.steps),
+                           "--threads", str(args.threads), *[f"--set={o}" for o in args.set], "--json", str(out)]
+                subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, cwd=repo)
                 results[name].append(json.loads(out.read_text()))
                 print(f"round {r + 1}, {name}: {results[name][-1]['samples_per_s']:.1f} crops/s", file=sys.stderr)
     finally:
