@@ -3,18 +3,33 @@ share of the step time spent waiting for the data loader. Prints a markdown tabl
 
     python benchmarks/train_speed.py                        # prepares 16 300-W images from ../shared/data
     python benchmarks/train_speed.py --prepared data/genface --workers 2 --threads 2
+    python benchmarks/train_speed.py --config configs/stage2.yaml --set "data.train=[data/aligned]" --baseline 2b39105
 
 It runs the real pipeline: prepared shards -> augmentation in DataLoader workers -> the engine's
 train_one_epoch (forward, masked multi-task loss, backward, AdamW step), batch 32 by default, all
 tasks an architecture supports, 68 points. The first step (warm-up) is not counted. Large models
 take few steps (ResNet-101 needs tens of seconds a step on a CPU).
+
+``--config FILE`` (with ``--set KEY=VALUE`` overrides, as ``hyperface train`` takes them) measures one
+training recipe instead: the trainer's own stage (its data mix, augmentation, loader workers, model,
+loss, optimiser and schedule, built by ``hyperface.train.build``), ``--steps`` steps (default 30)
+after two warm-up steps. ``--baseline REV`` measures the same recipe with the code of git revision
+REV too (its ``src`` and ``configs`` extracted to a temporary folder: each revision trains its own
+copy of the recipe, with the same ``--set`` overrides), each measurement in a fresh process, old and
+new alternating for ``--rounds`` rounds, and prints the median of each and their ratio: on shared
+cores only a comparison made in the same run means anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
+import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -86,6 +101,95 @@ def measure(arch: str, dataset: PreparedDataset, batch: int, workers: int, steps
             "data_share": data_time / step_time}
 
 
+def measure_recipe(config: Path, overrides: list[str], steps: int) -> dict:
+    """Crops per second of ``steps`` training steps of a recipe, built as ``hyperface train`` builds it."""
+    from hyperface.train import distributed as D
+    from hyperface.train.build import build_stage, set_train_mode
+    from hyperface.train.config import load_config
+    from hyperface.train.stages import _data_geometry, _main_stage
+
+    cfg = load_config(config, overrides)
+    info = D.setup("cpu")
+    D.configure_determinism(cfg.run.deterministic, info.device)
+    D.seed_everything(cfg.run.seed)
+    num_points, point_set = _data_geometry(cfg)
+    spec = _main_stage(cfg, Path(tempfile.gettempdir()) / "hyperface-speed", num_points, point_set, None)
+    parts = build_stage(spec, cfg, info, None)  # writes nothing: the run folder is never created
+    set_train_mode(parts.step_module)
+    meter, warm = Meter(), 2
+    done_at = warm + steps
+
+    def on_step(step: int, losses: dict, b: dict) -> bool:
+        if step == warm:
+            meter.sums.clear()
+            meter.counts.clear()
+        return step >= done_at
+
+    step, epoch = 0, 0
+    while step < done_at:
+        parts.sampler.set_epoch(epoch)
+        step, _ = train_one_epoch(parts.step_module, parts.optimizer, parts.scheduler, parts.loader,
+                                  model_config=parts.model.config, device=info.device, meter=meter, step=step,
+                                  amp_dtype=parts.amp_dtype, grad_clip=spec.optim.grad_clip, on_step=on_step)
+        epoch += 1
+    step_time = float(meter.sums["step_time"])
+    return {"samples_per_s": float(meter.sums["samples"]) / step_time, "step_s": step_time / steps,
+            "data_share": float(meter.sums["data_time"]) / step_time, "batch": spec.optim.batch_size,
+            "workers": cfg.data.num_workers, "input": parts.model.config.input_size, "steps": steps}
+
+
+def extract_revision(rev: str, into: Path) -> Path:
+    """The ``src`` (and ``configs``) folders of git revision ``rev`` of this repository, extracted
+    under ``into``; returns the ``src`` folder."""
+    repo = Path(__file__).resolve().parents[1]
+    archive = into / "src.tar"
+    with open(archive, "wb") as fh:
+        subprocess.run(["git", "-C", str(repo), "archive", rev, "src", "configs"], stdout=fh, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def compare_recipe(args: argparse.Namespace) -> int:
+    """The recipe with the current code and with ``args.baseline``'s, alternating in fresh processes."""
+    tmp = Path(tempfile.mkdtemp(prefix="hyperface-baseline-"))
+    try:
+        repo = Path(__file__).resolve().parents[1]
+        old = extract_revision(args.baseline, tmp)
+        # each revision with its own code and its own copy of the recipe (a key added since is unknown
+        # to the old code), with the same overrides
+        config = args.config.resolve().relative_to(repo)
+        trees = {args.baseline: (old, old.parent / config), "this tree": (repo / "src", repo / config)}
+        if not trees[args.baseline][1].is_file():
+            sys.exit(f"{config} does not exist at {args.baseline}: compare a recipe both revisions have")
+        results: dict[str, list[dict]] = {name: [] for name in trees}
+        for r in range(args.rounds):
+            for name, (src, recipe) in trees.items():
+                out = tmp / f"{r}.json"
+                env = dict(os.environ, PYTHONPATH=str(src))
+                command = [sys.executable, __file__, "--config", str(recipe), "--steps", str(args.steps),
+                           "--threads", str(args.threads), *[f"--set={o}" for o in args.set], "--json", str(out)]
+                subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, cwd=repo)
+                results[name].append(json.loads(out.read_text()))
+                print(f"round {r + 1}, {name}: {results[name][-1]['samples_per_s']:.1f} crops/s", file=sys.stderr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    first = next(iter(results.values()))[0]
+    print(f"\nTraining recipe {args.config} {' '.join(args.set)}: batch {first['batch']}, input {first['input']}, "
+          f"{first['workers']} loader workers, {args.threads or torch.get_num_threads()} torch threads, CPU "
+          f"({torch.__version__}); median of {args.rounds} rounds of {args.steps} steps, old and new alternating:\n")
+    print("| code | crops / s (median) | rounds | s / step | waiting for data | ratio |")
+    print("|---|---|---|---|---|---|")
+    base = statistics.median(r["samples_per_s"] for r in results[args.baseline])
+    for name, rows in results.items():
+        speed = statistics.median(r["samples_per_s"] for r in rows)
+        each = ", ".join(f"{r['samples_per_s']:.0f}" for r in rows)
+        print(f"| {name} | {speed:.1f} | {each} | "
+              f"{statistics.median(r['step_s'] for r in rows):.3f} | "
+              f"{100 * statistics.median(r['data_share'] for r in rows):.0f}% | {speed / base:.2f}x |")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prepared", type=Path, help="a prepared folder to read (default: prepare a small slice)")
@@ -95,9 +199,25 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--arch", nargs="*", default=None, help="architectures (default: all registered)")
     parser.add_argument("--steps", type=int, default=0, help="measured steps per architecture (0: per-arch default)")
+    parser.add_argument("--config", type=Path, help="measure this training recipe (a hyperface train config)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe overrides")
+    parser.add_argument("--baseline", help="git revision whose code to measure the recipe with too")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of --baseline")
+    parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)  # one recipe measurement, for --baseline
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.config and args.baseline:
+        args.steps = args.steps or 30
+        return compare_recipe(args)
+    if args.config:
+        row = measure_recipe(args.config, args.set, args.steps or 30)
+        if args.json:
+            args.json.write_text(json.dumps(row))
+        else:
+            print(f"| {args.config} | {row['samples_per_s']:.1f} crops/s | {row['step_s']:.3f} s / step | "
+                  f"{100 * row['data_share']:.0f}% waiting for data |")
+        return 0
     archs = args.arch or list_models()
     tmp = Path(tempfile.mkdtemp(prefix="hyperface-bench-"))
     rows = []

@@ -34,8 +34,8 @@ EXTRA_LOSS_TERMS: dict[str, str] = {"pose_class": "pose"}
 # Every term a loss dict may hold (and ``loss.weights`` may name), in report order.
 LOSS_TERMS: tuple[str, ...] = TASKS + tuple(EXTRA_LOSS_TERMS)
 
-# Landmark loss terms: the paper's squared error, or absolute error.
-LANDMARK_LOSSES: tuple[str, ...] = ("l2", "l1")
+# Landmark loss terms: the paper's squared error, absolute error, or the wing loss (log-shaped near 0).
+LANDMARK_LOSSES: tuple[str, ...] = ("l2", "l1", "wing")
 
 # Label kinds a training mix can be re-weighted by (``data.oversample``); ``landmarks`` are the
 # model's own point set, ``landmarks5`` five-point labels of samples without those.

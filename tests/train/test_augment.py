@@ -11,6 +11,7 @@ from hyperface.train.augment import (
     Jitter,
     augment_sample,
     colour_jitter,
+    colour_matrix,
     crop_to_input,
     draw_jitter,
     flip_sample,
@@ -160,3 +161,35 @@ def test_validation_crop_is_the_candidate_box():
     out = augment_sample({"image": img}, None, context=CONTEXT, out_size=box, point_set=None)
     assert out["image"].shape == (box, box, 3)
     assert out["image"][1:-1, 1:-1].min() >= 199 and out["image"].mean() > 190
+
+
+@pytest.mark.parametrize("jitter", [Jitter(), Jitter(0.06, -0.04, 0.9), Jitter(0.03, -0.02, 0.95, 20.0)])
+def test_flip_in_the_warp_is_the_mirrored_crop(jitter):
+    """The flip folded into the warp (no mirrored copy) gives the picture of the mirrored crop, and its
+    dots sit where the flipped, jittered labels say."""
+    pts = np.array([[0.2, -0.15], [-0.3, 0.1], [0.05, 0.35]])
+    img = _dot_image(pts)
+    folded = crop_to_input(img, CONTEXT, 48, jitter, flip=True)
+    mirrored = crop_to_input(np.ascontiguousarray(img[:, ::-1]), CONTEXT, 48, jitter)
+    assert np.abs(folded.astype(int) - mirrored).max() <= 1
+    moved = jitter_points(pts * [-1.0, 1.0], jitter)  # a flipped point a -> (-ax, ay), then the jitter
+    for i, expected in enumerate(_to_pixels(moved, 48)):
+        np.testing.assert_allclose(_centroid(folded[..., i]), expected, atol=0.35)
+
+
+def test_colour_jitter_is_brightness_then_contrast_then_saturation():
+    """The one-pass colour map equals the three steps done one after another in floating point."""
+    img = np.random.default_rng(3).integers(0, 255, size=(24, 24, 3), dtype=np.uint8)
+    for seed in range(4):
+        out = colour_jitter(img, np.random.default_rng(seed), 0.3, 0.4, 0.5)
+        rng = np.random.default_rng(seed)  # the same draws, in the same order
+        b, c, s = (1 + rng.uniform(-v, v) for v in (0.3, 0.4, 0.5))
+        x = img.astype(np.float64) * b
+        luma = x @ [0.299, 0.587, 0.114]
+        x = luma.mean() + c * (x - luma.mean())
+        luma = luma.mean() + c * (luma - luma.mean())
+        x = luma[..., None] + s * (x - luma[..., None])
+        assert np.abs(out.astype(int) - np.clip(np.round(x), 0, 255)).max() <= 1
+    m, k = colour_matrix(1.0, 1.0, 1.0)
+    np.testing.assert_allclose(m, np.eye(3))
+    assert k == 0.0

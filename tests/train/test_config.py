@@ -72,7 +72,7 @@ def test_wrong_type(tmp_path, override, fragment):
     ("data.oversample={faces: 2}", "unknown kind"),
     ("data.oversample={nonface: -1}", "oversample weights must be >= 0"),
     ("augment.rotate=120", "augment.rotate"),
-    ("loss.landmark_loss=wing", "loss.landmark_loss"),
+    ("loss.landmark_loss=smooth_l1", "loss.landmark_loss"),
 ])
 def test_invalid_values(tmp_path, override, fragment):
     path = write(tmp_path / "ok.yaml", "data: {train: [a]}\n")

@@ -63,6 +63,26 @@ def test_l1_landmark_loss_is_the_mean_absolute_coordinate_error():
         MultiTaskLoss(landmark_loss="l3")
 
 
+def test_wing_loss_is_log_shaped_near_zero_and_l1_shaped_beyond_w():
+    """Feng et al.'s wing: w ln(1 + |x| / eps) below w = 0.1, |x| - C above, continuous at w."""
+    w, eps = 0.1, 0.02
+    c = w - w * math.log(1 + w / eps)
+    for err, expected in [(0.01, w * math.log(1 + 0.01 / eps)), (0.3, 0.3 - c), (w, w * math.log(1 + w / eps))]:
+        outputs, targets = _batch()
+        targets["landmarks_mask"][0, 0] = True
+        targets["landmarks"][0, 0] = torch.tensor([err, 0.0])  # one coordinate off by err, the other exact
+        wing = MultiTaskLoss(landmark_loss="wing")(outputs, targets)["landmarks"].item()
+        assert wing == pytest.approx(expected / 2, rel=1e-5)
+    assert (w - c) == pytest.approx(w * math.log(1 + w / eps))  # the pieces meet
+    # near 0 it pulls w / eps = 5 times harder than L1; far out exactly as hard
+    pred = torch.tensor([[[0.001, 0.5]]], requires_grad=True)
+    t = {"landmarks": torch.zeros(1, 1, 2), "landmarks_mask": torch.ones(1, 1, dtype=torch.bool)}
+    MultiTaskLoss(tasks=["landmarks"], landmark_loss="wing")({"landmarks": pred}, t)["landmarks"].backward()
+    np_grad = pred.grad[0, 0] * 2  # the mean over two coordinates
+    assert np_grad[0].item() == pytest.approx(w / (eps + 0.001), rel=1e-4)
+    assert np_grad[1].item() == pytest.approx(1.0, rel=1e-6)
+
+
 def test_masked_entries_do_not_count_even_when_nan():
     outputs, targets = _batch()
     targets["landmarks_mask"][0, 0] = True

@@ -212,3 +212,29 @@ def test_oversample_shapes_the_training_mix_not_validation(tiny_data, tmp_path):
     val_labels = val_ds.labels()[val_idx]
     assert len(np.unique(val_idx)) == len(val_idx)  # validation is not re-weighted:
     assert (val_labels["detection_mask"] & (val_labels["detection"] == 0)).any()  # its non-faces stay
+
+
+def test_channels_last_changes_the_memory_order_not_the_training(tiny_data, tmp_path):
+    """run.channels_last: the same losses (to float rounding: other convolution kernels) and a weights
+    file that loads, written in the usual order."""
+    runs = {}
+    for flag in (False, True):
+        cfg = tiny_config(tiny_data, tmp_path, run={"name": f"cl-{flag}", "channels_last": flag},
+                          optim={"epochs": 1, "batch_size": 16, "lr": 0.003, "scheduler": "constant"})
+        runs[flag] = train(config_from_dict(cfg))
+    a, b = (read_csv(tmp_path / f"cl-{flag}" / "steps.csv") for flag in (False, True))
+    assert len(a) == len(b) == 3
+    for row_a, row_b in zip(a, b):
+        assert float(row_b["loss_total"]) == pytest.approx(float(row_a["loss_total"]), rel=1e-3)
+    model = load_model(runs[True])
+    assert all(t.is_contiguous() for t in model.state_dict().values())
+    # the flag took effect: the stage's model holds its convolution weights in NHWC order
+    from hyperface.train import distributed as D
+    from hyperface.train.build import build_stage
+    from hyperface.train.stages import _main_stage
+
+    cfg = config_from_dict(tiny_config(tiny_data, tmp_path, run={"name": "cl-check", "channels_last": True}))
+    spec = _main_stage(cfg, tmp_path / "cl-check", 68, "ibug68", None)
+    convs = [p for p in build_stage(spec, cfg, D.setup("cpu"), None).model.parameters() if p.ndim == 4]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert any(not p.is_contiguous() for p in convs)  # (a 1x1 kernel is both)

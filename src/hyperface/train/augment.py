@@ -49,6 +49,9 @@ __all__ = [
     "draw_jitter",
     "crop_to_input",
     "jitter_points",
+    "jitter_labels",
+    "draw_colour",
+    "colour_matrix",
     "colour_jitter",
     "occlude_sample",
     "augment_sample",
@@ -67,7 +70,8 @@ def flip_sample(sample: Sample, point_set: PointSet | str | None) -> Sample:
     and the pose class mirrored (left profile <-> right profile; 0, none, stays 0).
     """
     out = dict(sample)
-    out["image"] = np.ascontiguousarray(sample["image"][:, ::-1])
+    if "image" in sample:  # a label-only dict (the batched path mirrors its pixels later) has none
+        out["image"] = np.ascontiguousarray(sample["image"][:, ::-1])
     if "landmarks" in sample:
         ps = get_point_set(point_set) if isinstance(point_set, str) else point_set
         n = sample["landmarks"].shape[0]
@@ -134,11 +138,14 @@ def draw_jitter(rng: np.random.Generator, scale: float, shift: float, rotate: fl
     return Jitter(dx, dy, s, angle)
 
 
-def crop_to_input(image: np.ndarray, context: float, out_size: int, jitter: Jitter = Jitter()) -> np.ndarray:
+def crop_to_input(image: np.ndarray, context: float, out_size: int, jitter: Jitter = Jitter(),
+                  flip: bool = False) -> np.ndarray:
     """Cut the (jittered) candidate box out of a stored crop and resize it to ``out_size`` square.
 
     Output pixel ``i`` (centre) is the input box's relative coordinate ``(i + 0.5) / out_size - 0.5``;
-    areas outside the stored crop are black. Large reductions are area-averaged first.
+    areas outside the stored crop are black. Large reductions are area-averaged first. ``flip``
+    mirrors the crop about its centre first (as :func:`flip_sample` does), in the same warp: no
+    mirrored copy is made.
     """
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[0] != img.shape[1]:
@@ -158,6 +165,9 @@ def crop_to_input(image: np.ndarray, context: float, out_size: int, jitter: Jitt
     linear = k * back / out_size
     offset = k * (np.array([jitter.dx, jitter.dy]) + back @ np.full(2, 0.5 / out_size - 0.5)) + size / 2 - 0.5
     matrix = np.column_stack([linear, offset]).astype(np.float64)
+    if flip:  # source column x of the mirrored crop is column size - 1 - x of the stored one
+        matrix[0] = -matrix[0]
+        matrix[0, 2] += size - 1
     out = cv2.warpAffine(img, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out.reshape(out_size, out_size, -1) if out.ndim == 2 else out
@@ -171,18 +181,51 @@ def jitter_points(points: np.ndarray, jitter: Jitter) -> np.ndarray:
     return moved.astype(pts.dtype, copy=False)
 
 
+def draw_colour(rng: np.random.Generator, brightness: float = 0.0, contrast: float = 0.0,
+                saturation: float = 0.0) -> tuple[float, float, float]:
+    """Random brightness, contrast and saturation factors, each uniform in ``1 +- value`` (1 when 0)."""
+    return tuple(1.0 + rng.uniform(-v, v) if v > 0 else 1.0 for v in (brightness, contrast, saturation))
+
+
+#: ITU-R BT.601 luma weights of R, G, B.
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def colour_matrix(brightness: float, contrast: float, saturation: float) -> tuple[np.ndarray, float]:
+    """The colour jitter as one affine map per pixel: ``x' = M x + k * mean_luma(x)``.
+
+    Brightness scales ``x`` by ``b``; contrast pulls every value towards the picture's mean luma
+    ``m = b * mean_luma(x)`` by ``c``; saturation pulls each pixel towards its own luma by ``s``.
+    Composed, ``M = c b ((1 - s) 1 luma^T + s I)`` and ``k = (1 - c) b``; returns ``(M, k)``.
+    """
+    b, c, s = float(brightness), float(contrast), float(saturation)
+    m = c * b * ((1.0 - s) * np.outer(np.ones(3), LUMA) + s * np.eye(3))
+    return m, (1.0 - c) * b
+
+
+def jitter_labels(sample: Sample, jitter: Jitter) -> Sample:
+    """The sample's landmarks (own and five-point) and pose re-expressed for the jittered box (a new
+    dict); the image is left alone."""
+    out = dict(sample)
+    if jitter != Jitter():
+        for key in ("landmarks", "landmarks5"):
+            if key in out:
+                out[key] = jitter_points(out[key], jitter)
+    if jitter.angle and "pose" in out:
+        out["pose"] = rotate_pose(out["pose"], jitter.angle).astype(np.asarray(out["pose"]).dtype)
+    return out
+
+
 def colour_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float = 0.0,
                   contrast: float = 0.0, saturation: float = 0.0) -> np.ndarray:
     """Random brightness, contrast and saturation factors in ``1 +- value``; uint8 RGB in and out."""
     if brightness <= 0 and contrast <= 0 and saturation <= 0:
         return image
-    b, c, s = (1.0 + rng.uniform(-v, v) if v > 0 else 1.0 for v in (brightness, contrast, saturation))
-    x = np.asarray(image, dtype=np.float32) * b
-    grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # (H, W) luma
-    x = grey.mean() + c * (x - grey.mean())
-    grey = grey.mean() + c * (grey - grey.mean())
-    x = grey[..., None] + s * (x - grey[..., None])
-    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+    m, k = colour_matrix(*draw_colour(rng, brightness, contrast, saturation))
+    img = np.ascontiguousarray(image)
+    offset = k * float(np.dot(cv2.mean(img)[:3], LUMA))  # k times the picture's mean luma
+    # OpenCV applies the 3 x 4 map to every pixel with saturation to 0..255 and rounding, in one pass
+    return cv2.transform(img, np.column_stack([m, np.full(3, offset)]))
 
 
 def occlude_sample(sample: Sample, rng: np.random.Generator, *, context: float,
@@ -246,18 +289,13 @@ def augment_sample(sample: Sample, rng: np.random.Generator | None, *, context: 
     With ``rng=None`` (validation) the result is the plain candidate box at ``out_size`` (with
     self-occlusion labels when asked).
     """
-    if rng is not None and flip > 0 and rng.random() < flip:
-        sample = flip_sample(sample, point_set)
-    else:
-        sample = dict(sample)
+    flipped = rng is not None and flip > 0 and rng.random() < flip
+    image = sample["image"]
+    labels = {k: v for k, v in sample.items() if k != "image"}
+    sample = flip_sample(labels, point_set) if flipped else labels  # the warp mirrors the pixels
     jitter = draw_jitter(rng, scale, shift, rotate) if rng is not None else Jitter()
-    sample["image"] = crop_to_input(sample["image"], context, out_size, jitter)
-    if jitter != Jitter():
-        for key in ("landmarks", "landmarks5"):
-            if key in sample:
-                sample[key] = jitter_points(sample[key], jitter)
-    if jitter.angle and "pose" in sample:
-        sample["pose"] = rotate_pose(sample["pose"], jitter.angle).astype(np.asarray(sample["pose"]).dtype)
+    sample = jitter_labels(sample, jitter)
+    sample["image"] = crop_to_input(image, context, out_size, jitter, flip=flipped)
     if self_occlusion > 0 and "pose" in sample:
         sample = label_self_occlusion(sample, point_set, self_occlusion)
     if rng is not None:

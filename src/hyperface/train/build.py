@@ -171,6 +171,8 @@ def build_stage(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, checkpoint:
     device = info.device
     model = create_model_from_config(read_config(checkpoint.weights)) if checkpoint else spec.build()
     model.to(device)
+    if cfg.run.channels_last:  # convolutions then run (and return) NHWC, whatever the input's order
+        model.to(memory_format=torch.channels_last)
     frozen = freeze_parameters(model, list(spec.model.freeze))
     mc = model.config
     l = spec.loss

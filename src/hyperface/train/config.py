@@ -61,6 +61,7 @@ class RunConfig:
     amp: bool = True  # mixed precision; used on CUDA only
     amp_dtype: str = "float16"  # float16 (with a GradScaler) | bfloat16
     deterministic: bool = True  # deterministic algorithms (exact on CPU; slower on CUDA)
+    channels_last: bool = False  # the model's weights in NHWC memory order: oneDNN's faster convolutions on CPU
     log_every: int = 10  # steps between rows of steps.csv
     save_every: int = 0  # steps between "last" checkpoints inside an epoch; 0 = at epoch ends only
     max_steps: int = 0  # stop (after saving) once this many steps of a stage are done; 0 = no limit

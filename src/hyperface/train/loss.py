@@ -8,7 +8,11 @@ no label in a batch contributes exactly zero, never NaN. Terms (paper, section 3
   weighted by the point mask (ground-truth visibility): invisible or unlabelled points contribute
   nothing; averaged over labelled coordinates. L1 keeps pulling when the errors are already small
   and is less dominated by a few badly placed points, which is why regression landmark models
-  (e.g. Feng et al., "Wing Loss", CVPR 2018) prefer it to L2;
+  (e.g. Feng et al., "Wing Loss", CVPR 2018) prefer it to L2; or the wing loss (``"wing"``) of that
+  paper, ``w ln(1 + |x| / eps)`` below ``w`` and ``|x| - C`` above (continuous), whose slope grows
+  to ``w / eps`` near 0: small and medium errors pull harder than under L1, large ones as under L1.
+  ``w`` = 0.1 and ``eps`` = 0.02 in candidate-box units (the paper's 10 and 2 pixels of a face
+  about 100 pixels wide);
 * visibility: squared error on the 0/1 visibility, averaged over labelled points;
 * pose: squared error on (roll, pitch, yaw) in radians (targets arrive in degrees), averaged over
   labelled angles;
@@ -55,6 +59,9 @@ POSE_CLASS_YAW: tuple[tuple[float, float], ...] = (
     (-math.inf, -45.0),  # 5 right profile
 )
 _YAW = POSE_ORDER.index("yaw")  # column of the pose head's output
+
+#: The wing loss's width and curvature in candidate-box units (Feng et al. 2018: w = 10, eps = 2 pixels).
+WING_W, WING_EPS = 0.1, 0.02
 
 
 def _masked_mean(values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -189,8 +196,15 @@ class MultiTaskLoss(nn.Module):
         return sq_sum / count.clamp(min=1.0), count
 
     def _point_error(self, diff: Tensor) -> Tensor:
-        """Per point: dx^2 + dy^2 (l2) or |dx| + |dy| (l1); the mean divides by the coordinate count."""
-        return (diff ** 2 if self.landmark_loss == "l2" else diff.abs()).sum(-1)
+        """Per point: dx^2 + dy^2 (l2), |dx| + |dy| (l1) or the wing loss of each; the mean divides by
+        the coordinate count."""
+        if self.landmark_loss == "l2":
+            return (diff ** 2).sum(-1)
+        x = diff.abs()
+        if self.landmark_loss == "wing":
+            c = WING_W - WING_W * math.log1p(WING_W / WING_EPS)  # joins the two pieces at |x| = w
+            x = torch.where(x < WING_W, WING_W * torch.log1p(x / WING_EPS), x - c)
+        return x.sum(-1)
 
     def _visibility(self, pred: Tensor, t: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         sq = (pred.float() - t["visibility"].float()) ** 2

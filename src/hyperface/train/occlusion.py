@@ -35,6 +35,8 @@ suit a 64-pixel and a 227-pixel input.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Mapping
 
 import cv2
@@ -165,11 +167,11 @@ def _inside(points: np.ndarray | None, polygons: list[np.ndarray]) -> np.ndarray
     if points is None:
         return np.zeros(0, dtype=bool)
     hidden = np.zeros(len(points), dtype=bool)
-    for i, (x, y) in enumerate(points):
-        if not (np.isfinite(x) and np.isfinite(y)):
+    contours = [np.asarray(p, dtype=np.float32).reshape(-1, 1, 2) for p in polygons]
+    for i, (x, y) in enumerate(np.asarray(points, dtype=np.float64).tolist()):
+        if not (math.isfinite(x) and math.isfinite(y)):
             continue
-        hidden[i] = any(cv2.pointPolygonTest(np.asarray(p, dtype=np.float32).reshape(-1, 1, 2),
-                                             (float(x), float(y)), False) >= 0 for p in polygons)
+        hidden[i] = any(cv2.pointPolygonTest(c, (x, y), False) >= 0 for c in contours)
     return hidden
 
 
@@ -180,10 +182,18 @@ def _composite(image: np.ndarray, layer: np.ndarray, alpha: np.ndarray) -> np.nd
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+@functools.lru_cache(maxsize=8)
+def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pixel's x and y (float32, H x W, read-only): built once per crop size, not per occluder."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
+
+
 def _frame_coords(shape: tuple[int, int], origin: np.ndarray, u: np.ndarray,
                   v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every pixel's coordinates (along u, along v) relative to ``origin``: for shading and patterns."""
-    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    xs, ys = _pixel_grid(int(shape[0]), int(shape[1]))
     dx, dy = xs - origin[0], ys - origin[1]
     return dx * u[0] + dy * u[1], dx * v[0] + dy * v[1]
 
