@@ -114,7 +114,8 @@ def test_decode_puts_boxes_where_the_cells_point():
     levels = [(prob, dist)] + [(np.zeros((n // 2 ** k, n // 2 ** k), np.float32), np.ones((4, n // 2 ** k, n // 2 ** k),
                                                                                           np.float32))
                                for k in (1, 2, 3)]
-    boxes, scores = decode_detections(levels, 0.5, 0.5, 10)
+    found = decode_detections(levels, 0.5, 0.5, 10)
+    boxes, scores = found.boxes, found.scores
     cx, cy = 5 * 8 + 3.5, 3 * 8 + 3.5
     assert boxes.dtype == scores.dtype == np.float32
     np.testing.assert_allclose(boxes, [[cx - 8, cy - 8, cx + 8, cy + 8]])
@@ -122,10 +123,12 @@ def test_decode_puts_boxes_where_the_cells_point():
     # a second face at the next level, overlapping the first: suppression across levels keeps the better
     levels[1][0][1, 2] = 0.95
     levels[1][1][:] = 10.0
-    boxes, scores = decode_detections(levels, 0.5, 0.3, 10)
+    found = decode_detections(levels, 0.5, 0.3, 10)
+    boxes, scores = found.boxes, found.scores
     np.testing.assert_allclose(scores, [0.95])
     np.testing.assert_allclose(boxes, [[39.5 - 10, 23.5 - 10, 39.5 + 10, 23.5 + 10]])
-    boxes, scores = decode_detections(levels, 0.99, 0.5, 10)
+    found = decode_detections(levels, 0.99, 0.5, 10)
+    boxes, scores = found.boxes, found.scores
     assert boxes.shape == (0, 4) and scores.shape == (0,)
 
 
