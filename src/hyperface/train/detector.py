@@ -103,7 +103,7 @@ def _photo(record: ImageRecord, max_side: int) -> Photo:
     marks = [None if f.landmarks is None else f.landmarks * s for f in record.faces]
     sets = [f.point_set for f in record.faces]
     return Photo(image, boxes, ignore, marks, sets, record.all_faces_annotated, record.key,
-                 np.stack([_five(m, ps) for m, ps in zip(marks, sets)]).astype(np.float32).reshape(-1, 5, 2))
+                 np.asarray([_five(m, ps) for m, ps in zip(marks, sets)], np.float32).reshape(-1, 5, 2))
 
 
 def _five(points: np.ndarray | None, point_set: str | None) -> np.ndarray:
