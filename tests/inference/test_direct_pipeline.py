@@ -85,3 +85,11 @@ def test_direct_faces_are_the_detectors_aligned_by_its_points_for_stage_two():
         FaceAnalyzer(pipeline="direct")  # the bundled detector finds no points
     with pytest.raises(ValueError, match="pipeline must be one of paper, direct"):
         FaceAnalyzer(pipeline="short")
+
+
+def test_the_command_line_refuses_the_direct_pipeline_without_a_detector_that_finds_points(capsys, tmp_path):
+    from hyperface.cli.main import main
+
+    status = main(["analyze", "--example", "--pipeline", "direct", "--json", str(tmp_path / "x.jsonl")])
+    assert status == 2 and "five points" in capsys.readouterr().err
+    assert not (tmp_path / "x.jsonl").exists()

@@ -80,6 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "written by train-detector, or their folder), fast (fast:DIR: the networks of "
                         "train-proposals --out DIR), selective-search, or boxes:FILE (JSON / JSON lines / text "
                         "boxes per image from another detector)")
+    parser.add_argument("--pipeline", choices=("paper", "direct"), default="paper",
+                        help="paper (default): HyperFace's stage one on every candidate, IRP, L-NMS, then stage two; "
+                             "direct: a detector that finds five points gives the faces and stage two aligns them "
+                             "(needs such a detector: --proposals detector:PATH)")
     parser.add_argument("--json", metavar="OUT.jsonl", help="write one JSON object per image / frame, as each is "
                         "done ('-': standard output)")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished run (OUT.jsonl.partial), "
@@ -186,7 +190,7 @@ def analyzer_settings(args: argparse.Namespace, threads: int | None = None) -> d
     return dict(weights=args.weights, device=args.device, proposals=args.proposals, backend=args.backend,
                 threads=args.threads if threads is None else threads, proposal_options=proposal_options,
                 stage_two=args.stage_two, iterations=args.iterations, flip_average=args.flip_average,
-                pose_from=args.pose_from, **options)
+                pose_from=args.pose_from, pipeline=args.pipeline, **options)
 
 
 def _build_analyzer(args: argparse.Namespace):
