@@ -118,10 +118,14 @@ def _five(points: np.ndarray | None, point_set: str | None) -> np.ndarray:
 
 
 def load_photos(specs: list[str], max_side: int, val_fraction: float, limit: int | None = None) -> list[list[Photo]]:
-    """The training split of each dataset spec, decoded into memory (one list per spec). An image that
-    cannot be read is reported with its file and skipped."""
-    sources = []
+    """The training split of each dataset spec, decoded into memory (one list per spec; a spec named twice, to
+    be drawn twice as often, is decoded once). An image that cannot be read is reported with its file and
+    skipped."""
+    sources, decoded = [], {}
     for spec in specs:
+        if spec in decoded:
+            sources.append(decoded[spec])
+            continue
         photos = []
         reader = open_dataset(spec)
         for record in reader:
@@ -139,6 +143,7 @@ def load_photos(specs: list[str], max_side: int, val_fraction: float, limit: int
             raise ValueError(f"{spec}: no training photo (after the validation split)")
         log.info("%s: %d photos, %d faces", spec, len(photos), sum(len(p.boxes) for p in photos))
         sources.append(photos)
+        decoded[spec] = photos
     return sources
 
 
