@@ -113,8 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage-two", default="auto", metavar="auto|none|bundled|WEIGHTS",
                         help="the aligned-face network that refines landmarks, pose and gender (auto: the bundled "
                              "one with the bundled model)")
-    parser.add_argument("--iterations", type=int, default=1, metavar="N",
-                        help="stage two: align on the refined points and run again, N rounds in all")
+    parser.add_argument("--iterations", type=int, default=None, metavar="N",
+                        help="stage two: align on the refined points and run again, N rounds in all (default: 1; "
+                             "2 in the direct pipeline)")
     parser.add_argument("--flip-average", action="store_true",
                         help="stage two: average with the mirrored face (about twice its cost)")
     parser.add_argument("--pose-from", choices=("auto", "branch", "landmarks", "mean"), default="auto",
@@ -139,7 +140,7 @@ def _check_settings(args: argparse.Namespace) -> None:
 
     need(args.batch_size >= 1, "--batch-size", "at least 1", args.batch_size)
     need(args.workers >= 1, "--workers", "at least 1", args.workers)
-    need(args.iterations >= 1, "--iterations", "at least 1", args.iterations)
+    need(args.iterations is None or args.iterations >= 1, "--iterations", "at least 1", args.iterations)
     need(args.threads is None or args.threads >= 1, "--threads", "at least 1", args.threads)
     need(args.irp_rounds is None or args.irp_rounds >= 0, "--irp-rounds", "0 or more", args.irp_rounds)
     need(args.score_threshold is None or 0.0 <= args.score_threshold <= 1.0, "--score-threshold",

@@ -68,6 +68,10 @@ SOURCE_WEIGHT = 0.75
 PIPELINES = ("paper", "direct")
 #: The detector's (re-scored) probability a face must reach in the ``direct`` pipeline.
 DIRECT_SCORE_THRESHOLD = 0.6
+#: Stage two's alignment rounds in the ``direct`` pipeline when ``iterations`` is not given: the detector's
+#: points are coarser than stage one's, so stage two aligns again on its own first answer (300-W
+#: validation faces, a detector after 500 steps: 68-point NME 7.45% in one round, 5.77% in two, 5.42% in three).
+DIRECT_ITERATIONS = 2
 #: Most boxes one image may be given (each costs a crop and network runs): more is a ValueError.
 MAX_BOXES_PER_IMAGE = 2000
 
@@ -103,7 +107,8 @@ class FaceAnalyzer:
 
     ``stage_two``: the aligned-face network (``"auto"``: the pipeline's when ``weights`` is a pipeline
     (the bundled one by default), else none; ``"bundled"``; a network file or model; ``None``: off),
-    with ``iterations`` alignment rounds, ``flip_average`` and ``pose_from`` (see
+    with ``iterations`` alignment rounds (None: 1, or :data:`DIRECT_ITERATIONS` in the direct pipeline),
+    ``flip_average`` and ``pose_from`` (see
     :mod:`hyperface.inference.stage_two`). ``fuse_scores``/``source_weight``: see
     :mod:`hyperface.inference.stage_one`. ``color_order``: ``"bgr"`` reads 3- and 4-channel arrays as
     BGR(A), as OpenCV gives them (paths and PIL images are unaffected).
@@ -120,7 +125,7 @@ class FaceAnalyzer:
                  lnms_iou: float = 0.3, lnms_top_k: int = 5,
                  lnms_contain: float | None = DEFAULT_CONTAIN_THRESHOLD, max_side: int = 1280, batch_size: int = 64,
                  proposal_options: dict[str, Any] | None = None, threads: int | None = None,
-                 stage_two: str | os.PathLike | Any | None = "auto", iterations: int = 1,
+                 stage_two: str | os.PathLike | Any | None = "auto", iterations: int | None = None,
                  flip_average: bool = False, pose_from: str = "auto", fuse_scores: bool = True,
                  source_weight: float = SOURCE_WEIGHT, color_order: str = "rgb", pipeline: str = "paper") -> None:
         self._settings = _settings_of(dict(locals()))
@@ -154,6 +159,8 @@ class FaceAnalyzer:
                                   lnms_iou=lnms_iou, lnms_top_k=lnms_top_k, lnms_contain=lnms_contain,
                                   fuse_scores=fuse_scores, source_weight=source_weight)
         second = self._stage_two_network(stage_two, networks, batch_size)
+        if iterations is None:
+            iterations = DIRECT_ITERATIONS if pipeline == "direct" else 1
         self.stage_two = None if second is None else StageTwo(second, iterations=iterations,
                                                                flip_average=flip_average, pose_from=pose_from)
         if pipeline == "direct" and self.stage_two is None:
