@@ -28,6 +28,7 @@ stage 1 alone) with its pyramid levels packed into one network call and with one
     python benchmarks/analyze_speed.py --detector detector:runs/detector    # a trained single-pass detector
     python benchmarks/analyze_speed.py --compare ../v0.6/src    # the previous release's default call, same run
     python benchmarks/analyze_speed.py --busy 2 --only-busy     # quiet vs two busy processes
+    python benchmarks/analyze_speed.py --direct detector:runs/det5    # the direct pipeline's rows
 
 Peers (MediaPipe's face mesh and detector, dlib's HOG + 68 points; ``benchmarks/peers.py``) are timed
 on the same image in the same run when they are installed, in this interpreter or in the one
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", metavar="SPEC",
                         help="also time this single-pass candidate source (default: 'detector' when its weights "
                              "are bundled), e.g. detector:runs/detector")
+    parser.add_argument("--direct", metavar="SPEC",
+                        help="also time the direct pipeline with this detector (one that finds five points), "
+                             "e.g. detector:runs/det5")
     parser.add_argument("--busy", type=int, default=0, metavar="K",
                         help="also time the default call with K processes keeping the cores busy")
     parser.add_argument("--only-busy", action="store_true", help="only the busy-machine table (with --busy)")
@@ -211,9 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_selective_search:
         runs.append(("selective-search", "onnx", "selective-search", None, "auto"))
     rows = []  # (label, backend, ms per stage, stage two run, faces)
+    if args.direct:  # the detector's five points align stage two: no stage one, IRP or L-NMS
+        runs[len(BACKENDS):len(BACKENDS)] = [(f"{args.direct}, pipeline direct", backend, args.direct, None, "direct")
+                                             for backend in BACKENDS]
     for label, backend, source, boxes, stage_two in runs:
         reps = max(3, args.repeats // 5) if source == "selective-search" else args.repeats
-        analyzer = FaceAnalyzer(weights, proposals=source, backend=backend, threads=args.threads, stage_two=stage_two)
+        pipeline = "direct" if stage_two == "direct" else "paper"
+        stage_two = "auto" if stage_two == "direct" else stage_two
+        analyzer = FaceAnalyzer(weights, proposals=source, backend=backend, threads=args.threads, stage_two=stage_two,
+                                pipeline=pipeline)
         r = bench_analyzer(analyzer, image, boxes, reps, min(args.warmup, reps))
         rows.append((label, backend, {k: 1000 * r[k] for k in ("total", "cpu", "candidates", "network", "irp",
                                                                  "lnms", "stage_two")},

@@ -76,11 +76,13 @@ def network_io(config: ModelConfig) -> NetworkIO:
     """The :class:`NetworkIO` of the architecture ``config`` describes.
 
     The detector answers per level a face probability ``face{s}`` (1, h, w) and box distances in
-    pixels ``box{s}`` (1, 4, h, w); the ``fast`` networks a face probability ``face`` and box offsets
+    pixels ``box{s}`` (1, 4, h, w), and with the landmarks task the five points' offsets in pixels from
+    each cell ``points{s}`` (1, 10, h, w); the ``fast`` networks a face probability ``face`` and box offsets
     ``box`` (per window, or per crop); every HyperFace network its raw task outputs, named by task.
     """
     if config.arch == "hyperface-detector":
-        names = tuple(f"{kind}{s}" for s in DETECTOR_STRIDES for kind in ("face", "box"))
+        kinds = ("face", "box", "points") if "landmarks" in config.tasks else ("face", "box")
+        names = tuple(f"{kind}{s}" for s in DETECTOR_STRIDES for kind in kinds)
         return NetworkIO("image", names, align=DETECTOR_ALIGN)
     if config.arch == "hyperface-proposal":
         return NetworkIO("image", ("face", "box"))

@@ -34,11 +34,13 @@ def _passthrough(block: torch.nn.Sequential) -> None:
     pointwise[1].weight[0] = 1.0
 
 
-def probe_net(sign: float = 1.0, dist: tuple[float, ...] = DIST):
+def probe_net(sign: float = 1.0, dist: tuple[float, ...] = DIST, points: np.ndarray | None = None):
     """A hand-set detector: a stride-8 cell (i, j) scores ~1 where the working image at (8 i, 8 j) is
     bright (``sign`` 1) or dark (``sign`` -1), ~0 elsewhere and at every coarser level; its box is
-    ``dist`` (left, top, right, bottom) from the cell's point, in working pixels."""
-    net = hyperface_detector().eval()
+    ``dist`` (left, top, right, bottom) from the cell's point, in working pixels; with ``points`` (5, 2),
+    the five points' offsets from the cell's point, in working pixels."""
+    landmarks = {} if points is None else {"tasks": ("detection", "landmarks"), "point_set": "five"}
+    net = hyperface_detector(**landmarks).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.zero_()
@@ -51,6 +53,8 @@ def probe_net(sign: float = 1.0, dist: tuple[float, ...] = DIST):
         net.score.bias.fill_(-10.0)
         net.box.bias.copy_(torch.log(torch.tensor(dist) / 8.0))
         net.box_scale.fill_(1.0)
+        if points is not None:
+            net.points.bias.copy_(torch.as_tensor(np.asarray(points, np.float32).reshape(-1) / 8.0))
     return net
 
 
@@ -126,7 +130,7 @@ def test_padding_is_the_mean_colour():
     np.testing.assert_allclose(boxes, [[43.5 - 32, -0.5, 43.5 + 32, 27.5 + 32]], atol=1e-3)
     black_padding = canvas.copy()  # the probe would see black padding
     black_padding[0, 70:], black_padding[0, :, 100:] = 0, 0
-    assert len(src._detect_working(black_padding, src.threshold)[0]) > 1
+    assert len(src._decode(black_padding, src.threshold)) > 1
 
 
 def test_max_face_drops_larger_boxes():

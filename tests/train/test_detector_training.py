@@ -20,7 +20,8 @@ CROP = 256
 
 
 def _level(targets, stride):
-    return targets[STRIDES.index(stride)]
+    """(label, weight, box target) of the level at ``stride``."""
+    return targets[STRIDES.index(stride)][:3]
 
 
 def test_a_face_is_a_positive_at_the_levels_whose_range_holds_its_size():
@@ -44,7 +45,7 @@ def test_ignored_and_cut_off_faces_give_no_loss_and_no_positive():
     boxes = np.array([[20, 20, 50, 50], [230, 100, 290, 160]], np.float32)  # second: half outside the crop
     for ignore in ([True, False], [True, True]):
         targets = assign_targets(boxes, np.array(ignore), True, CROP)
-        for label, weight, _ in targets[:2]:
+        for label, weight, *_ in targets[:2]:
             assert label.sum() == 0
             assert weight.min() == 0 and weight.max() == 1
 
@@ -77,7 +78,7 @@ def test_draw_sample_moves_the_boxes_with_the_pixels():
     opts = DetectorTrainOptions(photometric=0.0, mask=0.0)
     seen = 0
     for _ in range(20):
-        img, boxes, ignore, exhaustive = draw_sample(photo, rng, opts)
+        img, boxes, ignore, exhaustive, _ = draw_sample(photo, rng, opts)
         assert img.shape == (CROP, CROP, 3) and exhaustive
         x0, y0, x1, y1 = boxes[0]
         if x1 - x0 > 12 and 2 <= x0 and x1 <= CROP - 3 and 2 <= y0 and y1 <= CROP - 3:
@@ -114,7 +115,8 @@ def test_decode_puts_boxes_where_the_cells_point():
     levels = [(prob, dist)] + [(np.zeros((n // 2 ** k, n // 2 ** k), np.float32), np.ones((4, n // 2 ** k, n // 2 ** k),
                                                                                           np.float32))
                                for k in (1, 2, 3)]
-    boxes, scores = decode_detections(levels, 0.5, 0.5, 10)
+    found = decode_detections(levels, 0.5, 0.5, 10)
+    boxes, scores = found.boxes, found.scores
     cx, cy = 5 * 8 + 3.5, 3 * 8 + 3.5
     assert boxes.dtype == scores.dtype == np.float32
     np.testing.assert_allclose(boxes, [[cx - 8, cy - 8, cx + 8, cy + 8]])
@@ -122,10 +124,12 @@ def test_decode_puts_boxes_where_the_cells_point():
     # a second face at the next level, overlapping the first: suppression across levels keeps the better
     levels[1][0][1, 2] = 0.95
     levels[1][1][:] = 10.0
-    boxes, scores = decode_detections(levels, 0.5, 0.3, 10)
+    found = decode_detections(levels, 0.5, 0.3, 10)
+    boxes, scores = found.boxes, found.scores
     np.testing.assert_allclose(scores, [0.95])
     np.testing.assert_allclose(boxes, [[39.5 - 10, 23.5 - 10, 39.5 + 10, 23.5 + 10]])
-    boxes, scores = decode_detections(levels, 0.99, 0.5, 10)
+    found = decode_detections(levels, 0.99, 0.5, 10)
+    boxes, scores = found.boxes, found.scores
     assert boxes.shape == (0, 4) and scores.shape == (0,)
 
 
@@ -169,3 +173,41 @@ def test_training_checkpoints_resumes_and_writes_the_weights(tmp_path, caplog):
 def test_a_crop_that_is_not_a_multiple_of_64_is_refused(tmp_path):
     with pytest.raises(ValueError, match="multiple of 64"):
         train_detector(["voc:nowhere"], tmp_path, DetectorTrainOptions(crop=100))
+
+
+def test_five_points_move_with_the_face_and_keep_their_roles_when_flipped():
+    """A face's five points follow its box through the warp, and a mirrored face still lists its image-left
+    eye first (the roles are swapped back)."""
+    rng = np.random.default_rng(1)
+    photo = _photo(rng)
+    x0, y0, x1, y1 = photo.boxes[0]
+    rel = np.array([[0.25, 0.3], [0.75, 0.3], [0.5, 0.55], [0.3, 0.8], [0.7, 0.8]], np.float32)
+    others = [np.full((5, 2), np.nan, np.float32)] * (len(photo.boxes) - 1)
+    photo.five = np.stack([[x0, y0] + rel * [x1 - x0, y1 - y0], *others]).astype(np.float32)
+    opts = DetectorTrainOptions(photometric=0.0, mask=0.0)
+    for _ in range(20):
+        _, boxes, _, _, points = draw_sample(photo, rng, opts)
+        assert np.isnan(points[1:]).all()
+        bx0, by0, bx1, by1 = boxes[0]
+        want = [bx0, by0] + rel * [bx1 - bx0, by1 - by0]  # the same place in the moved box, flipped or not
+        np.testing.assert_allclose(points[0], want, atol=1e-2 * max(bx1 - bx0, 1.0))
+
+
+def test_the_point_loss_falls_when_fitting_one_batch():
+    torch.manual_seed(0)
+    net = hyperface_detector(tasks=("detection", "landmarks"), point_set="five").train()
+    x = torch.randn(2, 3, CROP, CROP)
+    boxes = np.array([[100, 90, 140, 140]], np.float32)
+    five = np.array([[[110, 105], [130, 105], [120, 118], [112, 130], [128, 130]]], np.float32)
+    per_level = assign_targets(boxes, np.array([False]), True, CROP, five)
+    assert any(level[4].sum() > 0 for level in per_level)  # positives that carry the points
+    targets = [tuple(torch.from_numpy(np.stack([p, p])) for p in level) for level in per_level]
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    first = None
+    for _ in range(30):
+        loss, parts = detector_loss(net.levels(x), targets, 2.0, 1.0)
+        first = parts["points"] if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert parts["points"] < 0.5 * first

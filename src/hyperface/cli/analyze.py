@@ -80,6 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "written by train-detector, or their folder), fast (fast:DIR: the networks of "
                         "train-proposals --out DIR), selective-search, or boxes:FILE (JSON / JSON lines / text "
                         "boxes per image from another detector)")
+    parser.add_argument("--pipeline", choices=("paper", "direct"), default="paper",
+                        help="paper (default): HyperFace's stage one on every candidate, IRP, L-NMS, then stage two; "
+                             "direct: a detector that finds five points gives the faces and stage two aligns them "
+                             "(needs such a detector: --proposals detector:PATH)")
     parser.add_argument("--json", metavar="OUT.jsonl", help="write one JSON object per image / frame, as each is "
                         "done ('-': standard output)")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished run (OUT.jsonl.partial), "
@@ -109,8 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage-two", default="auto", metavar="auto|none|bundled|WEIGHTS",
                         help="the aligned-face network that refines landmarks, pose and gender (auto: the bundled "
                              "one with the bundled model)")
-    parser.add_argument("--iterations", type=int, default=1, metavar="N",
-                        help="stage two: align on the refined points and run again, N rounds in all")
+    parser.add_argument("--iterations", type=int, default=None, metavar="N",
+                        help="stage two: align on the refined points and run again, N rounds in all (default: 1; "
+                             "2 in the direct pipeline)")
     parser.add_argument("--flip-average", action="store_true",
                         help="stage two: average with the mirrored face (about twice its cost)")
     parser.add_argument("--pose-from", choices=("auto", "branch", "landmarks", "mean"), default="auto",
@@ -135,7 +140,7 @@ def _check_settings(args: argparse.Namespace) -> None:
 
     need(args.batch_size >= 1, "--batch-size", "at least 1", args.batch_size)
     need(args.workers >= 1, "--workers", "at least 1", args.workers)
-    need(args.iterations >= 1, "--iterations", "at least 1", args.iterations)
+    need(args.iterations is None or args.iterations >= 1, "--iterations", "at least 1", args.iterations)
     need(args.threads is None or args.threads >= 1, "--threads", "at least 1", args.threads)
     need(args.irp_rounds is None or args.irp_rounds >= 0, "--irp-rounds", "0 or more", args.irp_rounds)
     need(args.score_threshold is None or 0.0 <= args.score_threshold <= 1.0, "--score-threshold",
@@ -186,7 +191,7 @@ def analyzer_settings(args: argparse.Namespace, threads: int | None = None) -> d
     return dict(weights=args.weights, device=args.device, proposals=args.proposals, backend=args.backend,
                 threads=args.threads if threads is None else threads, proposal_options=proposal_options,
                 stage_two=args.stage_two, iterations=args.iterations, flip_average=args.flip_average,
-                pose_from=args.pose_from, **options)
+                pose_from=args.pose_from, pipeline=args.pipeline, **options)
 
 
 def _build_analyzer(args: argparse.Namespace):

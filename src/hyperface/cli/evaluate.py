@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "of train-proposals --out DIR), selective-search, boxes:FILE")
     parser.add_argument("--score-threshold", type=float, default=None,
                         help="operating point (default: the analyzer's default threshold)")
+    parser.add_argument("--pipeline", choices=("paper", "direct"), default="paper",
+                        help="paper (default) or direct (the detector's five points align stage two; needs a "
+                             "detector that finds them)")
     parser.add_argument("--min-face", type=float, default=None, metavar="PX",
                         help="smallest face (pixels) the candidate source looks for (default: the source's own; "
                              "lower finds smaller faces at more cost)")
@@ -106,6 +109,8 @@ def _models(args: argparse.Namespace) -> list:
         options["max_side"] = args.max_side
     if args.min_face is not None:
         options["proposal_options"] = {"min_face": args.min_face}
+    if args.pipeline != "paper":
+        options["pipeline"] = args.pipeline
     return [AnalyzerModel(w, n, device=args.device, proposals=args.proposals, ap_threshold=args.ap_threshold,
                           stage_two=s2, **options) for (w, s2), n in zip(pairs, names)]
 

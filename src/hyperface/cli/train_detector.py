@@ -28,7 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, default=256, help="training window side, a multiple of 64")
     parser.add_argument("--mask", type=float, default=0.3,
                         help="probability of a synthetic face mask on each face with landmarks")
-    parser.add_argument("--init", type=Path, help="start from these detector weights")
+    parser.add_argument("--init", type=Path, help="start from these detector weights (a five-point head they lack "
+                        "starts fresh)")
+    parser.add_argument("--points", action="store_true",
+                        help="train the five-point head too (on faces with landmarks), for the 'direct' pipeline")
+    parser.add_argument("--point-weight", type=float, default=0.5, help="weight of the points' loss (default 0.5)")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     parser.add_argument("--time-limit", type=float, metavar="S",
                         help="stop after the first checkpoint past S seconds (resume later with --resume)")
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         print("hyperface train-detector: --steps and --batch-size must be >= 1", file=sys.stderr)
         return 2
     opts = DetectorTrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop,
-                                mask=args.mask)
+                                mask=args.mask, points=args.points, point_weight=args.point_weight)
     try:
         path = train_detector(args.data, args.out, opts, resume=args.resume, init=args.init,
                               time_limit=args.time_limit)

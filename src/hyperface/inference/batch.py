@@ -35,7 +35,8 @@ class Batch:
     ``scales``: working / original size per axis of each image; ``keys``: the path of each image
     (None for arrays); ``given``: whether the caller gave the image's boxes (then each box is a face);
     ``boxes`` (K, 4) working pixels, ``index`` (K,) image of each, ``prior`` (K,) the candidate source's
-    probability of each (NaN: none); ``faces``: stage one's and two's answers; ``point_set``: of their
+    probability of each (NaN: none), ``points`` (K, 5, 2) the five points the source found with each (NaN:
+none; such a candidate is a face as it is, aligned for stage two by them); ``faces``: stage one's and two's answers; ``point_set``: of their
     landmarks; ``sources``: which stage answered each output; ``timings``: seconds per stage.
     """
 
@@ -46,6 +47,7 @@ class Batch:
     boxes: np.ndarray = field(default_factory=_empty_boxes)
     index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     prior: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 5, 2), np.float32))
     faces: Candidates | None = None
     point_set: str | None = None
     sources: dict[str, str] = field(default_factory=lambda: dict.fromkeys(OUTPUTS, "stage1"))
@@ -58,14 +60,19 @@ class Batch:
     def __len__(self) -> int:
         return len(self.images)
 
-    def add_candidates(self, i: int, boxes: np.ndarray, prior: np.ndarray | None = None) -> None:
-        """Append image ``i``'s candidate ``boxes`` (K, 4, working pixels) and their source probability."""
+    def add_candidates(self, i: int, boxes: np.ndarray, prior: np.ndarray | None = None,
+                       points: np.ndarray | None = None) -> None:
+        """Append image ``i``'s candidate ``boxes`` (K, 4, working pixels), their source probability and the
+        five points the source found with them (K, 5, 2, working pixels)."""
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         prior = np.full(len(boxes), np.nan, np.float32) if prior is None else np.asarray(prior, np.float32)
+        points = (np.full((len(boxes), 5, 2), np.nan, np.float32) if points is None
+                  else np.asarray(points, np.float32).reshape(-1, 5, 2))
         ok = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         self.boxes = np.concatenate([self.boxes, boxes[ok]])
         self.index = np.concatenate([self.index, np.full(int(ok.sum()), i, np.int64)])
         self.prior = np.concatenate([self.prior, prior[ok]])
+        self.points = np.concatenate([self.points, points[ok]])
 
     def to_faces(self) -> list[list[Face]]:
         """One list of :class:`Face` per image, in original-image pixels: faces of given boxes in the

@@ -15,6 +15,12 @@ whose ``config.meta["context"]`` says otherwise gets its box enlarged by that mu
 Boxes the caller gave are faces as they are: each is refined by IRP whatever its score, never
 dropped by the threshold nor merged with another, and gives exactly one face (its box fitted to its
 landmarks), so a caller gets one answer per box, in order.
+
+Candidates that came with five points (the ``direct`` pipeline: a detector that finds the points) are
+faces already: they skip the network, IRP and L-NMS, keep the source's box and probability (the
+threshold applies to it), and their points go to stage two, which aligns the face by them. The
+network's faces of the same batch (given boxes) then carry their five points too, so that all faces
+reach stage two in one point set.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from hyperface.inference.candidates import Candidates, concat, decode_outputs
 from hyperface.inference.crops import extract_crops
 from hyperface.inference.irp import iterative_region_proposals
 from hyperface.inference.lnms import DEFAULT_CONTAIN_THRESHOLD, landmark_nms
+from hyperface.points import convert_points
 from hyperface.runtime import Runtime
 
 __all__ = ["StageOne"]
@@ -82,6 +89,32 @@ class StageOne:
         return decode_outputs(self.runtime(crops), boxes, index)
 
     def __call__(self, batch: Batch) -> Batch:
+        direct = np.isfinite(batch.points).all(axis=(1, 2)) if len(batch.points) else np.zeros(0, bool)
+        if direct.any():
+            return self._direct(batch, direct)
+        return self._networked(batch)
+
+    def _direct(self, batch: Batch, direct: np.ndarray) -> Batch:
+        """Faces that came with their five points as they are, beside the network's faces of the others."""
+        t = time.perf_counter()
+        found = Candidates(boxes=batch.boxes[direct], image=batch.index[direct], score=batch.prior[direct],
+                           landmarks=batch.points[direct])
+        found = found.select(found.score >= self.score_threshold)
+        rest = ~direct
+        others = Batch(batch.images, batch.scales, batch.keys, batch.given, batch.boxes[rest], batch.index[rest],
+                       batch.prior[rest], batch.points[rest], timings=batch.timings)
+        networked = self._networked(others).faces
+        if networked.landmarks is not None and self.point_set != "five":
+            five = [convert_points(lm, None, self.point_set, "five")[0] for lm in networked.landmarks]
+            networked.landmarks = np.asarray(five, np.float32).reshape(-1, 5, 2)
+        keep = ("boxes", "image", "score", "landmarks")
+        networked = Candidates(**{k: getattr(networked, k) for k in keep})
+        batch.faces = concat([networked, found])
+        batch.point_set = "five"
+        batch.timed("lnms", t)
+        return batch
+
+    def _networked(self, batch: Batch) -> Batch:
         t = time.perf_counter()
         cands = self.evaluate(batch.images, batch.boxes, batch.index)
         batch.timed("network", t)

@@ -51,8 +51,8 @@ class Deployed(nn.Module):
         arch = self.model.config.arch
         if arch == "hyperface-detector":
             out: list[torch.Tensor] = []
-            for logits, dist in self.model.dense(x):
-                out += [torch.sigmoid(logits[:, 0]), dist]
+            for logits, dist, points in self.model.levels(x):
+                out += [torch.sigmoid(logits[:, 0]), dist] + ([] if points is None else [points])
             return tuple(out)
         if arch == "hyperface-proposal":
             logits, box = self.model.dense(x)

@@ -79,6 +79,8 @@ class FaceDetectorNet(HyperFaceModel):
         self.score = nn.Conv2d(fpn, 1, 1)
         self.box = nn.Conv2d(fpn, 4, 1)
         self.box_scale = nn.Parameter(torch.ones(len(STRIDES)))
+        # five points per cell (eye centres, nose tip, mouth corners), as offsets from the cell in strides
+        self.points = nn.Conv2d(fpn, 2 * config.num_points, 1) if "landmarks" in config.tasks else None
         with torch.no_grad():
             self.score.bias.fill_(-math.log((1 - PRIOR) / PRIOR))
             self.box.weight.mul_(0.1)
@@ -87,6 +89,11 @@ class FaceDetectorNet(HyperFaceModel):
     def dense(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Normalised images (B, 3, H, W), H and W multiples of 64 -> per level (stride 8, 16, 32, 64):
         face logits (B, 1, H/s, W/s) and box distances in pixels (B, 4, H/s, W/s)."""
+        return [(logit, dist) for logit, dist, _ in self.levels(x)]
+
+    def levels(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """:meth:`dense`'s per-level outputs and, with the landmarks task, each cell's points as offsets in
+        pixels from the cell's centre (B, 2 * num_points, H/s, W/s: x0, y0, x1, y1, ...); else None."""
         c2 = self.s4(self.stem(x))
         c3 = self.s8(c2)
         c4 = self.s16(c3)
@@ -99,7 +106,8 @@ class FaceDetectorNet(HyperFaceModel):
         for k, (f, smooth) in enumerate(zip(feats, self.smooth)):
             h = self.head(smooth(f))
             dist = torch.exp((self.box(h) * self.box_scale[k]).clamp(max=8.0)) * STRIDES[k]
-            out.append((self.score(h), dist))
+            points = None if self.points is None else self.points(h) * STRIDES[k]
+            out.append((self.score(h), dist, points))
         return out
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -123,12 +131,16 @@ def cell_centres(height: int, width: int, stride: int, device: torch.device | st
 def hyperface_detector(*, tasks=("detection",), num_points: int = 5, point_set: str | None = None,
                        widths: tuple[int, ...] = (16, 24, 32, 64, 96, 128), fpn: int = 48) -> FaceDetectorNet:
     """Single-pass face detector: anchor-free heads at strides 8-64 over the whole image (candidates)."""
-    if tuple(tasks) != ("detection",):
-        raise ValueError(f"hyperface-detector predicts only the detection task, got tasks {list(tasks)}")
+    if tuple(tasks) not in (("detection",), ("detection", "landmarks")):
+        raise ValueError(f"hyperface-detector predicts detection, and optionally five landmarks, got tasks "
+                         f"{list(tasks)}")
+    if "landmarks" in tasks and (num_points != 5 or point_set not in (None, "five")):
+        raise ValueError(f"hyperface-detector's landmarks are the five points ('five'), got {num_points} "
+                         f"{point_set!r}")
     widths = [int(v) for v in widths]
     if len(widths) != 6 or min(widths) < 1 or int(fpn) < 1:
         raise ValueError(f"hyperface-detector needs 6 positive widths and fpn >= 1, got {widths}, {fpn}")
-    config = ModelConfig(arch="hyperface-detector", tasks=("detection",), num_points=num_points,
+    config = ModelConfig(arch="hyperface-detector", tasks=tuple(tasks), num_points=num_points,
                          point_set=point_set, input_size=ALIGN, mean=MEAN, std=STD,
                          arch_kwargs={"widths": widths, "fpn": int(fpn)})
     return FaceDetectorNet(config)

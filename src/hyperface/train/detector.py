@@ -13,7 +13,10 @@ box centre, inside the box) holds the cell; its box target is that face's box. C
 ``ignore`` (too small to annotate reliably), on faces mostly cut off by the crop, or on faces just
 outside the level's range, carry no loss; in photos whose faces are not all annotated, only cells near
 an annotated face count. Loss: sigmoid focal loss over the cells that count, divided by the number of
-positives, plus ``box_weight`` x GIoU loss on the positives.
+positives, plus ``box_weight`` x GIoU loss on the positives. With ``points`` (a detector with the
+five-point head), a positive cell whose face has landmarks (300-W's 68, MTFL's 5, AFLW's 21: turned into
+the five points) also learns where the face's eye centres, nose tip and mouth corners are:
+``point_weight`` x L1 of the offsets from the cell, divided by the face's size.
 
 The loop saves a checkpoint every ``save_every`` steps (atomic folders, :mod:`hyperface.train.checkpoint`)
 and ``--resume`` continues from the newest one with the optimiser, schedule and random state.
@@ -39,6 +42,7 @@ from hyperface.data.splits import DEFAULT_VAL_FRACTION, split_of
 from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.models.detector import ALIGN, SIZE_RANGES, STRIDES, FaceDetectorNet, cell_centres, hyperface_detector
 from hyperface.models.weights import save_weights
+from hyperface.points import convert_points
 from hyperface.train.checkpoint import find_checkpoint, restore_weights, rng_state, save_checkpoint, set_rng_state
 from hyperface.train.occlusion import PHOTOMETRIC, draw_mask
 
@@ -70,6 +74,8 @@ class DetectorTrainOptions:
     save_every: int = 250
     val_fraction: float = DEFAULT_VAL_FRACTION
     seed: int = 0
+    points: bool = False     # train the five-point head (a detector with the landmarks task)
+    point_weight: float = 0.5
 
 
 @dataclass
@@ -83,6 +89,7 @@ class Photo:
     point_sets: list[str | None]
     exhaustive: bool
     key: str
+    five: np.ndarray | None = None  # (N, 5, 2) each face's five points (NaN where it has none)
 
 
 def _photo(record: ImageRecord, max_side: int) -> Photo:
@@ -94,15 +101,31 @@ def _photo(record: ImageRecord, max_side: int) -> Photo:
     boxes = np.array([f.box for f in record.faces], dtype=np.float32).reshape(-1, 4) * s
     ignore = np.array([bool(f.attributes.get("ignore")) for f in record.faces], dtype=bool)
     marks = [None if f.landmarks is None else f.landmarks * s for f in record.faces]
-    return Photo(image, boxes, ignore, marks, [f.point_set for f in record.faces], record.all_faces_annotated,
-                 record.key)
+    sets = [f.point_set for f in record.faces]
+    return Photo(image, boxes, ignore, marks, sets, record.all_faces_annotated, record.key,
+                 np.asarray([_five(m, ps) for m, ps in zip(marks, sets)], np.float32).reshape(-1, 5, 2))
+
+
+def _five(points: np.ndarray | None, point_set: str | None) -> np.ndarray:
+    """A face's five points (eye centres, nose tip, mouth corners) from its landmarks; NaN without them."""
+    if points is None or point_set is None:
+        return np.full((5, 2), np.nan)
+    try:
+        five, visible = convert_points(points, None, point_set, "five")
+    except (KeyError, ValueError):
+        return np.full((5, 2), np.nan)
+    return five if np.isfinite(five).all() else np.full((5, 2), np.nan)
 
 
 def load_photos(specs: list[str], max_side: int, val_fraction: float, limit: int | None = None) -> list[list[Photo]]:
-    """The training split of each dataset spec, decoded into memory (one list per spec). An image that
-    cannot be read is reported with its file and skipped."""
-    sources = []
+    """The training split of each dataset spec, decoded into memory (one list per spec; a spec named twice, to
+    be drawn twice as often, is decoded once). An image that cannot be read is reported with its file and
+    skipped."""
+    sources, decoded = [], {}
     for spec in specs:
+        if spec in decoded:
+            sources.append(decoded[spec])
+            continue
         photos = []
         reader = open_dataset(spec)
         for record in reader:
@@ -120,6 +143,7 @@ def load_photos(specs: list[str], max_side: int, val_fraction: float, limit: int
             raise ValueError(f"{spec}: no training photo (after the validation split)")
         log.info("%s: %d photos, %d faces", spec, len(photos), sum(len(p.boxes) for p in photos))
         sources.append(photos)
+        decoded[spec] = photos
     return sources
 
 
@@ -128,8 +152,9 @@ def _size(boxes: np.ndarray) -> np.ndarray:
 
 
 def draw_sample(photo: Photo, rng: np.random.Generator, opts: DetectorTrainOptions
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """A ``crop`` x ``crop`` training window of ``photo``: (image, boxes (N, 4), ignore (N,), exhaustive)."""
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]:
+    """A ``crop`` x ``crop`` training window of ``photo``: (image, boxes (N, 4), ignore (N,), exhaustive,
+    five points (N, 5, 2), NaN for a face without)."""
     crop = opts.crop
     h, w = photo.image.shape[:2]
     usable = np.flatnonzero(~photo.ignore & (_size(photo.boxes) > 1))
@@ -167,7 +192,11 @@ def draw_sample(photo: Photo, rng: np.random.Generator, opts: DetectorTrainOptio
                 p = move(pts[_mirror_order(ps, len(pts))])
             img, _ = draw_mask(img, p, ps, rng)
     img = _photometric(img, rng, opts.photometric)
-    return img, boxes.astype(np.float32), ignore, photo.exhaustive
+    five = np.full((len(boxes), 5, 2), np.nan, np.float32) if photo.five is None else photo.five
+    five = move(five.reshape(-1, 2)).reshape(-1, 5, 2)
+    if flip:  # the face's image-left eye is now on the right: swap the points' roles back
+        five = five[:, _mirror_order("five", 5)]
+    return img, boxes.astype(np.float32), ignore, photo.exhaustive, five.astype(np.float32)
 
 
 def _mirror_order(point_set: str | None, n: int) -> np.ndarray:
@@ -188,9 +217,13 @@ def _photometric(img: np.ndarray, rng: np.random.Generator, p: float) -> np.ndar
     return img
 
 
-def assign_targets(boxes: np.ndarray, ignore: np.ndarray, exhaustive: bool, crop: int
-                   ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per level: (label (h*w,) 1 face / 0 background, weight (h*w,) 0 = no loss, box (h*w, 4))."""
+def assign_targets(boxes: np.ndarray, ignore: np.ndarray, exhaustive: bool, crop: int,
+                   points: np.ndarray | None = None) -> list[tuple[np.ndarray, ...]]:
+    """Per level: (label (h*w,) 1 face / 0 background, weight (h*w,) 0 = no loss, box (h*w, 4), five points
+    (h*w, 5, 2) of the cell's face, and whether it has them (h*w,)); ``points`` (N, 5, 2), NaN: none."""
+    if points is None:
+        points = np.full((len(boxes), 5, 2), np.nan, np.float32)
+    has_points = np.isfinite(points).all(axis=(1, 2))
     sizes = _size(boxes)
     clipped = np.clip(boxes, 0, crop)
     inside = np.where(sizes > 0, _size(clipped) ** 2 / np.maximum(sizes ** 2, 1e-6), 0.0)
@@ -202,6 +235,8 @@ def assign_targets(boxes: np.ndarray, ignore: np.ndarray, exhaustive: bool, crop
         label = np.zeros(n * n, np.float32)
         weight = np.ones(n * n, np.float32)
         target = np.zeros((n * n, 4), np.float32)
+        point_target = np.zeros((n * n, 5, 2), np.float32)
+        point_weight = np.zeros(n * n, np.float32)
         if not exhaustive:  # only the surroundings of annotated faces are known to be background
             near = np.zeros(n * n, bool)
             for b in boxes:
@@ -228,15 +263,21 @@ def assign_targets(boxes: np.ndarray, ignore: np.ndarray, exhaustive: bool, crop
             weight[take] = 1
             target[take] = b
             best[take] = size
-        out.append((label, weight, target))
+            point_weight[take] = float(has_points[k])
+            if has_points[k]:
+                point_target[take] = points[k]
+        out.append((label, weight, target, point_target, point_weight))
     return out
 
 
-def detector_loss(outputs: list[tuple[torch.Tensor, torch.Tensor]], targets: list[tuple[torch.Tensor, ...]],
-                  box_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
-    """Focal loss on the cells that count + ``box_weight`` x GIoU loss on the positives."""
-    cls_terms, box_terms, positives = [], [], 0.0
-    for k, ((logit, dist), (label, weight, target)) in enumerate(zip(outputs, targets)):
+def detector_loss(outputs: list[tuple[torch.Tensor, ...]], targets: list[tuple[torch.Tensor, ...]],
+                  box_weight: float, point_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Focal loss on the cells that count + ``box_weight`` x GIoU loss on the positives (+ ``point_weight``
+    x the points' L1 in face sizes, on positives whose face has points, when the outputs have points)."""
+    cls_terms, box_terms, point_terms, positives, with_points = [], [], [], 0.0, 0.0
+    for k, (level, (label, weight, target, *point_targets)) in enumerate(zip(outputs, targets)):
+        logit, dist = level[0], level[1]
+        points = level[2] if len(level) > 2 else None
         b, _, h, w = logit.shape
         logit = logit.reshape(b, -1)
         cls_terms.append((sigmoid_focal_loss(logit, label, reduction="none") * weight).sum())
@@ -247,25 +288,52 @@ def detector_loss(outputs: list[tuple[torch.Tensor, torch.Tensor]], targets: lis
             d = dist.reshape(b, 4, -1).permute(0, 2, 1)[pos]
             pred = torch.cat([centre - d[:, :2], centre + d[:, 2:]], 1)
             box_terms.append(generalized_box_iou_loss(pred, target[pos], reduction="sum"))
+            if points is not None and point_targets:
+                point_target, point_mask = point_targets[0][pos], point_targets[1][pos] > 0
+                if point_mask.any():
+                    offsets = points.reshape(b, -1, h * w).permute(0, 2, 1)[pos][point_mask].reshape(-1, 5, 2)
+                    face = target[pos][point_mask]
+                    size = ((face[:, 2:] - face[:, :2]).clamp(min=1).prod(1).sqrt())[:, None, None]
+                    want = point_target[point_mask] - centre[point_mask][:, None, :]
+                    point_terms.append(((offsets - want).abs() / size).mean(dim=(1, 2)).sum())
+                    with_points += float(point_mask.sum())
     n = max(positives, 1.0)
     cls = torch.stack(cls_terms).sum() / n
     box = torch.stack(box_terms).sum() / n if box_terms else cls.new_zeros(())
-    return cls + box_weight * box, {"cls": cls.item(), "box": box.item(), "positives": positives}
+    total = cls + box_weight * box
+    parts = {"cls": cls.item(), "box": box.item(), "positives": positives}
+    if point_terms:
+        pts = torch.stack(point_terms).sum() / max(with_points, 1.0)
+        total = total + point_weight * pts
+        parts["points"] = pts.item()
+    return total, parts
 
 
 def _batch(sources: list[list[Photo]], rng: np.random.Generator, opts: DetectorTrainOptions, net: FaceDetectorNet):
     images, per_level = [], [[] for _ in STRIDES]
     for _ in range(opts.batch_size):
         photos = sources[rng.integers(len(sources))]
-        img, boxes, ignore, exhaustive = draw_sample(photos[rng.integers(len(photos))], rng, opts)
+        img, boxes, ignore, exhaustive, five = draw_sample(photos[rng.integers(len(photos))], rng, opts)
         images.append(img)
-        for k, t in enumerate(assign_targets(boxes, ignore, exhaustive, opts.crop)):
+        for k, t in enumerate(assign_targets(boxes, ignore, exhaustive, opts.crop, five)):
             per_level[k].append(t)
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
     mean = torch.tensor(net.config.mean).view(1, 3, 1, 1) * 255
     std = torch.tensor(net.config.std).view(1, 3, 1, 1) * 255
     targets = [tuple(torch.from_numpy(np.stack(parts)) for parts in zip(*level)) for level in per_level]
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last), targets
+
+
+def _init(net: FaceDetectorNet, path: Path) -> None:
+    """``net``'s weights from a detector's file; a five-point head the file lacks keeps its fresh weights
+    (adding the head to a trained detector)."""
+    from hyperface.models.weights import copy_tensors, read_state_dict
+
+    tensors = read_state_dict(path)
+    missing = sorted(set(net.state_dict()) - set(tensors))
+    if any(not k.startswith("points.") for k in missing):
+        raise ValueError(f"{path}: not weights of this detector (it lacks {', '.join(missing[:5])})")
+    copy_tensors(net, tensors, str(path))
 
 
 def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions, *, resume: bool = False,
@@ -280,11 +348,9 @@ def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)
-    net = hyperface_detector()
+    net = hyperface_detector(**({"tasks": ("detection", "landmarks"), "point_set": "five"} if opts.points else {}))
     if init is not None:
-        from hyperface.models.weights import load_weights_into
-
-        load_weights_into(net, init)
+        _init(net, Path(init))
     optimizer = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / opts.warmup)
                                                  * 0.5 * (1 + math.cos(math.pi * min(step, opts.steps) / opts.steps)))
@@ -305,7 +371,7 @@ def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions
     meter: dict[str, float] = {}
     while step < opts.steps:
         x, targets = _batch(sources, rng, opts, net)
-        loss, parts = detector_loss(net.dense(x), targets, opts.box_weight)
+        loss, parts = detector_loss(net.levels(x), targets, opts.box_weight, opts.point_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
@@ -315,9 +381,10 @@ def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions
         for key, v in dict(parts, loss=loss.item()).items():
             meter[key] = meter.get(key, 0.0) + v
         if step % 50 == 0:
-            log.info("step %d/%d loss %.4f cls %.4f box %.4f pos/img %.1f lr %.2e (%.0f s)", step, opts.steps,
-                     meter["loss"] / 50, meter["cls"] / 50, meter["box"] / 50,
-                     meter["positives"] / 50 / opts.batch_size, schedule.get_last_lr()[0], time.monotonic() - started)
+            log.info("step %d/%d loss %.4f cls %.4f box %.4f points %.4f pos/img %.1f lr %.2e (%.0f s)", step,
+                     opts.steps, meter["loss"] / 50, meter["cls"] / 50, meter["box"] / 50,
+                     meter.get("points", 0.0) / 50, meter["positives"] / 50 / opts.batch_size,
+                     schedule.get_last_lr()[0], time.monotonic() - started)
             meter = {}
         if step % opts.save_every == 0 or step == opts.steps:
             state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": rng_state()}

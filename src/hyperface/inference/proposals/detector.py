@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ from hyperface.inference.proposals.refine import RefineScorer
 from hyperface.models.geometry import DETECTOR_ALIGN, DETECTOR_STRIDES, cell_centres
 from hyperface.runtime import RuntimeOptions
 
-__all__ = ["DetectorProposals", "SMALLEST_FACE", "MAX_UPSCALE", "RESCORE_WEIGHT", "working_scale",
+__all__ = ["DetectorProposals", "Detections", "SMALLEST_FACE", "MAX_UPSCALE", "RESCORE_WEIGHT", "working_scale",
            "decode_detections"]
 
 #: The refine network's share of a rescored box's probability: ``detector ** (1 - w) * refine ** w``.
@@ -87,12 +88,29 @@ def working_scale(width: int, height: int, min_face: float, smallest: float = SM
     return min(float(smallest) / float(min_face), MAX_UPSCALE, float(max_side) / max(width, height))
 
 
-def decode_detections(levels: list[tuple[np.ndarray, np.ndarray]], threshold: float, nms_iou: float,
-                      max_boxes: int, pre_nms: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """One image's per-level (probability (h, w), distances (4, h, w)) -> boxes (N, 4) and scores (N,),
-    float32, best first, after non-maximum suppression (per level, then across levels)."""
-    boxes, scores, level_ids = [], [], []
-    for k, (prob, dist) in enumerate(levels):
+@dataclass
+class Detections:
+    """Faces a detector found: ``boxes`` (K, 4), ``scores`` (K,) and, from a detector with the landmarks
+    task, ``points`` (K, 5, 2): eye centres, nose tip, mouth corners (the ``five`` point set); float32."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    points: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def select(self, keep: np.ndarray) -> Detections:
+        return Detections(self.boxes[keep], self.scores[keep], None if self.points is None else self.points[keep])
+
+
+def decode_detections(levels: list[tuple[np.ndarray, ...]], threshold: float, nms_iou: float,
+                      max_boxes: int, pre_nms: int = 1000) -> Detections:
+    """One image's per-level (probability (h, w), distances (4, h, w)[, point offsets (10, h, w)]) ->
+    :class:`Detections`, best first, after non-maximum suppression (per level, then across levels)."""
+    with_points = all(len(level) > 2 and level[2] is not None for level in levels)
+    boxes, scores, level_ids, points = [], [], [], []
+    for k, (prob, dist, *rest) in enumerate(levels):
         prob = prob.reshape(-1)
         keep = np.flatnonzero(prob >= threshold)
         if len(keep) > pre_nms:
@@ -105,13 +123,18 @@ def decode_detections(levels: list[tuple[np.ndarray, np.ndarray]], threshold: fl
         boxes.append(np.concatenate([centre - d[:, :2], centre + d[:, 2:]], axis=1))
         scores.append(prob[keep])
         level_ids.append(np.full(len(keep), k))
+        if with_points:
+            offsets = rest[0].reshape(-1, 2, h * w)[:, :, keep].transpose(2, 0, 1)  # (K, 5, 2)
+            points.append(centre[:, None, :] + offsets)
     if not boxes:
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-    b, s, lv = np.concatenate(boxes), np.concatenate(scores), np.concatenate(level_ids)
-    keep = batched_nms(b, s, lv, nms_iou)
-    b, s = b[keep], s[keep]
-    keep = batched_nms(b, s, np.zeros(len(s), np.int64), nms_iou)[:max_boxes]
-    return b[keep].astype(np.float32), s[keep].astype(np.float32)
+        return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
+                          np.zeros((0, 5, 2), np.float32) if with_points else None)
+    found = Detections(np.concatenate(boxes), np.concatenate(scores),
+                       np.concatenate(points) if with_points else None)
+    found = found.select(batched_nms(found.boxes, found.scores, np.concatenate(level_ids), nms_iou))
+    found = found.select(batched_nms(found.boxes, found.scores, np.zeros(len(found), np.int64), nms_iou)[:max_boxes])
+    return Detections(found.boxes.astype(np.float32), found.scores.astype(np.float32),
+                      None if found.points is None else found.points.astype(np.float32))
 
 
 def _detector_file(arg: str) -> Path:
@@ -196,31 +219,46 @@ class DetectorProposals(ProposalSource):
         canvas[0, :wh, ww:] = self.runtime.pad_value
         return canvas, ww / w, wh / h
 
-    def _detect_working(self, canvas: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (in working pixels) and scores of one network run on ``canvas``, best first."""
+    @property
+    def gives_points(self) -> bool:
+        """True when the network has the landmarks task: each face comes with its five points."""
+        return "landmarks" in self.runtime.config.tasks
+
+    def _decode(self, canvas: np.ndarray, threshold: float) -> Detections:
+        """The faces (in working pixels) of one network run on ``canvas``, best first."""
         out = self.runtime(canvas)
-        levels = [(out[f"face{s}"][0], out[f"box{s}"][0]) for s in DETECTOR_STRIDES]
+        levels = [tuple(out[f"{kind}{s}"][0] for kind in ("face", "box", "points") if f"{kind}{s}" in out)
+                  for s in DETECTOR_STRIDES]
         return decode_detections(levels, threshold, self.nms_iou, _MAX_DECODED)
 
-    def detect(self, image: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (K, 4) in ``image``'s pixels and their face probabilities (K,), float32, best first:
-        those of probability >= ``threshold`` (``None``: the source's ``threshold``)."""
+    def faces(self, image: np.ndarray, threshold: float | None = None) -> Detections:
+        """The faces in ``image``'s pixels, best first: those of probability >= ``threshold`` (``None``: the
+        source's ``threshold``), with their five points when :attr:`gives_points`."""
         h, w = image.shape[:2]
         canvas, sx, sy = self.working_image(image)
-        boxes, scores = self._detect_working(canvas, self.threshold if threshold is None else threshold)
-        if self.contain is not None and len(boxes) > 1:  # a face's parts boxed beside the face
-            keep = ~contained(boxes, scores, self.contain)
-            boxes, scores = boxes[keep], scores[keep]
-        b = boxes.astype(np.float64)
+        found = self._decode(canvas, self.threshold if threshold is None else threshold)
+        if self.contain is not None and len(found) > 1:  # a face's parts boxed beside the face
+            found = found.select(~contained(found.boxes, found.scores, self.contain))
         # working -> original pixels with the exact per-axis scale (pixel centres at integers)
+        b = found.boxes.astype(np.float64)
         b[:, [0, 2]] = np.clip((b[:, [0, 2]] + 0.5) / sx - 0.5, -0.5, w - 0.5)
         b[:, [1, 3]] = np.clip((b[:, [1, 3]] + 0.5) / sy - 0.5, -0.5, h - 0.5)
+        points = None
+        if found.points is not None:
+            points = (found.points.astype(np.float64) + 0.5) / [sx, sy] - 0.5
         bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
         keep = (bw >= 2) & (bh >= 2)
         if self.max_face is not None:
             keep &= np.sqrt(np.clip(bw, 0, None) * np.clip(bh, 0, None)) <= self.max_face
         keep = np.flatnonzero(keep)[: self.max_candidates]
-        return b[keep].astype(np.float32), scores[keep].astype(np.float32)
+        return Detections(b[keep].astype(np.float32), found.scores[keep].astype(np.float32),
+                          None if points is None else points[keep].astype(np.float32))
+
+    def detect(self, image: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (K, 4) in ``image``'s pixels and their face probabilities (K,), float32, best first:
+        those of probability >= ``threshold`` (``None``: the source's ``threshold``)."""
+        found = self.faces(image, threshold)
+        return found.boxes, found.scores
 
     def __call__(self, image: np.ndarray, key: str | None = None) -> np.ndarray:
         return self.detect(image)[0]
@@ -235,11 +273,15 @@ class DetectorProposals(ProposalSource):
         """:meth:`scored`'s boxes whose probability is >= ``floor``. A detector probability ``d`` under
         ``floor ** (1 / (1 - rescore_weight))`` cannot get there whatever the re-scorer says, so such
         cells are not decoded and their boxes not re-scored: on crowded photos most boxes are such."""
+        found = self.found(image, floor)
+        return found.boxes, found.scores
+
+    def found(self, image: np.ndarray, floor: float = 0.0) -> Detections:
+        """:meth:`faces` rescored as :meth:`scored` says, those whose probability is >= ``floor``."""
         w = self.rescore_weight if self._rescorer is not None else 0.0
         needed = float(floor) ** (1.0 / (1.0 - w)) if w < 1.0 else 0.0
-        boxes, scores = self.detect(image, max(self.threshold, needed))
-        if self._rescorer is not None and len(boxes):
-            second = self._rescorer(image, boxes)[1]
-            scores = (scores ** (1.0 - w) * np.clip(second, 0, None) ** w).astype(np.float32)
-        keep = scores >= floor
-        return boxes[keep], scores[keep]
+        found = self.faces(image, max(self.threshold, needed))
+        if self._rescorer is not None and len(found):
+            second = self._rescorer(image, found.boxes)[1]
+            found.scores = (found.scores ** (1.0 - w) * np.clip(second, 0, None) ** w).astype(np.float32)
+        return found.select(found.scores >= floor)
