@@ -1,13 +1,17 @@
-"""The score threshold a pipeline should default to, chosen on training photos (never validation ones).
+"""A pipeline's defaults chosen on training photos (never validation ones): its score threshold and,
+with ``--faces``, stage two's alignment rounds.
 
-Runs one analyzer configuration over the photos of the given datasets (their ``--split``, ``train``
-by default), pools every detection above ``--floor`` with its match, and prints recall, precision
-and F1 at a ladder of thresholds, then the threshold that maximises F1 and the lowest one whose
-precision reaches ``--precision``:
+Runs one analyzer configuration over the photos of the ``--data`` datasets (their ``--split``,
+``train`` by default), pools every detection above ``--floor`` with its match, and prints recall,
+precision and F1 at a ladder of thresholds, then the threshold that maximises F1 and the lowest one
+whose precision reaches ``--precision``. ``--faces`` datasets (faces with 68 points) are analysed
+once per ``--iterations`` value, and their 68-point NME (normalised as ``hyperface evaluate`` does, found faces) is printed for
+each:
 
-    python benchmarks/detection_threshold.py --pipeline direct --proposals detector:runs/det5 \\
+    python benchmarks/direct_pipeline_choices.py --pipeline direct --proposals detector:runs/det5 \\
         --data "voc:$D/masks?classes=with_mask,without_mask,mask_weared_incorrect&min_face=20" \\
-        --data "wider:PHOTOS/wider_val?min_face=20" --limit 300
+        --data "wider:PHOTOS/wider_val?min_face=20" --limit 300 \\
+        --faces pts:$D/300w/lfpw/trainset --iterations 1,2,3
 
 Detections are matched as ``hyperface evaluate`` matches them (IoU 0.5, greedy by score, ignore
 regions neither help nor hurt).
@@ -49,6 +53,8 @@ def main() -> int:
     parser.add_argument("--pipeline", default="paper", choices=("paper", "direct"))
     parser.add_argument("--floor", type=float, default=0.3, help="lowest score kept (the ladder starts here)")
     parser.add_argument("--precision", type=float, default=0.9, help="the precision the threshold must reach")
+    parser.add_argument("--faces", action="append", default=[], help="dataset spec with 68 points (repeatable)")
+    parser.add_argument("--iterations", default="1,2,3", help="stage two's alignment rounds to compare")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -70,6 +76,16 @@ def main() -> int:
     reaching = [r for r in rows if r["precision"] >= args.precision]
     print(f"\nbest F1: threshold {best['threshold']:.2f} (F1 {best['f1']:.3f}); lowest threshold with precision "
           f">= {args.precision:.2f}: " + (f"{reaching[0]['threshold']:.2f}" if reaching else "none"))
+    for k in (int(v) for v in args.iterations.split(",")) if args.faces else ():
+        faces_model = AnalyzerModel(args.weights, f"iterations={k}", proposals=args.proposals,
+                                    pipeline=args.pipeline, iterations=k)
+        sets = [EvalDataset(f"faces{i}", [spec], split=args.split, limit=args.limit)
+                for i, spec in enumerate(args.faces)]
+        found = [f for run in evaluate_datasets([faces_model], sets, ("full",)) for f in run.faces
+                 if f.nme_set == "ibug68"]
+        nme = np.array([f.nme for f in found], dtype=float)
+        print(f"iterations {k}: 68-point NME {100 * np.nanmean(nme):.2f}% on {np.isfinite(nme).sum()} of "
+              f"{len(nme)} {args.split} faces found")
     return 0
 
 
