@@ -59,13 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage-two", default="auto", help="stage-two weights (default: auto, as the analyzer)")
     parser.add_argument("--proposals", default=DEFAULT_PROPOSALS, help="candidate source (detector, fast, fast:DIR, ...)")
     parser.add_argument("--split", choices=sorted(SPLITS), default="all")
+    parser.add_argument("--pipeline", default="paper", choices=("paper", "direct"))
     parser.add_argument("--picture", type=Path, help="write a mosaic of the annotated photos here (JPEG)")
     args = parser.parse_args(argv)
 
-    default = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two)
+    default = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two, pipeline=args.pipeline)
     default_threshold = default.score_threshold  # the source's default; report everything, cut there below
     analyzer = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two, score_threshold=0.0,
-                            irp_threshold=default.irp_threshold)
+                            irp_threshold=default.irp_threshold, pipeline=args.pipeline)
     matches, covered, total, drawn = [], 0, 0, []
     for xml in SPLITS[args.split]:
         for rec in open_dataset(f"dlib:{args.folder / xml}"):

@@ -82,7 +82,7 @@ def test_direct_faces_are_the_detectors_aligned_by_its_points_for_stage_two():
     assert [len(f) for f in both] == [1, 1]
     assert np.abs(both[1][0].landmarks - paper.landmarks).mean() < 1.0
     with pytest.raises(ValueError, match="five points"):
-        FaceAnalyzer(pipeline="direct")  # the bundled detector finds no points
+        FaceAnalyzer(proposals="fast", pipeline="direct")  # the fast cascade finds no points
     with pytest.raises(ValueError, match="pipeline must be one of paper, direct"):
         FaceAnalyzer(pipeline="short")
 
@@ -90,6 +90,31 @@ def test_direct_faces_are_the_detectors_aligned_by_its_points_for_stage_two():
 def test_the_command_line_refuses_the_direct_pipeline_without_a_detector_that_finds_points(capsys, tmp_path):
     from hyperface.cli.main import main
 
-    status = main(["analyze", "--example", "--pipeline", "direct", "--json", str(tmp_path / "x.jsonl")])
+    status = main(["analyze", "--example", "--proposals", "fast", "--pipeline", "direct",
+                   "--json", str(tmp_path / "x.jsonl")])
     assert status == 2 and "five points" in capsys.readouterr().err
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_the_bundled_detector_finds_points_so_the_direct_pipeline_runs_out_of_the_box(tmp_path):
+    """v0.7's detector has the five-point head: the direct pipeline needs no training, gives the paper
+    pipeline's face on the example image, and the command line writes it."""
+    import json
+
+    from hyperface.cli.main import main
+    from hyperface.inference.analyzer import DIRECT_ITERATIONS
+
+    image = str(asset_path(EXAMPLE_IMAGE))
+    paper = FaceAnalyzer()(image)
+    analyzer = FaceAnalyzer(pipeline="direct")
+    direct = analyzer(image)
+    assert len(direct) == len(paper) == 1 and analyzer.stage_two.iterations == DIRECT_ITERATIONS
+    face = direct[0]
+    assert face.sources["landmarks"] == "stage2" and face.gender == paper[0].gender
+    assert np.abs(face.landmarks - paper[0].landmarks).mean() < 2.0
+    assert np.abs(face.pose - paper[0].pose).max() < 5.0
+    out = tmp_path / "direct.jsonl"
+    assert main(["analyze", "--example", "--pipeline", "direct", "--json", str(out)]) == 0
+    line = json.loads(out.read_text())
+    assert len(line["faces"]) == 1
+    np.testing.assert_allclose(line["faces"][0]["box"], face.box, atol=0.05)

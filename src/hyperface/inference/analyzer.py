@@ -66,12 +66,16 @@ SOURCE_WEIGHT = 0.75
 #: L-NMS, then stage two) and ``direct`` (a detector that finds five points gives the faces; stage two
 #: aligns each by its points: no stage one, IRP or L-NMS).
 PIPELINES = ("paper", "direct")
-#: The detector's (re-scored) probability a face must reach in the ``direct`` pipeline.
+#: The detector's (re-scored) probability a face must reach in the ``direct`` pipeline. Chosen on training
+#: photos (450 of the face-mask, WIDER and web face-mask training photos, 2,897 faces >= 20 px): F1 0.669,
+#: recall 54.9%, precision 85.5%; the best F1 there, 0.671, is at 0.55 with precision 80.9%
+#: (``benchmarks/direct_pipeline_choices.py``).
 DIRECT_SCORE_THRESHOLD = 0.6
 #: Stage two's alignment rounds in the ``direct`` pipeline when ``iterations`` is not given: the detector's
-#: points are coarser than stage one's, so stage two aligns again on its own first answer (300-W
-#: validation faces, a detector after 500 steps: 68-point NME 7.45% in one round, 5.77% in two, 5.42% in three).
-DIRECT_ITERATIONS = 2
+#: points are coarser than stage one's, so stage two aligns again on its own answer. Chosen on 150 300-W
+#: training faces: 68-point NME 6.48% in one round, 5.30% in two, 5.06% in three; each round costs
+#: stage two's network once more (about 1.5 ms a face).
+DIRECT_ITERATIONS = 3
 #: Most boxes one image may be given (each costs a crop and network runs): more is a ValueError.
 MAX_BOXES_PER_IMAGE = 2000
 
