@@ -33,6 +33,7 @@ class FaceResult:
     pose_bin: str | None = None         # frontal / half-profile / profile, where the data says
     gender_true: int | None = None
     gender_pred: int | None = None      # -1 = missed
+    groups: dict = field(default_factory=dict)  # who the face is, where the data says: age (years), race
 
     def to_dict(self) -> dict:
         def arr(a):
@@ -44,7 +45,7 @@ class FaceResult:
         return {"image": self.image, "face": self.face, "nme_set": self.nme_set, "nme": num(self.nme),
                 "pose_pred": arr(self.pose_pred), "pose_ref": arr(self.pose_ref), "pose_source": self.pose_source,
                 "pose_class": self.pose_class, "pose_bin": self.pose_bin, "gender_true": self.gender_true,
-                "gender_pred": self.gender_pred}
+                "gender_pred": self.gender_pred, "groups": dict(self.groups)}
 
 
 @dataclass

@@ -34,6 +34,7 @@ from hyperface.evaluate.references import (
     pose_reference,
 )
 from hyperface.evaluate.results import MODES, FaceResult, RunResult
+from hyperface.evaluate.summary import GENDER_GROUPS
 
 __all__ = ["EvaluatedModel", "ImageSource", "run_models", "evaluate_datasets", "score_face"]
 
@@ -116,6 +117,7 @@ def score_face(record: ImageRecord, index: int, face: FaceRecord, size: tuple[in
         chosen = pick("gender")
         result.gender_true = int(face.gender)
         result.gender_pred = -1 if chosen is None else GENDERS.index(chosen.gender)
+        result.groups = {k: face.attributes[k] for k in GENDER_GROUPS if k in face.attributes}
         scored = True
     return result if scored else None
 

@@ -83,11 +83,45 @@ def _spearman(faces: list[FaceResult]) -> dict | None:
             "rho": M.spearman_yaw_class(yaw, [f.pose_class for f in sel])}
 
 
+#: The attributes of a face (where its dataset gives them) by which gender accuracy is told apart.
+GENDER_GROUPS = ("age", "race")
+#: Age bands (years) of gender accuracy, FairFace's bins: children (0-2, 3-9) are reported apart.
+AGE_BANDS = (0, 3, 10, 20, 30, 40, 50, 60, 70)
+
+
+def _age_band(age: float) -> str:
+    k = int(np.searchsorted(AGE_BANDS, float(age), side="right")) - 1
+    return f">={AGE_BANDS[-1]}" if k == len(AGE_BANDS) - 1 else f"{AGE_BANDS[k]}-{AGE_BANDS[k + 1] - 1}"
+
+
+def gender_by(faces: list[FaceResult]) -> dict[str, dict[str, list[int]]]:
+    """Gender right and scored, ``[right, total]`` (a missed face counts wrong), by true gender, by age
+    band and by race where the faces carry them: whom the gender answer fails."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for f in faces:
+        if f.gender_true is None or f.gender_pred is None:
+            continue
+        keys = {"gender": GENDERS[f.gender_true]}
+        if "age" in f.groups:
+            keys["age"] = _age_band(f.groups["age"])
+        if "race" in f.groups:
+            keys["race"] = str(f.groups["race"])
+        for name, value in keys.items():
+            counts = out.setdefault(name, {}).setdefault(value, [0, 0])
+            counts[0] += int(f.gender_pred == f.gender_true)
+            counts[1] += 1
+    bands = {b: k for k, b in enumerate(_age_band(a) for a in AGE_BANDS)}
+    return {name: dict(sorted(groups.items(), key=lambda kv: bands.get(kv[0], 0) if name == "age" else kv[0]))
+            for name, groups in out.items()}
+
+
 def _gender(faces: list[FaceResult]) -> dict | None:
     sel = [f for f in faces if f.gender_true is not None and f.gender_pred is not None]
     if not sel:
         return None
-    return M.gender_summary([f.gender_pred for f in sel], [f.gender_true for f in sel], GENDERS)
+    out = M.gender_summary([f.gender_pred for f in sel], [f.gender_true for f in sel], GENDERS)
+    out["by"] = gender_by(sel)
+    return out
 
 
 #: Face heights (pixels) by which detection recall is told apart.
