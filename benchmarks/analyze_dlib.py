@@ -23,6 +23,7 @@ from hyperface.data.images import load_image
 from hyperface.data.readers import open_dataset
 from hyperface.evaluate.metrics import detection_summary, match_detections, match_matrix
 from hyperface.inference import FaceAnalyzer
+from hyperface.inference.analyzer import PIPELINES
 from hyperface.inference.proposals import DEFAULT_PROPOSALS
 from hyperface.inference.draw import draw_faces
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage-two", default="auto", help="stage-two weights (default: auto, as the analyzer)")
     parser.add_argument("--proposals", default=DEFAULT_PROPOSALS, help="candidate source (detector, fast, fast:DIR, ...)")
     parser.add_argument("--split", choices=sorted(SPLITS), default="all")
-    parser.add_argument("--pipeline", default="paper", choices=("paper", "direct"))
+    parser.add_argument("--pipeline", default="paper", choices=PIPELINES)
     parser.add_argument("--picture", type=Path, help="write a mosaic of the annotated photos here (JPEG)")
     args = parser.parse_args(argv)
 

@@ -28,6 +28,7 @@ from hyperface.evaluate import metrics as M
 from hyperface.evaluate.datasets import EvalDataset
 from hyperface.evaluate.models import AnalyzerModel
 from hyperface.evaluate.runner import evaluate_datasets
+from hyperface.inference.analyzer import PIPELINES
 
 
 def operating_points(matches: list[M.DetectionMatch], thresholds: np.ndarray) -> list[dict]:
@@ -50,7 +51,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="at most this many photos per dataset")
     parser.add_argument("--weights", default=None, help="the pipeline (default: the bundled one)")
     parser.add_argument("--proposals", default="detector")
-    parser.add_argument("--pipeline", default="paper", choices=("paper", "direct"))
+    parser.add_argument("--pipeline", default="paper", choices=PIPELINES)
     parser.add_argument("--floor", type=float, default=0.3, help="lowest score kept (the ladder starts here)")
     parser.add_argument("--precision", type=float, default=0.9, help="the precision the threshold must reach")
     parser.add_argument("--faces", action="append", default=[], help="dataset spec with 68 points (repeatable)")

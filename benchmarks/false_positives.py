@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hyperface.data.readers import open_dataset
 from hyperface.inference import FaceAnalyzer
+from hyperface.inference.analyzer import PIPELINES
 from hyperface.inference.proposals import DEFAULT_PROPOSALS
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage-two", default="auto", help="stage-two weights (default: auto)")
     parser.add_argument("--proposals", default=DEFAULT_PROPOSALS, help="candidate source (detector, fast, fast:DIR, ...)")
     parser.add_argument("--threshold", type=float, default=None, help="face score (default: the analyzer's for the source)")
-    parser.add_argument("--pipeline", default="paper", choices=("paper", "direct"))
+    parser.add_argument("--pipeline", default="paper", choices=PIPELINES)
     args = parser.parse_args(argv)
 
     analyzer = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two,

@@ -118,3 +118,13 @@ def test_the_bundled_detector_finds_points_so_the_direct_pipeline_runs_out_of_th
     line = json.loads(out.read_text())
     assert len(line["faces"]) == 1
     np.testing.assert_allclose(line["faces"][0]["box"], face.box, atol=0.05)
+
+
+def test_the_command_lines_help_states_the_direct_pipelines_rounds(capsys):
+    """The --iterations help names the number the analyzer uses, so the two cannot drift apart."""
+    from hyperface.cli.main import main
+    from hyperface.inference.analyzer import DIRECT_ITERATIONS
+
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    assert f"{DIRECT_ITERATIONS} in the direct pipeline" in " ".join(capsys.readouterr().out.split())

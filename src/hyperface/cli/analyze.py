@@ -83,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline", choices=("paper", "direct"), default="paper",
                         help="paper (default): HyperFace's stage one on every candidate, IRP, L-NMS, then stage two; "
                              "direct: a detector that finds five points gives the faces and stage two aligns them "
-                             "(needs such a detector: --proposals detector:PATH)")
+                             "(the bundled detector finds them; so does one trained with train-detector --points)")
     parser.add_argument("--json", metavar="OUT.jsonl", help="write one JSON object per image / frame, as each is "
                         "done ('-': standard output)")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished run (OUT.jsonl.partial), "
@@ -115,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "one with the bundled model)")
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="stage two: align on the refined points and run again, N rounds in all (default: 1; "
-                             "2 in the direct pipeline)")
+                             "3 in the direct pipeline: hyperface.inference.analyzer.DIRECT_ITERATIONS)")
     parser.add_argument("--flip-average", action="store_true",
                         help="stage two: average with the mirrored face (about twice its cost)")
     parser.add_argument("--pose-from", choices=("auto", "branch", "landmarks", "mean"), default="auto",

@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="operating point (default: the analyzer's default threshold)")
     parser.add_argument("--pipeline", choices=("paper", "direct"), default="paper",
                         help="paper (default) or direct (the detector's five points align stage two; needs a "
-                             "detector that finds them)")
+                             "detector that finds them, as the bundled one does)")
     parser.add_argument("--min-face", type=float, default=None, metavar="PX",
                         help="smallest face (pixels) the candidate source looks for (default: the source's own; "
                              "lower finds smaller faces at more cost)")

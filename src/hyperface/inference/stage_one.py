@@ -26,6 +26,7 @@ reach stage two in one point set.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -101,8 +102,8 @@ class StageOne:
                            landmarks=batch.points[direct])
         found = found.select(found.score >= self.score_threshold)
         rest = ~direct
-        others = Batch(batch.images, batch.scales, batch.keys, batch.given, batch.boxes[rest], batch.index[rest],
-                       batch.prior[rest], batch.points[rest], timings=batch.timings)
+        others = replace(batch, boxes=batch.boxes[rest], index=batch.index[rest], prior=batch.prior[rest],
+                         points=batch.points[rest])
         networked = self._networked(others).faces
         if networked.landmarks is not None and self.point_set != "five":
             five = [convert_points(lm, None, self.point_set, "five")[0] for lm in networked.landmarks]

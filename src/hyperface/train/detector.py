@@ -108,13 +108,14 @@ def _photo(record: ImageRecord, max_side: int) -> Photo:
 
 def _five(points: np.ndarray | None, point_set: str | None) -> np.ndarray:
     """A face's five points (eye centres, nose tip, mouth corners) from its landmarks; NaN without them."""
+    none = np.full((5, 2), np.nan)
     if points is None or point_set is None:
-        return np.full((5, 2), np.nan)
+        return none
     try:
-        five, visible = convert_points(points, None, point_set, "five")
+        five = convert_points(points, None, point_set, "five")[0]
     except (KeyError, ValueError):
-        return np.full((5, 2), np.nan)
-    return five if np.isfinite(five).all() else np.full((5, 2), np.nan)
+        return none
+    return five if np.isfinite(five).all() else none
 
 
 def load_photos(specs: list[str], max_side: int, val_fraction: float, limit: int | None = None) -> list[list[Photo]]:
