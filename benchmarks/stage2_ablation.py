@@ -46,6 +46,10 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "landmarks-only": ("the landmark task alone (single-task run)", ["model.tasks=[landmarks]"]),
     "gender-only": ("the gender task alone (single-task run)", ["model.tasks=[gender]"]),
     "rotate8": ("rotation +-8 degrees, not 15", ["augment.rotate=8"]),
+    "bins": ("landmarks read from x and y bins (SimCC-style head, soft-argmax), not regressed",
+             ["model.arch_kwargs={landmark_head: bins}"]),
+    "bf16": ("bfloat16 autocast on the CPU (run.cpu_amp): the same crops in about half the time",
+             ["run.cpu_amp=true"]),
 }
 
 COLUMNS = ("val_nme68", "val_nme5", "val_acc68@0.08", "val_gender_acc", "val_pose_mae", "val_loss_visibility")

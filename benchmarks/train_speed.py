@@ -4,6 +4,7 @@ share of the step time spent waiting for the data loader. Prints a markdown tabl
     python benchmarks/train_speed.py                        # prepares 16 300-W images from ../shared/data
     python benchmarks/train_speed.py --prepared data/genface --workers 2 --threads 2
     python benchmarks/train_speed.py --config configs/stage2.yaml --set "data.train=[data/aligned]" --baseline 2b39105
+    python benchmarks/train_speed.py --config configs/stage2.yaml --set "data.train=[data/aligned]" --variant run.cpu_amp=true
 
 It runs the real pipeline: prepared shards -> augmentation in DataLoader workers -> the engine's
 train_one_epoch (forward, masked multi-task loss, backward, AdamW step), batch 32 by default, all
@@ -17,7 +18,8 @@ after two warm-up steps. ``--baseline REV`` measures the same recipe with the co
 REV too (its ``src`` and ``configs`` extracted to a temporary folder: each revision trains its own
 copy of the recipe, with the same ``--set`` overrides), each measurement in a fresh process, old and
 new alternating for ``--rounds`` rounds, and prints the median of each and their ratio: on shared
-cores only a comparison made in the same run means anything.
+cores only a comparison made in the same run means anything. ``--variant KEY=VALUE`` (repeatable)
+compares the recipe with and without those overrides in the same way, with this tree's code.
 """
 
 from __future__ import annotations
@@ -151,24 +153,33 @@ def extract_revision(rev: str, into: Path) -> Path:
 
 
 def compare_recipe(args: argparse.Namespace) -> int:
-    """The recipe with the current code and with ``args.baseline``'s, alternating in fresh processes."""
+    """The recipe two ways, alternating in fresh processes: with the current code and with
+    ``args.baseline``'s, or with and without the overrides of ``args.variant``."""
     tmp = Path(tempfile.mkdtemp(prefix="hyperface-baseline-"))
     try:
         repo = Path(__file__).resolve().parents[1]
-        old = extract_revision(args.baseline, tmp)
-        # each revision with its own code and its own copy of the recipe (a key added since is unknown
-        # to the old code), with the same overrides
         config = args.config.resolve().relative_to(repo)
-        trees = {args.baseline: (old, old.parent / config), "this tree": (repo / "src", repo / config)}
-        if not trees[args.baseline][1].is_file():
-            sys.exit(f"{config} does not exist at {args.baseline}: compare a recipe both revisions have")
+        # name -> (src folder, recipe file, extra overrides); the first is the ratio's baseline
+        trees: dict[str, tuple[Path, Path, list[str]]] = {}
+        if args.baseline:
+            # each revision with its own code and its own copy of the recipe (a key added since is
+            # unknown to the old code), with the same overrides
+            old = extract_revision(args.baseline, tmp)
+            if not (old.parent / config).is_file():
+                sys.exit(f"{config} does not exist at {args.baseline}: compare a recipe both revisions have")
+            trees[args.baseline] = (old, old.parent / config, [])
+            trees["this tree"] = (repo / "src", repo / config, [])
+        else:
+            trees["recipe"] = (repo / "src", repo / config, [])
+            trees["with " + " ".join(args.variant)] = (repo / "src", repo / config, list(args.variant))
         results: dict[str, list[dict]] = {name: [] for name in trees}
         for r in range(args.rounds):
-            for name, (src, recipe) in trees.items():
+            for name, (src, recipe, extra) in trees.items():
                 out = tmp / f"{r}.json"
                 env = dict(os.environ, PYTHONPATH=str(src))
                 command = [sys.executable, __file__, "--config", str(recipe), "--steps", str(args.steps),
-                           "--threads", str(args.threads), *[f"--set={o}" for o in args.set], "--json", str(out)]
+                           "--threads", str(args.threads), *[f"--set={o}" for o in [*args.set, *extra]],
+                           "--json", str(out)]
                 subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, cwd=repo)
                 results[name].append(json.loads(out.read_text()))
                 print(f"round {r + 1}, {name}: {results[name][-1]['samples_per_s']:.1f} crops/s", file=sys.stderr)
@@ -177,10 +188,11 @@ def compare_recipe(args: argparse.Namespace) -> int:
     first = next(iter(results.values()))[0]
     print(f"\nTraining recipe {args.config} {' '.join(args.set)}: batch {first['batch']}, input {first['input']}, "
           f"{first['workers']} loader workers, {args.threads or torch.get_num_threads()} torch threads, CPU "
-          f"({torch.__version__}); median of {args.rounds} rounds of {args.steps} steps, old and new alternating:\n")
-    print("| code | crops / s (median) | rounds | s / step | waiting for data | ratio |")
+          f"({torch.__version__}), OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}; median of "
+          f"{args.rounds} rounds of {args.steps} steps, the two alternating:\n")
+    print("| measured | crops / s (median) | rounds | s / step | waiting for data | ratio |")
     print("|---|---|---|---|---|---|")
-    base = statistics.median(r["samples_per_s"] for r in results[args.baseline])
+    base = statistics.median(r["samples_per_s"] for r in next(iter(results.values())))
     for name, rows in results.items():
         speed = statistics.median(r["samples_per_s"] for r in rows)
         each = ", ".join(f"{r['samples_per_s']:.0f}" for r in rows)
@@ -202,12 +214,16 @@ def main() -> int:
     parser.add_argument("--config", type=Path, help="measure this training recipe (a hyperface train config)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe overrides")
     parser.add_argument("--baseline", help="git revision whose code to measure the recipe with too")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of --baseline")
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
+                        help="measure the recipe with and without these overrides too (e.g. run.cpu_amp=true)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of --baseline or --variant")
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)  # one recipe measurement, for --baseline
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.config and args.baseline:
+    if args.baseline and args.variant:
+        parser.error("--baseline and --variant: compare one thing at a time")
+    if args.config and (args.baseline or args.variant):
         args.steps = args.steps or 30
         return compare_recipe(args)
     if args.config:

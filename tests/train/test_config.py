@@ -121,6 +121,29 @@ def test_compact_config_loads():
     assert cfg.data.train == ["data/genface", "data/genface-300w"]
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_builds_its_model(path):
+    """A recipe in configs/ that no longer loads (a renamed key, a bad value) or whose model cannot be
+    built from its arch_kwargs is found here, not an hour into someone's run."""
+    from hyperface.models import create_model
+
+    cfg = load_config(path)
+    assert cfg.run.name
+    if not cfg.model.init:
+        create_model(cfg.model.arch, tasks=tuple(cfg.model.tasks), **cfg.model.arch_kwargs)
+    else:  # continues from a file shipped with the package
+        assert (REPO / cfg.model.init).is_file(), cfg.model.init
+
+
+def test_the_stage_two_finetune_recipe_is_the_scratch_recipe_with_wing_loss_from_the_bundled_weights():
+    scratch = load_config(REPO / "configs" / "stage2-scratch.yaml")
+    tune = load_config(REPO / "configs" / "stage2-finetune.yaml")
+    assert tune.loss.landmark_loss == "wing" and scratch.loss.landmark_loss == "l1"
+    assert tune.model.init.endswith("hyperface-aligned.safetensors")
+    assert tune.augment == scratch.augment and tune.data.oversample == scratch.data.oversample
+    assert tune.model.tasks == scratch.model.tasks
+
+
 def test_numbers_yaml_reads_as_text_are_taken_for_numbers_where_a_number_is_declared(tmp_path):
     """YAML 1.1 reads ``1e-3`` (no dot before the exponent) as a string; the documented --set optim.lr=1e-3."""
     path = write(tmp_path / "ok.yaml", "data: {train: [a]}\noptim: {weight_decay: 5e-5}\n")

@@ -238,3 +238,37 @@ def test_channels_last_changes_the_memory_order_not_the_training(tiny_data, tmp_
     convs = [p for p in build_stage(spec, cfg, D.setup("cpu"), None).model.parameters() if p.ndim == 4]
     assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
     assert any(not p.is_contiguous() for p in convs)  # (a 1x1 kernel is both)
+
+
+def test_cpu_amp_trains_in_bfloat16_and_validates_in_float32(tiny_data, tmp_path, monkeypatch):
+    """run.cpu_amp: the training steps run under bfloat16 autocast (nearly the float32 losses, not
+    the same ones), validation stays float32 (its numbers are the exported model's)."""
+    import hyperface.train.runner as runner
+
+    seen: list = []
+    real_evaluate = runner.evaluate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("amp_dtype"))
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "evaluate", spy)
+    for flag in (False, True):
+        cfg = tiny_config(tiny_data, tmp_path, run={"name": f"amp-{flag}", "cpu_amp": flag},
+                          optim={"epochs": 1, "batch_size": 16, "lr": 0.003, "scheduler": "constant"})
+        train(config_from_dict(cfg))
+    a, b = (read_csv(tmp_path / f"amp-{flag}" / "steps.csv") for flag in (False, True))
+    assert len(a) == len(b) == 3
+    first_a, first_b = float(a[0]["loss_total"]), float(b[0]["loss_total"])
+    assert first_b == pytest.approx(first_a, rel=0.05)
+    assert first_b != first_a  # bfloat16 rounding: the flag took effect
+    assert seen and all(dtype is None for dtype in seen)
+
+    from hyperface.train import distributed as D
+    from hyperface.train.build import build_stage
+    from hyperface.train.stages import _main_stage
+
+    for flag, expected in ((True, torch.bfloat16), (False, None)):
+        cfg = config_from_dict(tiny_config(tiny_data, tmp_path, run={"name": "amp-check", "cpu_amp": flag}))
+        spec = _main_stage(cfg, tmp_path / "amp-check", 68, "ibug68", None)
+        assert build_stage(spec, cfg, D.setup("cpu"), None).amp_dtype is expected

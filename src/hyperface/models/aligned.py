@@ -20,6 +20,10 @@ Layout for the default 96 x 96 input (``input_size`` any multiple of 16; grid = 
 1.4 M parameters and about 0.12 GMAC per face with 68 points. The input contract (the five-point
 template, crop size and normalisation) is stored in the weights' config, so inference aligns faces
 exactly as training did.
+
+``landmark_head="bins"`` replaces the landmark branch by :class:`~hyperface.models.heads.AxisBinPointHead`
+(SimCC-style x and y bins read out by their expectation) on the reduced 64-channel map: the stage-two
+ablation's row for a head that is not direct regression (docs/training.md).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from torchvision.ops import Conv2dNormActivation
 
 from hyperface.alignment import DEFAULT_TEMPLATE
 from hyperface.models.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
-from hyperface.models.heads import HyperFaceModel, TaskHeads
+from hyperface.models.heads import AxisBinPointHead, HyperFaceModel, TaskHeads
 from hyperface.models.registry import register_model
 
 __all__ = ["HyperFaceAligned", "ALIGNED_TASKS", "STAGES"]
@@ -83,7 +87,14 @@ class HyperFaceAligned(HyperFaceModel):
         fc = int(kw.get("fc_channels", 256))
         self.fc_full = nn.Linear(reduce * grid * grid, fc)
         self.dropout = nn.Dropout(float(kw.get("dropout", 0.1)))
-        self.heads = TaskHeads(fc, config.tasks, config.num_points, branch_channels=int(kw.get("branch_channels", 128)))
+        branches = config.tasks
+        self.point_head: AxisBinPointHead | None = None
+        if kw.get("landmark_head", "fc") == "bins" and "landmarks" in config.tasks:
+            extent = float(kw.get("bin_extent", 1.25))
+            bins = int(round(config.input_size * float(kw.get("bins_per_pixel", 2.0)) * extent))
+            self.point_head = AxisBinPointHead(reduce, grid, config.num_points, bins, extent)
+            branches = tuple(t for t in config.tasks if t != "landmarks")
+        self.heads = TaskHeads(fc, branches, config.num_points, branch_channels=int(kw.get("branch_channels", 128)))
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -96,10 +107,24 @@ class HyperFaceAligned(HyperFaceModel):
         """The five-point template (window-relative) the input was aligned to."""
         return [list(p) for p in self.config.arch_kwargs["template"]]
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The reduced stride-16 feature map ``(B, 64, grid, grid)``."""
         self.check_input(x)
-        x = self.reduce(self.stage3(self.stage2(self.stage1(self.stem(x))))).flatten(1)
-        return self.dropout(torch.relu(self.fc_full(x)))
+        return self.reduce(self.stage3(self.stage2(self.stage1(self.stem(x)))))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fuse(self.forward_map(x))
+
+    def _fuse(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return self.dropout(torch.relu(self.fc_full(feature_map.flatten(1))))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.point_head is None:
+            return super().forward(x)
+        feature_map = self.forward_map(x)
+        outputs = self.heads(self._fuse(feature_map))
+        outputs["landmarks"] = self.point_head(feature_map)
+        return {t: outputs[t] for t in self.config.tasks}  # the tasks' order, as every model returns
 
 
 # --------------------------------------------------------------------------- registered entry points
@@ -119,7 +144,8 @@ def _check_template(template) -> list[list[float]]:
 def hyperface_aligned(*, tasks=ALIGNED_TASKS, num_points: int = 68, point_set: str | None = None,
                       input_size: int = 96, template=DEFAULT_TEMPLATE, context: float = 1.0, width: float = 1.0,
                       reduce_channels: int = 64, fc_channels: int = 256, branch_channels: int = 128,
-                      dropout: float = 0.1) -> HyperFaceAligned:
+                      dropout: float = 0.1, landmark_head: str = "fc", bins_per_pixel: float = 2.0,
+                      bin_extent: float = 1.25) -> HyperFaceAligned:
     """HyperFace-Aligned (stage two): residual trunk on a face aligned by five points; 96 input."""
     if "detection" in tasks:
         raise ValueError("hyperface-aligned is stage two: it has no detection task (stage one decides face / "
@@ -130,10 +156,19 @@ def hyperface_aligned(*, tasks=ALIGNED_TASKS, num_points: int = 68, point_set: s
         raise ValueError(f"hyperface-aligned width must be in [0.25, 4], got {width!r}")
     if not 1.0 <= float(context) <= 2.0:
         raise ValueError(f"hyperface-aligned context (input window / template window) must be in [1, 2], got {context!r}")
+    if landmark_head not in ("fc", "bins"):
+        raise ValueError(f"hyperface-aligned landmark_head must be 'fc' (regression) or 'bins' (x and y bins), "
+                         f"got {landmark_head!r}")
+    if not (0.25 <= float(bins_per_pixel) <= 8.0 and 1.0 <= float(bin_extent) <= 2.0):
+        raise ValueError(f"hyperface-aligned bins_per_pixel must be in [0.25, 8] and bin_extent in [1, 2], got "
+                         f"{bins_per_pixel!r} and {bin_extent!r}")
+    head = {} if landmark_head == "fc" else {"landmark_head": "bins", "bins_per_pixel": float(bins_per_pixel),
+                                                "bin_extent": float(bin_extent)}
     config = ModelConfig(arch="hyperface-aligned", tasks=tasks, num_points=num_points, point_set=point_set,
                          input_size=input_size, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                          arch_kwargs={"input_size": input_size, "template": _check_template(template),
                                       "context": float(context), "width": float(width),
                                       "reduce_channels": int(reduce_channels), "fc_channels": int(fc_channels),
-                                      "branch_channels": int(branch_channels), "dropout": float(dropout)})
+                                      "branch_channels": int(branch_channels), "dropout": float(dropout),
+                                      **head})
     return HyperFaceAligned(config)

@@ -13,7 +13,7 @@ from torch import nn
 
 from hyperface.models.config import ModelConfig
 
-__all__ = ["HyperFaceModel", "TaskHeads", "output_widths"]
+__all__ = ["HyperFaceModel", "TaskHeads", "AxisBinPointHead", "output_widths"]
 
 
 def output_widths(num_points: int) -> dict[str, int]:
@@ -48,6 +48,36 @@ class TaskHeads(nn.Module):
                 y = torch.sigmoid(y)
             result[task] = y
         return result
+
+
+class AxisBinPointHead(nn.Module):
+    """Landmarks read from a feature map as 1-D distributions over x and y bins, not regressed.
+
+    SimCC's layout (Li et al., "SimCC: a Simple Coordinate Classification Perspective for Human Pose
+    Estimation", ECCV 2022; RTMPose's head): a 1x1 convolution gives one channel per point, each
+    point's flattened channel goes through a hidden layer shared by all points, and two linear layers
+    give its logits over ``bins`` positions along x and along y. The answer is each distribution's
+    expectation (the integral, or soft-argmax, read-out of Sun et al., "Integral Human Pose
+    Regression", ECCV 2018), so it is trained by the usual landmark loss on coordinates and returns
+    ``(B, N, 2)`` like the regression branch. The bins span ``[-extent, extent]`` of the input
+    window's half-side (points may lie a little outside the crop: the jaw of a turned face).
+    """
+
+    def __init__(self, in_channels: int, grid: int, num_points: int, bins: int, extent: float,
+                 hidden: int = 128) -> None:
+        super().__init__()
+        self.points = nn.Conv2d(in_channels, num_points, 1)
+        self.hidden = nn.Linear(grid * grid, hidden)
+        self.act = nn.ReLU(inplace=True)
+        self.x_logits = nn.Linear(hidden, bins)
+        self.y_logits = nn.Linear(hidden, bins)
+        self.register_buffer("centres", torch.linspace(-extent, extent, bins), persistent=False)
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.hidden(self.points(feature_map).flatten(2)))  # (B, N, hidden)
+        x = torch.softmax(self.x_logits(h).float(), dim=-1) @ self.centres
+        y = torch.softmax(self.y_logits(h).float(), dim=-1) @ self.centres
+        return torch.stack((x, y), dim=-1)
 
 
 class HyperFaceModel(nn.Module):

@@ -191,7 +191,11 @@ def build_stage(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, checkpoint:
     optimizer = build_optimizer(model, criterion, spec.optim)
     scheduler = build_scheduler(optimizer, spec.optim, steps_per_epoch)
     r = cfg.run
-    amp_dtype = getattr(torch, r.amp_dtype) if (r.amp and device.type == "cuda") else None
+    amp_dtype = None
+    if device.type == "cuda" and r.amp:
+        amp_dtype = getattr(torch, r.amp_dtype)
+    elif device.type == "cpu" and r.cpu_amp:
+        amp_dtype = torch.bfloat16
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     step_module: nn.Module = TrainStep(model, criterion)
     if info.distributed:

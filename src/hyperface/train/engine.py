@@ -135,9 +135,9 @@ def split_batch(batch: Mapping[str, Tensor], config: ModelConfig,
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
-    if dtype is None or device.type != "cuda":
+    if dtype is None or device.type not in ("cuda", "cpu"):
         return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast(device.type, dtype=dtype)
 
 
 class StepInterrupted(KeyboardInterrupt):
