@@ -307,7 +307,9 @@ def test_given_boxes_give_one_face_each_in_order_whatever_their_score(bundled_an
     assert faces[0].score < 0.1 <= 0.9 < min(f.score for f in faces[1:])  # in the order given, each with its score
     assert _iou(faces[0].box, background) > 0.3 and _iou(faces[0].box, found.box) == 0
     for face in faces[1:]:  # IRP moved the loose box onto the face; the face's own box stays on it
-        assert _iou(face.box, found.box) > 0.85 and face.gender == found.gender
+        assert _iou(face.box, found.box) > 0.85
+        # the same face analysed: its points within 5% of the face's size of the ones found
+        assert np.abs(face.landmarks - found.landmarks).mean() < 0.05 * size.mean()
         assert face.sources["landmarks"] == "stage2" and face.landmarks.shape == (68, 2)
     np.testing.assert_allclose(faces[2].box, faces[3].box)
     # in one batch with a found face: the given image's faces in order, the other's as found
@@ -356,7 +358,7 @@ def test_opencv_arrays_are_read_as_bgr_when_told(bundled_analyzer):
     (got,) = FaceAnalyzer(color_order="bgr")(bgr)
     np.testing.assert_allclose(got.box, want.box, atol=1e-3)
     np.testing.assert_allclose(got.landmarks, want.landmarks, atol=1e-3)
-    assert got.gender == want.gender == "female"
+    assert got.gender == want.gender and got.gender_probability == pytest.approx(want.gender_probability, abs=1e-3)
     (per_call,) = bundled_analyzer.batch([bgr], color_order="bgr")[0]
     np.testing.assert_allclose(per_call.box, want.box, atol=1e-3)
     (swapped,) = bundled_analyzer(bgr)  # the same array read as RGB: another face (red and blue swapped)
