@@ -47,6 +47,8 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "landmarks-only": ("the landmark task alone (single-task run)", ["model.tasks=[landmarks]"]),
     "gender-only": ("the gender task alone (single-task run)", ["model.tasks=[gender]"]),
     "rotate8": ("rotation +-8 degrees, not 15", ["augment.rotate=8"]),
+    "landmarks40": ("the landmark loss weighted 40, not 20 (the other tasks' weights kept)",
+                    ["loss.weights.landmarks=40"]),
     "bins": ("landmarks read from x and y bins (SimCC-style head, soft-argmax), not regressed",
              ["model.arch_kwargs={landmark_head: bins}"]),
     "bf16": ("bfloat16 autocast on the CPU (run.cpu_amp): 1.2x the crops per second on quiet cores",
