@@ -49,6 +49,8 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "rotate8": ("rotation +-8 degrees, not 15", ["augment.rotate=8"]),
     "landmarks40": ("the landmark loss weighted 40, not 20 (the other tasks' weights kept)",
                     ["loss.weights.landmarks=40"]),
+    "width15": ("a trunk 1.5x as wide (2.25x the MACs), trained under run.cpu_amp (the bf16 row: no change)",
+                ["model.arch_kwargs={width: 1.5}", "run.cpu_amp=true"]),
     "bins": ("landmarks read from x and y bins (SimCC-style head, soft-argmax), not regressed",
              ["model.arch_kwargs={landmark_head: bins}"]),
     "bf16": ("bfloat16 autocast on the CPU (run.cpu_amp): 1.2x the crops per second on quiet cores",
