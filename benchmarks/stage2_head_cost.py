@@ -5,8 +5,8 @@ bundled one) against the x and y bins (``bins``, SimCC-style). Prints a markdown
     python benchmarks/stage2_head_cost.py --weights src/hyperface/assets/hyperface-aligned.safetensors \
         runs/ablation/bins/last.safetensors
 
-Each network is exported as the package exports it (uint8 pixels in) and run on one face, one
-thread, the networks alternating for ``--rounds`` rounds of ``--calls`` calls; the table gives the
+Each network runs as the analyzer runs it (``hyperface.runtime.load_runtime``: exported in memory,
+uint8 pixels in, onnxruntime) on one face, one thread, the networks alternating for ``--rounds`` rounds of ``--calls`` calls; the table gives the
 median milliseconds per call, parameters, and the ratio against the first network. Without
 ``--weights`` both heads are built with fresh weights (the cost does not depend on the values).
 """
@@ -21,21 +21,16 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from hyperface.export import onnx_bytes
 from hyperface.models import create_model, load_model
+from hyperface.runtime import RuntimeOptions, load_runtime
 
 
-def session(model: torch.nn.Module) -> tuple[ort.InferenceSession, dict[str, np.ndarray]]:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    sess = ort.InferenceSession(onnx_bytes(model.eval()), options, providers=["CPUExecutionProvider"])
-    feeds = {}
-    for inp in sess.get_inputs():
-        shape = [1 if not isinstance(d, int) else d for d in inp.shape]
-        dtype = np.uint8 if "uint8" in inp.type else np.float32
-        feeds[inp.name] = np.random.default_rng(0).integers(0, 255, shape).astype(dtype)
-    return sess, feeds
+def face_call(model: torch.nn.Module):
+    """One face through the network as the analyzer runs it: exported in memory, onnxruntime, one thread."""
+    runtime = load_runtime(model.eval(), RuntimeOptions("onnx", "cpu", threads=1), batch_size=1)
+    size = model.config.input_size
+    pixels = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+    return lambda: runtime(pixels)
 
 
 def main() -> int:
@@ -50,16 +45,16 @@ def main() -> int:
     else:
         models = {"fc (regression)": create_model("hyperface-aligned"),
                   "bins": create_model("hyperface-aligned", landmark_head="bins")}
-    runs = {name: session(m) for name, m in models.items()}
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for name, (sess, feeds) in runs.items():  # warm-up
+    calls = {name: face_call(m) for name, m in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():  # warm-up
         for _ in range(20):
-            sess.run(None, feeds)
+            call()
     for _ in range(args.rounds):
-        for name, (sess, feeds) in runs.items():
+        for name, call in calls.items():
             t = time.perf_counter()
             for _ in range(args.calls):
-                sess.run(None, feeds)
+                call()
             times[name].append(1000 * (time.perf_counter() - t) / args.calls)
     print(f"\nStage two, one face, onnxruntime {ort.__version__}, one thread; median of {args.rounds} rounds "
           f"of {args.calls} calls, alternating:\n")

@@ -271,4 +271,5 @@ def test_cpu_amp_trains_in_bfloat16_and_validates_in_float32(tiny_data, tmp_path
     for flag, expected in ((True, torch.bfloat16), (False, None)):
         cfg = config_from_dict(tiny_config(tiny_data, tmp_path, run={"name": "amp-check", "cpu_amp": flag}))
         spec = _main_stage(cfg, tmp_path / "amp-check", 68, "ibug68", None)
-        assert build_stage(spec, cfg, D.setup("cpu"), None).amp_dtype is expected
+        parts = build_stage(spec, cfg, D.setup("cpu"), None)
+        assert parts.amp_dtype is expected and parts.val_amp_dtype is None

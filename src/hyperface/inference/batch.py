@@ -37,7 +37,8 @@ class Batch:
     ``boxes`` (K, 4) working pixels, ``index`` (K,) image of each, ``prior`` (K,) the candidate source's
     probability of each (NaN: none), ``points`` (K, 5, 2) the five points the source found with each (NaN:
     none; such a candidate is a face as it is, aligned for stage two by them); ``faces``: stage one's and
-    two's answers; ``point_set``: of their landmarks; ``sources``: which stage answered each output; ``timings``: seconds per stage.
+    two's answers; ``point_set``: of their landmarks; ``sources``: which stage answered each output;
+    ``timings``: seconds per stage.
     """
 
     images: list[np.ndarray]

@@ -157,7 +157,8 @@ class StageParts:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
-    amp_dtype: torch.dtype | None
+    amp_dtype: torch.dtype | None  # autocast of the training steps
+    val_amp_dtype: torch.dtype | None  # autocast of validation: float32 (None) on CPU
     sampler: EpochSampler
     loader: torch.utils.data.DataLoader
     val_loader: torch.utils.data.DataLoader | None
@@ -191,18 +192,19 @@ def build_stage(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, checkpoint:
     optimizer = build_optimizer(model, criterion, spec.optim)
     scheduler = build_scheduler(optimizer, spec.optim, steps_per_epoch)
     r = cfg.run
-    amp_dtype = None
+    amp_dtype = val_amp_dtype = None
     if device.type == "cuda" and r.amp:
-        amp_dtype = getattr(torch, r.amp_dtype)
+        amp_dtype = val_amp_dtype = getattr(torch, r.amp_dtype)
     elif device.type == "cpu" and r.cpu_amp:
-        amp_dtype = torch.bfloat16
+        amp_dtype = torch.bfloat16  # validation stays float32: its numbers are the exported model's
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     step_module: nn.Module = TrainStep(model, criterion)
     if info.distributed:
         unused = set(l.optimise) != set(mc.tasks)
         step_module = DistributedDataParallel(
             step_module, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=unused)
-    return StageParts(model, criterion, step_module, optimizer, scheduler, scaler, amp_dtype, sampler, loader,
+    return StageParts(model, criterion, step_module, optimizer, scheduler, scaler, amp_dtype, val_amp_dtype, sampler,
+                      loader,
                       val_loader, steps_per_epoch, frozen)
 
 

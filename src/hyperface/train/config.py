@@ -4,27 +4,24 @@ Layers, last wins: the defaults below; a YAML file (which may name a file it ``e
 to itself); then ``--set section.key=value`` overrides (values parsed as YAML, so ``[a, b]``,
 ``1e-3`` and ``true`` work: numeric text such as ``1e-3``, which YAML 1.1 reads as a string, is taken
 for a number where the field is one). Unknown keys and values of the wrong type are a :class:`ConfigError`
-naming the file and the key; so are a file over :data:`MAX_CONFIG_BYTES` and one whose YAML aliases
-expand past :data:`MAX_CONFIG_VALUES` values (refused before anything expands them).
+naming the file and the key; so are an oversized file and YAML aliases that expand too far
+(:mod:`hyperface.train.config_files`, the machinery under this schema).
 :meth:`TrainConfig.validate` checks ranges and choices. Every run writes its fully resolved config
 (``config.yaml``) into its run folder, and ``--resume`` reads it back from there.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import math
 import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
 from hyperface import fileio
+from hyperface.train.config_files import ConfigError, apply_overrides, build_dataclass, read_yaml
 from hyperface.tasks import LANDMARK_LOSSES, SAMPLE_KINDS, TASKS, validate_loss_terms
 
 __all__ = [
@@ -46,8 +43,9 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message names the file or key and the fix."""
+#: Mappings a config replaces whole rather than merging into its parent's: a recipe's loss weights and
+#: model arguments are one choice, not key-by-key edits of the parent's.
+WHOLE_MAPPINGS = ("weights", "arch_kwargs")
 
 
 @dataclass
@@ -60,8 +58,9 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
     amp: bool = True  # mixed precision on CUDA
     amp_dtype: str = "float16"  # float16 (with a GradScaler) | bfloat16
-    # bfloat16 autocast on CPU: about twice the training speed where the CPU has AVX512-BF16 or AMX
-    # (oneDNN), slower where it has neither. Weights, optimiser and validation stay float32.
+    # bfloat16 autocast on CPU: about 1.2x the stage-two training speed where the CPU has AVX512-BF16
+    # or AMX (oneDNN; docs/training.md), slower where it has neither. Weights, optimiser and
+    # validation stay float32.
     cpu_amp: bool = False
     deterministic: bool = True  # deterministic algorithms (exact on CPU; slower on CUDA)
     channels_last: bool = False  # the model's weights in NHWC memory order: oneDNN's faster convolutions on CPU
@@ -272,7 +271,7 @@ def augment_config(values: dict[str, Any], source: str = "augment") -> AugmentCo
     data = {f.name: 0.0 for f in dataclasses.fields(AugmentConfig)}
     data.update(values)
     try:
-        return _build(AugmentConfig, data, "augment").validate()
+        return build_dataclass(AugmentConfig, data, "augment").validate()
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 
@@ -290,98 +289,10 @@ def _validate_optim(o: OptimConfig, where: str, need) -> None:
          f"{where}: need warmup_steps >= 0, step_epochs >= 1 and 0 < gamma <= 1")
 
 
-# -- building a config from plain data, with type checks ------------------------------------------
-
-def _is_dataclass_type(tp: Any) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-# A decimal number as text, e.g. "1e-3", which YAML 1.1 (PyYAML) reads as a string: no dot before the exponent.
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def _check_value(value: Any, tp: Any, key: str) -> Any:
-    """``value`` converted to ``tp`` (int -> float, numeric text -> number only), or a ConfigError naming ``key``."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return copy.deepcopy(value)
-    if origin in (Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            try:
-                return _check_value(value, arg, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{key}: {value!r} is not a {_type_name(tp)}")
-    if tp is type(None):
-        if value is None:
-            return None
-        raise ConfigError(f"{key}: expected null, got {value!r}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()) and float(value).is_integer():
-            value = int(float(value))  # "1e4": YAML 1.1 reads an exponent without a dot as text
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()) and math.isfinite(float(value)):
-            value = float(value)  # "1e-3" (the documented --set optim.lr=1e-3): YAML 1.1 reads it as text
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if isinstance(value, str) and item is str:  # a single path or task is a list of one
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list of {_type_name(item)}, got {value!r}")
-        return [_check_value(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        ktp, vtp = typing.get_args(tp)
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return {_check_value(k, ktp, f"{key} key"): _check_value(v, vtp, f"{key}.{k}") for k, v in value.items()}
-    raise AssertionError(f"unsupported config type {tp!r} for {key}")
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    """Instance of dataclass ``cls`` from a mapping, starting from its defaults."""
-    obj = cls()
-    if data is None:
-        return obj
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key, value in data.items():
-        full = f"{prefix}.{key}" if prefix else str(key)
-        if key not in names:
-            raise ConfigError(f"unknown key {full!r}; known keys{' of ' + prefix if prefix else ''}: {', '.join(names)}")
-        tp = hints[key]
-        if _is_dataclass_type(tp):
-            setattr(obj, key, _build(tp, value, full))
-        else:
-            setattr(obj, key, _check_value(value, tp, full))
-    return obj
-
-
 def config_from_dict(data: dict, source: str = "config") -> TrainConfig:
     """A validated :class:`TrainConfig` from nested plain data; errors are prefixed with ``source``."""
     try:
-        return _build(TrainConfig, data, "").validate()
+        return build_dataclass(TrainConfig, data, "").validate()
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 
@@ -389,101 +300,6 @@ def config_from_dict(data: dict, source: str = "config") -> TrainConfig:
 def config_to_dict(cfg: Any) -> dict:
     """Nested plain data (YAML-ready) of a config or any of its sections."""
     return dataclasses.asdict(cfg)
-
-
-def _deep_merge(base: dict, top: dict) -> dict:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("weights", "arch_kwargs"):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-#: A config file larger than this is not a training config (the shipped ones are a few KB).
-MAX_CONFIG_BYTES = 1_000_000
-#: ... nor one holding more values than this once YAML aliases are expanded: a 600-byte file of nested
-#: aliases ("billion laughs") holds billions, which copying or saving the config would spell out.
-MAX_CONFIG_VALUES = 100_000
-
-
-def _parse_yaml(text: str | bytes, source: str) -> Any:
-    """``yaml.safe_load(text)``, refused (ConfigError naming ``source``) past :data:`MAX_CONFIG_VALUES` values
-    counted with aliases expanded; the count stops at the budget, so a bomb costs no more than that."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({exc})") from None
-    except RecursionError:
-        raise ConfigError(f"{source}: YAML nested too deeply") from None
-    count, stack = 0, [data]
-    while stack:
-        node = stack.pop()
-        count += 1
-        if count > MAX_CONFIG_VALUES:
-            raise ConfigError(f"{source}: more than {MAX_CONFIG_VALUES:,} values once YAML aliases (*name) are "
-                              f"expanded; a training config holds a few hundred")
-        if isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return data
-
-
-def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
-    """A YAML file's mapping with the files it ``extends`` merged underneath."""
-    path = path.resolve()
-    if path in chain:
-        raise ConfigError(f"{path}: 'extends' loops back to itself ({' -> '.join(map(str, chain + (path,)))})")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes: not a training config")
-    data = _parse_yaml(raw, str(path))
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config file must hold a mapping of sections")
-    parents = data.pop("extends", None)
-    if parents is None:
-        return data
-    if isinstance(parents, str):
-        parents = [parents]
-    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-        raise ConfigError(f"{path}: 'extends' must be a file name or a list of file names")
-    merged: dict = {}
-    for parent in parents:
-        merged = _deep_merge(merged, _read_yaml(path.parent / parent, chain + (path,)))
-    return _deep_merge(merged, data)
-
-
-def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
-    """``data`` with each ``key.path=value`` applied (value parsed as YAML); a new dict."""
-    data = copy.deepcopy(data)
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. optim.lr=0.001")
-        value = _parse_yaml(text, f"--set {item!r}: value") if text.strip() else ""
-        parts = key.split(".")
-        node = data
-        for part in parts[:-1]:
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-            elif not isinstance(nxt, dict):
-                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
-            node = nxt
-        node[parts[-1]] = value
-    return data
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
@@ -495,7 +311,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     source = "config"
     if path is not None:
         path = Path(path)
-        data = _read_yaml(path)
+        data = read_yaml(path, WHOLE_MAPPINGS)
         source = str(path)
     data = apply_overrides(data, list(overrides))
     cfg = config_from_dict(data, source if not overrides else f"{source} (with --set {' '.join(overrides)})")

@@ -225,10 +225,7 @@ class StageRunner:
         last_epoch = self.epoch + 1 == self.spec.optim.epochs
         evaluated = p.val_loader is None
         if p.val_loader is not None and ((self.epoch + 1) % r.eval_every == 0 or last_epoch):
-            # On CPU validation stays float32 (run.cpu_amp speeds training only): its numbers are
-            # then the exported float32 model's.
-            val_dtype = p.amp_dtype if info.device.type == "cuda" else None
-            metrics = evaluate(p.model, p.criterion, p.val_loader, device=info.device, amp_dtype=val_dtype)
+            metrics = evaluate(p.model, p.criterion, p.val_loader, device=info.device, amp_dtype=p.val_amp_dtype)
             row.update({f"val_{k}": v for k, v in metrics.items()})
             evaluated = True
             if info.is_main and "landmarks" in p.model.config.tasks:
