@@ -53,6 +53,9 @@ ROWS: dict[str, tuple[str, list[str]]] = {
                 ["model.arch_kwargs={width: 1.5}", "run.cpu_amp=true"]),
     "bins": ("landmarks read from x and y bins (SimCC-style head, soft-argmax), not regressed",
              ["model.arch_kwargs={landmark_head: bins}"]),
+    "fc512": ("the fused layer and the task branches twice as wide (fc 512, branches 256; the trunk kept)",
+              ["model.arch_kwargs={fc_channels: 512, branch_channels: 256}"]),
+    "dropout0": ("no dropout on the fused layer (0, not 0.1)", ["model.arch_kwargs={dropout: 0.0}"]),
     "bf16": ("bfloat16 autocast on the CPU (run.cpu_amp): 1.2x the crops per second on quiet cores",
              ["run.cpu_amp=true"]),
 }

@@ -113,6 +113,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage-two", default="auto", metavar="auto|none|bundled|WEIGHTS",
                         help="the aligned-face network that refines landmarks, pose and gender (auto: the bundled "
                              "one with the bundled model)")
+    add_stage_two_arguments(parser)
+    parser.add_argument("--smooth", action="store_true", help="smooth video results over time (One-Euro filter)")
+    parser.add_argument("--smooth-cutoff", type=float, default=None,
+                        help="One-Euro min cutoff in Hz, > 0 (lower: smoother)" + _said(d["cutoff"]))
+    parser.add_argument("--smooth-beta", type=float, default=None,
+                        help="One-Euro speed coefficient, >= 0 (higher: less lag)" + _said(d["beta"]))
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_stage_two_arguments(parser: argparse.ArgumentParser) -> None:
+    """Stage two's options (``analyze`` and ``evaluate`` take the same ones)."""
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="stage two: align on the refined points and run again, N rounds in all (default: 1; "
                              "3 in the direct pipeline: hyperface.inference.analyzer.DIRECT_ITERATIONS)")
@@ -121,12 +132,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pose-from", choices=("auto", "branch", "landmarks", "mean"), default="auto",
                         help="stage two's head pose: its pose branch, the PnP of its 68 points, or their mean "
                              "(auto: the PnP when it has 68 points, measured the better)")
-    parser.add_argument("--smooth", action="store_true", help="smooth video results over time (One-Euro filter)")
-    parser.add_argument("--smooth-cutoff", type=float, default=None,
-                        help="One-Euro min cutoff in Hz, > 0 (lower: smoother)" + _said(d["cutoff"]))
-    parser.add_argument("--smooth-beta", type=float, default=None,
-                        help="One-Euro speed coefficient, >= 0 (higher: less lag)" + _said(d["beta"]))
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def stage_two_settings(args: argparse.Namespace) -> dict:
+    """``FaceAnalyzer`` keyword arguments of :func:`add_stage_two_arguments`' options."""
+    if args.iterations is not None and args.iterations < 1:
+        raise UsageError(f"--iterations must be at least 1, got {args.iterations}")
+    return dict(iterations=args.iterations, flip_average=args.flip_average, pose_from=args.pose_from)
 
 
 # ------------------------------------------------------------------------------------------ settings
@@ -138,9 +150,9 @@ def _check_settings(args: argparse.Namespace) -> None:
         if not ok:
             raise UsageError(f"{option} must be {rule}, got {value}")
 
+    stage_two_settings(args)  # checks its options
     need(args.batch_size >= 1, "--batch-size", "at least 1", args.batch_size)
     need(args.workers >= 1, "--workers", "at least 1", args.workers)
-    need(args.iterations is None or args.iterations >= 1, "--iterations", "at least 1", args.iterations)
     need(args.threads is None or args.threads >= 1, "--threads", "at least 1", args.threads)
     need(args.irp_rounds is None or args.irp_rounds >= 0, "--irp-rounds", "0 or more", args.irp_rounds)
     need(args.score_threshold is None or 0.0 <= args.score_threshold <= 1.0, "--score-threshold",
@@ -190,8 +202,7 @@ def analyzer_settings(args: argparse.Namespace, threads: int | None = None) -> d
     proposal_options = {"min_face": args.min_face} if args.min_face is not None else None
     return dict(weights=args.weights, device=args.device, proposals=args.proposals, backend=args.backend,
                 threads=args.threads if threads is None else threads, proposal_options=proposal_options,
-                stage_two=args.stage_two, iterations=args.iterations, flip_average=args.flip_average,
-                pose_from=args.pose_from, pipeline=args.pipeline, **options)
+                stage_two=args.stage_two, pipeline=args.pipeline, **stage_two_settings(args), **options)
 
 
 def _build_analyzer(args: argparse.Namespace):

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from hyperface.cli.analyze import add_stage_two_arguments, stage_two_settings
+
 __all__ = ["add_arguments", "run"]
 
 log = logging.getLogger("hyperface.evaluate")
@@ -68,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "lower finds smaller faces at more cost)")
     parser.add_argument("--max-side", type=int, default=None, metavar="PX",
                         help="longest side the analysis works at (default: the analyzer's)")
+    add_stage_two_arguments(parser)
     parser.add_argument("--ap-threshold", type=float, default=0.0,
                         help="lowest score kept for the detection average precision (default 0: every "
                              "candidate the pipeline reports)")
@@ -102,7 +105,7 @@ def _models(args: argparse.Namespace) -> list:
     pairs = [parse_model_spec(s) for s in specs]
     names = [n if s2 in (None, "auto") else f"{n}+{Path(s2).stem}"
              for n, (_, s2) in zip(model_names([w or "bundled" for w, _ in pairs]), pairs)]
-    options = {}
+    options = stage_two_settings(args)
     if args.score_threshold is not None:
         options["score_threshold"] = args.score_threshold
     if args.max_side is not None:
@@ -164,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         print("hyperface evaluate: --limit must be a positive number of images", file=sys.stderr)
         return 2
     try:
+        stage_two_settings(args)  # the command line's mistakes first, then the files'
         _check_outputs(args)
         datasets = _datasets(args)
         models = _models(args)

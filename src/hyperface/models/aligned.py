@@ -68,6 +68,8 @@ def _block(cin: int, cout: int, stride: int) -> BasicBlock:
 class HyperFaceAligned(HyperFaceModel):
     """Residual trunk to a stride-16 grid, flattened, shared FC, one branch per task."""
 
+    grow_kwargs = ("width", "reduce_channels", "fc_channels", "branch_channels", "dropout")
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         kw = config.arch_kwargs

@@ -89,6 +89,10 @@ class HyperFaceModel(nn.Module):
     """
 
     config: ModelConfig
+    #: ``arch_kwargs`` a trained file can be continued with at other values (``model.init`` plus
+    #: ``model.arch_kwargs``): widths, which only grow (:func:`hyperface.models.grow.grow_into`), and
+    #: settings that change no tensor. Anything else (input size, template) changes what the weights mean.
+    grow_kwargs: tuple[str, ...] = ()
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

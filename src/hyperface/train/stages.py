@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hyperface.models import HyperFaceModel, create_model, load_model
+from hyperface.models.grow import grow_into
 from hyperface.models.registry import create_model_from_config
 from hyperface.tasks import validate_tasks
 from hyperface.train import distributed as D
@@ -130,7 +131,8 @@ def _main_stage(cfg: TrainConfig, run_dir: Path, num_points: int, point_set: str
 
     def build() -> HyperFaceModel:
         if m.init:
-            return init_from_weights(m.init, arch=m.arch, tasks=m.tasks, num_points=num_points).train()
+            return init_from_weights(m.init, arch=m.arch, tasks=m.tasks, num_points=num_points,
+                                     arch_kwargs=m.arch_kwargs).train()
         try:
             model = create_model(m.arch, tasks=tuple(m.tasks), num_points=num_points, point_set=point_set,
                                  pretrained_trunk=m.pretrained_trunk or None, **m.arch_kwargs)
@@ -145,26 +147,40 @@ def _main_stage(cfg: TrainConfig, run_dir: Path, num_points: int, point_set: str
                      _parts(cfg, "val", stage_one=False))
 
 
-def init_from_weights(path: str | Path, *, arch: str, tasks: Sequence[str], num_points: int) -> HyperFaceModel:
+def init_from_weights(path: str | Path, *, arch: str, tasks: Sequence[str], num_points: int,
+                      arch_kwargs: dict | None = None) -> HyperFaceModel:
     """The model of weights file ``path`` to continue training, with the heads of ``tasks``.
 
     The architecture and point count must be the file's. Tasks the file lacks get fresh heads on the
     trained trunk (e.g. a visibility branch added to a trained network); tasks the config drops lose
-    their heads. Anything else is a :class:`ConfigError` naming the file.
+    their heads. ``arch_kwargs`` that differ from the file's must be among the architecture's
+    ``grow_kwargs``: the network is rebuilt wider and starts with the file's answers
+    (:func:`hyperface.models.grow.grow_into`). Anything else is a :class:`ConfigError` naming the file.
     """
     model = load_model(path)
     c = model.config
     if c.arch != arch or c.num_points != num_points:
         raise ConfigError(f"model.init {path}: the file holds {c.arch} with {c.num_points} points; the config "
                           f"asks for {arch} with {num_points} points")
-    if set(c.tasks) == set(tasks):
+    changed = {k: v for k, v in (arch_kwargs or {}).items() if c.arch_kwargs.get(k) != v}
+    fixed = sorted(set(changed) - set(model.grow_kwargs))
+    if fixed:
+        raise ConfigError(f"model.init {path}: model.arch_kwargs {fixed} differ from the file's "
+                          f"({ {k: c.arch_kwargs.get(k) for k in fixed} }) and cannot change in a trained network; "
+                          f"those that can: {list(model.grow_kwargs) or 'none'}")
+    if set(c.tasks) == set(tasks) and not changed:
         return model
-    fresh = create_model_from_config(dataclasses.replace(c, tasks=validate_tasks(tasks)))
-    wanted = fresh.state_dict()
-    missing, _ = fresh.load_state_dict({k: v for k, v in model.state_dict().items() if k in wanted}, strict=False)
+    try:
+        fresh = create_model_from_config(dataclasses.replace(c, tasks=validate_tasks(tasks),
+                                                             arch_kwargs={**c.arch_kwargs, **changed}))
+        grown = grow_into(fresh, model.state_dict(), f"model.init {path}")
+    except ValueError as exc:  # a width that shrinks, or a value the architecture refuses
+        raise ConfigError(f"model.init {path} with model.arch_kwargs {changed}: {exc}") from None
+    missing = [k for k in fresh.state_dict() if k not in model.state_dict()]
     new = [t for t in tasks if t not in c.tasks]
-    log.info("model.init %s: tasks %s start with fresh heads (%d tensors)%s", path, new, len(missing),
-             f"; dropped {[t for t in c.tasks if t not in tasks]}" if set(c.tasks) - set(tasks) else "")
+    log.info("model.init %s: tasks %s start with fresh heads (%d tensors)%s%s", path, new, len(missing),
+             f"; dropped {[t for t in c.tasks if t not in tasks]}" if set(c.tasks) - set(tasks) else "",
+             f"; arch_kwargs {changed} ({len(grown)} tensors grown, the same answers)" if changed else "")
     return fresh
 
 
