@@ -1,9 +1,12 @@
 """Stage two's cost per face on onnxruntime, by landmark head: the regression branch (``fc``, the
-bundled one) against the x and y bins (``bins``, SimCC-style). Prints a markdown table.
+bundled one) against the x and y bins (``bins``, SimCC-style), and with ``flip_average`` (the face
+and its mirror image in one call of two crops, as :class:`hyperface.inference.stage_two.StageTwo`
+runs them). Prints a markdown table.
 
     python benchmarks/stage2_head_cost.py
     python benchmarks/stage2_head_cost.py --weights src/hyperface/assets/hyperface-aligned.safetensors \
         runs/ablation/bins/last.safetensors
+    python benchmarks/stage2_head_cost.py --weights src/hyperface/assets/hyperface-aligned.safetensors --flip
 
 Each network runs as the analyzer runs it (``hyperface.runtime.load_runtime``: exported in memory,
 uint8 pixels in, onnxruntime) on one face, one thread, the networks alternating for ``--rounds`` rounds of ``--calls`` calls; the table gives the
@@ -25,11 +28,13 @@ from hyperface.models import create_model, load_model
 from hyperface.runtime import RuntimeOptions, load_runtime
 
 
-def face_call(model: torch.nn.Module):
-    """One face through the network as the analyzer runs it: exported in memory, onnxruntime, one thread."""
-    runtime = load_runtime(model.eval(), RuntimeOptions("onnx", "cpu", threads=1), batch_size=1)
+def face_call(model: torch.nn.Module, crops: int = 1):
+    """One face through the network as the analyzer runs it: exported in memory, onnxruntime, one thread;
+    ``crops=2`` is the face and its mirror image in one call (``flip_average``)."""
+    runtime = load_runtime(model.eval(), RuntimeOptions("onnx", "cpu", threads=1), batch_size=crops)
     size = model.config.input_size
     pixels = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+    pixels = np.concatenate([pixels, pixels[:, :, ::-1]][:crops])
     return lambda: runtime(pixels)
 
 
@@ -38,6 +43,7 @@ def main() -> int:
     parser.add_argument("--weights", nargs="*", default=None, help="stage-two weights files (default: fresh fc and bins)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--flip", action="store_true", help="also time each network with flip_average")
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.weights:
@@ -46,6 +52,10 @@ def main() -> int:
         models = {"fc (regression)": create_model("hyperface-aligned"),
                   "bins": create_model("hyperface-aligned", landmark_head="bins")}
     calls = {name: face_call(m) for name, m in models.items()}
+    if args.flip:
+        for name, m in list(models.items()):
+            models[f"{name}, flip_average"] = m
+            calls[f"{name}, flip_average"] = face_call(m, crops=2)
     times: dict[str, list[float]] = {name: [] for name in calls}
     for call in calls.values():  # warm-up
         for _ in range(20):

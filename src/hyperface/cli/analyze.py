@@ -127,8 +127,10 @@ def add_stage_two_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="stage two: align on the refined points and run again, N rounds in all (default: 1; "
                              "3 in the direct pipeline: hyperface.inference.analyzer.DIRECT_ITERATIONS)")
-    parser.add_argument("--flip-average", action="store_true",
-                        help="stage two: average with the mirrored face (about twice its cost)")
+    parser.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
+                        help="stage two: average with the mirrored face, one more crop per face in the same "
+                             "call (default: on in the paper pipeline, off in the direct one: "
+                             "hyperface.inference.analyzer.FLIP_AVERAGE)")
     parser.add_argument("--pose-from", choices=("auto", "branch", "landmarks", "mean"), default="auto",
                         help="stage two's head pose: its pose branch, the PnP of its 68 points, or their mean "
                              "(auto: the PnP when it has 68 points, measured the better)")
