@@ -211,3 +211,34 @@ def test_the_point_loss_falls_when_fitting_one_batch():
         loss.backward()
         opt.step()
     assert parts["points"] < 0.5 * first
+
+
+def test_a_wider_detector_grows_from_a_trained_one_with_its_answers(tmp_path):
+    """--init with --widths / --fpn larger than the file's: the wider network starts with the file's
+    outputs (Net2Net growth), trains from there, and writes its own widths; a narrower one is refused."""
+    from hyperface.models.weights import save_weights
+    from hyperface.train.detector import _init
+
+    torch.manual_seed(0)
+    small = hyperface_detector(tasks=("detection", "landmarks"), point_set="five").train()
+    with torch.no_grad():
+        for _ in range(2):  # running statistics that are not 0 / 1
+            small.levels(torch.rand(2, 3, 128, 128))
+    small.eval()
+    path = save_weights(small, tmp_path / "small.safetensors")
+    wide = hyperface_detector(tasks=("detection", "landmarks"), point_set="five",
+                              widths=(24, 32, 48, 96, 128, 192), fpn=64)
+    _init(wide, path)
+    x = torch.rand(1, 3, 128, 128)
+    for (a, b, c), (d, e, f) in zip(small.levels(x), wide.eval().levels(x)):
+        for old, new in ((a, d), (b, e), (c, f)):
+            torch.testing.assert_close(new, old, rtol=1e-4, atol=1e-4)
+    narrow = hyperface_detector(widths=(8, 24, 32, 64, 96, 128))
+    with pytest.raises(ValueError, match="small.safetensors.*only grow"):
+        _init(narrow, path)
+
+    spec = _voc(tmp_path / "voc")
+    opts = DetectorTrainOptions(steps=2, batch_size=2, crop=128, save_every=2, warmup=1, points=True,
+                                widths=(24, 32, 48, 96, 128, 192), fpn=64)
+    trained = load_model(train_detector([spec], tmp_path / "run", opts, init=path))
+    assert trained.config.arch_kwargs == {"widths": [24, 32, 48, 96, 128, 192], "fpn": 64}

@@ -18,6 +18,16 @@ from pathlib import Path
 __all__ = ["add_arguments", "run"]
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected six whole numbers separated by commas, got {text!r}") from None
+    if len(widths) != 6 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected six positive widths, got {text!r}")
+    return widths
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", action="append", required=True, metavar="SPEC",
                         help="dataset spec FORMAT:PATH (repeatable; each one is drawn equally often)")
@@ -30,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="probability of a synthetic face mask on each face with landmarks")
     parser.add_argument("--init", type=Path, help="start from these detector weights (a five-point head they lack "
                         "starts fresh)")
+    parser.add_argument("--widths", type=_widths, metavar="W1,...,W6",
+                        help="the network's six stage widths (default 16,24,32,64,96,128); with --init, wider "
+                             "than the file's grows it with its answers kept")
+    parser.add_argument("--fpn", type=int, metavar="C", help="FPN channels (default 48)")
     parser.add_argument("--points", action="store_true",
                         help="train the five-point head too (on faces with landmarks), for the 'direct' pipeline")
     parser.add_argument("--point-weight", type=float, default=0.5, help="weight of the points' loss (default 0.5)")
@@ -46,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         print("hyperface train-detector: --steps and --batch-size must be >= 1", file=sys.stderr)
         return 2
     opts = DetectorTrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop,
-                                mask=args.mask, points=args.points, point_weight=args.point_weight)
+                                mask=args.mask, points=args.points, point_weight=args.point_weight,
+                                widths=args.widths, fpn=args.fpn)
     try:
         path = train_detector(args.data, args.out, opts, resume=args.resume, init=args.init,
                               time_limit=args.time_limit)

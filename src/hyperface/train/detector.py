@@ -76,6 +76,8 @@ class DetectorTrainOptions:
     seed: int = 0
     points: bool = False     # train the five-point head (a detector with the landmarks task)
     point_weight: float = 0.5
+    widths: tuple[int, ...] | None = None  # the network's stage widths (None: hyperface_detector's)
+    fpn: int | None = None                 # its FPN channels (None: hyperface_detector's)
 
 
 @dataclass
@@ -327,14 +329,22 @@ def _batch(sources: list[list[Photo]], rng: np.random.Generator, opts: DetectorT
 
 def _init(net: FaceDetectorNet, path: Path) -> None:
     """``net``'s weights from a detector's file; a five-point head the file lacks keeps its fresh weights
-    (adding the head to a trained detector)."""
+    (adding the head to a trained detector), and a wider ``net`` (``widths``, ``fpn``) starts with the
+    file's answers (:func:`hyperface.models.grow.grow_into`)."""
+    from hyperface.models.grow import grow_into
     from hyperface.models.weights import copy_tensors, read_state_dict
 
     tensors = read_state_dict(path)
-    missing = sorted(set(net.state_dict()) - set(tensors))
+    own = net.state_dict()
+    missing = sorted(set(own) - set(tensors))
     if any(not k.startswith("points.") for k in missing):
         raise ValueError(f"{path}: not weights of this detector (it lacks {', '.join(missing[:5])})")
-    copy_tensors(net, tensors, str(path))
+    if all(own[k].shape == v.shape for k, v in tensors.items() if k in own):
+        copy_tensors(net, tensors, str(path))
+        return
+    grown = grow_into(net, tensors, str(path))
+    log.info("initialised from %s, grown to widths %s, fpn %d (%d tensors wider, the same answers)", path,
+             net.config.arch_kwargs["widths"], net.config.arch_kwargs["fpn"], len(grown))
 
 
 def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions, *, resume: bool = False,
@@ -349,7 +359,9 @@ def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)
-    net = hyperface_detector(**({"tasks": ("detection", "landmarks"), "point_set": "five"} if opts.points else {}))
+    size = {k: v for k, v in (("widths", opts.widths), ("fpn", opts.fpn)) if v is not None}
+    net = hyperface_detector(**({"tasks": ("detection", "landmarks"), "point_set": "five"} if opts.points else {}),
+                             **size)
     if init is not None:
         _init(net, Path(init))
     optimizer = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
