@@ -18,7 +18,7 @@ import argparse
 import numpy as np
 
 from hyperface.data.images import load_image
-from hyperface.evaluate.datasets import EvalDataset
+from hyperface.evaluate.datasets import EvalDataset, parse_data_specs
 from hyperface.evaluate.metrics import nme_5
 from hyperface.evaluate.references import convert_prediction
 from hyperface.inference.proposals import create_proposals
@@ -50,15 +50,15 @@ def detector_nmes(detector: str, records: list) -> tuple[list[float], int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="+", help="FORMAT:PATH datasets with five or 68 points")
+    parser.add_argument("data", nargs="+", help="[LABEL=]FORMAT:PATH datasets with five or 68 points")
     parser.add_argument("--detector", action="append", help="candidate source spec (default: detector, the "
                                                              "bundled one); repeat to compare")
     parser.add_argument("--split", default="val", choices=("val", "train", "all"))
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--limit", type=int, default=None, help="at most N images per dataset")
     args = parser.parse_args()
-    records = [r for spec in args.data
-               for r in EvalDataset(spec.split(":", 1)[0], [spec], split=args.split, val_fraction=args.val_fraction,
+    records = [r for spec in parse_data_specs(args.data)
+               for r in EvalDataset(spec.label, [spec.spec], split=args.split, val_fraction=args.val_fraction,
                                     limit=args.limit)]
     print(f"\nThe detector's five points, {len(records)} images ({', '.join(args.data)}, split {args.split}); "
           "NME over the true eye-centre distance:\n")

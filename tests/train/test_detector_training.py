@@ -236,6 +236,8 @@ def test_a_wider_detector_grows_from_a_trained_one_with_its_answers(tmp_path):
     narrow = hyperface_detector(widths=(8, 24, 32, 64, 96, 128))
     with pytest.raises(ValueError, match="small.safetensors.*only grow"):
         _init(narrow, path)
+    with pytest.raises(ValueError, match="small.safetensors.*--points"):  # its point head has nowhere to go
+        _init(hyperface_detector(), path)
 
     spec = _voc(tmp_path / "voc")
     opts = DetectorTrainOptions(steps=2, batch_size=2, crop=128, save_every=2, warmup=1, points=True,

@@ -63,8 +63,6 @@ def _stage(cin: int, cout: int, blocks: int) -> nn.Sequential:
 class FaceDetectorNet(HyperFaceModel):
     """Fully convolutional; :meth:`dense` maps a normalised image to per-level logits and box distances."""
 
-    grow_kwargs = ("widths", "fpn")
-
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         w = config.arch_kwargs.get("widths", [16, 24, 32, 64, 96, 128])

@@ -203,9 +203,8 @@ def build_stage(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, checkpoint:
         unused = set(l.optimise) != set(mc.tasks)
         step_module = DistributedDataParallel(
             step_module, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=unused)
-    return StageParts(model, criterion, step_module, optimizer, scheduler, scaler, amp_dtype, val_amp_dtype, sampler,
-                      loader,
-                      val_loader, steps_per_epoch, frozen)
+    return StageParts(model, criterion, step_module, optimizer, scheduler, scaler, amp_dtype, val_amp_dtype,
+                      sampler, loader, val_loader, steps_per_epoch, frozen)
 
 
 def _loaders(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, mc) -> tuple:

@@ -332,19 +332,20 @@ def _init(net: FaceDetectorNet, path: Path) -> None:
     (adding the head to a trained detector), and a wider ``net`` (``widths``, ``fpn``) starts with the
     file's answers (:func:`hyperface.models.grow.grow_into`)."""
     from hyperface.models.grow import grow_into
-    from hyperface.models.weights import copy_tensors, read_state_dict
+    from hyperface.models.weights import read_state_dict
 
     tensors = read_state_dict(path)
     own = net.state_dict()
     missing = sorted(set(own) - set(tensors))
     if any(not k.startswith("points.") for k in missing):
         raise ValueError(f"{path}: not weights of this detector (it lacks {', '.join(missing[:5])})")
-    if all(own[k].shape == v.shape for k, v in tensors.items() if k in own):
-        copy_tensors(net, tensors, str(path))
-        return
-    grown = grow_into(net, tensors, str(path))
-    log.info("initialised from %s, grown to widths %s, fpn %d (%d tensors wider, the same answers)", path,
-             net.config.arch_kwargs["widths"], net.config.arch_kwargs["fpn"], len(grown))
+    grown = grow_into(net, tensors, str(path))  # a width that would shrink is its error
+    extra = sorted(set(tensors) - set(own))
+    if extra:
+        raise ValueError(f"{path}: holds layers this detector lacks ({', '.join(extra[:5])}); a five-point "
+                         "head needs --points")
+    log.info("initialised from %s%s", path, f", grown to widths {net.config.arch_kwargs['widths']}, fpn "
+             f"{net.config.arch_kwargs['fpn']} ({len(grown)} tensors wider, the same answers)" if grown else "")
 
 
 def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions, *, resume: bool = False,

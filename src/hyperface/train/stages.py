@@ -170,13 +170,14 @@ def init_from_weights(path: str | Path, *, arch: str, tasks: Sequence[str], num_
                           f"those that can: {list(model.grow_kwargs) or 'none'}")
     if set(c.tasks) == set(tasks) and not changed:
         return model
+    trained = model.state_dict()
     try:
         fresh = create_model_from_config(dataclasses.replace(c, tasks=validate_tasks(tasks),
                                                              arch_kwargs={**c.arch_kwargs, **changed}))
-        grown = grow_into(fresh, model.state_dict(), f"model.init {path}")
+        grown = grow_into(fresh, trained, f"model.init {path}")
     except ValueError as exc:  # a width that shrinks, or a value the architecture refuses
         raise ConfigError(f"model.init {path} with model.arch_kwargs {changed}: {exc}") from None
-    missing = [k for k in fresh.state_dict() if k not in model.state_dict()]
+    missing = [k for k in fresh.state_dict() if k not in trained]
     new = [t for t in tasks if t not in c.tasks]
     log.info("model.init %s: tasks %s start with fresh heads (%d tensors)%s%s", path, new, len(missing),
              f"; dropped {[t for t in c.tasks if t not in tasks]}" if set(c.tasks) - set(tasks) else "",
