@@ -4,7 +4,9 @@ The direct pipeline aligns stage two by these points, so their error is what its
 from. For each annotated face of the validation split the detector's best-scoring face whose box
 holds the centre of the true points is taken (none: not found); NME is the mean point error over
 the distance between the true eye centres (``hyperface.evaluate.metrics.nme_5``, evaluation.md).
-Prints a markdown table: one row per detector.
+Prints a markdown table: one row per detector, and with ``--mean-shape`` a row per detector for a
+head that learned nothing but the average: the training split's mean five-point shape, in units of
+the detector's box, placed in each box it finds (what a point head must beat to have learned faces).
 
     python benchmarks/detector_points.py "mtfl:../shared/data/mtfl?split=training"
     python benchmarks/detector_points.py "mtfl:../shared/data/mtfl?split=training" \
@@ -24,12 +26,9 @@ from hyperface.evaluate.references import convert_prediction
 from hyperface.inference.proposals import create_proposals
 
 
-def detector_nmes(detector: str, records: list) -> tuple[list[float], int]:
-    """Per found face, the NME of the detector's five points; and the number of faces."""
-    source = create_proposals(detector)
-    if not getattr(source, "gives_points", False):
-        raise SystemExit(f"{detector}: this detector has no five-point head (train-detector --points)")
-    nmes, faces = [], 0
+def _matches(source, records: list):
+    """Each annotated face's true five points and the detector's best face whose box holds their centre:
+    yields (truth (5, 2), box (4,) or None, points (5, 2) or None)."""
     for record in records:
         image = load_image(record.image)
         found = source.faces(image)
@@ -39,13 +38,39 @@ def detector_nmes(detector: str, records: list) -> tuple[list[float], int]:
             truth = convert_prediction(np.asarray(face.landmarks, dtype=np.float64), face.point_set, "five")
             if not np.isfinite(truth).all():
                 continue
-            faces += 1
             cx, cy = truth.mean(axis=0)
             b = found.boxes
             inside = np.flatnonzero((b[:, 0] <= cx) & (cx <= b[:, 2]) & (b[:, 1] <= cy) & (cy <= b[:, 3]))
             if len(inside):  # faces come best first
-                nmes.append(nme_5(found.points[inside[0]], truth))
-    return nmes, faces
+                yield truth, b[inside[0]], found.points[inside[0]]
+            else:
+                yield truth, None, None
+
+
+def _source(detector: str):
+    source = create_proposals(detector)
+    if not getattr(source, "gives_points", False):
+        raise SystemExit(f"{detector}: this detector has no five-point head (train-detector --points)")
+    return source
+
+
+def detector_nmes(detector: str, records: list) -> tuple[list[float], int]:
+    """Per found face, the NME of the detector's five points; and the number of faces."""
+    matches = list(_matches(_source(detector), records))
+    return [nme_5(points, truth) for truth, box, points in matches if box is not None], len(matches)
+
+
+def _in_box(points: np.ndarray, box: np.ndarray) -> np.ndarray:
+    return (points - box[:2]) / np.maximum(box[2:] - box[:2], 1e-6)
+
+
+def mean_shape_nmes(detector: str, train: list, records: list) -> tuple[list[float], int]:
+    """Per found face, the NME of ``train``'s mean shape (in units of the detector's boxes) in its box."""
+    source = _source(detector)
+    shape = np.mean([_in_box(truth, box) for truth, box, _ in _matches(source, train) if box is not None], axis=0)
+    matches = list(_matches(source, records))
+    return ([nme_5(box[:2] + shape * (box[2:] - box[:2]), truth) for truth, box, _ in matches if box is not None],
+            len(matches))
 
 
 def main() -> int:
@@ -56,19 +81,29 @@ def main() -> int:
     parser.add_argument("--split", default="val", choices=("val", "train", "all"))
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--limit", type=int, default=None, help="at most N images per dataset")
+    parser.add_argument("--mean-shape", type=int, metavar="N", default=0,
+                        help="also the mean shape's row, the shape taken from N training-split images per dataset")
     args = parser.parse_args()
-    records = [r for spec in parse_data_specs(args.data)
-               for r in EvalDataset(spec.label, [spec.spec], split=args.split, val_fraction=args.val_fraction,
-                                    limit=args.limit)]
+
+    def read(split: str, limit: int | None) -> list:
+        return [r for spec in parse_data_specs(args.data)
+                for r in EvalDataset(spec.label, [spec.spec], split=split, val_fraction=args.val_fraction,
+                                     limit=limit)]
+
+    records = read(args.split, args.limit)
+    train = read("train", args.mean_shape) if args.mean_shape else []
     print(f"\nThe detector's five points, {len(records)} images ({', '.join(args.data)}, split {args.split}); "
           "NME over the true eye-centre distance:\n")
     print("| detector | faces found | NME mean | NME median | failures > 0.10 |")
     print("|---|---:|---:|---:|---:|")
     for detector in args.detector or ["detector"]:
-        nmes, faces = detector_nmes(detector, records)
-        e = np.asarray(nmes)
-        print(f"| {detector} | {len(e)}/{faces} | {100 * e.mean():.2f}% | {100 * np.median(e):.2f}% | "
-              f"{100 * (e > 0.10).mean():.1f}% |")
+        rows = [(detector, detector_nmes(detector, records))]
+        if train:
+            rows.append((f"{detector}, its boxes with the mean shape", mean_shape_nmes(detector, train, records)))
+        for label, (nmes, faces) in rows:
+            e = np.asarray(nmes)
+            print(f"| {label} | {len(e)}/{faces} | {100 * e.mean():.2f}% | {100 * np.median(e):.2f}% | "
+                  f"{100 * (e > 0.10).mean():.1f}% |")
     return 0
 
 

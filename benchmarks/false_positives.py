@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proposals", default=DEFAULT_PROPOSALS, help="candidate source (detector, fast, fast:DIR, ...)")
     parser.add_argument("--threshold", type=float, default=None, help="face score (default: the analyzer's for the source)")
     parser.add_argument("--pipeline", default="paper", choices=PIPELINES)
+    parser.add_argument("--irp-rounds", type=int, default=None, help="IRP rounds (default: the analyzer's)")
     args = parser.parse_args(argv)
 
     analyzer = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two,
-                            score_threshold=args.threshold, pipeline=args.pipeline)
+                            score_threshold=args.threshold, pipeline=args.pipeline, irp_rounds=args.irp_rounds)
     print(f"weights {args.weights or 'bundled'}, proposals {args.proposals}, pipeline {args.pipeline}, "
           f"threshold {analyzer.score_threshold}\n")
     print("| folder | images | false faces | per image | highest score |")

@@ -331,6 +331,31 @@ def test_a_boxes_file_gives_one_face_per_box_in_its_order(bundled_analyzer, tmp_
         np.testing.assert_allclose(a.box, b.box, atol=0.02)
 
 
+def test_irp_runs_by_default_after_window_sources_and_on_given_boxes_not_after_the_detector(monkeypatch):
+    """IRP_ROUNDS: the detector's candidates go through stage one's network once; boxes given to the call
+    are refined by one IRP round (a second network call); ``irp_rounds`` given applies to both."""
+    calls = []
+
+    def counted(analyzer):
+        evaluate = analyzer.stage_one.evaluate
+        monkeypatch.setattr(analyzer.stage_one, "evaluate", lambda *a: calls.append(len(a[1])) or evaluate(*a))
+        return analyzer
+
+    default = counted(FaceAnalyzer())
+    assert (default.stage_one.irp_rounds, default.stage_one.given_irp_rounds) == (0, 1)
+    (face,) = default(EXAMPLE)
+    assert len(calls) == 1
+    calls.clear()
+    default(EXAMPLE, boxes=[face.box])
+    assert calls == [1, 1]  # the box, then its IRP round
+    calls.clear()
+    paper = counted(FaceAnalyzer(irp_rounds=1))
+    assert (paper.stage_one.irp_rounds, paper.stage_one.given_irp_rounds) == (1, 1)
+    paper(EXAMPLE)
+    assert len(calls) == 2
+    assert FaceAnalyzer(proposals="fast").stage_one.irp_rounds == 1
+
+
 def test_given_boxes_on_blobs_are_faces_in_their_order(analyzer):
     image = blob_image(240, 160, [(60, 50, 18), (170, 90, 24)])
     boxes = np.array([expected_box(170, 90, 24), [100, 120, 140, 158], expected_box(60, 50, 18)])

@@ -58,10 +58,10 @@ def probe_net(sign: float = 1.0, dist: tuple[float, ...] = DIST, points: np.ndar
     return net
 
 
-def random_net(seed: int = 0):
+def random_net(seed: int = 0, **kwargs):
     """A randomly initialised detector whose scores spread over 0..1 (no ties between backends)."""
     torch.manual_seed(seed)
-    net = hyperface_detector().eval()
+    net = hyperface_detector(**kwargs).eval()
     with torch.no_grad():
         net.score.weight.mul_(20.0)
         net.score.bias.zero_()
@@ -198,6 +198,23 @@ def test_torch_and_onnx_give_the_same_boxes():
     assert boxes.shape == got["onnx"][0].shape
     np.testing.assert_allclose(_sorted(got["onnx"][0]), _sorted(boxes), atol=1e-3)
     np.testing.assert_allclose(np.sort(got["onnx"][1]), np.sort(scores), atol=1e-5)
+
+
+def test_torch_and_onnx_give_the_same_points_from_the_box_point_head():
+    pytest.importorskip("onnxruntime")
+    image = blob_image(203, 150, [(60, 50, 20), (150, 100, 35)])
+    net = random_net(tasks=("detection", "landmarks"), point_set="five", point_head="box")
+    with torch.no_grad():
+        net.points[-1].bias.copy_(torch.tensor([-0.2, -0.1, 0.2, -0.1, 0.0, 0.05, -0.15, 0.25, 0.15, 0.25]))
+    got = {}
+    for backend in ("torch", "onnx"):
+        src = DetectorProposals(net, min_face=16, threshold=0.5, max_candidates=50, options=RuntimeOptions(backend))
+        assert src.gives_points
+        got[backend] = src.faces(image)
+    assert len(got["torch"].boxes) >= 5
+    order = {k: np.lexsort(np.round(v.boxes, 2).T[::-1]) for k, v in got.items()}  # ties may come in any order
+    np.testing.assert_allclose(got["onnx"].boxes[order["onnx"]], got["torch"].boxes[order["torch"]], atol=1e-3)
+    np.testing.assert_allclose(got["onnx"].points[order["onnx"]], got["torch"].points[order["torch"]], atol=1e-3)
 
 
 def test_weights_that_are_not_a_detector_name_the_file(proposal_weights, tmp_path):

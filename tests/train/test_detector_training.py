@@ -244,3 +244,59 @@ def test_a_wider_detector_grows_from_a_trained_one_with_its_answers(tmp_path):
                                 widths=(24, 32, 48, 96, 128, 192), fpn=64)
     trained = load_model(train_detector([spec], tmp_path / "run", opts, init=path))
     assert trained.config.arch_kwargs == {"widths": [24, 32, 48, 96, 128, 192], "fpn": 64}
+
+
+def test_the_box_point_head_places_points_in_units_of_the_cells_own_box():
+    """point_head="box": each cell's points are its predicted box's centre plus the head's raw output times
+    the box's width and height, as pixel offsets from the cell (the contract decode_detections reads)."""
+    torch.manual_seed(0)
+    net = hyperface_detector(tasks=("detection", "landmarks"), point_set="five", point_head="box").eval()
+    raw = torch.tensor([-0.2, -0.1, 0.2, -0.1, 0.0, 0.05, -0.15, 0.25, 0.15, 0.25])
+    with torch.no_grad():
+        net.points[-1].weight.zero_()
+        net.points[-1].bias.copy_(raw)
+    for _, dist, points in net.levels(torch.rand(1, 3, 128, 128)):
+        left, top, right, bottom = dist[0]
+        centre = torch.stack([(right - left) / 2, (bottom - top) / 2])
+        size = torch.stack([left + right, top + bottom])
+        want = centre[None] + raw.view(5, 2)[:, :, None, None] * size[None]
+        torch.testing.assert_close(points[0].view(5, 2, *dist.shape[-2:]), want)
+    with pytest.raises(ValueError, match="point_head"):
+        hyperface_detector(tasks=("detection", "landmarks"), point_set="five", point_head="heatmap")
+
+
+def _pts(root, n=6):
+    """A pts folder: n photos of one bright face square with 68 points inside it."""
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for i in range(n):
+        img = rng.integers(0, 80, size=(160, 200, 3), dtype=np.uint8)
+        img[40:100, 60:120] = 220
+        Image.fromarray(img).save(root / f"p{i}.jpg")
+        pts = rng.uniform([65, 45], [115, 95], size=(68, 2))
+        (root / f"p{i}.pts").write_text("version: 1\nn_points: 68\n{\n"
+                                        + "".join(f"{x:.2f} {y:.2f}\n" for x, y in pts) + "}\n")
+    return f"pts:{root}"
+
+
+def test_points_only_training_keeps_the_detector_and_learns_a_new_box_head(tmp_path):
+    """--points-only on an --init file with v0.7's shared head: the box head starts fresh (the file's head
+    is dropped), trains, and every other tensor (running statistics too) stays the file's exactly."""
+    from hyperface.models.weights import read_state_dict, save_weights
+
+    torch.manual_seed(0)
+    v07 = hyperface_detector(tasks=("detection", "landmarks"), point_set="five").eval()
+    path = save_weights(v07, tmp_path / "v07.safetensors")
+    opts = DetectorTrainOptions(steps=3, batch_size=2, crop=128, save_every=3, warmup=1, lr=1e-2, points=True,
+                                point_head="box", points_only=True)
+    out = train_detector([_pts(tmp_path / "faces")], tmp_path / "run", opts, init=path)
+    before, after = read_state_dict(path), read_state_dict(out)
+    assert "points.weight" not in after and "points.2.weight" in after
+    assert load_model(out).config.arch_kwargs["point_head"] == "box"
+    for name, tensor in before.items():
+        if not name.startswith("points."):
+            torch.testing.assert_close(after[name], tensor, rtol=0, atol=0, msg=name)
+    fresh = hyperface_detector(tasks=("detection", "landmarks"), point_set="five", point_head="box")
+    assert not torch.equal(after["points.2.bias"], fresh.state_dict()["points.2.bias"])  # it learned
+    with pytest.raises(ValueError, match="--points and --init"):
+        train_detector([_pts(tmp_path / "more")], tmp_path / "run2", DetectorTrainOptions(points_only=True))

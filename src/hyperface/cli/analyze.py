@@ -48,7 +48,7 @@ _MACOS_METADATA = "._"
 def _code_defaults() -> dict:
     """Defaults shown in the help, read from the code that applies them (never written twice); a
     keyword the code no longer declares is left out of the help rather than guessed."""
-    from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD, FUSED_SCORE_THRESHOLD, FaceAnalyzer
+    from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD, FUSED_SCORE_THRESHOLD, IRP_ROUNDS, FaceAnalyzer
     from hyperface.inference.proposals import DEFAULT_PROPOSALS, SOURCES
 
     def default(fn, name):
@@ -57,7 +57,7 @@ def _code_defaults() -> dict:
 
     min_face = {s: default(cls, "min_face") for s, cls in SOURCES.items()}
     return {"proposals": DEFAULT_PROPOSALS, "score": DEFAULT_SCORE_THRESHOLD, "fused": FUSED_SCORE_THRESHOLD,
-            "irp_rounds": default(FaceAnalyzer, "irp_rounds"), "max_side": default(FaceAnalyzer, "max_side"),
+            "irp_rounds": IRP_ROUNDS, "max_side": default(FaceAnalyzer, "max_side"),
             "min_face": {s: v for s, v in min_face.items() if v is not None},
             "cutoff": default(FaceAnalyzer.video, "min_cutoff"), "beta": default(FaceAnalyzer.video, "beta")}
 
@@ -105,7 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-threshold", type=float, default=None,
                         help=f"minimum face score (default: {d['fused']:g} for scores fused with the candidate "
                              f"source's (detector), else {d['score']:g})")
-    parser.add_argument("--irp-rounds", type=int, default=None, help="IRP rounds" + _said(d["irp_rounds"]))
+    parser.add_argument("--irp-rounds", type=int, default=None,
+                        help=f"IRP rounds (default {d['irp_rounds']['detector']} after the detector, "
+                             f"{d['irp_rounds']['windows']} after fast or selective search)")
     parser.add_argument("--max-side", type=int, default=None,
                         help="longest side the analysis works at" + _said(d["max_side"]))
     parser.add_argument("--min-face", type=float, default=None,

@@ -62,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "of train-proposals --out DIR), selective-search, boxes:FILE")
     parser.add_argument("--score-threshold", type=float, default=None,
                         help="operating point (default: the analyzer's default threshold)")
+    parser.add_argument("--irp-rounds", type=int, default=None, metavar="N",
+                        help="IRP rounds (default: the analyzer's, 0 after the detector, 1 after window sources)")
     parser.add_argument("--pipeline", choices=("paper", "direct"), default="paper",
                         help="paper (default) or direct (the detector's five points align stage two; needs a "
                              "detector that finds them, as the bundled one does)")
@@ -110,6 +112,8 @@ def _models(args: argparse.Namespace) -> list:
         options["score_threshold"] = args.score_threshold
     if args.max_side is not None:
         options["max_side"] = args.max_side
+    if args.irp_rounds is not None:
+        options["irp_rounds"] = args.irp_rounds
     if args.min_face is not None:
         options["proposal_options"] = {"min_face": args.min_face}
     if args.pipeline != "paper":

@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--points", action="store_true",
                         help="train the five-point head too (on faces with landmarks), for the 'direct' pipeline")
     parser.add_argument("--point-weight", type=float, default=0.5, help="weight of the points' loss (default 0.5)")
+    parser.add_argument("--point-head", choices=("shared", "box"), default="shared",
+                        help="the five-point head: 'shared' (v0.7's, a layer on the box head's features) or 'box' "
+                             "(its own layers, points in units of the predicted box)")
+    parser.add_argument("--points-only", action="store_true",
+                        help="train the five-point head alone, on an --init detector whose boxes and scores "
+                             "stay exactly as they are")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     parser.add_argument("--time-limit", type=float, metavar="S",
                         help="stop after the first checkpoint past S seconds (resume later with --resume)")
@@ -61,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     opts = DetectorTrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop,
                                 mask=args.mask, points=args.points, point_weight=args.point_weight,
+                                point_head=args.point_head, points_only=args.points_only,
                                 widths=args.widths, fpn=args.fpn)
     try:
         path = train_detector(args.data, args.out, opts, resume=args.resume, init=args.init,

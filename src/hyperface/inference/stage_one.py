@@ -6,13 +6,14 @@ HyperFace, section 4 of docs/method.md. All candidates of all images of a
 sees the candidate box itself, as training's ``crop_to_input`` gives it without jitter (a model
 whose ``config.meta["context"]`` says otherwise gets its box enlarged by that much).
 
-1. IRP (:mod:`hyperface.inference.irp`) re-runs the network once per round on boxes fitted to the
-   landmarks of candidates scoring >= ``irp_threshold``;
+1. IRP (:mod:`hyperface.inference.irp`) re-runs the network once per round (``irp_rounds``) on boxes
+   fitted to the landmarks of candidates scoring >= ``irp_threshold``;
 2. where the candidate source scored its boxes (``detector``), a face's score is the weighted
    geometric mean ``prior ** w * network ** (1 - w)`` (``w`` = ``source_weight``);
 3. candidates scoring >= ``score_threshold`` are merged by L-NMS (:mod:`hyperface.inference.lnms`).
 
-Boxes the caller gave are faces as they are: each is refined by IRP whatever its score, never
+Boxes the caller gave are faces as they are: each is refined by IRP (``given_irp_rounds``, by default
+``irp_rounds``) whatever its score, never
 dropped by the threshold nor merged with another, and gives exactly one face (its box fitted to its
 landmarks), so a caller gets one answer per box, in order.
 
@@ -53,13 +54,15 @@ class StageOne:
     """Candidates -> faces (see the module docstring); ``runtime`` is the HyperFace network."""
 
     def __init__(self, runtime: Runtime, *, score_threshold: float, irp_rounds: int = 1, irp_threshold: float = 0.5,
-                 lnms_iou: float = 0.3, lnms_top_k: int = 5, lnms_contain: float | None = DEFAULT_CONTAIN_THRESHOLD,
+                 given_irp_rounds: int | None = None, lnms_iou: float = 0.3, lnms_top_k: int = 5, lnms_contain: float | None = DEFAULT_CONTAIN_THRESHOLD,
                  fuse_scores: bool = True, source_weight: float = 0.75) -> None:
         if runtime.io.kind != "crops" or "detection" not in runtime.config.tasks and "landmarks" not in \
                 runtime.config.tasks:
             raise ValueError(f"{runtime.source}: {runtime.config.arch!r} is not a stage-one HyperFace network")
-        if isinstance(irp_rounds, bool) or not isinstance(irp_rounds, (int, np.integer)) or irp_rounds < 0:
-            raise ValueError(f"irp_rounds must be a whole number >= 0, got {irp_rounds!r}")
+        given_irp_rounds = irp_rounds if given_irp_rounds is None else given_irp_rounds
+        for name, rounds in (("irp_rounds", irp_rounds), ("given_irp_rounds", given_irp_rounds)):
+            if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, got {rounds!r}")
         if isinstance(lnms_top_k, bool) or not isinstance(lnms_top_k, (int, np.integer)) or lnms_top_k < 1:
             raise ValueError(f"lnms_top_k must be a whole number >= 1, got {lnms_top_k!r}")
         self.runtime = runtime
@@ -68,6 +71,7 @@ class StageOne:
         self.context = float(self.config.meta.get("context", 1.0))
         self.score_threshold = _probability("score_threshold", score_threshold)
         self.irp_rounds = int(irp_rounds)
+        self.given_irp_rounds = int(given_irp_rounds)
         self.irp_threshold = _probability("irp_threshold", irp_threshold)
         self.lnms_iou = _probability("lnms_iou", lnms_iou)
         self.lnms_top_k = int(lnms_top_k)
@@ -122,10 +126,13 @@ class StageOne:
 
         t = time.perf_counter()
         given = np.asarray(batch.given, dtype=bool)[cands.image] if len(cands) else np.zeros(0, bool)
-        if self.irp_rounds > 0:
-            threshold = np.where(given, 0.0, self.irp_threshold)
-            cands = iterative_region_proposals(cands, lambda b, i: self.evaluate(batch.images, b, i),
-                                               rounds=self.irp_rounds, threshold=threshold, point_set=self.point_set)
+        for is_given, rounds, threshold in ((False, self.irp_rounds, self.irp_threshold),
+                                            (True, self.given_irp_rounds, 0.0)):  # a given box is always a face
+            rows = np.flatnonzero(given == is_given)
+            if rounds > 0 and len(rows):
+                refined = iterative_region_proposals(cands.select(rows), lambda b, i: self.evaluate(batch.images, b, i),
+                                                     rounds=rounds, threshold=threshold, point_set=self.point_set)
+                cands = cands.assign(rows, refined)
         batch.timed("irp", t)
 
         t = time.perf_counter()

@@ -76,6 +76,8 @@ class DetectorTrainOptions:
     seed: int = 0
     points: bool = False     # train the five-point head (a detector with the landmarks task)
     point_weight: float = 0.5
+    point_head: str = "shared"  # the five-point head's form (hyperface.models.detector's docstring)
+    points_only: bool = False   # train the five-point head alone: boxes and scores stay the --init file's
     widths: tuple[int, ...] | None = None  # the network's stage widths (None: hyperface_detector's)
     fpn: int | None = None                 # its FPN channels (None: hyperface_detector's)
 
@@ -336,6 +338,9 @@ def _init(net: FaceDetectorNet, path: Path) -> None:
 
     tensors = read_state_dict(path)
     own = net.state_dict()
+    if net.point_head != "shared" and "points.weight" in tensors:  # another form of head: this one starts fresh
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("points.")}
+        log.info("%s: its shared five-point head is not used; the %s head starts fresh", path, net.point_head)
     missing = sorted(set(own) - set(tensors))
     if any(not k.startswith("points.") for k in missing):
         raise ValueError(f"{path}: not weights of this detector (it lacks {', '.join(missing[:5])})")
@@ -361,11 +366,14 @@ def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)
     size = {k: v for k, v in (("widths", opts.widths), ("fpn", opts.fpn)) if v is not None}
-    net = hyperface_detector(**({"tasks": ("detection", "landmarks"), "point_set": "five"} if opts.points else {}),
-                             **size)
+    if opts.points_only and (not opts.points or init is None):
+        raise ValueError("training the five-point head alone needs --points and --init (the detector it joins)")
+    net = hyperface_detector(**({"tasks": ("detection", "landmarks"), "point_set": "five",
+                                 "point_head": opts.point_head} if opts.points else {}), **size)
     if init is not None:
         _init(net, Path(init))
-    optimizer = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    trained = [p for name, p in net.named_parameters() if not opts.points_only or name.startswith("points.")]
+    optimizer = torch.optim.AdamW(trained, lr=opts.lr, weight_decay=opts.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / opts.warmup)
                                                  * 0.5 * (1 + math.cos(math.pi * min(step, opts.steps) / opts.steps)))
     rng = np.random.default_rng(opts.seed)
@@ -381,15 +389,19 @@ def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions
         log.info("resuming from step %d (%s)", step, checkpoint.weights.parent)
     sources = load_photos(specs, opts.max_side, opts.val_fraction)
     net = net.to(memory_format=torch.channels_last).train()
+    if opts.points_only:  # the rest keeps the file's weights and batch statistics exactly
+        net.requires_grad_(False).eval()
+        net.points.requires_grad_(True).train()
     started = time.monotonic()
     meter: dict[str, float] = {}
     while step < opts.steps:
         x, targets = _batch(sources, rng, opts, net)
         loss, parts = detector_loss(net.levels(x), targets, opts.box_weight, opts.point_weight)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-        optimizer.step()
+        if loss.requires_grad:  # with --points-only, a batch without points has nothing to learn
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trained, 10.0)
+            optimizer.step()
         schedule.step()
         step += 1
         for key, v in dict(parts, loss=loss.item()).items():
