@@ -107,7 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"source's (detector), else {d['score']:g})")
     parser.add_argument("--irp-rounds", type=int, default=None,
                         help=f"IRP rounds (default {d['irp_rounds']['detector']} after the detector, "
-                             f"{d['irp_rounds']['windows']} after fast or selective search)")
+                             f"{d['irp_rounds']['windows']} after fast or selective search and "
+                             f"{d['irp_rounds']['given']} for given boxes)")
     parser.add_argument("--max-side", type=int, default=None,
                         help="longest side the analysis works at" + _said(d["max_side"]))
     parser.add_argument("--min-face", type=float, default=None,
