@@ -54,8 +54,9 @@ class StageOne:
     """Candidates -> faces (see the module docstring); ``runtime`` is the HyperFace network."""
 
     def __init__(self, runtime: Runtime, *, score_threshold: float, irp_rounds: int = 1, irp_threshold: float = 0.5,
-                 given_irp_rounds: int | None = None, lnms_iou: float = 0.3, lnms_top_k: int = 5, lnms_contain: float | None = DEFAULT_CONTAIN_THRESHOLD,
-                 fuse_scores: bool = True, source_weight: float = 0.75) -> None:
+                 given_irp_rounds: int | None = None, lnms_iou: float = 0.3, lnms_top_k: int = 5,
+                 lnms_contain: float | None = DEFAULT_CONTAIN_THRESHOLD, fuse_scores: bool = True,
+                 source_weight: float = 0.75) -> None:
         if runtime.io.kind != "crops" or "detection" not in runtime.config.tasks and "landmarks" not in \
                 runtime.config.tasks:
             raise ValueError(f"{runtime.source}: {runtime.config.arch!r} is not a stage-one HyperFace network")
