@@ -58,6 +58,11 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "dropout0": ("no dropout on the fused layer (0, not 0.1)", ["model.arch_kwargs={dropout: 0.0}"]),
     "bf16": ("bfloat16 autocast on the CPU (run.cpu_amp): 1.2x the crops per second on quiet cores",
              ["run.cpu_amp=true"]),
+    # separate trunks at equal cost: two networks of width 0.71 (25 M MACs each, 52% of the base's 48 M)
+    "split-lv": ("separate trunks, this one's half: landmarks and visibility, width 0.71 (0.52x the MACs)",
+                 ["model.tasks=[landmarks, visibility]", "model.arch_kwargs={width: 0.71}"]),
+    "split-pg": ("separate trunks, the other half: pose and gender, width 0.71 (0.52x the MACs)",
+                 ["model.tasks=[pose, gender]", "model.arch_kwargs={width: 0.71}"]),
 }
 
 COLUMNS = ("val_nme68", "val_nme5", "val_acc68@0.08", "val_gender_acc", "val_pose_mae", "val_loss_visibility")
