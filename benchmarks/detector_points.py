@@ -54,23 +54,20 @@ def _source(detector: str):
     return source
 
 
-def detector_nmes(detector: str, records: list) -> tuple[list[float], int]:
-    """Per found face, the NME of the detector's five points; and the number of faces."""
-    matches = list(_matches(_source(detector), records))
-    return [nme_5(points, truth) for truth, box, points in matches if box is not None], len(matches)
+def detector_nmes(matches: list) -> list[float]:
+    """Per found face of ``matches`` (:func:`_matches`), the NME of the detector's five points."""
+    return [nme_5(points, truth) for truth, box, points in matches if box is not None]
 
 
 def _in_box(points: np.ndarray, box: np.ndarray) -> np.ndarray:
     return (points - box[:2]) / np.maximum(box[2:] - box[:2], 1e-6)
 
 
-def mean_shape_nmes(detector: str, train: list, records: list) -> tuple[list[float], int]:
-    """Per found face, the NME of ``train``'s mean shape (in units of the detector's boxes) in its box."""
-    source = _source(detector)
-    shape = np.mean([_in_box(truth, box) for truth, box, _ in _matches(source, train) if box is not None], axis=0)
-    matches = list(_matches(source, records))
-    return ([nme_5(box[:2] + shape * (box[2:] - box[:2]), truth) for truth, box, _ in matches if box is not None],
-            len(matches))
+def mean_shape_nmes(matches: list, train_matches: list) -> list[float]:
+    """Per found face of ``matches``, the NME of the training faces' mean shape (in units of the detector's
+    boxes, from ``train_matches``) placed in its box."""
+    shape = np.mean([_in_box(truth, box) for truth, box, _ in train_matches if box is not None], axis=0)
+    return [nme_5(box[:2] + shape * (box[2:] - box[:2]), truth) for truth, box, _ in matches if box is not None]
 
 
 def main() -> int:
@@ -97,12 +94,15 @@ def main() -> int:
     print("| detector | faces found | NME mean | NME median | failures > 0.10 |")
     print("|---|---:|---:|---:|---:|")
     for detector in args.detector or ["detector"]:
-        rows = [(detector, detector_nmes(detector, records))]
+        source = _source(detector)
+        matches = list(_matches(source, records))  # each photo through the detector once
+        rows = [(detector, detector_nmes(matches))]
         if train:
-            rows.append((f"{detector}, its boxes with the mean shape", mean_shape_nmes(detector, train, records)))
-        for label, (nmes, faces) in rows:
+            rows.append((f"{detector}, its boxes with the mean shape",
+                         mean_shape_nmes(matches, list(_matches(source, train)))))
+        for label, nmes in rows:
             e = np.asarray(nmes)
-            print(f"| {label} | {len(e)}/{faces} | {100 * e.mean():.2f}% | {100 * np.median(e):.2f}% | "
+            print(f"| {label} | {len(e)}/{len(matches)} | {100 * e.mean():.2f}% | {100 * np.median(e):.2f}% | "
                   f"{100 * (e > 0.10).mean():.1f}% |")
     return 0
 

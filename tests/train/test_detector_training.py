@@ -300,3 +300,7 @@ def test_points_only_training_keeps_the_detector_and_learns_a_new_box_head(tmp_p
     assert not torch.equal(after["points.2.bias"], fresh.state_dict()["points.2.bias"])  # it learned
     with pytest.raises(ValueError, match="--points and --init"):
         train_detector([_pts(tmp_path / "more")], tmp_path / "run2", DetectorTrainOptions(points_only=True))
+    from hyperface.train.detector import _init
+
+    with pytest.raises(ValueError, match="--point-head box"):  # continuing it with the other form of head
+        _init(hyperface_detector(tasks=("detection", "landmarks"), point_set="five"), out)

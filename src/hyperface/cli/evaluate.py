@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-threshold", type=float, default=None,
                         help="operating point (default: the analyzer's default threshold)")
     parser.add_argument("--irp-rounds", type=int, default=None, metavar="N",
-                        help="IRP rounds (default: the analyzer's, 0 after the detector, 1 after window sources)")
+                        help="IRP rounds (default: the analyzer's, by candidate source: "
+                             "hyperface.inference.analyzer.IRP_ROUNDS)")
     parser.add_argument("--pipeline", choices=("paper", "direct"), default="paper",
                         help="paper (default) or direct (the detector's five points align stage two; needs a "
                              "detector that finds them, as the bundled one does)")

@@ -80,9 +80,9 @@ DIRECT_ITERATIONS = 3
 #: A detector's boxes are faces already, and stage two re-aligns each face by stage one's points: on
 #: training photos and faces (300 face-mask and 300 WIDER training photos, 400 300-W and 400 MTFL training
 #: faces) the detector's pipeline without IRP kept its AP (0.925 / 0.669 against 0.923 / 0.668) and its
-#: landmarks (68-point NME 3.76% against 3.75%, pose 1.75 against 1.73 degrees) and saves a fifth of the
-#: call (stage one's second pass). Window sources (``fast``, Selective Search) keep the paper's one round,
-#: and so do boxes given to the call (another detector's box may be loose).
+#: landmarks (68-point NME 3.76% against 3.75%, pose 1.75 against 1.73 degrees) and saves about a sixth
+#: of the call (stage one's second pass). Window sources (``fast``, Selective Search) keep the paper's one
+#: round, and so do boxes given to the call (another detector's box may be loose).
 IRP_ROUNDS = {"detector": 0, "windows": 1, "given": 1}
 #: Whether stage two also runs each face's mirror image when ``flip_average`` is not given, per pipeline.
 #: On in the paper's: chosen on 400 300-W and 400 MTFL training faces (68-point NME 4.19 -> 4.02%,

@@ -334,11 +334,15 @@ def _init(net: FaceDetectorNet, path: Path) -> None:
     (adding the head to a trained detector), and a wider ``net`` (``widths``, ``fpn``) starts with the
     file's answers (:func:`hyperface.models.grow.grow_into`)."""
     from hyperface.models.grow import grow_into
-    from hyperface.models.weights import read_state_dict
+    from hyperface.models.weights import read_config, read_state_dict
 
     tensors = read_state_dict(path)
     own = net.state_dict()
-    if net.point_head != "shared" and "points.weight" in tensors:  # another form of head: this one starts fresh
+    head = read_config(path).arch_kwargs.get("point_head", "shared")
+    if net.points is not None and any(k.startswith("points.") for k in tensors) and head != net.point_head:
+        if head != "shared":  # a head trained in its own form is not thrown away unasked
+            raise ValueError(f"{path}: its five-point head is the {head!r} form; continue it with --point-head "
+                             f"{head}")
         tensors = {k: v for k, v in tensors.items() if not k.startswith("points.")}
         log.info("%s: its shared five-point head is not used; the %s head starts fresh", path, net.point_head)
     missing = sorted(set(own) - set(tensors))
