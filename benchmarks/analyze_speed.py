@@ -11,7 +11,9 @@ when they are installed (see below). Rows with the torch backend need ``hyperfac
 
 ``--busy K`` adds a table of the default call on a busy machine: the same call with K other processes
 keeping the cores busy at the same priority (a loop each), beside the quiet figure, for onnxruntime's
-default threads and for one thread, measured in alternation.
+default threads, for the same threads never spinning (``hyperface.runtime.SPIN_MICROSECONDS`` 0,
+0.10.0's setting) and for one thread, measured in alternation. The first table also has the default
+call with threads that never spin (its row names the setting), beside the default's short spin.
 
 ``--compare SRC`` adds a row for the default call of another hyperface checkout (its ``src`` folder,
 e.g. a worktree of the previous release), timed through the public API (``hyperface.FaceAnalyzer()``
@@ -55,11 +57,24 @@ from hyperface.inference import FaceAnalyzer
 from hyperface.inference.analyzer import STAGES
 from hyperface.inference.assets import ASSETS, DEFAULT_WEIGHTS, DETECTOR_WEIGHTS, EXAMPLE_IMAGE, asset_path
 from hyperface.inference.proposals import DEFAULT_PROPOSALS, FastProposals
+from hyperface import runtime as runtime_module
 from hyperface.runtime import RuntimeOptions, load_runtime, torch_available
 
 BACKENDS = ("torch", "onnx") if torch_available() else ("onnx",)
 
 FACE_BOX = np.array([[245.0, 72.0, 335.0, 165.0]])  # the astronaut's face on the test canvas
+NO_SPIN = "threads never spin"  # the label of rows whose onnxruntime threads sleep at once (0.10.0's setting)
+
+
+def build_analyzer(*args, spin_us: int | None = None, **kwargs) -> FaceAnalyzer:
+    """``FaceAnalyzer(*args, **kwargs)`` whose onnxruntime threads spin ``spin_us`` microseconds (None: the
+    package's :data:`hyperface.runtime.SPIN_MICROSECONDS`) before they sleep."""
+    default = runtime_module.SPIN_MICROSECONDS
+    runtime_module.SPIN_MICROSECONDS = default if spin_us is None else spin_us
+    try:
+        return FaceAnalyzer(*args, **kwargs)
+    finally:
+        runtime_module.SPIN_MICROSECONDS = default
 
 
 def test_image() -> np.ndarray:
@@ -212,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     if detector:
         label = f"{detector} (the default)" if detector == DEFAULT_PROPOSALS else detector
         runs[len(BACKENDS):len(BACKENDS)] = [(label, backend, detector, None, "auto") for backend in BACKENDS]
+        if detector == DEFAULT_PROPOSALS:
+            runs.insert(len(BACKENDS) * 2, (f"{label}, {NO_SPIN}", "onnx", detector, None, "auto"))
     if not args.no_selective_search:
         runs.append(("selective-search", "onnx", "selective-search", None, "auto"))
     rows = []  # (label, backend, ms per stage, stage two run, faces)
@@ -222,8 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         reps = max(3, args.repeats // 5) if source == "selective-search" else args.repeats
         pipeline = "direct" if stage_two == "direct" else "paper"
         stage_two = "auto" if stage_two == "direct" else stage_two
-        analyzer = FaceAnalyzer(weights, proposals=source, backend=backend, threads=args.threads, stage_two=stage_two,
-                                pipeline=pipeline)
+        analyzer = build_analyzer(weights, proposals=source, backend=backend, threads=args.threads,
+                                  stage_two=stage_two, pipeline=pipeline, spin_us=0 if NO_SPIN in label else None)
         r = bench_analyzer(analyzer, image, boxes, reps, min(args.warmup, reps))
         rows.append((label, backend, {k: 1000 * r[k] for k in ("total", "cpu", "candidates", "network", "irp",
                                                                  "lnms", "stage_two")},
@@ -278,7 +295,8 @@ def bench_busy(image: np.ndarray, busy: int, repeats: int, warmup: int) -> list[
     """Markdown table: the default call quiet and with ``busy`` spinning processes, per thread setting."""
     import multiprocessing
 
-    analyzers = {"default (onnxruntime's choice)": FaceAnalyzer(), "threads=1": FaceAnalyzer(threads=1)}
+    analyzers = {"default (onnxruntime's choice)": FaceAnalyzer(), f"default, {NO_SPIN}": build_analyzer(spin_us=0),
+                 "threads=1": FaceAnalyzer(threads=1)}
     times: dict[tuple[str, bool], list[float]] = {(name, b): [] for name in analyzers for b in (False, True)}
     for a in analyzers.values():
         for _ in range(warmup):

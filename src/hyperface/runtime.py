@@ -34,7 +34,7 @@ from hyperface.models.config import CONFIG_KEY, ModelConfig
 from hyperface.models.geometry import DETECTOR_ALIGN, DETECTOR_STRIDES, REFINE_SIZE
 
 __all__ = ["BACKENDS", "IO_KEY", "NetworkIO", "network_io", "RuntimeOptions", "Runtime", "load_runtime",
-           "parse_device", "torch_available", "TORCH_HINT", "session_options"]
+           "parse_device", "torch_available", "TORCH_HINT", "session_options", "SPIN_MICROSECONDS"]
 
 #: Network engines: ``auto`` is onnxruntime on the CPU and PyTorch on a GPU.
 BACKENDS = ("auto", "onnx", "torch")
@@ -141,15 +141,25 @@ class RuntimeOptions:
         return check_device(self.device)
 
 
-def session_options(threads: int | None = None) -> Any:
-    """onnxruntime session options shared by every session: quiet, no spinning, ``threads`` intra-op."""
+#: How long (microseconds) an onnxruntime intra-op thread spins for more work before it sleeps. Threads
+#: that never spin wake late for every parallel operator (the default call on the 640 x 480 test image:
+#: 8.2-9.1 ms); threads that spin onnxruntime's default time starve the pipeline's other pools (9.6-9.9
+#: ms); a short spin covers the gaps between one network's operators and no more (6.8-7.3 ms at 20-100
+#: us; ``benchmarks/analyze_speed.py --spin``, which also times it with both cores kept busy).
+SPIN_MICROSECONDS = 50
+
+
+def session_options(threads: int | None = None, spin_us: int | None = None) -> Any:
+    """onnxruntime session options shared by every session: quiet, ``threads`` intra-op threads that spin
+    ``spin_us`` microseconds (None: :data:`SPIN_MICROSECONDS`; 0: never) before they sleep."""
     import onnxruntime as ort
 
+    spin = SPIN_MICROSECONDS if spin_us is None else int(spin_us)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    # No busy-waiting between runs: the pipeline alternates between several thread pools
-    # (onnxruntime sessions, OpenCV), and spinning ones starve the others.
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin > 0 else "0")
+    if spin > 0:
+        opts.add_session_config_entry("session.intra_op.spin_duration_us", str(spin))
     if threads:
         opts.intra_op_num_threads = int(threads)
     return opts

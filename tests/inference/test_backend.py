@@ -77,3 +77,23 @@ def test_the_analyzer_runs_every_network_on_one_backend_and_sets_both_thread_poo
             FaceAnalyzer(BlobNet(), proposals=own, threads=0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_onnx_threads_spin_briefly_before_they_sleep(proposal_weights):
+    from hyperface.runtime import SPIN_MICROSECONDS, session_options
+
+    def entry(opts, key):
+        try:
+            return opts.get_session_config_entry(key)
+        except RuntimeError:  # onnxruntime's answer for a key never set
+            return None
+
+    def entries(opts):
+        return [entry(opts, k) for k in ("session.intra_op.allow_spinning", "session.intra_op.spin_duration_us")]
+
+    assert SPIN_MICROSECONDS > 0 and entries(session_options()) == ["1", str(SPIN_MICROSECONDS)]
+    assert entries(session_options(spin_us=200)) == ["1", "200"]
+    assert entries(session_options(spin_us=0)) == ["0", None]  # never spins
+    a = FaceAnalyzer(BlobNet(), proposals="fast", proposal_options={"weights": proposal_weights, "refine": None})
+    for runtime in (a.stage_one.runtime, a.proposals.runtime):  # every session the analyzer builds
+        assert entries(runtime._run.session.get_session_options()) == ["1", str(SPIN_MICROSECONDS)]
