@@ -4,13 +4,17 @@ The direct pipeline aligns stage two by these points, so their error is what its
 from. For each annotated face of the validation split the detector's best-scoring face whose box
 holds the centre of the true points is taken (none: not found); NME is the mean point error over
 the distance between the true eye centres (``hyperface.evaluate.metrics.nme_5``, evaluation.md).
-Prints a markdown table: one row per detector, and with ``--mean-shape`` a row per detector for a
-head that learned nothing but the average: the training split's mean five-point shape, in units of
-the detector's box, placed in each box it finds (what a point head must beat to have learned faces).
+Prints a markdown table: one row per detector (its own point head; with ``--points FILE`` also a row
+per point stage, ``train-point-refiner``'s network run on the same boxes; the bundled pipeline's
+point stage, when it has one, is the ``bundled`` FILE), and with ``--mean-shape`` a row per detector
+for a head that learned nothing but the average: the training split's mean five-point shape, in units
+of the detector's box, placed in each box it finds (what a point head must beat to have learned faces).
 
     python benchmarks/detector_points.py "mtfl:../shared/data/mtfl?split=training"
     python benchmarks/detector_points.py "mtfl:../shared/data/mtfl?split=training" \
         --detector detector --detector detector:runs/detwide
+    python benchmarks/detector_points.py "mtfl:../shared/data/mtfl?split=training" \
+        --points runs/points/hyperface-point-refiner.safetensors
 """
 
 from __future__ import annotations
@@ -23,40 +27,38 @@ from hyperface.data.images import load_image
 from hyperface.evaluate.datasets import EvalDataset, parse_data_specs
 from hyperface.evaluate.metrics import nme_5
 from hyperface.evaluate.references import convert_prediction
-from hyperface.inference.proposals import create_proposals
+from hyperface.inference.proposals import SourceContext, create_proposals
+from hyperface.inference.proposals.point_stage import PointStage
+from hyperface.train.point_refiner import box_of_face
 
 
-def _matches(source, records: list):
+def _matches(source, records: list, stages: list):
     """Each annotated face's true five points and the detector's best face whose box holds their centre:
-    yields (truth (5, 2), box (4,) or None, points (5, 2) or None)."""
+    yields (truth (5, 2), box (4,) or None, [the detector's points, then each of ``stages``' (5, 2)])."""
     for record in records:
         image = load_image(record.image)
-        found = source.faces(image)
+        found = source.faces(image)  # faces come best first
+        readers = [found.points] + [stage(image, found.boxes) for stage in stages]
         for face in record.faces:
             if face.landmarks is None:
                 continue
             truth = convert_prediction(np.asarray(face.landmarks, dtype=np.float64), face.point_set, "five")
             if not np.isfinite(truth).all():
                 continue
-            cx, cy = truth.mean(axis=0)
-            b = found.boxes
-            inside = np.flatnonzero((b[:, 0] <= cx) & (cx <= b[:, 2]) & (b[:, 1] <= cy) & (cy <= b[:, 3]))
-            if len(inside):  # faces come best first
-                yield truth, b[inside[0]], found.points[inside[0]]
-            else:
-                yield truth, None, None
+            k = box_of_face(found.boxes, truth)
+            yield (truth, None, None) if k is None else (truth, found.boxes[k], [p[k] for p in readers])
 
 
 def _source(detector: str):
-    source = create_proposals(detector)
+    source = create_proposals(detector, points=None)  # the detector's own head; point stages come apart
     if not getattr(source, "gives_points", False):
         raise SystemExit(f"{detector}: this detector has no five-point head (train-detector --points)")
     return source
 
 
-def detector_nmes(matches: list) -> list[float]:
-    """Per found face of ``matches`` (:func:`_matches`), the NME of the detector's five points."""
-    return [nme_5(points, truth) for truth, box, points in matches if box is not None]
+def detector_nmes(matches: list, reader: int = 0) -> list[float]:
+    """Per found face of ``matches`` (:func:`_matches`), the NME of the ``reader``-th points (0: the detector's)."""
+    return [nme_5(points[reader], truth) for truth, box, points in matches if box is not None]
 
 
 def _in_box(points: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -78,6 +80,8 @@ def main() -> int:
     parser.add_argument("--split", default="val", choices=("val", "train", "all"))
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--limit", type=int, default=None, help="at most N images per dataset")
+    parser.add_argument("--points", action="append", default=[], metavar="FILE",
+                        help="a point stage (train-point-refiner's weights or ONNX, or 'bundled'); repeat to compare")
     parser.add_argument("--mean-shape", type=int, metavar="N", default=0,
                         help="also the mean shape's row, the shape taken from N training-split images per dataset")
     args = parser.parse_args()
@@ -93,13 +97,16 @@ def main() -> int:
           "NME over the true eye-centre distance:\n")
     print("| detector | faces found | NME mean | NME median | failures > 0.10 |")
     print("|---|---:|---:|---:|---:|")
+    context = SourceContext()
+    stages = [PointStage(context.network("points", None if p == "bundled" else p)) for p in args.points]
     for detector in args.detector or ["detector"]:
         source = _source(detector)
-        matches = list(_matches(source, records))  # each photo through the detector once
+        matches = list(_matches(source, records, stages))  # each photo through the detector once
         rows = [(detector, detector_nmes(matches))]
+        rows += [(f"{detector}, point stage {p}", detector_nmes(matches, k + 1)) for k, p in enumerate(args.points)]
         if train:
             rows.append((f"{detector}, its boxes with the mean shape",
-                         mean_shape_nmes(matches, list(_matches(source, train)))))
+                         mean_shape_nmes(matches, list(_matches(source, train, [])))))
         for label, nmes in rows:
             e = np.asarray(nmes)
             print(f"| {label} | {len(e)}/{len(matches)} | {100 * e.mean():.2f}% | {100 * np.median(e):.2f}% | "

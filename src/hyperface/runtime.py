@@ -144,8 +144,9 @@ class RuntimeOptions:
 #: How long (microseconds) an onnxruntime intra-op thread spins for more work before it sleeps. Threads
 #: that never spin wake late for every parallel operator (the default call on the 640 x 480 test image:
 #: 8.2-9.1 ms); threads that spin onnxruntime's default time starve the pipeline's other pools (9.6-9.9
-#: ms); a short spin covers the gaps between one network's operators and no more (6.8-7.3 ms at 20-100
-#: us; ``benchmarks/analyze_speed.py --spin``, which also times it with both cores kept busy).
+#: ms); a short spin covers the gaps between one network's operators and no more (6.8-7.8 ms at 20-100
+#: us, fresh processes; with both cores kept busy 50 us was the sweep's best, 16.6 ms against 22.3 never
+#: spinning). ``benchmarks/analyze_speed.py`` times the never-spinning setting beside this one, quiet and busy.
 SPIN_MICROSECONDS = 50
 
 

@@ -208,7 +208,8 @@ def test_torch_and_onnx_give_the_same_points_from_the_box_point_head():
         net.points[-1].bias.copy_(torch.tensor([-0.2, -0.1, 0.2, -0.1, 0.0, 0.05, -0.15, 0.25, 0.15, 0.25]))
     got = {}
     for backend in ("torch", "onnx"):
-        src = DetectorProposals(net, min_face=16, threshold=0.5, max_candidates=50, options=RuntimeOptions(backend))
+        src = DetectorProposals(net, min_face=16, threshold=0.5, max_candidates=50, options=RuntimeOptions(backend),
+                                points=None)  # the head's own points, not a point stage's
         assert src.gives_points
         got[backend] = src.faces(image)
     assert len(got["torch"].boxes) >= 5
@@ -337,3 +338,46 @@ def test_the_refine_scorer_sees_roi_align_crops():
     assert scorer(image, boxes[:0])[0].shape == (0, 4)
     with pytest.raises(ValueError, match="not a refine network"):
         RefineScorer(load_runtime(probe_net(), TORCH))
+
+
+FIVE_IN_BOX = np.array([[-0.2, -0.15], [0.2, -0.15], [0.0, 0.05], [-0.15, 0.25], [0.17, 0.25]], np.float32)
+
+
+def constant_point_stage(tmp_path):
+    """A point stage that answers ``FIVE_IN_BOX`` (box units about its centre) whatever it sees, as a file."""
+    from hyperface.models.point_refiner import hyperface_point_refiner
+
+    net = hyperface_point_refiner().eval()
+    with torch.no_grad():
+        net.points.weight.zero_()
+        net.points.bias.copy_(torch.from_numpy(FIVE_IN_BOX.reshape(-1)))
+    return save_weights(net, tmp_path / "points.safetensors")
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_the_point_stage_reads_five_points_in_each_box_only_where_asked(tmp_path, backend):
+    if backend == "onnx":
+        pytest.importorskip("onnxruntime")
+    image = np.full((120, 160, 3), 20, np.uint8)
+    image[40:47, 50:57] = image[70:77, 110:117] = 250
+    options = dict(min_face=12, smallest=12, threshold=0.5, rescore=None, options=RuntimeOptions(backend))
+    src = DetectorProposals(probe_net(), points=constant_point_stage(tmp_path), **options)
+    assert src.gives_points and str(tmp_path / "points.safetensors") in map(str, src.files())
+    found = src.faces(image)
+    assert len(found) == 2
+    c = (found.boxes[:, None, :2] + found.boxes[:, None, 2:]) / 2
+    wh = found.boxes[:, None, 2:] - found.boxes[:, None, :2]
+    np.testing.assert_allclose(found.points, c + FIVE_IN_BOX * wh, atol=1e-3)
+    runs = []
+    stage = src._point_stage.runtime
+    src._point_stage.runtime = lambda crops: runs.append(len(crops)) or stage(crops)
+    assert src.faces(image, points=False).points is None and src.found(image, 0.5).points is None and runs == []
+    np.testing.assert_allclose(src.found(image, 0.5, points=True).points, found.points, atol=1e-3)
+    assert runs == [2]  # on the faces found, once
+    headless = DetectorProposals(probe_net(), points=None, **options)
+    assert not headless.gives_points and headless.faces(image).points is None
+
+
+def test_weights_that_are_not_a_point_stage_name_the_file(proposal_weights):
+    with pytest.raises(ValueError, match="is not a point stage"):
+        DetectorProposals(probe_net(), points=proposal_weights, rescore=None)

@@ -39,13 +39,13 @@ def test_the_source_maps_points_back_to_the_image():
     image = np.full((70, 100, 3), 20, np.uint8)
     image[21:28, 37:44] = 250  # under the tap of cell (3, 5): working pixel (40, 24)
     src = DetectorProposals(probe_net(points=OFFSETS), min_face=12, smallest=12, options=RuntimeOptions("torch"),
-                            rescore=None)
+                            rescore=None, points=None)  # the detector's own point head, not the point stage
     found = src.faces(image)
     assert src.gives_points and len(found) == 1
     np.testing.assert_allclose(found.boxes[0], [43.5 - DIST[0], 27.5 - DIST[1], 43.5 + DIST[2], 27.5 + DIST[3]],
                                atol=1e-3)
     np.testing.assert_allclose(found.points[0], np.array([43.5, 27.5]) + OFFSETS, atol=1e-3)
-    assert not DetectorProposals(probe_net(), options=RuntimeOptions("torch"), rescore=None).gives_points
+    assert not DetectorProposals(probe_net(), options=RuntimeOptions("torch"), rescore=None, points=None).gives_points
 
 
 class KnownFace(ProposalSource):
@@ -57,10 +57,10 @@ class KnownFace(ProposalSource):
     def __call__(self, image, key=None):
         return self.found(image).boxes
 
-    def found(self, image, floor=0.0):
+    def found(self, image, floor=0.0, points=False):
         boxes = np.array([[178.0, 89.0, 275.0, 177.0], [400.0, 300.0, 440.0, 340.0]], np.float32)
-        points = np.stack([FIVE, FIVE + [220.0, 195.0]]).astype(np.float32)
-        found = Detections(boxes, np.array([0.95, 0.4], np.float32), points)
+        five = np.stack([FIVE, FIVE + [220.0, 195.0]]).astype(np.float32)
+        found = Detections(boxes, np.array([0.95, 0.4], np.float32), five if points else None)  # asked for
         return found.select(found.scores >= floor)
 
 
@@ -98,8 +98,8 @@ def test_the_command_line_refuses_the_direct_pipeline_without_a_detector_that_fi
 
 
 def test_the_bundled_detector_finds_points_so_the_direct_pipeline_runs_out_of_the_box(tmp_path):
-    """v0.7's detector has the five-point head: the direct pipeline needs no training, finds the paper
-    pipeline's face on the example image (its points and pose), and the command line writes it."""
+    """The bundled pipeline has the detector's point stage: the direct pipeline needs no training, finds
+    the paper pipeline's face on the example image (its points and pose), and the command line writes it."""
     import json
 
     from hyperface.cli.main import main
@@ -110,6 +110,7 @@ def test_the_bundled_detector_finds_points_so_the_direct_pipeline_runs_out_of_th
     analyzer = FaceAnalyzer(pipeline="direct")
     direct = analyzer(image)
     assert len(direct) == len(paper) == 1 and analyzer.stage_two.iterations == DIRECT_ITERATIONS
+    assert analyzer.proposals._point_stage is not None  # the bundled point stage reads the points
     face = direct[0]
     # the same face: its points and pose (gender is not compared: this face is near even odds, and a
     # different alignment can tip it)
@@ -130,18 +131,20 @@ def test_the_command_lines_help_states_the_direct_pipelines_rounds(capsys):
 
     with pytest.raises(SystemExit):
         main(["analyze", "--help"])
-    assert f"{DIRECT_ITERATIONS} in the direct pipeline" in " ".join(capsys.readouterr().out.split())
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"{DIRECT_ITERATIONS} in the direct pipeline" in help_text and "on in the direct one" in help_text
 
 
-def test_flip_average_is_on_in_the_paper_pipeline_and_off_in_the_direct_one():
-    """The default follows FLIP_AVERAGE per pipeline; an explicit value wins, and changes the answer."""
+def test_flip_average_follows_the_pipelines_default_and_an_explicit_value_wins():
+    """The default follows FLIP_AVERAGE per pipeline (on in both since 0.11); an explicit value wins, and
+    changes the answer."""
     from hyperface.inference.analyzer import FLIP_AVERAGE
 
-    assert FLIP_AVERAGE == {"paper": True, "direct": False}
+    assert FLIP_AVERAGE == {"paper": True, "direct": True}
     image = str(asset_path(EXAMPLE_IMAGE))
     default, plain = FaceAnalyzer(), FaceAnalyzer(flip_average=False)
     assert default.stage_two.flip_average and not plain.stage_two.flip_average
-    assert not FaceAnalyzer(pipeline="direct").stage_two.flip_average
-    assert FaceAnalyzer(pipeline="direct", flip_average=True).stage_two.flip_average
+    assert FaceAnalyzer(pipeline="direct").stage_two.flip_average
+    assert not FaceAnalyzer(pipeline="direct", flip_average=False).stage_two.flip_average
     a, b = default(image)[0], plain(image)[0]
     assert 0.01 < np.abs(a.landmarks - b.landmarks).mean() < 2.0  # a refinement of the same points

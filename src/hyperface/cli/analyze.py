@@ -127,13 +127,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_stage_two_arguments(parser: argparse.ArgumentParser) -> None:
     """Stage two's options (``analyze`` and ``evaluate`` take the same ones)."""
+    from hyperface.inference.analyzer import DIRECT_ITERATIONS, FLIP_AVERAGE  # the defaults the help states
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
-                        help="stage two: align on the refined points and run again, N rounds in all (default: 1; "
-                             "3 in the direct pipeline: hyperface.inference.analyzer.DIRECT_ITERATIONS)")
+                        help="stage two: align on the refined points and run again, N rounds in all (default: 1 in "
+                             f"the paper pipeline, {DIRECT_ITERATIONS} in the direct pipeline: "
+                             "hyperface.inference.analyzer.DIRECT_ITERATIONS)")
     parser.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
                         help="stage two: average with the mirrored face, one more crop per face in the same "
-                             "call (default: on in the paper pipeline, off in the direct one: "
-                             "hyperface.inference.analyzer.FLIP_AVERAGE)")
+                             "call (default: per pipeline, hyperface.inference.analyzer.FLIP_AVERAGE: "
+                             + ", ".join(f"{'on' if on else 'off'} in the {p} one" for p, on in FLIP_AVERAGE.items())
+                             + ")")
     parser.add_argument("--pose-from", choices=("auto", "branch", "landmarks", "mean"), default="auto",
                         help="stage two's head pose: its pose branch, the PnP of its 68 points, or their mean "
                              "(auto: the PnP when it has 68 points, measured the better)")

@@ -2,7 +2,7 @@
 
 ``FaceAnalyzer(weights=DIR)`` (``hyperface analyze --weights DIR``) then gives the same faces as the
 analyzer of the exported weights, on onnxruntime alone. Each network's role takes the bundled weights
-unless named (``--weights`` stage one, ``--stage-two``, ``--detector``, ``--refine``, ``--proposal``);
+unless named (``--weights`` stage one, ``--stage-two``, ``--detector``, ``--refine``, ``--proposal``, ``--points``);
 stage two is the bundled one with the bundled stage one, else only when named, as the analyzer does.
 ``--onnx OUT.onnx`` exports one network (``--weights``, the bundled stage one by default). Each export
 is checked against PyTorch (the largest absolute difference per output is printed). Needs PyTorch
@@ -19,7 +19,7 @@ from hyperface.cli.outputs import Inputs, UsageError, check_output_file, check_o
 
 #: Command-line option of each network role (stage one is ``--weights``).
 _ROLE_OPTIONS = {"stage_one": "weights", "stage_two": "stage_two", "detector": "detector", "refine": "refine",
-                 "proposal": "proposal"}
+                 "proposal": "proposal", "points": "points"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", help="detector weights (default: the bundled one)")
     parser.add_argument("--refine", help="refine network weights (default: the bundled one)")
     parser.add_argument("--proposal", help="proposal network weights of the fast source (default: the bundled one)")
+    parser.add_argument("--points", help="the detector's point stage (train-point-refiner; default: the bundled one)")
     parser.add_argument("--no-weights", action="store_true",
                         help="--out: do not copy the safetensors beside the ONNX files (the folder then runs on "
                              "onnxruntime only)")

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a model from a YAML config"),
     "train-proposals": ("train_proposals", "train the fast candidate networks (both stages) on prepared data"),
     "train-detector": ("train_detector", "train the single-pass face detector (the 'detector' candidates) on photos"),
+    "train-point-refiner": ("train_point_refiner", "train the detector's point stage (five points from each found box)"),
     "experiments": ("experiments", "report on the study's experiments"),
     "analyze": ("analyze", "find faces in images, folders and videos"),
     "evaluate": ("evaluate", "measure models on annotated data"),

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "add_run_arguments", "run", "run_step_loop"]
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -53,13 +54,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--points-only", action="store_true",
                         help="train the five-point head alone, on an --init detector whose boxes and scores "
                              "stay exactly as they are")
+    add_run_arguments(parser)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--resume`` and ``--time-limit``, which every step loop with checkpoints in ``--out`` takes."""
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     parser.add_argument("--time-limit", type=float, metavar="S",
                         help="stop after the first checkpoint past S seconds (resume later with --resume)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from hyperface.train.checkpoint import CheckpointError
     from hyperface.train.detector import DetectorTrainOptions, train_detector
 
     if args.steps < 1 or args.batch_size < 1:
@@ -69,15 +74,22 @@ def run(args: argparse.Namespace) -> int:
                                 mask=args.mask, points=args.points, point_weight=args.point_weight,
                                 point_head=args.point_head, points_only=args.points_only,
                                 widths=args.widths, fpn=args.fpn)
+    return run_step_loop("train-detector", lambda: train_detector(args.data, args.out, opts, resume=args.resume,
+                                                                  init=args.init, time_limit=args.time_limit))
+
+
+def run_step_loop(command: str, train: Callable[[], Path]) -> int:
+    """Run ``train`` (a step loop that checkpoints and returns its weights file) as ``hyperface COMMAND``:
+    the file printed and 0; Ctrl-C 130 with how to go on; a bad input or checkpoint 2 with its message."""
+    from hyperface.train.checkpoint import CheckpointError
+
     try:
-        path = train_detector(args.data, args.out, opts, resume=args.resume, init=args.init,
-                              time_limit=args.time_limit)
+        path = train()
     except KeyboardInterrupt:
-        print("hyperface train-detector: interrupted; resume from the last checkpoint with --resume",
-              file=sys.stderr)
+        print(f"hyperface {command}: interrupted; resume from the last checkpoint with --resume", file=sys.stderr)
         return 130
     except (FileNotFoundError, ValueError, CheckpointError) as exc:
-        print(f"hyperface train-detector: {exc}", file=sys.stderr)
+        print(f"hyperface {command}: {exc}", file=sys.stderr)
         return 2
     print(path)
     return 0

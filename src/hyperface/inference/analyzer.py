@@ -71,11 +71,12 @@ PIPELINES = ("paper", "direct")
 #: recall 54.9%, precision 85.5%; the best F1 there, 0.671, is at 0.55 with precision 80.9%
 #: (``benchmarks/direct_pipeline_choices.py``).
 DIRECT_SCORE_THRESHOLD = 0.6
-#: Stage two's alignment rounds in the ``direct`` pipeline when ``iterations`` is not given: the detector's
-#: points are coarser than stage one's, so stage two aligns again on its own answer. Chosen on 150 300-W
-#: training faces: 68-point NME 6.48% in one round, 5.30% in two, 5.06% in three; each round costs
-#: stage two's network once more (about 1.5 ms a face).
-DIRECT_ITERATIONS = 3
+#: Stage two's alignment rounds in the ``direct`` pipeline when ``iterations`` is not given. With the
+#: detector's point stage (0.11's ``points`` network, NME 4.5% on the MTFL validation faces) one round
+#: is enough: chosen on 400 300-W and 400 MTFL training faces, with the mirrored face, 68-point NME 3.63%
+#: / 5-point 4.86% / pose 1.68 degrees in one round, 3.65% / 4.92% / 1.69 in two (each round costs
+#: stage two's network once more). 0.10's three rounds were for the detector's own coarse points (NME 20%).
+DIRECT_ITERATIONS = 1
 #: IRP rounds when ``irp_rounds`` is not given, by whether the candidate source scores its boxes as faces.
 #: A detector's boxes are faces already, and stage two re-aligns each face by stage one's points: on
 #: training photos and faces (300 face-mask and 300 WIDER training photos, 400 300-W and 400 MTFL training
@@ -87,8 +88,9 @@ IRP_ROUNDS = {"detector": 0, "windows": 1, "given": 1}
 #: Whether stage two also runs each face's mirror image when ``flip_average`` is not given, per pipeline.
 #: On in the paper's: chosen on 400 300-W and 400 MTFL training faces (68-point NME 4.19 -> 4.02%,
 #: 5-point 5.30 -> 5.03%, pose 1.93 -> 1.75 degrees, gender 97.0 -> 97.8%) for one more crop in the
-#: same network call. Off in the direct pipeline, whose three rounds it would double.
-FLIP_AVERAGE = {"paper": True, "direct": False}
+#: same network call. On in the direct one since its single round (0.11; the same faces: 3.87 -> 3.63%,
+#: 5.11 -> 4.86%, 1.86 -> 1.68 degrees, gender 96.8 -> 97.5%).
+FLIP_AVERAGE = {"paper": True, "direct": True}
 #: Most boxes one image may be given (each costs a crop and network runs): more is a ValueError.
 MAX_BOXES_PER_IMAGE = 2000
 
@@ -126,7 +128,7 @@ class FaceAnalyzer:
     ``stage_two``: the aligned-face network (``"auto"``: the pipeline's when ``weights`` is a pipeline
     (the bundled one by default), else none; ``"bundled"``; a network file or model; ``None``: off),
     with ``iterations`` alignment rounds (None: 1, or :data:`DIRECT_ITERATIONS` in the direct pipeline),
-    ``flip_average`` (None: :data:`FLIP_AVERAGE`, on in the paper pipeline) and ``pose_from`` (see
+    ``flip_average`` (None: :data:`FLIP_AVERAGE`, on in both pipelines) and ``pose_from`` (see
     :mod:`hyperface.inference.stage_two`). ``fuse_scores``/``source_weight``: see
     :mod:`hyperface.inference.stage_one`. ``color_order``: ``"bgr"`` reads 3- and 4-channel arrays as
     BGR(A), as OpenCV gives them (paths and PIL images are unaffected).
@@ -367,7 +369,7 @@ class FaceAnalyzer:
             if batch.given[i]:
                 continue
             if self.pipeline == "direct":  # faces with their points, those that can reach the threshold
-                found = self.proposals.found(image, self.score_threshold)
+                found = self.proposals.found(image, self.score_threshold, points=True)
                 batch.add_candidates(i, found.boxes, found.scores, found.points)
                 continue
             b, prior = self.proposals.scored_above(image, batch.keys[i], floor)

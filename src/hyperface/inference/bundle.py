@@ -8,7 +8,8 @@ writes, so ``FaceAnalyzer(weights=DIR)`` runs an exported pipeline exactly as th
 * ``stage_two``: the aligned-face network (``hyperface-aligned``);
 * ``detector``: the single-pass detector (the ``detector`` candidate source);
 * ``refine``: the 24 x 24 re-scorer (``fast``'s second stage, the detector's second opinion);
-* ``proposal``: the 16 x 16 window scorer (``fast``'s first stage).
+* ``proposal``: the 16 x 16 window scorer (``fast``'s first stage);
+* ``points``: the detector's point stage (five points from a crop of each found box).
 
 With onnxruntime a role runs from its ``.onnx`` file; with PyTorch from its weights file.
 """
@@ -25,7 +26,7 @@ from hyperface.runtime import TORCH_HINT, Runtime, RuntimeOptions, load_runtime,
 
 __all__ = ["ROLES", "MANIFEST", "NetworkFiles", "Bundle", "is_bundle"]
 
-ROLES = ("stage_one", "stage_two", "detector", "refine", "proposal")
+ROLES = ("stage_one", "stage_two", "detector", "refine", "proposal", "points")
 MANIFEST = "manifest.json"
 _FORMAT = "hyperface-pipeline"
 

@@ -76,7 +76,7 @@ def register_model(fn: Callable[..., HyperFaceModel] | None = None, *, name: str
 
 
 #: Modules whose entry points register themselves on import.
-ARCHITECTURE_MODULES = ("aligned", "alexnet", "compact", "detector", "proposal", "rcnn", "resnet")
+ARCHITECTURE_MODULES = ("aligned", "alexnet", "compact", "detector", "point_refiner", "proposal", "rcnn", "resnet")
 
 
 def register_architectures() -> None:

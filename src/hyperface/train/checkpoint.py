@@ -36,6 +36,7 @@ from hyperface import fileio
 from hyperface.models import HyperFaceModel, load_weights_into, read_config, save_weights
 
 __all__ = ["rng_state", "set_rng_state", "save_checkpoint", "save_best", "find_checkpoint", "restore_weights",
+           "restore_training",
            "Checkpoint", "CheckpointError", "CHECKPOINTS_DIR"]
 
 log = logging.getLogger("hyperface.train")
@@ -200,3 +201,14 @@ def restore_weights(checkpoint: Checkpoint, model: HyperFaceModel, map_location:
     """Load the checkpoint's weights into ``model`` (with their training metadata)."""
     load_weights_into(model, checkpoint.weights, map_location=map_location)
     _stamp(model, read_config(checkpoint.weights).meta.get("training", {}))
+
+
+def restore_training(checkpoint: Checkpoint, model: HyperFaceModel, optimizer: torch.optim.Optimizer,
+                     schedule: Any) -> int:
+    """Load everything a step loop needs to go on from ``checkpoint`` (weights, optimiser, learning-rate
+    schedule, the process's RNG states) into the objects given; returns the step it was saved at."""
+    restore_weights(checkpoint, model)
+    optimizer.load_state_dict(checkpoint.state["optimizer"])
+    schedule.load_state_dict(checkpoint.state["schedule"])
+    set_rng_state(checkpoint.state["rng"])
+    return int(checkpoint.state["info"]["step"])

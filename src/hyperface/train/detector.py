@@ -43,7 +43,7 @@ from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.models.detector import ALIGN, SIZE_RANGES, STRIDES, FaceDetectorNet, cell_centres, hyperface_detector
 from hyperface.models.weights import save_weights
 from hyperface.points import convert_points
-from hyperface.train.checkpoint import find_checkpoint, restore_weights, rng_state, save_checkpoint, set_rng_state
+from hyperface.train.checkpoint import find_checkpoint, restore_training, rng_state, save_checkpoint
 from hyperface.train.occlusion import PHOTOMETRIC, draw_mask
 
 __all__ = ["DetectorTrainOptions", "Photo", "load_photos", "draw_sample", "assign_targets", "detector_loss",
@@ -384,12 +384,8 @@ def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions
     step = 0
     checkpoint = find_checkpoint(out) if resume else None
     if checkpoint is not None:
-        restore_weights(checkpoint, net)
-        optimizer.load_state_dict(checkpoint.state["optimizer"])
-        schedule.load_state_dict(checkpoint.state["schedule"])
-        set_rng_state(checkpoint.state["rng"])
-        rng = np.random.default_rng([opts.seed, int(checkpoint.state["info"]["step"])])
-        step = int(checkpoint.state["info"]["step"])
+        step = restore_training(checkpoint, net, optimizer, schedule)
+        rng = np.random.default_rng([opts.seed, step])
         log.info("resuming from step %d (%s)", step, checkpoint.weights.parent)
     sources = load_photos(specs, opts.max_side, opts.val_fraction)
     net = net.to(memory_format=torch.channels_last).train()

@@ -39,6 +39,13 @@ training photos (120 images, full pipeline with the bundled model and the first 
 AP is 0.918, against 0.890 at 12 and 0.926 at 20 (2.8x the pixels of 12); the full pipeline's 0.910
 against 0.894 at 12, its whole call on a 640 x 480 image about 4 ms slower (``benchmarks/analyze_speed.py``).
 
+``points`` (default: the pipeline's point stage when it has one, :mod:`hyperface.inference.proposals.point_stage`):
+a ``hyperface-point-refiner`` network that reads each face's five points from a crop of its box, as
+MTCNN's last stage does, in place of the detector's own point head (which learned little more than
+the average face: docs/training.md); ``None``: the detector's own points, if it has a point head.
+Points cost a run of it per face, so they are computed only where asked for (:meth:`DetectorProposals.faces`,
+:meth:`DetectorProposals.found` with ``points=True``): the ``direct`` pipeline asks, the paper's does not.
+
 ``weights``: a ``hyperface-detector`` network file (``hyperface train-detector --out DIR`` writes
 ``DIR/hyperface-detector.safetensors``; ``hyperface export`` its ONNX), a model object, or None for
 the pipeline's detector (the bundled one unless the analyzer's weights are an exported pipeline);
@@ -61,6 +68,7 @@ from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.inference.bundle import Bundle, is_bundle
 from hyperface.inference.lnms import contained
 from hyperface.inference.proposals.base import ProposalSource, SourceContext
+from hyperface.inference.proposals.point_stage import PointStage
 from hyperface.inference.proposals.refine import RefineScorer
 from hyperface.models.geometry import DETECTOR_ALIGN, DETECTOR_STRIDES, cell_centres
 from hyperface.runtime import RuntimeOptions
@@ -162,7 +170,8 @@ class DetectorProposals(ProposalSource):
                  context: SourceContext | None = None, min_face: float = 20.0, max_face: float | None = None,
                  smallest: float = SMALLEST_FACE, max_side: int = 1280, threshold: float = 0.2,
                  nms_iou: float = 0.5, max_candidates: int = 100, contain: float | None = 0.7,
-                 rescore: str | os.PathLike | Any | None = "bundled", rescore_weight: float = RESCORE_WEIGHT) -> None:
+                 rescore: str | os.PathLike | Any | None = "bundled", rescore_weight: float = RESCORE_WEIGHT,
+                 points: str | os.PathLike | Any | None = "bundled") -> None:
         for label, value in (("min_face", min_face), ("smallest", smallest), ("max_face", max_face)):
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"the detector source needs {label} > 0 pixels, got {value!r}")
@@ -191,6 +200,9 @@ class DetectorProposals(ProposalSource):
         self._rescorer = None
         if rescore is not None and not (rescore == "bundled" and not context.has("refine")):
             self._rescorer = RefineScorer(context.network("refine", None if rescore == "bundled" else rescore))
+        self._point_stage = None
+        if points is not None and not (points == "bundled" and not context.has("points")):
+            self._point_stage = PointStage(context.network("points", None if points == "bundled" else points))
 
     @classmethod
     def from_spec(cls, arg: str | None, context: SourceContext, **options: Any) -> DetectorProposals:
@@ -199,7 +211,8 @@ class DetectorProposals(ProposalSource):
         return cls._construct(context=context, **options)
 
     def files(self) -> list[str | os.PathLike]:
-        return [f for f in (self.runtime.source, self._rescorer and self._rescorer.runtime.source) if f]
+        return [f for f in (self.runtime.source, self._rescorer and self._rescorer.runtime.source,
+                            self._point_stage and self._point_stage.runtime.source) if f]
 
     def working_image(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:
         """``image`` at the working size, padded to multiples of 64 in the mean colour, as a uint8
@@ -221,8 +234,9 @@ class DetectorProposals(ProposalSource):
 
     @property
     def gives_points(self) -> bool:
-        """True when the network has the landmarks task: each face comes with its five points."""
-        return "landmarks" in self.runtime.config.tasks
+        """True when each face can come with its five points: from the point stage, or from the detector's
+        own point head (the landmarks task)."""
+        return self._point_stage is not None or "landmarks" in self.runtime.config.tasks
 
     def _decode(self, canvas: np.ndarray, threshold: float) -> Detections:
         """The faces (in working pixels) of one network run on ``canvas``, best first."""
@@ -231,9 +245,10 @@ class DetectorProposals(ProposalSource):
                   for s in DETECTOR_STRIDES]
         return decode_detections(levels, threshold, self.nms_iou, _MAX_DECODED)
 
-    def faces(self, image: np.ndarray, threshold: float | None = None) -> Detections:
+    def faces(self, image: np.ndarray, threshold: float | None = None, points: bool = True) -> Detections:
         """The faces in ``image``'s pixels, best first: those of probability >= ``threshold`` (``None``: the
-        source's ``threshold``), with their five points when :attr:`gives_points`."""
+        source's ``threshold``), with their five points when :attr:`gives_points` and ``points``."""
+        want_points = bool(points) and self.gives_points
         h, w = image.shape[:2]
         canvas, sx, sy = self.working_image(image)
         found = self._decode(canvas, self.threshold if threshold is None else threshold)
@@ -251,13 +266,20 @@ class DetectorProposals(ProposalSource):
         if self.max_face is not None:
             keep &= np.sqrt(np.clip(bw, 0, None) * np.clip(bh, 0, None)) <= self.max_face
         keep = np.flatnonzero(keep)[: self.max_candidates]
-        return Detections(b[keep].astype(np.float32), found.scores[keep].astype(np.float32),
-                          None if points is None else points[keep].astype(np.float32))
+        found = Detections(b[keep].astype(np.float32), found.scores[keep].astype(np.float32),
+                           None if points is None or not want_points else points[keep].astype(np.float32))
+        return self._with_points(image, found) if want_points else found
+
+    def _with_points(self, image: np.ndarray, found: Detections) -> Detections:
+        """``found`` with the point stage's points, when there is one (else as it is)."""
+        if self._point_stage is not None:
+            found.points = self._point_stage(image, found.boxes)
+        return found
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (K, 4) in ``image``'s pixels and their face probabilities (K,), float32, best first:
         those of probability >= ``threshold`` (``None``: the source's ``threshold``)."""
-        found = self.faces(image, threshold)
+        found = self.faces(image, threshold, points=False)
         return found.boxes, found.scores
 
     def __call__(self, image: np.ndarray, key: str | None = None) -> np.ndarray:
@@ -276,12 +298,15 @@ class DetectorProposals(ProposalSource):
         found = self.found(image, floor)
         return found.boxes, found.scores
 
-    def found(self, image: np.ndarray, floor: float = 0.0) -> Detections:
-        """:meth:`faces` rescored as :meth:`scored` says, those whose probability is >= ``floor``."""
+    def found(self, image: np.ndarray, floor: float = 0.0, points: bool = False) -> Detections:
+        """:meth:`faces` rescored as :meth:`scored` says, those whose probability is >= ``floor``; with
+        their five points when ``points`` (the point stage runs on these faces only)."""
         w = self.rescore_weight if self._rescorer is not None else 0.0
         needed = float(floor) ** (1.0 / (1.0 - w)) if w < 1.0 else 0.0
-        found = self.faces(image, max(self.threshold, needed))
+        dense_points = points and self._point_stage is None
+        found = self.faces(image, max(self.threshold, needed), points=dense_points)
         if self._rescorer is not None and len(found):
             second = self._rescorer(image, found.boxes)[1]
             found.scores = (found.scores ** (1.0 - w) * np.clip(second, 0, None) ** w).astype(np.float32)
-        return found.select(found.scores >= floor)
+        found = found.select(found.scores >= floor)
+        return self._with_points(image, found) if points and self.gives_points else found

@@ -1,0 +1,245 @@
+"""Training of the detector's point stage (:mod:`hyperface.models.point_refiner`) on the detector's own boxes.
+
+Why on its boxes: the point stage reads faces where the detector put them, loose or off-centre, so it
+learns from exactly those. :func:`collect_faces` runs a detector over the training split of datasets
+with five or 68 points (MTFL, 300-W, ...), keeps for each annotated face the detector's best box
+holding the centre of its points (as ``benchmarks/detector_points.py`` measures, :func:`box_of_face`),
+and stores the box's surroundings (twice the box, at 96 x 96) with the true five points about the
+box's centre in units of its size. Training then cuts each batch's crops from these in one
+``affine_grid`` / ``grid_sample`` call with a random box change (scale, shift, rotation, mirror) and a
+brightness / contrast change, so one stored face gives endless box errors. Loss: the mean point error
+over the eye-centre distance (the NME it is measured by). Validation: the NME on the validation
+split's faces, cut at the detector's box unchanged.
+
+Checkpoints go to ``OUT/checkpoints`` (``--resume`` continues from the newest, ``--time-limit`` stops
+after one); the weights file ``OUT/hyperface-point-refiner.safetensors`` is written at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from hyperface.data.images import ImageReadError, load_image
+from hyperface.evaluate.datasets import EvalDataset, parse_data_specs
+from hyperface.inference.assets import POINTS_WEIGHTS
+from hyperface.inference.crops import sample_crops
+from hyperface.models.point_refiner import PointRefiner, hyperface_point_refiner
+from hyperface.models.weights import save_weights
+from hyperface.points import convert_points
+from hyperface.train.checkpoint import find_checkpoint, restore_training, rng_state, save_checkpoint
+
+__all__ = ["PointTrainOptions", "FaceCrops", "box_of_face", "collect_faces", "random_crops", "point_loss",
+           "validate", "train_point_refiner", "STORE_SIZE", "STORE_SCALE"]
+
+log = logging.getLogger(__name__)
+
+#: Each face is stored as the square ``STORE_SCALE`` times its box about the box's centre, at this size.
+STORE_SIZE = 96
+STORE_SCALE = 2.0
+#: Left and right swap in a mirrored face: eye centres, nose tip, mouth corners.
+MIRROR = [1, 0, 2, 4, 3]
+
+
+@dataclass
+class PointTrainOptions:
+    steps: int = 6000
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: float = 0.05         # share of the steps the learning rate rises over (one cycle)
+    scale_jitter: float = 0.08   # std of the log box scale
+    shift_jitter: float = 0.05   # std of the box shift, in box sizes
+    rotation: float = 10.0       # std of the rotation, degrees
+    photometric: float = 0.2     # std of the brightness and contrast change
+    val_fraction: float = 0.1
+    save_every: int = 500
+    seed: int = 0
+
+
+@dataclass
+class FaceCrops:
+    """Faces cut around the detector's boxes: ``crops`` (N, 96, 96, 3) uint8 (twice the box) and the true
+    five points ``targets`` (N, 5, 2) about the box's centre, in units of its width and height."""
+
+    crops: np.ndarray
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+
+def box_of_face(boxes: np.ndarray, truth: np.ndarray) -> int | None:
+    """Index of the first (best) of ``boxes`` (K, 4) that holds the centre of the points ``truth`` (5, 2)."""
+    cx, cy = truth.mean(axis=0)
+    inside = np.flatnonzero((boxes[:, 0] <= cx) & (cx <= boxes[:, 2]) & (boxes[:, 1] <= cy) & (cy <= boxes[:, 3]))
+    return int(inside[0]) if len(inside) else None
+
+
+def _true_five(face) -> np.ndarray | None:
+    if face.landmarks is None or face.point_set is None:
+        return None
+    points = np.asarray(face.landmarks, dtype=np.float64)
+    five = points if face.point_set == "five" else convert_points(points, None, face.point_set, "five")[0]
+    return five if np.isfinite(five).all() else None
+
+
+def collect_faces(specs: Iterable[str], detector, split: str, val_fraction: float = 0.1,
+                  limit: int | None = None) -> FaceCrops:
+    """The faces with five (or 68) points of ``specs``' ``split`` that ``detector`` (a ``detector``
+    candidate source) finds; an image that cannot be read is reported and skipped."""
+    crops, targets, missed, images = [], [], 0, 0
+    for spec in parse_data_specs(list(specs)):
+        for record in EvalDataset(spec.label, [spec.spec], split=split, val_fraction=val_fraction, limit=limit):
+            try:
+                image = load_image(record.image)
+            except ImageReadError as exc:
+                log.warning("skipped: %s", exc)
+                continue
+            images += 1
+            boxes = detector.faces(image, points=False).boxes
+            for face in record.faces:
+                truth = _true_five(face)
+                if truth is None:
+                    continue
+                k = box_of_face(boxes, truth)
+                if k is None:
+                    missed += 1
+                    continue
+                box = boxes[k].astype(np.float64)
+                centre, size = (box[:2] + box[2:]) / 2, box[2:] - box[:2]
+                around = np.concatenate([centre - size * STORE_SCALE / 2, centre + size * STORE_SCALE / 2])
+                crops.append(sample_crops(image, around[None], STORE_SIZE)[0])
+                targets.append((truth - centre) / size)
+            if images % 1000 == 0:
+                log.info("%s: %d images, %d faces", split, images, len(crops))
+    if not crops:
+        raise ValueError(f"no face with five or 68 points was found in the {split} split of {', '.join(specs)}")
+    log.info("%s split: %d faces from %d images (%d annotated faces not found)", split, len(crops), images, missed)
+    return FaceCrops(np.stack(crops), np.asarray(targets, np.float32))
+
+
+def _cut(stored: torch.Tensor, theta: torch.Tensor, size: int) -> torch.Tensor:
+    """Crops (B, 3, size, size) in [-1, 1] of uint8 stored faces (B, 3, 96, 96) at the boxes ``theta`` gives."""
+    grid = F.affine_grid(theta, [len(stored), 3, size, size], align_corners=False)
+    return F.grid_sample(stored.float() / 127.5 - 1.0, grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False)
+
+
+def _crop_theta(n: int, context: float) -> torch.Tensor:
+    """``affine_grid``'s matrices for the box itself (times ``context``) in the stored face."""
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = context / STORE_SCALE
+    return theta
+
+
+def random_crops(stored: torch.Tensor, targets: torch.Tensor, net: PointRefiner, opts: PointTrainOptions,
+                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch's network input and its targets: each stored face cut at a randomly changed box.
+
+    A box scaled ``s``, shifted ``d`` (box sizes) and turned ``a`` maps the new box's units ``v`` to the
+    old box's ``u = d + s R(a) v``, so the targets become ``v = R(a)^T (u - d) / s`` (mirrored: x negated
+    and left and right swapped).
+    """
+    n = len(stored)
+    context = float(net.config.arch_kwargs["context"])
+    s = torch.exp(torch.randn(n, generator=gen) * opts.scale_jitter)
+    d = torch.randn(n, 2, generator=gen) * opts.shift_jitter
+    a = torch.randn(n, generator=gen) * math.radians(opts.rotation)
+    cos, sin = torch.cos(a), torch.sin(a)
+    rot = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # (n, 2, 2)
+    mirror = torch.rand(n, generator=gen) < 0.5
+    sign = torch.ones(n, 2)
+    sign[mirror, 0] = -1.0
+    # stored-face coordinates are old-box units * 2 / STORE_SCALE; the crop spans the new box times context
+    linear = rot * (s * context / STORE_SCALE)[:, None, None] * sign[:, None, :]
+    theta = torch.cat([linear, (d * 2 / STORE_SCALE)[:, :, None]], dim=2)
+    v = torch.einsum("nji,npj->npi", rot, targets - d[:, None]) / s[:, None, None]
+    v[mirror] = v[mirror][:, MIRROR] * torch.tensor([-1.0, 1.0])
+    x = _cut(stored, theta, net.config.input_size)
+    gain = 1 + opts.photometric * torch.randn(n, 1, 1, 1, generator=gen).clamp(-2, 2)
+    bias = opts.photometric * torch.randn(n, 1, 1, 1, generator=gen).clamp(-2, 2)
+    return (x * gain + bias).clamp(-1, 1), v
+
+
+def point_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Mean point distance over the true eye-centre distance (points (B, 5, 2) in box units)."""
+    eyes = (truth[:, 0] - truth[:, 1]).norm(dim=-1).clamp(min=0.05)
+    return ((predicted - truth).norm(dim=-1).mean(dim=-1) / eyes).mean()
+
+
+@torch.no_grad()
+def validate(net: PointRefiner, faces: FaceCrops, batch: int = 512) -> float:
+    """NME (eye-centre distance) of ``net`` on ``faces`` cut at the detector's boxes unchanged."""
+    was = net.training
+    net.eval()
+    stored = torch.from_numpy(faces.crops).permute(0, 3, 1, 2)
+    context = float(net.config.arch_kwargs["context"])
+    predicted = torch.cat([net(_cut(stored[i:i + batch], _crop_theta(len(stored[i:i + batch]), context),
+                                    net.config.input_size))["landmarks"] for i in range(0, len(stored), batch)])
+    net.train(was)
+    truth = torch.from_numpy(faces.targets)
+    eyes = (truth[:, 0] - truth[:, 1]).norm(dim=-1).clamp(min=1e-6)
+    return float(((predicted - truth).norm(dim=-1).mean(dim=-1) / eyes).mean())
+
+
+def train_point_refiner(train: FaceCrops, val: FaceCrops | None, out: str | Path, opts: PointTrainOptions, *,
+                        resume: bool = False, time_limit: float | None = None, data: list[str] | None = None) -> Path:
+    """Train on ``train`` (validating on ``val`` at each checkpoint); writes ``OUT/hyperface-point-refiner.safetensors``.
+
+    ``resume`` continues from the newest checkpoint in ``out``; ``time_limit`` (seconds) stops after the
+    first checkpoint past it (returning that checkpoint's weights), so a later ``resume`` goes on.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(opts.seed)
+    net = hyperface_point_refiner()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=opts.lr, total_steps=opts.steps,
+                                                   pct_start=opts.warmup)
+    gen = torch.Generator().manual_seed(opts.seed)
+    step = 0
+    checkpoint = find_checkpoint(out) if resume else None
+    if checkpoint is not None:
+        step = restore_training(checkpoint, net, optimizer, schedule)
+        gen.set_state(checkpoint.state["generator"])
+        log.info("resuming from step %d (%s)", step, checkpoint.weights.parent)
+    stored = torch.from_numpy(train.crops).permute(0, 3, 1, 2)
+    targets = torch.from_numpy(train.targets)
+    net.train()
+    started, seen, running = time.monotonic(), 0, None
+    while step < opts.steps:
+        index = torch.randint(0, len(stored), (opts.batch_size,), generator=gen)
+        x, v = random_crops(stored[index], targets[index], net, opts, gen)
+        loss = point_loss(net(x)["landmarks"], v)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        step, seen = step + 1, seen + opts.batch_size
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        if step % 100 == 0:
+            elapsed = time.monotonic() - started
+            log.info("step %d/%d loss %.4f lr %.2e %.0f crops/s (%.0f s)", step, opts.steps, running,
+                     schedule.get_last_lr()[0], seen / elapsed, elapsed)
+        if step % opts.save_every == 0 or step == opts.steps:
+            nme = validate(net, val) if val is not None and len(val) else None
+            if nme is not None:
+                log.info("step %d: validation NME %.4f", step, nme)
+            state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": rng_state(),
+                     "generator": gen.get_state()}
+            save_checkpoint(out, net, state, {"run": str(out), "stage": "points", "epoch": 0, "step": step,
+                                              "val_nme": nme})
+            if time_limit is not None and time.monotonic() - started > time_limit and step < opts.steps:
+                log.info("time limit reached at step %d; resume to go on", step)
+                return out / "last.safetensors"
+    net.config.meta["training"] = {"steps": step, "data": list(data or [])}
+    return save_weights(net.eval(), out / POINTS_WEIGHTS)
