@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -148,14 +149,27 @@ class RuntimeOptions:
 #: us, fresh processes; with both cores kept busy 50 us was the sweep's best, 16.6 ms against 22.3 never
 #: spinning). ``benchmarks/analyze_speed.py`` times the never-spinning setting beside this one, quiet and busy.
 SPIN_MICROSECONDS = 50
+#: The first onnxruntime that reads ``session.intra_op.spin_duration_us``: an older one ignores the key and
+#: would spin its default time (the slowest setting above), so there the threads never spin.
+SPIN_DURATION_SINCE = (1, 27)
+
+
+def _bounded_spin_supported() -> bool:
+    import onnxruntime as ort
+
+    parts = [int(p) for p in re.findall(r"\d+", ort.__version__)[:2]]
+    return tuple(parts) >= SPIN_DURATION_SINCE
 
 
 def session_options(threads: int | None = None, spin_us: int | None = None) -> Any:
     """onnxruntime session options shared by every session: quiet, ``threads`` intra-op threads that spin
-    ``spin_us`` microseconds (None: :data:`SPIN_MICROSECONDS`; 0: never) before they sleep."""
+    ``spin_us`` microseconds (None: :data:`SPIN_MICROSECONDS`; 0: never; never on an onnxruntime older
+    than :data:`SPIN_DURATION_SINCE`, which cannot bound the spin) before they sleep."""
     import onnxruntime as ort
 
     spin = SPIN_MICROSECONDS if spin_us is None else int(spin_us)
+    if spin > 0 and not _bounded_spin_supported():
+        spin = 0
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin > 0 else "0")

@@ -97,3 +97,13 @@ def test_onnx_threads_spin_briefly_before_they_sleep(proposal_weights):
     a = FaceAnalyzer(BlobNet(), proposals="fast", proposal_options={"weights": proposal_weights, "refine": None})
     for runtime in (a.stage_one.runtime, a.proposals.runtime):  # every session the analyzer builds
         assert entries(runtime._run.session.get_session_options()) == ["1", str(SPIN_MICROSECONDS)]
+
+
+def test_an_onnxruntime_that_cannot_bound_the_spin_never_spins(monkeypatch):
+    import onnxruntime
+
+    from hyperface.runtime import session_options
+
+    monkeypatch.setattr(onnxruntime, "__version__", "1.20.1")  # before session.intra_op.spin_duration_us
+    opts = session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -63,3 +63,13 @@ def test_relative_coordinates_round_trip():
     np.testing.assert_allclose(pts[0], [[10, 20], [50, 100], [30, 80]])
     np.testing.assert_allclose(pts[1], [[0, 0], [8, 4], [4, 3]])
     np.testing.assert_allclose(image_to_relative(pts, boxes), rel, atol=1e-12)
+
+
+def test_a_crowd_of_boxes_is_sampled_in_parts_with_the_same_crops():
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    boxes = np.stack([rng.uniform(0, 80, 700), rng.uniform(0, 60, 700)], axis=1)
+    boxes = np.concatenate([boxes, boxes + rng.uniform(8, 60, (700, 2))], axis=1)  # 700 x 96 rows: over remap's limit
+    crowd = sample_crops(pixels, boxes, 48)
+    assert crowd.shape == (700, 48, 48, 3)
+    np.testing.assert_array_equal(crowd[::97], np.concatenate([sample_crops(pixels, b[None], 48) for b in boxes[::97]]))

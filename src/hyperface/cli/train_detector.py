@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_step_loop(command: str, train: Callable[[], Path]) -> int:
     """Run ``train`` (a step loop that checkpoints and returns its weights file) as ``hyperface COMMAND``:
-    the file printed and 0; Ctrl-C 130 with how to go on; a bad input or checkpoint 2 with its message."""
+    the file printed and 0; Ctrl-C 130 with how to go on; a bad input or checkpoint 2 with its message; a
+    run folder that cannot be written 1."""
     from hyperface.train.checkpoint import CheckpointError
 
     try:
@@ -91,5 +92,8 @@ def run_step_loop(command: str, train: Callable[[], Path]) -> int:
     except (FileNotFoundError, ValueError, CheckpointError) as exc:
         print(f"hyperface {command}: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the run folder: not writable, full, a file in the way
+        print(f"hyperface {command}: cannot write the run: {exc}", file=sys.stderr)
+        return 1
     print(path)
     return 0

@@ -8,7 +8,7 @@ The detector (``--detector``, the bundled one by default) runs over each dataset
 each face with five or 68 points it finds becomes a training face, the validation split's faces
 measure the NME at every checkpoint. Writes ``OUT/hyperface-point-refiner.safetensors`` when done
 (``FaceAnalyzer(proposal_options={"points": PATH})``, or ``hyperface export --points PATH``). See
-docs/training.md ("The detector's point stage").
+docs/training.md ("v0.11: the detector's point stage").
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hyperface.cli.outputs import UsageError, check_output_folder
 from hyperface.cli.train_detector import add_run_arguments, run_step_loop
 
 __all__ = ["add_arguments", "run"]
@@ -43,6 +44,11 @@ def run(args: argparse.Namespace) -> int:
         print("hyperface train-point-refiner: --steps and --batch-size must be >= 1", file=sys.stderr)
         return 2
     opts = PointTrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction)
+    try:  # before the detector's pass over the data, not after it
+        check_output_folder(args.out, "--out")
+    except UsageError as exc:
+        print(f"hyperface train-point-refiner: {exc}", file=sys.stderr)
+        return 2
 
     def train() -> Path:
         if args.detector.partition(":")[0] != DetectorProposals.name:

@@ -21,6 +21,8 @@ from hyperface.data.candidates import extract_crop
 
 __all__ = ["extract_crops", "sample_crops", "relative_to_image", "image_to_relative"]
 
+_REMAP_ROWS = 32767
+
 
 def extract_crops(image: np.ndarray, boxes: np.ndarray, size: int, context: float = 1.0) -> np.ndarray:
     """uint8 crops (K, size, size, 3) of the RGB ``image`` at ``boxes`` (K, 4), exactly as prepared."""
@@ -38,6 +40,9 @@ def sample_crops(image: np.ndarray, boxes: np.ndarray, size: int, sampling: int 
     h, w = image.shape[:2]
     if k == 0:
         return np.zeros((0, size, size, 3), np.uint8)
+    most = _REMAP_ROWS // n  # OpenCV's remap takes maps of at most 32767 rows: a crowd goes in parts
+    if k > most:
+        return np.concatenate([sample_crops(image, boxes[i:i + most], size, sampling) for i in range(0, k, most)])
     rw = np.maximum(boxes[:, 2] - boxes[:, 0], 1.0)
     rh = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
     grid = (np.arange(n, dtype=np.float32) + 0.5) / sampling  # sample positions in crop pixels

@@ -4,8 +4,8 @@ Why on its boxes: the point stage reads faces where the detector put them, loose
 learns from exactly those. :func:`collect_faces` runs a detector over the training split of datasets
 with five or 68 points (MTFL, 300-W, ...), keeps for each annotated face the detector's best box
 holding the centre of its points (as ``benchmarks/detector_points.py`` measures, :func:`box_of_face`),
-and stores the box's surroundings (twice the box, at 96 x 96) with the true five points about the
-box's centre in units of its size. Training then cuts each batch's crops from these in one
+and stores the box's surroundings (its width and height doubled about its centre, resampled to 96 x
+96) with the true five points about the box's centre in units of its size. Training then cuts each batch's crops from these in one
 ``affine_grid`` / ``grid_sample`` call with a random box change (scale, shift, rotation, mirror) and a
 brightness / contrast change, so one stored face gives endless box errors. Loss: the mean point error
 over the eye-centre distance (the NME it is measured by). Validation: the NME on the validation
@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +34,11 @@ from hyperface.inference.assets import POINTS_WEIGHTS
 from hyperface.inference.crops import sample_crops
 from hyperface.models.point_refiner import PointRefiner, hyperface_point_refiner
 from hyperface.models.weights import save_weights
-from hyperface.points import convert_points
-from hyperface.train.checkpoint import find_checkpoint, restore_training, rng_state, save_checkpoint
+from hyperface.inference.proposals.point_stage import context_boxes
+from hyperface.points import convert_points, get_point_set
+from hyperface.train.checkpoint import (
+    CheckpointError, find_checkpoint, restore_training, rng_state, save_checkpoint,
+)
 
 __all__ = ["PointTrainOptions", "FaceCrops", "box_of_face", "collect_faces", "random_crops", "point_loss",
            "validate", "train_point_refiner", "STORE_SIZE", "STORE_SCALE"]
@@ -46,7 +49,7 @@ log = logging.getLogger(__name__)
 STORE_SIZE = 96
 STORE_SCALE = 2.0
 #: Left and right swap in a mirrored face: eye centres, nose tip, mouth corners.
-MIRROR = [1, 0, 2, 4, 3]
+MIRROR = list(get_point_set("five").flip_permutation)
 
 
 @dataclass
@@ -116,8 +119,7 @@ def collect_faces(specs: Iterable[str], detector, split: str, val_fraction: floa
                     continue
                 box = boxes[k].astype(np.float64)
                 centre, size = (box[:2] + box[2:]) / 2, box[2:] - box[:2]
-                around = np.concatenate([centre - size * STORE_SCALE / 2, centre + size * STORE_SCALE / 2])
-                crops.append(sample_crops(image, around[None], STORE_SIZE)[0])
+                crops.append(sample_crops(image, context_boxes(box[None], STORE_SCALE), STORE_SIZE)[0])
                 targets.append((truth - centre) / size)
             if images % 1000 == 0:
                 log.info("%s: %d images, %d faces", split, images, len(crops))
@@ -195,8 +197,9 @@ def train_point_refiner(train: FaceCrops, val: FaceCrops | None, out: str | Path
                         resume: bool = False, time_limit: float | None = None, data: list[str] | None = None) -> Path:
     """Train on ``train`` (validating on ``val`` at each checkpoint); writes ``OUT/hyperface-point-refiner.safetensors``.
 
-    ``resume`` continues from the newest checkpoint in ``out``; ``time_limit`` (seconds) stops after the
-    first checkpoint past it (returning that checkpoint's weights), so a later ``resume`` goes on.
+    ``resume`` continues from the newest checkpoint in ``out`` (the same options and data, else a
+    :class:`CheckpointError` names what changed); ``time_limit`` (seconds) stops after the first
+    checkpoint past it (returning that checkpoint's weights), so a later ``resume`` goes on.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -212,6 +215,14 @@ def train_point_refiner(train: FaceCrops, val: FaceCrops | None, out: str | Path
         step = restore_training(checkpoint, net, optimizer, schedule)
         gen.set_state(checkpoint.state["generator"])
         log.info("resuming from step %d (%s)", step, checkpoint.weights.parent)
+    settings = {k: v for k, v in asdict(opts).items() if k != "save_every"} | {"data": list(data or [])}
+    if checkpoint is not None:
+        saved = checkpoint.state.get("settings", settings)
+        changed = sorted(k for k in settings if saved.get(k) != settings[k])
+        if changed:
+            raise CheckpointError(f"{checkpoint.weights.parent}: the run was started with other settings ("
+                                  + ", ".join(f"{k} {saved.get(k)!r}, now {settings[k]!r}" for k in changed)
+                                  + "); resume it with the same ones, or start a new --out")
     stored = torch.from_numpy(train.crops).permute(0, 3, 1, 2)
     targets = torch.from_numpy(train.targets)
     net.train()
@@ -235,7 +246,7 @@ def train_point_refiner(train: FaceCrops, val: FaceCrops | None, out: str | Path
             if nme is not None:
                 log.info("step %d: validation NME %.4f", step, nme)
             state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "rng": rng_state(),
-                     "generator": gen.get_state()}
+                     "generator": gen.get_state(), "settings": settings}
             save_checkpoint(out, net, state, {"run": str(out), "stage": "points", "epoch": 0, "step": step,
                                               "val_nme": nme})
             if time_limit is not None and time.monotonic() - started > time_limit and step < opts.steps:

@@ -43,8 +43,9 @@ against 0.894 at 12, its whole call on a 640 x 480 image about 4 ms slower (``be
 a ``hyperface-point-refiner`` network that reads each face's five points from a crop of its box, as
 MTCNN's last stage does, in place of the detector's own point head (which learned little more than
 the average face: docs/training.md); ``None``: the detector's own points, if it has a point head.
-Points cost a run of it per face, so they are computed only where asked for (:meth:`DetectorProposals.faces`,
-:meth:`DetectorProposals.found` with ``points=True``): the ``direct`` pipeline asks, the paper's does not.
+Points cost a run of it per face, so they are computed only where asked for: :meth:`DetectorProposals.faces`
+gives them unless ``points=False``, :meth:`DetectorProposals.found` (what the analyzer calls) only with
+``points=True``; the ``direct`` pipeline asks, the paper's does not.
 
 ``weights``: a ``hyperface-detector`` network file (``hyperface train-detector --out DIR`` writes
 ``DIR/hyperface-detector.safetensors``; ``hyperface export`` its ONNX), a model object, or None for

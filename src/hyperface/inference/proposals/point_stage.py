@@ -1,9 +1,10 @@
 """The detector's point stage (``hyperface-point-refiner``, MTCNN's O-Net) on found boxes.
 
 It reads the five points (eye centres, nose tip, mouth corners) of the face in each box from a crop
-of the box enlarged by the network's ``context`` (its weights file says how much), cut as its
-training crops were (``roi_align``-like sampling, :func:`hyperface.inference.crops.sample_crops`),
-and answers them in image pixels. The ``detector`` source runs it on the boxes whose points are
+of the box enlarged by the network's ``context`` (its weights file says how much), sampled as
+``roi_align`` samples (:func:`hyperface.inference.crops.sample_crops`; training cuts the same
+crops, up to resampling blur, from the faces it stored with the same sampling), and answers them in
+image pixels. The ``detector`` source runs it on the boxes whose points are
 asked for (:meth:`hyperface.inference.proposals.detector.DetectorProposals.faces`).
 """
 
