@@ -70,7 +70,7 @@ def test_a_training_crop_without_jitter_is_the_crop_inference_cuts():
     size, context = net.config.input_size, net.config.arch_kwargs["context"]
     c, wh = (box[:, :2] + box[:, 2:]) / 2, box[:, 2:] - box[:, :2]
     stored = sample_crops(image, np.concatenate([c - wh, c + wh], axis=1), STORE_SIZE)
-    train = _cut(torch.from_numpy(stored).permute(0, 3, 1, 2), _crop_theta(1, context), size)
+    train = _cut(torch.from_numpy(stored).permute(0, 3, 1, 2), _crop_theta(1, context), net)
     train = ((train[0].permute(1, 2, 0).numpy() + 1) * 127.5)
     served = sample_crops(image, context_boxes(box, context), size)[0].astype(np.float64)
     assert np.abs(train - served).mean() < 0.5 * np.abs(train - np.roll(served, 1, axis=1)).mean()  # not a pixel off

@@ -99,8 +99,9 @@ def collect_faces(specs: Iterable[str], detector, split: str, val_fraction: floa
                   limit: int | None = None) -> FaceCrops:
     """The faces with five (or 68) points of ``specs``' ``split`` that ``detector`` (a ``detector``
     candidate source) finds; an image that cannot be read is reported and skipped."""
+    specs = list(specs)
     crops, targets, missed, images = [], [], 0, 0
-    for spec in parse_data_specs(list(specs)):
+    for spec in parse_data_specs(specs):
         for record in EvalDataset(spec.label, [spec.spec], split=split, val_fraction=val_fraction, limit=limit):
             try:
                 image = load_image(record.image)
@@ -129,10 +130,18 @@ def collect_faces(specs: Iterable[str], detector, split: str, val_fraction: floa
     return FaceCrops(np.stack(crops), np.asarray(targets, np.float32))
 
 
-def _cut(stored: torch.Tensor, theta: torch.Tensor, size: int) -> torch.Tensor:
-    """Crops (B, 3, size, size) in [-1, 1] of uint8 stored faces (B, 3, 96, 96) at the boxes ``theta`` gives."""
+def _normalisation(net: PointRefiner) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's input mean and std, (1, 3, 1, 1) each (its ONNX export normalises pixels with them)."""
+    return torch.tensor(net.config.mean).view(1, 3, 1, 1), torch.tensor(net.config.std).view(1, 3, 1, 1)
+
+
+def _cut(stored: torch.Tensor, theta: torch.Tensor, net: PointRefiner) -> torch.Tensor:
+    """``net``'s input: crops (B, 3, S, S) of uint8 stored faces (B, 3, 96, 96) at the boxes ``theta`` gives,
+    normalised as the network's input."""
+    size = net.config.input_size
+    mean, std = _normalisation(net)
     grid = F.affine_grid(theta, [len(stored), 3, size, size], align_corners=False)
-    return F.grid_sample(stored.float() / 127.5 - 1.0, grid, mode="bilinear", padding_mode="zeros",
+    return F.grid_sample((stored.float() / 255.0 - mean) / std, grid, mode="bilinear", padding_mode="zeros",
                          align_corners=False)
 
 
@@ -166,10 +175,11 @@ def random_crops(stored: torch.Tensor, targets: torch.Tensor, net: PointRefiner,
     theta = torch.cat([linear, (d * 2 / STORE_SCALE)[:, :, None]], dim=2)
     v = torch.einsum("nji,npj->npi", rot, targets - d[:, None]) / s[:, None, None]
     v[mirror] = v[mirror][:, MIRROR] * torch.tensor([-1.0, 1.0])
-    x = _cut(stored, theta, net.config.input_size)
+    x = _cut(stored, theta, net)
     gain = 1 + opts.photometric * torch.randn(n, 1, 1, 1, generator=gen).clamp(-2, 2)
     bias = opts.photometric * torch.randn(n, 1, 1, 1, generator=gen).clamp(-2, 2)
-    return (x * gain + bias).clamp(-1, 1), v
+    mean, std = _normalisation(net)
+    return torch.clamp(x * gain + bias, -mean / std, (1 - mean) / std), v  # within the pixels' range
 
 
 def point_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -186,7 +196,7 @@ def validate(net: PointRefiner, faces: FaceCrops, batch: int = 512) -> float:
     stored = torch.from_numpy(faces.crops).permute(0, 3, 1, 2)
     context = float(net.config.arch_kwargs["context"])
     predicted = torch.cat([net(_cut(stored[i:i + batch], _crop_theta(len(stored[i:i + batch]), context),
-                                    net.config.input_size))["landmarks"] for i in range(0, len(stored), batch)])
+                                    net))["landmarks"] for i in range(0, len(stored), batch)])
     net.train(was)
     truth = torch.from_numpy(faces.targets)
     eyes = (truth[:, 0] - truth[:, 1]).norm(dim=-1).clamp(min=1e-6)
