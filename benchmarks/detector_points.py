@@ -26,9 +26,9 @@ import numpy as np
 from hyperface.data.images import load_image
 from hyperface.evaluate.datasets import EvalDataset, parse_data_specs
 from hyperface.evaluate.metrics import nme_5
-from hyperface.evaluate.references import convert_prediction
 from hyperface.inference.proposals import SourceContext, create_proposals
 from hyperface.inference.proposals.point_stage import PointStage
+from hyperface.points import to_five
 from hyperface.train.point_refiner import box_of_face
 
 
@@ -40,9 +40,7 @@ def _matches(source, records: list, stages: list):
         found = source.faces(image)  # faces come best first
         readers = [found.points] + [stage(image, found.boxes) for stage in stages]
         for face in record.faces:
-            if face.landmarks is None:
-                continue
-            truth = convert_prediction(np.asarray(face.landmarks, dtype=np.float64), face.point_set, "five")
+            truth = to_five(face.landmarks, face.point_set)
             if not np.isfinite(truth).all():
                 continue
             k = box_of_face(found.boxes, truth)

@@ -108,9 +108,7 @@ def measure_point_refiner(batch: int, steps: int) -> dict:
     """The detector's point stage trains in a loop of its own (``hyperface train-point-refiner``): its
     real step (crops cut with random boxes from stored faces, the NME loss, backward, AdamW) on random
     stored faces; the data are in memory, so nothing waits for a loader."""
-    from hyperface.train.point_refiner import (
-        STORE_SIZE, FaceCrops, PointTrainOptions, point_loss, random_crops,
-    )
+    from hyperface.train.point_refiner import STORE_SIZE, FaceCrops, PointTrainOptions, train_step
 
     torch.manual_seed(0)
     model = create_model("hyperface-point-refiner").train()
@@ -123,11 +121,7 @@ def measure_point_refiner(batch: int, steps: int) -> dict:
     times = []
     for _ in range(steps + 1):  # the first is the warm-up
         t = time.perf_counter()
-        x, v = random_crops(stored, targets, model, opts, gen)
-        loss = point_loss(model(x)["landmarks"], v)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, optimizer, stored, targets, opts, gen)
         times.append(time.perf_counter() - t)
     step_s = sum(times[1:]) / steps
     return {"arch": "hyperface-point-refiner", "input": model.config.input_size, "crop": STORE_SIZE,

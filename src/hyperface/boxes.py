@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["as_boxes", "box_area", "box_iou", "inside_share", "nms", "batched_nms"]
+__all__ = ["as_boxes", "box_area", "box_iou", "inside_share", "scale_boxes", "nms", "batched_nms"]
 
 
 def as_boxes(boxes: ArrayLike) -> np.ndarray:
@@ -27,6 +27,14 @@ def box_area(boxes: ArrayLike) -> np.ndarray:
     """Areas of (N, 4) boxes (0 for an inverted box)."""
     b = as_boxes(boxes)
     return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def scale_boxes(boxes: ArrayLike, factor: float) -> np.ndarray:
+    """(N, 4) boxes enlarged ``factor`` times about their centres (a crop's context around a box)."""
+    b = as_boxes(boxes)
+    c = (b[:, :2] + b[:, 2:]) / 2
+    half = (b[:, 2:] - b[:, :2]) * (factor / 2)
+    return np.concatenate([c - half, c + half], axis=1)
 
 
 def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ __all__ = [
     "get_point_set",
     "convert_matrix",
     "convert_points",
+    "to_five",
     "FIVE_POINT_BOX_FACTOR",
     "mean_point_error",
 ]
@@ -215,3 +216,19 @@ def convert_points(points: np.ndarray, visibility: np.ndarray | None, source: st
     contributes = w > 0
     out_vis = available & ~np.any(contributes & ~vis[None, :], axis=1)
     return out, out_vis
+
+
+def to_five(points: np.ndarray | None, point_set: str | None) -> np.ndarray:
+    """A face's five points (eye centres, nose tip, mouth corners, (5, 2) float64) from its landmarks in
+    any point set; NaN where they cannot be had: no landmarks, an unknown set, a missing source point."""
+    none = np.full((5, 2), np.nan)
+    if points is None or point_set is None:
+        return none
+    pts = np.asarray(points, dtype=np.float64)
+    try:
+        five, _ = convert_points(pts, None, point_set, "five")
+    except (KeyError, ValueError):
+        return none
+    w, _ = convert_matrix(point_set, "five")
+    five[(w != 0) @ ~np.isfinite(pts).all(axis=1)] = np.nan  # made from a missing point: missing, not 0
+    return five

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hyperface.boxes import as_boxes, batched_nms, box_area, box_iou, inside_share, nms
+from hyperface.boxes import as_boxes, batched_nms, box_area, box_iou, inside_share, nms, scale_boxes
 
 torch = pytest.importorskip("torch")
 ops = pytest.importorskip("torchvision.ops")
@@ -65,3 +65,9 @@ def test_inside_share_is_the_share_of_each_box_in_another():
     assert share[0, 1] == pytest.approx(0.5) and share[1, 0] == pytest.approx(0.5)
     assert share[0, 2] == 1.0 and share[2, 0] == pytest.approx(0.04) and share[1, 2] == 0.0
     assert share[0, 3] == 0.0 and np.allclose(np.diag(share)[:3], 1.0)  # an empty box lies in nothing
+
+
+def test_scale_boxes_keeps_the_centre_and_scales_each_side():
+    boxes = np.array([[10.0, 20.0, 30.0, 60.0], [0.0, 0.0, 4.0, 2.0]])
+    np.testing.assert_allclose(scale_boxes(boxes, 2.0), [[0.0, 0.0, 40.0, 80.0], [-2.0, -1.0, 6.0, 3.0]])
+    np.testing.assert_allclose(scale_boxes(boxes[0], 1.25), [[7.5, 15.0, 32.5, 65.0]])  # one box, as (1, 4)

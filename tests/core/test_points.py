@@ -114,3 +114,18 @@ def test_the_five_point_box_factor_is_named_once():
     d_em = np.linalg.norm(pts[:2].mean(0) - pts[3:].mean(0))
     assert box[2] - box[0] == pytest.approx(2 * FIVE_POINT_BOX_FACTOR * max(40.0, d_em))
     np.testing.assert_allclose(fit_boxes(pts[None], "five")[0], box, rtol=1e-6)
+
+
+def test_to_five_gives_a_faces_five_points_or_nan_where_they_cannot_be_had():
+    from hyperface.points import convert_points, to_five
+
+    rng = np.random.default_rng(0)
+    marks = rng.uniform(0, 100, (68, 2))
+    np.testing.assert_allclose(to_five(marks, "ibug68"), convert_points(marks, None, "ibug68", "five")[0])
+    five = rng.uniform(0, 100, (5, 2))
+    np.testing.assert_allclose(to_five(five, "five"), five)
+    assert np.isnan(to_five(None, "ibug68")).all() and np.isnan(to_five(marks, None)).all()
+    assert np.isnan(to_five(marks, "no-such-set")).all()
+    marks[36] = np.nan  # an outer eye corner: the eye centre made from it is missing, not a wrong number
+    got = to_five(marks, "ibug68")
+    assert np.isnan(got).any() and np.isfinite(got[2:]).all()

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hyperface.inference.crops import sample_crops
-from hyperface.inference.proposals.point_stage import context_boxes
+from hyperface.boxes import scale_boxes
 from hyperface.models.point_refiner import hyperface_point_refiner
 from hyperface.train.checkpoint import CheckpointError
 from hyperface.train.point_refiner import (
@@ -72,7 +72,7 @@ def test_a_training_crop_without_jitter_is_the_crop_inference_cuts():
     stored = sample_crops(image, np.concatenate([c - wh, c + wh], axis=1), STORE_SIZE)
     train = _cut(torch.from_numpy(stored).permute(0, 3, 1, 2), _crop_theta(1, context), net)
     train = ((train[0].permute(1, 2, 0).numpy() + 1) * 127.5)
-    served = sample_crops(image, context_boxes(box, context), size)[0].astype(np.float64)
+    served = sample_crops(image, scale_boxes(box, context), size)[0].astype(np.float64)
     assert np.abs(train - served).mean() < 0.5 * np.abs(train - np.roll(served, 1, axis=1)).mean()  # not a pixel off
     assert np.abs(train - served).mean() < 1.5  # the same pixels up to resampling blur
 

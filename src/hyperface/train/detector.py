@@ -42,7 +42,7 @@ from hyperface.data.splits import DEFAULT_VAL_FRACTION, split_of
 from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.models.detector import ALIGN, SIZE_RANGES, STRIDES, FaceDetectorNet, cell_centres, hyperface_detector
 from hyperface.models.weights import save_weights
-from hyperface.points import convert_points
+from hyperface.points import to_five
 from hyperface.train.checkpoint import find_checkpoint, restore_training, rng_state, save_checkpoint
 from hyperface.train.occlusion import PHOTOMETRIC, draw_mask
 
@@ -107,19 +107,7 @@ def _photo(record: ImageRecord, max_side: int) -> Photo:
     marks = [None if f.landmarks is None else f.landmarks * s for f in record.faces]
     sets = [f.point_set for f in record.faces]
     return Photo(image, boxes, ignore, marks, sets, record.all_faces_annotated, record.key,
-                 np.asarray([_five(m, ps) for m, ps in zip(marks, sets)], np.float32).reshape(-1, 5, 2))
-
-
-def _five(points: np.ndarray | None, point_set: str | None) -> np.ndarray:
-    """A face's five points (eye centres, nose tip, mouth corners) from its landmarks; NaN without them."""
-    none = np.full((5, 2), np.nan)
-    if points is None or point_set is None:
-        return none
-    try:
-        five = convert_points(points, None, point_set, "five")[0]
-    except (KeyError, ValueError):
-        return none
-    return five if np.isfinite(five).all() else none
+                 np.asarray([to_five(m, ps) for m, ps in zip(marks, sets)], np.float32).reshape(-1, 5, 2))
 
 
 def load_photos(specs: list[str], max_side: int, val_fraction: float, limit: int | None = None) -> list[list[Photo]]:

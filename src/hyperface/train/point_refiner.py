@@ -34,14 +34,14 @@ from hyperface.inference.assets import POINTS_WEIGHTS
 from hyperface.inference.crops import sample_crops
 from hyperface.models.point_refiner import PointRefiner, hyperface_point_refiner
 from hyperface.models.weights import save_weights
-from hyperface.inference.proposals.point_stage import context_boxes
-from hyperface.points import convert_points, get_point_set
+from hyperface.boxes import scale_boxes
+from hyperface.points import get_point_set, to_five
 from hyperface.train.checkpoint import (
     CheckpointError, find_checkpoint, restore_training, rng_state, save_checkpoint,
 )
 
 __all__ = ["PointTrainOptions", "FaceCrops", "box_of_face", "collect_faces", "random_crops", "point_loss",
-           "validate", "train_point_refiner", "STORE_SIZE", "STORE_SCALE"]
+           "train_step", "validate", "train_point_refiner", "STORE_SIZE", "STORE_SCALE"]
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +87,6 @@ def box_of_face(boxes: np.ndarray, truth: np.ndarray) -> int | None:
     return int(inside[0]) if len(inside) else None
 
 
-def _true_five(face) -> np.ndarray | None:
-    if face.landmarks is None or face.point_set is None:
-        return None
-    points = np.asarray(face.landmarks, dtype=np.float64)
-    five = points if face.point_set == "five" else convert_points(points, None, face.point_set, "five")[0]
-    return five if np.isfinite(five).all() else None
-
-
 def collect_faces(specs: Iterable[str], detector, split: str, val_fraction: float = 0.1,
                   limit: int | None = None) -> FaceCrops:
     """The faces with five (or 68) points of ``specs``' ``split`` that ``detector`` (a ``detector``
@@ -111,8 +103,8 @@ def collect_faces(specs: Iterable[str], detector, split: str, val_fraction: floa
             images += 1
             boxes = detector.faces(image, points=False).boxes
             for face in record.faces:
-                truth = _true_five(face)
-                if truth is None:
+                truth = to_five(face.landmarks, face.point_set)
+                if not np.isfinite(truth).all():
                     continue
                 k = box_of_face(boxes, truth)
                 if k is None:
@@ -120,7 +112,7 @@ def collect_faces(specs: Iterable[str], detector, split: str, val_fraction: floa
                     continue
                 box = boxes[k].astype(np.float64)
                 centre, size = (box[:2] + box[2:]) / 2, box[2:] - box[:2]
-                crops.append(sample_crops(image, context_boxes(box[None], STORE_SCALE), STORE_SIZE)[0])
+                crops.append(sample_crops(image, scale_boxes(box, STORE_SCALE), STORE_SIZE)[0])
                 targets.append((truth - centre) / size)
             if images % 1000 == 0:
                 log.info("%s: %d images, %d faces", split, images, len(crops))
@@ -182,10 +174,22 @@ def random_crops(stored: torch.Tensor, targets: torch.Tensor, net: PointRefiner,
     return torch.clamp(x * gain + bias, -mean / std, (1 - mean) / std), v  # within the pixels' range
 
 
-def point_loss(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Mean point distance over the true eye-centre distance (points (B, 5, 2) in box units)."""
-    eyes = (truth[:, 0] - truth[:, 1]).norm(dim=-1).clamp(min=0.05)
+def point_loss(predicted: torch.Tensor, truth: torch.Tensor, min_eyes: float = 0.05) -> torch.Tensor:
+    """Mean point distance over the true eye-centre distance (points (B, 5, 2) in box units), that is the
+    NME; as a loss the distance is held at ``min_eyes`` box widths at least (a face seen from the side)."""
+    eyes = (truth[:, 0] - truth[:, 1]).norm(dim=-1).clamp(min=min_eyes)
     return ((predicted - truth).norm(dim=-1).mean(dim=-1) / eyes).mean()
+
+
+def train_step(net: PointRefiner, optimizer: torch.optim.Optimizer, stored: torch.Tensor, targets: torch.Tensor,
+               opts: PointTrainOptions, gen: torch.Generator) -> float:
+    """One optimiser step on a batch of stored faces (B, 3, 96, 96) with their targets; returns the loss."""
+    x, v = random_crops(stored, targets, net, opts, gen)
+    loss = point_loss(net(x)["landmarks"], v)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
 @torch.no_grad()
@@ -193,14 +197,13 @@ def validate(net: PointRefiner, faces: FaceCrops, batch: int = 512) -> float:
     """NME (eye-centre distance) of ``net`` on ``faces`` cut at the detector's boxes unchanged."""
     was = net.training
     net.eval()
-    stored = torch.from_numpy(faces.crops).permute(0, 3, 1, 2)
     context = float(net.config.arch_kwargs["context"])
-    predicted = torch.cat([net(_cut(stored[i:i + batch], _crop_theta(len(stored[i:i + batch]), context),
-                                    net))["landmarks"] for i in range(0, len(stored), batch)])
+    parts = []
+    for i in range(0, len(faces), batch):
+        stored = torch.from_numpy(faces.crops[i:i + batch]).permute(0, 3, 1, 2)
+        parts.append(net(_cut(stored, _crop_theta(len(stored), context), net))["landmarks"])
     net.train(was)
-    truth = torch.from_numpy(faces.targets)
-    eyes = (truth[:, 0] - truth[:, 1]).norm(dim=-1).clamp(min=1e-6)
-    return float(((predicted - truth).norm(dim=-1).mean(dim=-1) / eyes).mean())
+    return float(point_loss(torch.cat(parts), torch.from_numpy(faces.targets), min_eyes=1e-6))
 
 
 def train_point_refiner(train: FaceCrops, val: FaceCrops | None, out: str | Path, opts: PointTrainOptions, *,
@@ -220,12 +223,8 @@ def train_point_refiner(train: FaceCrops, val: FaceCrops | None, out: str | Path
                                                    pct_start=opts.warmup)
     gen = torch.Generator().manual_seed(opts.seed)
     step = 0
-    checkpoint = find_checkpoint(out) if resume else None
-    if checkpoint is not None:
-        step = restore_training(checkpoint, net, optimizer, schedule)
-        gen.set_state(checkpoint.state["generator"])
-        log.info("resuming from step %d (%s)", step, checkpoint.weights.parent)
     settings = {k: v for k, v in asdict(opts).items() if k != "save_every"} | {"data": list(data or [])}
+    checkpoint = find_checkpoint(out) if resume else None
     if checkpoint is not None:
         saved = checkpoint.state.get("settings", settings)
         changed = sorted(k for k in settings if saved.get(k) != settings[k])
@@ -233,20 +232,19 @@ def train_point_refiner(train: FaceCrops, val: FaceCrops | None, out: str | Path
             raise CheckpointError(f"{checkpoint.weights.parent}: the run was started with other settings ("
                                   + ", ".join(f"{k} {saved.get(k)!r}, now {settings[k]!r}" for k in changed)
                                   + "); resume it with the same ones, or start a new --out")
+        step = restore_training(checkpoint, net, optimizer, schedule)
+        gen.set_state(checkpoint.state["generator"])
+        log.info("resuming from step %d (%s)", step, checkpoint.weights.parent)
     stored = torch.from_numpy(train.crops).permute(0, 3, 1, 2)
     targets = torch.from_numpy(train.targets)
     net.train()
     started, seen, running = time.monotonic(), 0, None
     while step < opts.steps:
         index = torch.randint(0, len(stored), (opts.batch_size,), generator=gen)
-        x, v = random_crops(stored[index], targets[index], net, opts, gen)
-        loss = point_loss(net(x)["landmarks"], v)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss = train_step(net, optimizer, stored[index], targets[index], opts, gen)
         schedule.step()
         step, seen = step + 1, seen + opts.batch_size
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        running = loss if running is None else 0.98 * running + 0.02 * loss
         if step % 100 == 0:
             elapsed = time.monotonic() - started
             log.info("step %d/%d loss %.4f lr %.2e %.0f crops/s (%.0f s)", step, opts.steps, running,

@@ -249,30 +249,34 @@ class DetectorProposals(ProposalSource):
     def faces(self, image: np.ndarray, threshold: float | None = None, points: bool = True) -> Detections:
         """The faces in ``image``'s pixels, best first: those of probability >= ``threshold`` (``None``: the
         source's ``threshold``), with their five points when :attr:`gives_points` and ``points``."""
-        want_points = bool(points) and self.gives_points
+        found = self._detected(image, self.threshold if threshold is None else threshold, points)
+        return self._with_points(image, found) if points else found
+
+    def _detected(self, image: np.ndarray, threshold: float, points: bool) -> Detections:
+        """:meth:`faces` before the point stage: with the detector's own points only when ``points`` and
+        there is no point stage to read better ones."""
         h, w = image.shape[:2]
         canvas, sx, sy = self.working_image(image)
-        found = self._decode(canvas, self.threshold if threshold is None else threshold)
+        found = self._decode(canvas, threshold)
         if self.contain is not None and len(found) > 1:  # a face's parts boxed beside the face
             found = found.select(~contained(found.boxes, found.scores, self.contain))
         # working -> original pixels with the exact per-axis scale (pixel centres at integers)
         b = found.boxes.astype(np.float64)
         b[:, [0, 2]] = np.clip((b[:, [0, 2]] + 0.5) / sx - 0.5, -0.5, w - 0.5)
         b[:, [1, 3]] = np.clip((b[:, [1, 3]] + 0.5) / sy - 0.5, -0.5, h - 0.5)
-        points = None
-        if found.points is not None:
-            points = (found.points.astype(np.float64) + 0.5) / [sx, sy] - 0.5
+        dense = None
+        if found.points is not None and points and self._point_stage is None:
+            dense = (found.points.astype(np.float64) + 0.5) / [sx, sy] - 0.5
         bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
         keep = (bw >= 2) & (bh >= 2)
         if self.max_face is not None:
             keep &= np.sqrt(np.clip(bw, 0, None) * np.clip(bh, 0, None)) <= self.max_face
         keep = np.flatnonzero(keep)[: self.max_candidates]
-        found = Detections(b[keep].astype(np.float32), found.scores[keep].astype(np.float32),
-                           None if points is None or not want_points else points[keep].astype(np.float32))
-        return self._with_points(image, found) if want_points else found
+        return Detections(b[keep].astype(np.float32), found.scores[keep].astype(np.float32),
+                          None if dense is None else dense[keep].astype(np.float32))
 
     def _with_points(self, image: np.ndarray, found: Detections) -> Detections:
-        """``found`` with the point stage's points, when there is one (else as it is)."""
+        """``found`` with the point stage's points, when there is one (else as it is: the detector's own)."""
         if self._point_stage is not None:
             found.points = self._point_stage(image, found.boxes)
         return found
@@ -304,10 +308,9 @@ class DetectorProposals(ProposalSource):
         their five points when ``points`` (the point stage runs on these faces only)."""
         w = self.rescore_weight if self._rescorer is not None else 0.0
         needed = float(floor) ** (1.0 / (1.0 - w)) if w < 1.0 else 0.0
-        dense_points = points and self._point_stage is None
-        found = self.faces(image, max(self.threshold, needed), points=dense_points)
+        found = self._detected(image, max(self.threshold, needed), points)
         if self._rescorer is not None and len(found):
             second = self._rescorer(image, found.boxes)[1]
             found.scores = (found.scores ** (1.0 - w) * np.clip(second, 0, None) ** w).astype(np.float32)
         found = found.select(found.scores >= floor)
-        return self._with_points(image, found) if points and self.gives_points else found
+        return self._with_points(image, found) if points else found

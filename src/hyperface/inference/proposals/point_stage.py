@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from hyperface.boxes import scale_boxes
 from hyperface.inference.crops import relative_to_image, sample_crops
 from hyperface.runtime import Runtime
 
-__all__ = ["PointStage", "POINT_STAGE_ARCH", "context_boxes"]
+__all__ = ["PointStage", "POINT_STAGE_ARCH"]
 
 POINT_STAGE_ARCH = "hyperface-point-refiner"
-
-
-def context_boxes(boxes: np.ndarray, context: float) -> np.ndarray:
-    """``boxes`` (K, 4) enlarged ``context`` times about their centres."""
-    c = (boxes[:, :2] + boxes[:, 2:]) / 2
-    half = (boxes[:, 2:] - boxes[:, :2]) * (context / 2)
-    return np.concatenate([c - half, c + half], axis=1)
 
 
 class PointStage:
@@ -43,6 +37,6 @@ class PointStage:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         if len(boxes) == 0:
             return np.zeros((0, 5, 2), np.float32)
-        crops = sample_crops(image, context_boxes(boxes, self.context), self.size)
+        crops = sample_crops(image, scale_boxes(boxes, self.context), self.size)
         relative = self.runtime(crops)["landmarks"].astype(np.float32).reshape(len(boxes), 5, 2)
         return relative_to_image(relative, boxes).astype(np.float32)
