@@ -13,7 +13,8 @@ when they are installed (see below). Rows with the torch backend need ``hyperfac
 keeping the cores busy at the same priority (a loop each), beside the quiet figure, for onnxruntime's
 default threads, for the same threads never spinning (``hyperface.runtime.SPIN_MICROSECONDS`` 0,
 0.10.0's setting) and for one thread, measured in alternation. The first table also has the default
-call with threads that never spin (its row names the setting), beside the default's short spin.
+call with threads that never spin (its row names the setting), beside the default's short spin, and
+without stage two's fine landmark network (0.11.0's stage two alone), beside the default with it.
 
 ``--compare SRC`` adds a row for the default call of another hyperface checkout (its ``src`` folder,
 e.g. a worktree of the previous release), timed through the public API (``hyperface.FaceAnalyzer()``
@@ -64,6 +65,7 @@ BACKENDS = ("torch", "onnx") if torch_available() else ("onnx",)
 
 FACE_BOX = np.array([[245.0, 72.0, 335.0, 165.0]])  # the astronaut's face on the test canvas
 NO_SPIN = "threads never spin"  # the label of rows whose onnxruntime threads sleep at once (0.10.0's setting)
+NO_FINE = "without the fine landmark network"  # the label of rows with stage two alone (0.11.0's stage two)
 
 
 def build_analyzer(*args, spin_us: int | None = None, **kwargs) -> FaceAnalyzer:
@@ -229,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         runs[len(BACKENDS):len(BACKENDS)] = [(label, backend, detector, None, "auto") for backend in BACKENDS]
         if detector == DEFAULT_PROPOSALS:
             runs.insert(len(BACKENDS) * 2, (f"{label}, {NO_SPIN}", "onnx", detector, None, "auto"))
+            runs.insert(len(BACKENDS) * 2, (f"{label}, {NO_FINE}", "onnx", detector, None, "auto"))
     if not args.no_selective_search:
         runs.append(("selective-search", "onnx", "selective-search", None, "auto"))
     rows = []  # (label, backend, ms per stage, stage two run, faces)
@@ -240,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = "direct" if stage_two == "direct" else "paper"
         stage_two = "auto" if stage_two == "direct" else stage_two
         analyzer = build_analyzer(weights, proposals=source, backend=backend, threads=args.threads,
-                                  stage_two=stage_two, pipeline=pipeline, spin_us=0 if NO_SPIN in label else None)
+                                  stage_two=stage_two, pipeline=pipeline, spin_us=0 if NO_SPIN in label else None,
+                                  **({"fine": None} if NO_FINE in label else {}))
         r = bench_analyzer(analyzer, image, boxes, reps, min(args.warmup, reps))
         rows.append((label, backend, {k: 1000 * r[k] for k in ("total", "cpu", "candidates", "network", "irp",
                                                                  "lnms", "stage_two")},

@@ -1,4 +1,4 @@
-"""How far stage one's points put a face from where its true five points would align it.
+"""How far stage one's points (or stage two's) put a face from where its true five points would align it.
 
 Stage two is trained on faces aligned by their annotated points, perturbed by the training
 augmentation's scale, shift and rotation; at inference the alignment comes from stage one's points.
@@ -6,9 +6,13 @@ This measures stage one's alignment error on annotated faces (box given: the tig
 points; stage one then runs its IRP round as in the pipeline): for each face the similarity that
 takes the true aligned window to the predicted one, as the augmentation's terms (scale factor,
 centre shift in window sides, rotation in degrees), and prints their spread beside the config's
-ranges, so the augmentation can be set to cover it.
+ranges, so the augmentation can be set to cover it. ``--stage-two`` measures the points of stage two
+(the bundled one, without its fine landmark network): the alignment the fine landmark network sees
+(``configs/stage2-fine.yaml``).
 
     python benchmarks/stage_one_alignment_error.py pts:../shared/data/300w/lfpw/trainset --limit 300
+    python benchmarks/stage_one_alignment_error.py pts:../shared/data/300w/lfpw/trainset --limit 300 \
+        --stage-two --config configs/stage2-fine.yaml
 """
 
 from __future__ import annotations
@@ -31,8 +35,11 @@ def main() -> None:
     ap.add_argument("--weights", default=None, help="stage-one weights (default: bundled)")
     ap.add_argument("--limit", type=int, default=300, help="faces per source")
     ap.add_argument("--config", default="configs/stage2.yaml", help="config whose augment ranges to show")
+    ap.add_argument("--stage-two", action="store_true",
+                    help="the points of the bundled stage two (the fine landmark network's alignment)")
     args = ap.parse_args()
-    analyzer = FaceAnalyzer(args.weights, stage_two=None)
+    analyzer = (FaceAnalyzer(args.weights, stage_two="bundled", fine=None) if args.stage_two
+                else FaceAnalyzer(args.weights, stage_two=None))
     terms = []
     for spec in args.sources:
         n = 0

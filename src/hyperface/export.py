@@ -174,7 +174,8 @@ def export_pipeline(folder: str | os.PathLike, models: Mapping[str, torch.nn.Mod
                     weights: Mapping[str, str | os.PathLike] | None = None, check: bool = True,
                     opset: int = OPSET) -> dict[str, dict[str, float]]:
     """Write each network of ``models`` (role -> model; roles of :data:`hyperface.inference.bundle.ROLES`)
-    to ``folder`` as ``<arch>.onnx`` and the manifest that names them; ``weights`` (role -> the
+    to ``folder`` as ``<arch>.onnx`` (``<arch>-<role>.onnx`` for a second network of one architecture) and
+    the manifest that names them; ``weights`` (role -> the
     safetensors file each came from) are copied beside them so the folder also runs with PyTorch.
 
     Returns the differences against PyTorch per role and output (empty dicts without ``check``).
@@ -185,14 +186,22 @@ def export_pipeline(folder: str | os.PathLike, models: Mapping[str, torch.nn.Mod
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, NetworkFiles] = {}
     diffs: dict[str, dict[str, float]] = {}
+    used: set[str] = set()
+
+    def unique(stem: str, role: str, suffix: str) -> Path:
+        """``stem + suffix`` in ``folder``, or ``stem-role + suffix`` when another role took that name (two
+        networks of one architecture, such as stage two and its fine landmark network)."""
+        name = stem + suffix if stem + suffix not in used else f"{stem}-{role.replace('_', '-')}{suffix}"
+        used.add(name)
+        return folder / name
+
     for role, model in models.items():
-        name = model.config.arch
-        onnx_path = folder / f"{name}.onnx"
+        onnx_path = unique(model.config.arch, role, ".onnx")
         diffs[role] = export_onnx(model, onnx_path, opset=opset, check=check)
         weights_path = None
         if weights and role in weights:
             source = Path(weights[role])
-            weights_path = folder / source.name
+            weights_path = unique(source.stem, role, source.suffix)
             if source.resolve() != weights_path.resolve():
                 fileio.write_bytes(weights_path, source.read_bytes())
         files[role] = NetworkFiles(onnx=onnx_path, weights=weights_path)

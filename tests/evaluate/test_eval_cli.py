@@ -91,22 +91,22 @@ def test_evaluate_cli_bad_data_is_a_clear_error(tiny_weights, tmp_path, capsys):
 
 
 def test_evaluate_cli_passes_stage_two_options(shared_data, tmp_path, capsys):
-    """--no-flip-average and --iterations reach stage two: the box-mode NME is the options' analyzer's."""
+    """--no-flip-average, --iterations and --fine reach stage two: the box-mode NME is the options' analyzer's."""
     mtfl = f"mtfl:{shared_data / 'mtfl'}"
     rec = _first(mtfl, 1)[0]
     out_json = tmp_path / "eval.json"
     status = main(["evaluate", "--data", mtfl, "--limit", "1", "--mode", "box", "--no-flip-average",
-                   "--iterations", "2", "--json", str(out_json), "--per-face"])
+                   "--iterations", "2", "--fine", "none", "--json", str(out_json), "--per-face"])
     assert status == 0, capsys.readouterr().err
     per_face = json.loads(out_json.read_text())["results"][0]["per_face"]
 
     box = five_point_box(rec.faces[0].landmarks)[None]
     nmes = {}
-    for options in ({}, {"flip_average": False, "iterations": 2}):
+    for options in ({}, {"flip_average": False, "iterations": 2, "fine": None}):
         face = AnalyzerModel(None, **options).given(load_image(rec.image), box, str(rec.image))[0]
         nmes[len(options)] = nme_5(convert_prediction(face.landmarks, "ibug68", "five"), rec.faces[0].landmarks)
-    assert nmes[2] != pytest.approx(nmes[0], rel=1e-6)  # the options change the answer...
-    assert per_face[0]["nme"] == pytest.approx(nmes[2], rel=1e-4)  # ...and evaluate used them
+    assert nmes[3] != pytest.approx(nmes[0], rel=1e-6)  # the options change the answer...
+    assert per_face[0]["nme"] == pytest.approx(nmes[3], rel=1e-4)  # ...and evaluate used them
 
 
 def test_evaluate_cli_bad_stage_two_option_is_a_usage_error(tiny_weights, capsys):

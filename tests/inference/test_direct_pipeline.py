@@ -135,16 +135,25 @@ def test_the_command_lines_help_states_the_direct_pipelines_rounds(capsys):
     assert f"{DIRECT_ITERATIONS} in the direct pipeline" in help_text and "on in the direct one" in help_text
 
 
-def test_flip_average_follows_the_pipelines_default_and_an_explicit_value_wins():
-    """The default follows FLIP_AVERAGE per pipeline (on in both since 0.11); an explicit value wins, and
-    changes the answer."""
-    from hyperface.inference.analyzer import FLIP_AVERAGE
+def test_flip_average_defaults_and_an_explicit_value_wins():
+    """Without a fine landmark network stage two's default follows FLIP_AVERAGE per pipeline (on in both
+    since 0.11); with the bundled one, FLIP_AVERAGE_WITH_FINE (both networks without the mirrored face since
+    0.12). An explicit value wins, and changes the answer."""
+    from hyperface.inference.analyzer import FLIP_AVERAGE, FLIP_AVERAGE_WITH_FINE
 
     assert FLIP_AVERAGE == {"paper": True, "direct": True}
+    assert FLIP_AVERAGE_WITH_FINE == {"stage_two": False, "fine": False}
     image = str(asset_path(EXAMPLE_IMAGE))
-    default, plain = FaceAnalyzer(), FaceAnalyzer(flip_average=False)
-    assert default.stage_two.flip_average and not plain.stage_two.flip_average
-    assert FaceAnalyzer(pipeline="direct").stage_two.flip_average
-    assert not FaceAnalyzer(pipeline="direct", flip_average=False).stage_two.flip_average
-    a, b = default(image)[0], plain(image)[0]
+    alone, plain = FaceAnalyzer(fine=None), FaceAnalyzer(fine=None, flip_average=False)
+    assert alone.stage_two.fine is None and alone.stage_two.flip_average and not plain.stage_two.flip_average
+    assert FaceAnalyzer(pipeline="direct", fine=None).stage_two.flip_average
+    assert not FaceAnalyzer(pipeline="direct", fine=None, flip_average=False).stage_two.flip_average
+    a, b = alone(image)[0], plain(image)[0]
     assert 0.01 < np.abs(a.landmarks - b.landmarks).mean() < 2.0  # a refinement of the same points
+    default, mirrored = FaceAnalyzer(), FaceAnalyzer(fine_flip_average=True)
+    assert default.stage_two.fine is not None and FaceAnalyzer(pipeline="direct").stage_two.fine is not None
+    assert not default.stage_two.flip_average and not default.stage_two.fine_flip_average
+    assert mirrored.stage_two.fine_flip_average and not mirrored.stage_two.flip_average
+    c, d = default(image)[0], mirrored(image)[0]
+    assert 0.01 < np.abs(c.landmarks - d.landmarks).mean() < 2.0
+    assert 0.01 < np.abs(c.landmarks - a.landmarks).mean() < 3.0  # the fine network moves stage two's points

@@ -13,7 +13,7 @@ import torch
 pytest.importorskip("onnxruntime")
 
 from hyperface.cli.main import main  # noqa: E402
-from hyperface.export import check_onnx, export_onnx, onnx_bytes  # noqa: E402
+from hyperface.export import check_onnx, export_onnx, export_pipeline, onnx_bytes  # noqa: E402
 from hyperface.inference import FaceAnalyzer  # noqa: E402
 from hyperface.inference.assets import EXAMPLE_IMAGE, asset_path, bundled, parse_model_spec  # noqa: E402
 from hyperface.inference.bundle import ROLES, Bundle  # noqa: E402
@@ -89,6 +89,24 @@ def test_export_cli(compact, tmp_path, capsys):
     assert "missing.safetensors" in capsys.readouterr().err
 
 
+def test_two_networks_of_one_architecture_keep_their_own_files(compact, tmp_path):
+    """Stage two and its fine landmark network share an architecture (and often a weights file name)."""
+    torch.manual_seed(0)
+    second = create_model("hyperface-aligned", tasks=("landmarks", "pose", "gender"), num_points=68).eval()
+    fine = create_model("hyperface-aligned", tasks=("landmarks",), num_points=68).eval()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    sources = {"stage_one": save_weights(compact, tmp_path / "c.safetensors"),
+               "stage_two": save_weights(second, tmp_path / "a" / "last.safetensors"),
+               "fine": save_weights(fine, tmp_path / "b" / "last.safetensors")}
+    export_pipeline(tmp_path / "out", {"stage_one": compact, "stage_two": second, "fine": fine}, sources)
+    networks = Bundle.read(tmp_path / "out").networks
+    assert networks["fine"].onnx != networks["stage_two"].onnx and networks["fine"].weights != networks["stage_two"].weights
+    assert load_runtime(networks["fine"].onnx).config.tasks == ("landmarks",)
+    assert load_model(networks["fine"].weights).config.tasks == ("landmarks",)
+    assert load_model(networks["stage_two"].weights).config.tasks == ("landmarks", "pose", "gender")
+
+
 def test_the_bundled_onnx_files_are_the_bundled_weights():
     """Each shipped network's ONNX file answers as PyTorch does with the shipped weights beside it."""
     pipeline = bundled()
@@ -114,7 +132,7 @@ def test_an_exported_pipeline_gives_the_bundled_faces(exported_pipeline, optiona
     assert all(f.onnx.parent == folder and f.weights.parent == folder for f in exported.networks.values())
     assert parse_model_spec(str(folder)) == (str(folder), "auto")
     ours, reference = FaceAnalyzer(weights=folder), FaceAnalyzer()
-    runtimes = [ours.stage_one.runtime, ours.stage_two.network, ours.proposals.runtime,
+    runtimes = [ours.stage_one.runtime, ours.stage_two.network, ours.stage_two.fine.runtime, ours.proposals.runtime,
                 ours.proposals._rescorer.runtime]
     assert all(Path(r.source).parent == folder and r.engine == "onnx" for r in runtimes)  # every network from there
     for photo in _photos(optional_data):

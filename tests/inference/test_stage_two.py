@@ -53,14 +53,19 @@ def _fake(stage, outputs):
     return calls
 
 
+def _fake_main(stage, outputs):
+    """Fake the network of ``stage`` (a :class:`StageTwo`): its main network's answers."""
+    return _fake(stage.main, outputs)
+
+
 def test_answers_are_mapped_back_through_the_alignment(model):
     stage = stage_two(model, pose_from="branch")
     shape = _symmetric_shape()
-    _fake(stage, {"landmarks": shape, "pose": [0.0, 0.0, 0.0], "gender": [0.2, 0.8]})
+    _fake_main(stage, {"landmarks": shape, "pose": [0.0, 0.0, 0.0], "gender": [0.2, 0.8]})
     image = np.zeros((400, 400, 3), dtype=np.uint8)
     pts = _face(-30.0)  # a face turned 30 degrees counter-clockwise on screen
     out = stage([image], pts[None], "ibug68", np.array([0]))
-    al = align(five_points(pts, "ibug68"), stage.size, stage.context, stage.template)
+    al = stage.main.align(five_points(pts, "ibug68")[None])[0]
     np.testing.assert_allclose(out.landmarks[0], al.to_image(shape), atol=1e-9)
     assert al.angle == pytest.approx(30.0, abs=1e-6)
     np.testing.assert_allclose(out.pose[0], [-30.0, 0.0, 0.0], atol=1e-6)  # the face's roll comes back
@@ -73,8 +78,8 @@ def test_flip_average_cancels_a_left_right_bias(model):
     pts = _face(0.0)
     plain, averaged = stage_two(model, pose_from="branch"), stage_two(model, flip_average=True, pose_from="branch")
     for stage in (plain, averaged):
-        _fake(stage, {"landmarks": shape + [0.02, 0.0], "pose": [4.0, 0.0, 6.0]})
-    al = align(five_points(pts, "ibug68"), plain.size, plain.context, plain.template)
+        _fake_main(stage, {"landmarks": shape + [0.02, 0.0], "pose": [4.0, 0.0, 6.0]})
+    al = plain.main.align(five_points(pts, "ibug68")[None])[0]
     biased = plain([image], pts[None], "ibug68", np.array([0]))
     fixed = averaged([image], pts[None], "ibug68", np.array([0]))
     np.testing.assert_allclose(biased.landmarks[0], al.to_image(shape + [0.02, 0.0]), atol=1e-9)
@@ -84,13 +89,34 @@ def test_flip_average_cancels_a_left_right_bias(model):
 
 def test_iterations_realign_on_the_refined_points(model):
     stage = stage_two(model, iterations=3)
-    calls = _fake(stage, {"landmarks": _symmetric_shape()})
+    calls = _fake_main(stage, {"landmarks": _symmetric_shape()})
     images = [np.zeros((400, 400, 3), np.uint8)] * 2
     out = stage(images, np.stack([_face(0.0), _face(20.0)]), "ibug68", np.array([0, 1]))
     assert len(calls) == 3 and calls[0][0] == 2
     assert out.landmarks.shape == (2, 68, 2)
     with pytest.raises(ValueError, match="iterations"):
         stage_two(model, iterations=0)
+
+
+def test_the_fine_network_reads_each_face_aligned_by_stage_twos_points(model):
+    torch.manual_seed(1)
+    fine_model = create_model("hyperface-aligned", tasks=("landmarks",), num_points=68).eval()
+    stage = stage_two(model, fine=load_runtime(fine_model, RuntimeOptions("torch")))
+    coarse, fine = _symmetric_shape(), _symmetric_shape() * 0.9 + [0.0, 0.01]
+    main_calls = _fake_main(stage, {"landmarks": coarse, "pose": [0.0, 0.0, 0.0], "gender": [0.5, 0.5]})
+    fine_calls = _fake(stage.fine, {"landmarks": fine})
+    image = np.zeros((400, 400, 3), dtype=np.uint8)
+    pts = _face(12.0)
+    out = stage([image], pts[None], "ibug68", np.array([0]))
+    assert len(main_calls) == len(fine_calls) == 1
+    first = stage.main.align(five_points(pts, "ibug68")[None])[0]
+    second = stage.fine.align(five_points(first.to_image(coarse), "ibug68")[None])[0]
+    np.testing.assert_allclose(out.landmarks[0], second.to_image(fine), atol=1e-9)
+    assert not np.allclose(out.landmarks[0], first.to_image(coarse), atol=0.5)
+    assert out.gender is not None and out.pose.shape == (1, 3)  # the other answers stay stage two's
+    five = create_model("hyperface-aligned", tasks=("landmarks",), num_points=5, point_set="five").eval()
+    with pytest.raises(ValueError, match="fine landmark network"):
+        stage_two(model, fine=load_runtime(five, RuntimeOptions("torch")))
 
 
 def test_no_faces_give_empty_answers_and_leave_the_batch_alone(model):
@@ -138,6 +164,10 @@ def test_the_analyzer_reports_which_stage_answered(model):
 
     direct = two.stage_two([load_image(path)], first[0].landmarks[None], "ibug68", np.array([0]))
     np.testing.assert_allclose(second[0].landmarks, direct.landmarks[0], atol=1e-3)
+    # a fine landmark network needs stage two; "auto" takes none with a stage two of the caller's
+    assert two.stage_two.fine is None
+    with pytest.raises(ValueError, match="needs stage two"):
+        FaceAnalyzer(stage_two=None, fine=model)
     given = two(path, boxes=[first[0].box])  # faces in given boxes go through stage two too
     assert given[0].sources["landmarks"] == "stage2"
 
@@ -154,7 +184,7 @@ def test_pose_from_the_refined_landmarks(model, shared_data):
     al = align(five_points(truth, "ibug68"), 96)
     stages = {how: stage_two(model, pose_from=how) for how in ("branch", "landmarks", "mean")}
     for stage in stages.values():  # a network that answers the true points and a fixed pose
-        _fake(stage, {"landmarks": al.to_relative(truth), "pose": [0.0, 10.0, 20.0]})
+        _fake_main(stage, {"landmarks": al.to_relative(truth), "pose": [0.0, 10.0, 20.0]})
     out = {how: s([image], truth[None], "ibug68", np.array([0])) for how, s in stages.items()}
     size = (image.shape[1], image.shape[0])
     np.testing.assert_allclose(out["landmarks"].pose[0], pose_from_landmarks(truth, size), atol=1e-3)
@@ -171,7 +201,7 @@ def test_collapsed_points_take_the_pose_branch_instead_of_failing_the_image(mode
     faces = np.stack([_face(0.0), _face(30.0)])
     branch, pnp = stage_two(model, pose_from="branch"), stage_two(model, pose_from="landmarks")
     for stage in (branch, pnp):  # every answered point at the crop's centre: collapsed landmarks
-        _fake(stage, {"landmarks": np.zeros((68, 2)), "pose": [0.0, 10.0, 20.0]})
+        _fake_main(stage, {"landmarks": np.zeros((68, 2)), "pose": [0.0, 10.0, 20.0]})
     want = branch([image], faces, "ibug68", np.array([0, 0])).pose
     got = pnp([image], faces, "ibug68", np.array([0, 0])).pose
     assert np.isfinite(got).all()

@@ -214,6 +214,27 @@ def test_oversample_shapes_the_training_mix_not_validation(tiny_data, tmp_path):
     assert (val_labels["detection_mask"] & (val_labels["detection"] == 0)).any()  # its non-faces stay
 
 
+def test_train_weights_weigh_each_prepared_folder(tiny_data, tmp_path):
+    """data.train_weights multiplies each folder's draws (and data.oversample's); one weight per folder."""
+    from hyperface.train.config import ConfigError
+    from hyperface.train.stages import _parts
+
+    folders = [str(tiny_data["faces"]), str(tiny_data["negatives"])]
+    counts = {}
+    for weights in ([], [1.0, 2.0], [1.0, 0.0]):
+        cfg = config_from_dict(tiny_config(tiny_data, tmp_path, data={"train": folders, "max_train_samples": 0,
+                                                                       "train_weights": weights}))
+        ((ds, idx),) = _parts(cfg, "train", stage_one=False)
+        counts[str(weights)] = np.bincount(ds.folders()[idx], minlength=2)
+    plain, double, none = counts["[]"], counts["[1.0, 2.0]"], counts["[1.0, 0.0]"]
+    assert plain[1] > 0 and double[0] == plain[0] and double[1] == 2 * plain[1]
+    assert none[1] == 0 and none[0] == plain[0]
+    ((val_ds, val_idx),) = _parts(cfg, "val", stage_one=False)  # validation is not re-weighted
+    assert np.bincount(val_ds.folders()[val_idx], minlength=2)[1] > 0
+    with pytest.raises(ConfigError, match="train_weights"):
+        config_from_dict(tiny_config(tiny_data, tmp_path, data={"train": folders, "train_weights": [1.0]}))
+
+
 def test_channels_last_changes_the_memory_order_not_the_training(tiny_data, tmp_path):
     """run.channels_last: the same losses (to float rounding: other convolution kernels) and a weights
     file that loads, written in the usual order."""

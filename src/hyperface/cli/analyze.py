@@ -127,7 +127,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_stage_two_arguments(parser: argparse.ArgumentParser) -> None:
     """Stage two's options (``analyze`` and ``evaluate`` take the same ones)."""
-    from hyperface.inference.analyzer import DIRECT_ITERATIONS, FLIP_AVERAGE  # the defaults the help states
+    from hyperface.inference.analyzer import (  # the defaults the help states
+        DIRECT_ITERATIONS,
+        FLIP_AVERAGE,
+        FLIP_AVERAGE_WITH_FINE,
+    )
     parser.add_argument("--iterations", type=int, default=None, metavar="N",
                         help="stage two: align on the refined points and run again, N rounds in all (default: 1 in "
                              f"the paper pipeline, {DIRECT_ITERATIONS} in the direct pipeline: "
@@ -136,7 +140,15 @@ def add_stage_two_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stage two: average with the mirrored face, one more crop per face in the same "
                              "call (default: per pipeline, hyperface.inference.analyzer.FLIP_AVERAGE: "
                              + ", ".join(f"{'on' if on else 'off'} in the {p} one" for p, on in FLIP_AVERAGE.items())
-                             + ")")
+                             + f"; {'on' if FLIP_AVERAGE_WITH_FINE['stage_two'] else 'off'} when a fine landmark "
+                             "network follows: FLIP_AVERAGE_WITH_FINE)")
+    parser.add_argument("--fine", default="auto", metavar="auto|none|bundled|WEIGHTS",
+                        help="stage two's fine landmark network, run on each face aligned by stage two's points "
+                             "(auto: the pipeline's, with the pipeline's stage two)")
+    parser.add_argument("--fine-flip-average", action=argparse.BooleanOptionalAction, default=None,
+                        help="the fine landmark network: average with the mirrored face, about 0.9 ms a face more "
+                             f"(default {'on' if FLIP_AVERAGE_WITH_FINE['fine'] else 'off'}: "
+                             "hyperface.inference.analyzer.FLIP_AVERAGE_WITH_FINE)")
     parser.add_argument("--pose-from", choices=("auto", "branch", "landmarks", "mean"), default="auto",
                         help="stage two's head pose: its pose branch, the PnP of its 68 points, or their mean "
                              "(auto: the PnP when it has 68 points, measured the better)")
@@ -146,7 +158,8 @@ def stage_two_settings(args: argparse.Namespace) -> dict:
     """``FaceAnalyzer`` keyword arguments of :func:`add_stage_two_arguments`' options."""
     if args.iterations is not None and args.iterations < 1:
         raise UsageError(f"--iterations must be at least 1, got {args.iterations}")
-    return dict(iterations=args.iterations, flip_average=args.flip_average, pose_from=args.pose_from)
+    return dict(iterations=args.iterations, flip_average=args.flip_average, pose_from=args.pose_from,
+                fine=None if args.fine == "none" else args.fine, fine_flip_average=args.fine_flip_average)
 
 
 # ------------------------------------------------------------------------------------------ settings
@@ -272,6 +285,8 @@ def collect_inputs(args: argparse.Namespace, items: list[tuple[Path, str, Path]]
         inputs.add(args.weights, "the --weights file")
     if args.stage_two not in ("auto", "none", "bundled"):
         inputs.add(args.stage_two, "the --stage-two weights")
+    if args.fine not in ("auto", "none", "bundled"):
+        inputs.add(args.fine, "the --fine weights")
     name, sep, arg = args.proposals.partition(":")
     if sep and arg:
         what = {"boxes": "the --proposals boxes file"}.get(name, f"the --proposals {name} weights")

@@ -2,8 +2,9 @@
 
 ``FaceAnalyzer(weights=DIR)`` (``hyperface analyze --weights DIR``) then gives the same faces as the
 analyzer of the exported weights, on onnxruntime alone. Each network's role takes the bundled weights
-unless named (``--weights`` stage one, ``--stage-two``, ``--detector``, ``--refine``, ``--proposal``, ``--points``);
-stage two is the bundled one with the bundled stage one, else only when named, as the analyzer does.
+unless named (``--weights`` stage one, ``--stage-two``, ``--detector``, ``--refine``, ``--proposal``, ``--points``,
+``--fine``); stage two and its fine landmark network are the bundled ones with the bundled stage one (the
+fine network with the bundled stage two), else only when named, as the analyzer does.
 ``--onnx OUT.onnx`` exports one network (``--weights``, the bundled stage one by default). Each export
 is checked against PyTorch (the largest absolute difference per output is printed). Needs PyTorch
 (``pip install "hyperface[train]"``).
@@ -19,7 +20,7 @@ from hyperface.cli.outputs import Inputs, UsageError, check_output_file, check_o
 
 #: Command-line option of each network role (stage one is ``--weights``).
 _ROLE_OPTIONS = {"stage_one": "weights", "stage_two": "stage_two", "detector": "detector", "refine": "refine",
-                 "proposal": "proposal", "points": "points"}
+                 "proposal": "proposal", "points": "points", "fine": "fine"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refine", help="refine network weights (default: the bundled one)")
     parser.add_argument("--proposal", help="proposal network weights of the fast source (default: the bundled one)")
     parser.add_argument("--points", help="the detector's point stage (train-point-refiner; default: the bundled one)")
+    parser.add_argument("--fine", help="stage two's fine landmark network (default: the bundled one with the bundled "
+                                       "stage two)")
     parser.add_argument("--no-weights", action="store_true",
                         help="--out: do not copy the safetensors beside the ONNX files (the folder then runs on "
                              "onnxruntime only)")
@@ -49,7 +52,8 @@ def _sources(args: argparse.Namespace) -> dict[str, Path]:
         given = getattr(args, option)
         if given is not None:
             out[role] = resolve_weights(given)
-        elif role != "stage_two" or args.weights is None:
+        elif role not in ("stage_two", "fine") or (args.weights is None and
+                                                   (role == "stage_two" or args.stage_two is None)):
             path = ASSETS / BUNDLED_ROLES[role]
             if path.is_file():
                 out[role] = path

@@ -336,6 +336,10 @@ class PreparedDataset(Dataset):
         self._meta: dict[int, dict] = {}  # shard.json contents, read on demand by info()
         self._pid = os.getpid()
 
+    def folders(self) -> np.ndarray:
+        """Each sample's prepared folder: its index in ``roots``."""
+        return np.repeat(np.asarray(self._shard_part, dtype=np.int64), [len(r) for r in self._rows])
+
     # -- pickling: never carry open memory maps into another process ---------------------------
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

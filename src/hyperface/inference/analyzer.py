@@ -91,6 +91,13 @@ IRP_ROUNDS = {"detector": 0, "windows": 1, "given": 1}
 #: same network call. On in the direct one since its single round (0.11; the same faces: 3.87 -> 3.63%,
 #: 5.11 -> 4.86%, 1.86 -> 1.68 degrees, gender 96.8 -> 97.5%).
 FLIP_AVERAGE = {"paper": True, "direct": True}
+#: The mirrored face when stage two's fine landmark network follows it (``flip_average`` and
+#: ``fine_flip_average`` not given), per network: with the fine network, stage two's points only align it
+#: and its mirror image bought them nothing (400 300-W and 400 MTFL training faces: 68-point NME 2.26%
+#: with it, 2.27% without, the fine network mirrored in both), while the fine network's own mirror image
+#: bought 0.15 point (2.42% -> 2.27%) for 0.9 ms a face. Both off keep stage two's cost (both networks,
+#: one face, one thread) under 2 ms: see the README's stage-two table for the trade-off.
+FLIP_AVERAGE_WITH_FINE = {"stage_two": False, "fine": False}
 #: Most boxes one image may be given (each costs a crop and network runs): more is a ValueError.
 MAX_BOXES_PER_IMAGE = 2000
 
@@ -128,8 +135,14 @@ class FaceAnalyzer:
     ``stage_two``: the aligned-face network (``"auto"``: the pipeline's when ``weights`` is a pipeline
     (the bundled one by default), else none; ``"bundled"``; a network file or model; ``None``: off),
     with ``iterations`` alignment rounds (None: 1, or :data:`DIRECT_ITERATIONS` in the direct pipeline),
-    ``flip_average`` (None: :data:`FLIP_AVERAGE`, on in both pipelines) and ``pose_from`` (see
-    :mod:`hyperface.inference.stage_two`). ``fuse_scores``/``source_weight``: see
+    ``flip_average`` (None: :data:`FLIP_AVERAGE`, on in both pipelines when no fine network follows;
+    :data:`FLIP_AVERAGE_WITH_FINE` when one does) and ``pose_from`` (see
+    :mod:`hyperface.inference.stage_two`); ``fine``: stage two's fine landmark network (``"auto"``: the
+    pipeline's when stage two is the pipeline's too; ``"bundled"``; a network file or model; ``None``: off),
+    run once more on each face aligned by stage two's own points: its landmarks, and the pose from them,
+    replace stage two's; ``fine_flip_average``: whether it also runs each face's mirror image (None:
+    :data:`FLIP_AVERAGE_WITH_FINE`, which also gives stage two's ``flip_average`` default when a fine
+    network runs). ``fuse_scores``/``source_weight``: see
     :mod:`hyperface.inference.stage_one`. ``color_order``: ``"bgr"`` reads 3- and 4-channel arrays as
     BGR(A), as OpenCV gives them (paths and PIL images are unaffected).
 
@@ -146,7 +159,9 @@ class FaceAnalyzer:
                  lnms_contain: float | None = DEFAULT_CONTAIN_THRESHOLD, max_side: int = 1280, batch_size: int = 64,
                  proposal_options: dict[str, Any] | None = None, threads: int | None = None,
                  stage_two: str | os.PathLike | Any | None = "auto", iterations: int | None = None,
-                 flip_average: bool | None = None, pose_from: str = "auto", fuse_scores: bool = True,
+                 flip_average: bool | None = None, pose_from: str = "auto",
+                 fine: str | os.PathLike | Any | None = "auto", fine_flip_average: bool | None = None,
+                 fuse_scores: bool = True,
                  source_weight: float = SOURCE_WEIGHT, color_order: str = "rgb", pipeline: str = "paper") -> None:
         self._settings = _settings_of(dict(locals()))
         if pipeline not in PIPELINES:
@@ -183,12 +198,20 @@ class FaceAnalyzer:
                                   lnms_iou=lnms_iou, lnms_top_k=lnms_top_k, lnms_contain=lnms_contain,
                                   fuse_scores=fuse_scores, source_weight=source_weight)
         second = self._stage_two_network(stage_two, networks, batch_size)
+        fine_network = self._fine_network(fine, stage_two, networks, batch_size)
+        if fine_network is not None and second is None:
+            raise ValueError("fine= needs stage two (the fine landmark network is aligned by stage two's points); "
+                             "pass stage_two= too, or fine=None")
         if iterations is None:
             iterations = DIRECT_ITERATIONS if pipeline == "direct" else 1
         if flip_average is None:
-            flip_average = FLIP_AVERAGE[pipeline]
+            flip_average = FLIP_AVERAGE_WITH_FINE["stage_two"] if fine_network is not None else FLIP_AVERAGE[pipeline]
+        if fine_flip_average is None:
+            fine_flip_average = FLIP_AVERAGE_WITH_FINE["fine"]
         self.stage_two = None if second is None else StageTwo(second, iterations=iterations,
-                                                               flip_average=flip_average, pose_from=pose_from)
+                                                               flip_average=flip_average, pose_from=pose_from,
+                                                               fine=fine_network,
+                                                               fine_flip_average=fine_flip_average)
         if pipeline == "direct" and self.stage_two is None:
             raise ValueError("pipeline='direct' needs stage two (it analyses the faces the detector's points align)")
         #: seconds spent per stage in the last call (see :data:`STAGES`), for benchmarks
@@ -217,6 +240,23 @@ class FaceAnalyzer:
         if isinstance(stage_two, (str, os.PathLike)) and is_bundle(stage_two):
             return Bundle.read(stage_two).runtime("stage_two", self.options, batch_size)
         return load_runtime(stage_two, self.options, batch_size=batch_size)
+
+    def _fine_network(self, fine: Any, stage_two: Any, networks: Bundle | None, batch_size: int) -> Runtime | None:
+        """``"auto"``: the pipeline's fine network when stage two is the pipeline's too (a fine network is
+        trained on its own stage two's points); ``"bundled"``, a pipeline folder, a file or a model: that one."""
+        if fine is None or (isinstance(fine, str) and fine == "none"):
+            return None
+        if isinstance(fine, str) and fine == "auto":
+            if stage_two != "auto" or networks is None or "fine" not in networks:
+                return None
+            return networks.runtime("fine", self.options, batch_size)
+        if isinstance(fine, str) and fine == "bundled":
+            if "fine" not in bundled():
+                raise FileNotFoundError("fine='bundled': this installation ships no fine landmark network")
+            return bundled().runtime("fine", self.options, batch_size)
+        if isinstance(fine, (str, os.PathLike)) and is_bundle(fine):
+            return Bundle.read(fine).runtime("fine", self.options, batch_size)
+        return load_runtime(fine, self.options, batch_size=batch_size)
 
     # -- properties ----------------------------------------------------------------------------------
     @property
@@ -250,7 +290,7 @@ class FaceAnalyzer:
 
     def files(self) -> list[str | os.PathLike]:
         """Every file the analyzer reads its networks and candidates from (for output checks)."""
-        runtimes = [self.stage_one.runtime] + ([self.stage_two.network] if self.stage_two is not None else [])
+        runtimes = [self.stage_one.runtime] + (self.stage_two.runtimes if self.stage_two is not None else [])
         return [r.source for r in runtimes if Path(str(r.source)).is_file()] + list(self.proposals.files())
 
     def __repr__(self) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from hyperface.inference.bundle import Bundle, is_bundle
 
 __all__ = ["ASSETS", "bundled", "BUNDLED_ROLES", "DEFAULT_WEIGHTS", "STAGE_TWO_WEIGHTS", "PROPOSAL_WEIGHTS",
-           "REFINE_WEIGHTS", "DETECTOR_WEIGHTS", "POINTS_WEIGHTS",
+           "REFINE_WEIGHTS", "DETECTOR_WEIGHTS", "POINTS_WEIGHTS", "FINE_WEIGHTS",
            "EXAMPLE_IMAGE", "asset_path", "resolve_weights", "parse_model_spec"]
 
 DEFAULT_WEIGHTS = "hyperface-compact.safetensors"  # the analyzer's network
@@ -25,12 +25,14 @@ PROPOSAL_WEIGHTS = "hyperface-proposal.safetensors"  # the ``fast`` candidate st
 REFINE_WEIGHTS = "hyperface-proposal-refine.safetensors"  # the ``fast`` candidate stage 2
 DETECTOR_WEIGHTS = "hyperface-detector.safetensors"  # the ``detector`` candidates (train-detector --out)
 POINTS_WEIGHTS = "hyperface-point-refiner.safetensors"  # the detector's point stage (train-point-refiner --out)
+FINE_WEIGHTS = "hyperface-aligned-fine.safetensors"  # stage two's fine landmark network
 EXAMPLE_IMAGE = "astronaut.jpg"  # public domain (NASA); see assets/astronaut.LICENSE.txt
 
 
 #: The bundled weights file of each network role of the pipeline.
 BUNDLED_ROLES = {"stage_one": DEFAULT_WEIGHTS, "stage_two": STAGE_TWO_WEIGHTS, "detector": DETECTOR_WEIGHTS,
-                 "refine": REFINE_WEIGHTS, "proposal": PROPOSAL_WEIGHTS, "points": POINTS_WEIGHTS}
+                 "refine": REFINE_WEIGHTS, "proposal": PROPOSAL_WEIGHTS, "points": POINTS_WEIGHTS,
+                 "fine": FINE_WEIGHTS}
 
 
 def _assets_dir() -> Path:

@@ -10,6 +10,7 @@ writes, so ``FaceAnalyzer(weights=DIR)`` runs an exported pipeline exactly as th
 * ``refine``: the 24 x 24 re-scorer (``fast``'s second stage, the detector's second opinion);
 * ``proposal``: the 16 x 16 window scorer (``fast``'s first stage);
 * ``points``: the detector's point stage (five points from a crop of each found box).
+* ``fine``: stage two's fine landmark network (each face again, aligned by stage two's own points).
 
 With onnxruntime a role runs from its ``.onnx`` file; with PyTorch from its weights file.
 """
@@ -26,7 +27,7 @@ from hyperface.runtime import TORCH_HINT, Runtime, RuntimeOptions, load_runtime,
 
 __all__ = ["ROLES", "MANIFEST", "NetworkFiles", "Bundle", "is_bundle"]
 
-ROLES = ("stage_one", "stage_two", "detector", "refine", "proposal", "points")
+ROLES = ("stage_one", "stage_two", "detector", "refine", "proposal", "points", "fine")
 MANIFEST = "manifest.json"
 _FORMAT = "hyperface-pipeline"
 

@@ -34,7 +34,7 @@ from hyperface.points import get_point_set
 from hyperface.pose import flip_pose, pose_from_landmarks, rotate_pose
 from hyperface.runtime import Runtime
 
-__all__ = ["StageTwo", "StageTwoOutput", "STAGE_TWO_ARCHS", "POSE_FROM"]
+__all__ = ["StageTwo", "AlignedNetwork", "StageTwoOutput", "STAGE_TWO_ARCHS", "POSE_FROM"]
 
 STAGE_TWO_ARCHS = ("hyperface-aligned",)
 POSE_FROM = ("auto", "branch", "landmarks", "mean")
@@ -50,20 +50,13 @@ class StageTwoOutput:
     gender: np.ndarray | None       # (K, 2) probabilities (male, female)
 
 
-class StageTwo:
-    """The aligned-face network behind one call; built once, called per batch of faces.
+class AlignedNetwork:
+    """One ``hyperface-aligned`` network with its input contract: aligns faces by five points as its
+    training did (template, crop size, context from its own weights file) and maps its answers back to
+    image pixels / degrees / probabilities."""
 
-    ``runtime``: the ``hyperface-aligned`` network (:class:`hyperface.runtime.Runtime`).
-    ``iterations`` >= 1 alignment rounds; ``flip_average`` averages with the mirrored crop.
-    """
-
-    def __init__(self, runtime: Runtime, *, iterations: int = 1, flip_average: bool = False,
-                 pose_from: str = "auto") -> None:
-        if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-            raise ValueError(f"stage two iterations must be a whole number >= 1, got {iterations!r}")
-        if pose_from not in POSE_FROM:
-            raise ValueError(f"pose_from must be one of {POSE_FROM}, got {pose_from!r}")
-        self.network = runtime
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self.config = runtime.config
         if self.config.arch not in STAGE_TWO_ARCHS:
             raise ValueError(f"{runtime.source}: stage two needs a {' or '.join(STAGE_TWO_ARCHS)} network, got "
@@ -74,20 +67,104 @@ class StageTwo:
         self.size = int(self.config.input_size)
         self.point_set = self.config.point_set
         self.tasks = self.config.tasks
-        self.iterations = int(iterations)
-        self.flip_average = bool(flip_average)
-        has_68 = self.point_set == "ibug68" and "landmarks" in self.tasks
-        self.pose_from = ("landmarks" if has_68 else "branch") if pose_from == "auto" else pose_from
-        if self.pose_from != "branch" and not has_68:
-            raise ValueError(f"pose_from={pose_from!r} needs a stage two with 68 iBUG landmarks")
         # the index each point takes in a mirrored face (left and right swap)
         n = self.config.num_points
         self._flip_index = (get_point_set(self.point_set).flip_values(np.arange(n)) if self.point_set
                             else np.arange(n))
 
+    def align(self, points5: np.ndarray) -> list[Alignment]:
+        """Each face's alignment onto this network's template, from its five points ``(K, 5, 2)``."""
+        return [align(p, self.size, self.context, self.template) for p in points5]
+
+    def run(self, images: Sequence[np.ndarray], alignments: list[Alignment], image_index: np.ndarray,
+            flip_average: bool) -> StageTwoOutput:
+        """One round: the aligned crops through the network (with their mirror images when
+        ``flip_average``), answers in the image's terms."""
+        crops = np.stack([al.warp(images[int(i)]) for al, i in zip(alignments, image_index)])
+        if flip_average:  # one network call for both: a batch of 2K costs less than two of K
+            both = self._network(np.concatenate([crops, crops[:, :, ::-1]]))
+            k = len(crops)
+            mirrored = self._unflip({t: v[k:] for t, v in both.items()})
+            raw = {t: (v[:k] + mirrored[t]) / 2 for t, v in both.items()}
+        else:
+            raw = self._network(crops)
+        landmarks = pose = None
+        if "landmarks" in raw:
+            landmarks = np.stack([al.to_image(r) for al, r in zip(alignments, raw["landmarks"])])
+        if "pose" in raw:
+            pose = np.stack([rotate_pose(p, -al.angle) for al, p in zip(alignments, raw["pose"])])
+        return StageTwoOutput(landmarks=landmarks, visibility=raw.get("visibility"), pose=pose,
+                              gender=raw.get("gender"))
+
+    def _network(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+        """Window-relative landmarks, visibility, pose in degrees, gender probabilities (float64)."""
+        outputs = self.runtime(crops)
+        if "pose" in outputs:
+            outputs["pose"] = np.degrees(outputs["pose"])
+        if "gender" in outputs:
+            outputs["gender"] = softmax(outputs["gender"])
+        return {t: v.astype(np.float64) for t, v in outputs.items() if t != "detection"}
+
+    def _unflip(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Answers for mirrored crops expressed for the unmirrored crops."""
+        out = dict(raw)
+        if "landmarks" in out:
+            lm = out["landmarks"][:, self._flip_index] * [-1.0, 1.0]  # x mirrors about the window's centre
+            out["landmarks"] = lm
+        if "visibility" in out:
+            out["visibility"] = out["visibility"][:, self._flip_index]
+        if "pose" in out:
+            out["pose"] = flip_pose(out["pose"])
+        return out
+
+
+class StageTwo:
+    """The aligned-face network behind one call; built once, called per batch of faces.
+
+    ``runtime``: the ``hyperface-aligned`` network (:class:`hyperface.runtime.Runtime`).
+    ``iterations`` >= 1 alignment rounds; ``flip_average`` averages with the mirrored crop.
+    ``fine``: the fine landmark network (``hyperface-aligned`` with landmarks in stage two's point set),
+    run once more on each face aligned by stage two's own points; its landmarks replace stage two's.
+    ``fine_flip_average``: whether it also runs the mirrored crop (None: as ``flip_average``).
+    """
+
+    def __init__(self, runtime: Runtime, *, iterations: int = 1, flip_average: bool = False,
+                 pose_from: str = "auto", fine: Runtime | None = None,
+                 fine_flip_average: bool | None = None) -> None:
+        if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
+            raise ValueError(f"stage two iterations must be a whole number >= 1, got {iterations!r}")
+        if pose_from not in POSE_FROM:
+            raise ValueError(f"pose_from must be one of {POSE_FROM}, got {pose_from!r}")
+        self.main = AlignedNetwork(runtime)
+        self.network = runtime
+        self.config = runtime.config
+        self.point_set = self.main.point_set
+        self.tasks = self.main.tasks
+        self.fine = None if fine is None else AlignedNetwork(fine)
+        if self.fine is not None and ("landmarks" not in self.tasks or "landmarks" not in self.fine.tasks
+                                      or self.fine.point_set != self.point_set
+                                      or self.fine.config.num_points != self.config.num_points):
+            raise ValueError(f"{fine.source}: the fine landmark network must give the landmarks stage two gives "
+                             f"({self.config.num_points} points, {self.point_set}); it gives "
+                             f"{self.fine.config.num_points if 'landmarks' in self.fine.tasks else 'no'} points "
+                             f"({self.fine.point_set}), and stage two {'has' if 'landmarks' in self.tasks else 'has no'} "
+                             f"landmarks")
+        self.iterations = int(iterations)
+        self.flip_average = bool(flip_average)
+        self.fine_flip_average = self.flip_average if fine_flip_average is None else bool(fine_flip_average)
+        has_68 = self.point_set == "ibug68" and "landmarks" in self.tasks
+        self.pose_from = ("landmarks" if has_68 else "branch") if pose_from == "auto" else pose_from
+        if self.pose_from != "branch" and not has_68:
+            raise ValueError(f"pose_from={pose_from!r} needs a stage two with 68 iBUG landmarks")
+
+    @property
+    def runtimes(self) -> list[Runtime]:
+        """The networks a call runs: stage two's, then the fine landmark network's when there is one."""
+        return [self.network] + ([self.fine.runtime] if self.fine is not None else [])
+
     def __repr__(self) -> str:
         return (f"StageTwo(arch={self.config.arch!r}, tasks={self.tasks}, iterations={self.iterations}, "
-                f"flip_average={self.flip_average}, pose_from={self.pose_from!r})")
+                f"flip_average={self.flip_average}, pose_from={self.pose_from!r}, fine={self.fine is not None})")
 
     def __call__(self, images: Sequence[np.ndarray], landmarks: np.ndarray, point_set: str,
                  image_index: np.ndarray) -> StageTwoOutput:
@@ -101,11 +178,13 @@ class StageTwo:
             return StageTwoOutput(**{t: (empty[t] if t in self.tasks else None) for t in empty})
         points5, out = five_points(landmarks, point_set), None
         for _ in range(self.iterations):
-            alignments = [align(points5[i], self.size, self.context, self.template) for i in range(k)]
-            out = self._run(images, alignments, image_index)
+            out = self.main.run(images, self.main.align(points5), image_index, self.flip_average)
             if out.landmarks is None:
                 break
             points5 = five_points(out.landmarks, self.point_set)
+        if self.fine is not None:
+            out.landmarks = self.fine.run(images, self.fine.align(points5), image_index,
+                                          self.fine_flip_average).landmarks
         if self.pose_from != "branch" and out.landmarks is not None:
             out.pose = self._pose_of_landmarks(images, out, image_index)
         return out
@@ -143,43 +222,3 @@ class StageTwo:
         if self.pose_from == "landmarks" or out.pose is None:
             return pnp
         return (pnp + out.pose) / 2
-
-    # -- one round -------------------------------------------------------------------------------
-    def _run(self, images: Sequence[np.ndarray], alignments: list[Alignment],
-             image_index: np.ndarray) -> StageTwoOutput:
-        crops = np.stack([al.warp(images[int(i)]) for al, i in zip(alignments, image_index)])
-        if self.flip_average:  # one network call for both: a batch of 2K costs less than two of K
-            both = self._network(np.concatenate([crops, crops[:, :, ::-1]]))
-            k = len(crops)
-            mirrored = self._unflip({t: v[k:] for t, v in both.items()})
-            raw = {t: (v[:k] + mirrored[t]) / 2 for t, v in both.items()}
-        else:
-            raw = self._network(crops)
-        landmarks = pose = None
-        if "landmarks" in raw:
-            landmarks = np.stack([al.to_image(r) for al, r in zip(alignments, raw["landmarks"])])
-        if "pose" in raw:
-            pose = np.stack([rotate_pose(p, -al.angle) for al, p in zip(alignments, raw["pose"])])
-        return StageTwoOutput(landmarks=landmarks, visibility=raw.get("visibility"), pose=pose,
-                              gender=raw.get("gender"))
-
-    def _network(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        """Window-relative landmarks, visibility, pose in degrees, gender probabilities (float64)."""
-        outputs = self.network(crops)
-        if "pose" in outputs:
-            outputs["pose"] = np.degrees(outputs["pose"])
-        if "gender" in outputs:
-            outputs["gender"] = softmax(outputs["gender"])
-        return {t: v.astype(np.float64) for t, v in outputs.items() if t != "detection"}
-
-    def _unflip(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Answers for mirrored crops expressed for the unmirrored crops."""
-        out = dict(raw)
-        if "landmarks" in out:
-            lm = out["landmarks"][:, self._flip_index] * [-1.0, 1.0]  # x mirrors about the window's centre
-            out["landmarks"] = lm
-        if "visibility" in out:
-            out["visibility"] = out["visibility"][:, self._flip_index]
-        if "pose" in out:
-            out["pose"] = flip_pose(out["pose"])
-        return out

@@ -87,6 +87,9 @@ class DataConfig:
     # Training mix by label kind (nonface, landmarks, landmarks5, pose, gender) -> draw weight; e.g.
     # {landmarks: 2, nonface: 0.2}. A sample takes the largest weight of its kinds, 1 if none is listed.
     oversample: dict[str, float] = field(default_factory=dict)
+    # Draw weight of each data.train folder's samples, multiplying data.oversample's (empty: 1 each);
+    # e.g. [1.0, 0.1] for annotated faces beside ten times as many pseudo-labelled ones.
+    train_weights: list[float] = field(default_factory=list)
     num_workers: int = 2
     batch_size_val: int = 0  # 0 = optim.batch_size
 
@@ -225,6 +228,9 @@ class TrainConfig:
         bad = [k for k in d.oversample if k not in SAMPLE_KINDS]
         need(not bad, f"data.oversample: unknown kind(s) {bad}; choose from {list(SAMPLE_KINDS)}")
         need(all(v >= 0 for v in d.oversample.values()), f"data.oversample weights must be >= 0, got {d.oversample}")
+        need(not d.train_weights or len(d.train_weights) == len(d.train),
+             f"data.train_weights: one weight per data.train folder ({len(d.train)}), got {d.train_weights}")
+        need(all(v >= 0 for v in d.train_weights), f"data.train_weights must be >= 0, got {d.train_weights}")
         need(lo.landmark_loss in LANDMARK_LOSSES,
              f"loss.landmark_loss {lo.landmark_loss!r}: use one of {', '.join(LANDMARK_LOSSES)}")
         _validate_augment(a, need)

@@ -87,7 +87,8 @@ def sample_weights(kinds: dict[str, np.ndarray], factors: dict[str, float]) -> n
 
 def select_indices(dataset: Dataset, *, positives_only: bool = False, detection_only: bool = False,
                    no_negatives: bool = False, max_samples: int = 0,
-                   oversample: dict[str, float] | None = None) -> np.ndarray:
+                   oversample: dict[str, float] | None = None,
+                   scale: np.ndarray | None = None) -> np.ndarray:
     """Indices of the samples to use, chosen from labels only.
 
     ``positives_only``/``no_negatives`` drop labelled non-faces; ``detection_only`` keeps samples
@@ -95,18 +96,24 @@ def select_indices(dataset: Dataset, *, positives_only: bool = False, detection_
     ``oversample`` maps label kinds (:data:`SAMPLE_KINDS`) to draw weights: the result then holds
     ``max_samples`` (or, when 0, the sum of the weights) indices spread in proportion to the
     weights, a sample of weight 2 twice, of weight 0.25 one in four (systematic sampling, so the
-    same every run).
+    same every run). ``scale`` (one factor per sample of ``dataset``) multiplies the draw weights
+    (``data.train_weights``: a factor per prepared folder).
     """
     n = len(dataset)
     keep = np.ones(n, dtype=bool)
-    kinds = _label_kinds(dataset) if (positives_only or no_negatives or detection_only or oversample) else None
+    if scale is not None:
+        oversample = oversample or {}
+    weigh = bool(oversample) or scale is not None
+    kinds = _label_kinds(dataset) if (positives_only or no_negatives or detection_only or weigh) else None
     if positives_only or no_negatives:
         keep &= ~kinds["nonface"]
     if detection_only:
         keep &= kinds["detection_mask"]
     idx = np.flatnonzero(keep)
-    if oversample:
+    if weigh:
         weights = sample_weights(kinds, oversample)[idx]
+        if scale is not None:
+            weights = weights * np.asarray(scale, dtype=np.float64)[idx]
         total = float(weights.sum())
         count = int(max_samples) if max_samples else int(round(total))
         if total <= 0 or count <= 0:

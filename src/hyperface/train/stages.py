@@ -29,6 +29,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from hyperface.models import HyperFaceModel, create_model, load_model
 from hyperface.models.grow import grow_into
 from hyperface.models.registry import create_model_from_config
@@ -85,8 +87,10 @@ def _parts(cfg: TrainConfig, split_key: str, *, stage_one: bool) -> list:
             neg = _prepared(negatives, split)
             parts.append((neg, select_indices(neg, detection_only=True, max_samples=limit)))
     else:
+        scale = (np.asarray(d.train_weights, dtype=np.float64)[base.folders()]
+                 if is_train and d.train_weights else None)
         parts.append((base, select_indices(base, positives_only=d.positives_only and is_train, max_samples=limit,
-                                           oversample=d.oversample if is_train else None)))
+                                           oversample=d.oversample if is_train else None, scale=scale)))
     return [(ds, idx) for ds, idx in parts if len(idx)]
 
 
