@@ -136,11 +136,14 @@ def main() -> None:
             jobs = [(p, f, lm) for spec in args.calibrate for p, f, lm in faces(spec, args.val_fraction, args.limit)]
             got = pool.map(label, [(p, f) for p, f, _ in jobs], chunksize=16)
             diffs = [pred - lm for (_, _, lm), pred in zip(jobs, got) if pred is not None]
+            if not diffs:
+                raise SystemExit(f"--calibrate: dlib found none of the {len(jobs)} faces of {args.calibrate}")
             offset = -np.mean([d.mean(axis=0) for d in diffs], axis=0)
             print(f"calibration: {len(diffs)} of {len(jobs)} 300-W faces; dlib's points + ({offset[0]:.3f}, "
                   f"{offset[1]:.3f}) px = the annotation's convention")
-        for spec in args.source:
-            name = spec.split(":", 1)[0].split("=")[-1]
+        names = [spec.split(":", 1)[0].split("=")[-1] for spec in args.source]
+        for k, spec in enumerate(args.source):
+            name = names[k] if names.count(names[k]) == 1 else f"{names[k]}-{k}"  # one folder per source
             folder = args.out / name
             folder.mkdir(parents=True, exist_ok=True)
             jobs = list(faces(spec, args.val_fraction, args.limit))

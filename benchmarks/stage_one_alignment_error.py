@@ -7,7 +7,8 @@ points; stage one then runs its IRP round as in the pipeline): for each face the
 takes the true aligned window to the predicted one, as the augmentation's terms (scale factor,
 centre shift in window sides, rotation in degrees), and prints their spread beside the config's
 ranges, so the augmentation can be set to cover it. ``--stage-two`` measures the points of stage two
-(the bundled one, without its fine landmark network): the alignment the fine landmark network sees
+(the bundled one, without its fine landmark network and, as when that network follows, without the
+mirrored face): the alignment the fine landmark network sees
 (``configs/stage2-fine.yaml``).
 
     python benchmarks/stage_one_alignment_error.py pts:../shared/data/300w/lfpw/trainset --limit 300
@@ -26,6 +27,7 @@ from hyperface import FaceAnalyzer
 from hyperface.alignment import align, five_points
 from hyperface.data.images import load_image
 from hyperface.data.readers import open_dataset
+from hyperface.inference.analyzer import FLIP_AVERAGE_WITH_FINE
 from hyperface.train.config import load_config
 
 
@@ -38,7 +40,8 @@ def main() -> None:
     ap.add_argument("--stage-two", action="store_true",
                     help="the points of the bundled stage two (the fine landmark network's alignment)")
     args = ap.parse_args()
-    analyzer = (FaceAnalyzer(args.weights, stage_two="bundled", fine=None) if args.stage_two
+    analyzer = (FaceAnalyzer(args.weights, stage_two="bundled", fine=None,
+                             flip_average=FLIP_AVERAGE_WITH_FINE["stage_two"]) if args.stage_two
                 else FaceAnalyzer(args.weights, stage_two=None))
     terms = []
     for spec in args.sources:

@@ -191,7 +191,10 @@ def export_pipeline(folder: str | os.PathLike, models: Mapping[str, torch.nn.Mod
     def unique(stem: str, role: str, suffix: str) -> Path:
         """``stem + suffix`` in ``folder``, or ``stem-role + suffix`` when another role took that name (two
         networks of one architecture, such as stage two and its fine landmark network)."""
-        name = stem + suffix if stem + suffix not in used else f"{stem}-{role.replace('_', '-')}{suffix}"
+        name, n = stem + suffix, 1
+        while name in used:
+            name = f"{stem}-{role.replace('_', '-')}{'' if n == 1 else n}{suffix}"
+            n += 1
         used.add(name)
         return folder / name
 

@@ -113,3 +113,17 @@ def test_evaluate_cli_bad_stage_two_option_is_a_usage_error(tiny_weights, capsys
     status = main(["evaluate", "--weights", str(tiny_weights), "--data", "pts:nowhere", "--iterations", "0"])
     assert status == 2
     assert "--iterations must be at least 1" in capsys.readouterr().err
+
+
+def test_evaluate_cli_never_writes_over_the_fine_weights(tiny_weights, tmp_path, capsys):
+    """--fine's file is an input: an output named like it is a usage error, and the file is untouched."""
+    import shutil
+
+    fine = tmp_path / "fine.safetensors"
+    shutil.copyfile(tiny_weights, fine)
+    before = fine.read_bytes()
+    status = main(["evaluate", "--weights", str(tiny_weights), "--data", f"pts:{tmp_path}", "--fine", str(fine),
+                   "--json", str(fine)])
+    err = capsys.readouterr().err
+    assert status == 2 and "is one of the inputs" in err, err
+    assert fine.read_bytes() == before

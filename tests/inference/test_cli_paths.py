@@ -33,7 +33,7 @@ def analyze(weights, *args) -> int:
 # ------------------------------------------------------------------------------------------ outputs over inputs
 
 
-@pytest.mark.parametrize("case", ["boxes", "weights", "stage-two", "detector", "fast-dir"])
+@pytest.mark.parametrize("case", ["boxes", "weights", "stage-two", "fine", "detector", "fast-dir"])
 def test_no_output_replaces_a_file_the_run_reads(case, tiny_weights, tmp_path, capsys, no_models):
     image = tmp_path / "a.png"
     photo(image)
@@ -48,6 +48,7 @@ def test_no_output_replaces_a_file_the_run_reads(case, tiny_weights, tmp_path, c
         "boxes": (["--proposals", f"boxes:{boxes}"], boxes),
         "weights": (["--weights", copy], copy),
         "stage-two": (["--stage-two", copy], copy),
+        "fine": (["--fine", copy], copy),
         "detector": (["--proposals", f"detector:{copy}"], copy),
         "fast-dir": (["--proposals", f"fast:{cascade}"], cascade / "hyperface-proposal.safetensors"),
     }[case]

@@ -105,6 +105,9 @@ def test_two_networks_of_one_architecture_keep_their_own_files(compact, tmp_path
     assert load_runtime(networks["fine"].onnx).config.tasks == ("landmarks",)
     assert load_model(networks["fine"].weights).config.tasks == ("landmarks",)
     assert load_model(networks["stage_two"].weights).config.tasks == ("landmarks", "pose", "gender")
+    # a fine network without a stage two to align it is refused by the command line
+    assert main(["export", "--out", str(tmp_path / "no-stage-two"), "--weights", str(sources["stage_one"]),
+                 "--fine", str(sources["fine"])]) == 1
 
 
 def test_the_bundled_onnx_files_are_the_bundled_weights():

@@ -168,6 +168,9 @@ def test_the_analyzer_reports_which_stage_answered(model):
     assert two.stage_two.fine is None
     with pytest.raises(ValueError, match="needs stage two"):
         FaceAnalyzer(stage_two=None, fine=model)
+    # "auto" follows the pipeline whose stage two runs: the bundled stage two brings the bundled fine network
+    assert FaceAnalyzer(stage_two="bundled").stage_two.fine is not None
+    assert FaceAnalyzer(stage_two=None).stage_two is None  # and no stage two, no fine network
     given = two(path, boxes=[first[0].box])  # faces in given boxes go through stage two too
     assert given[0].sources["landmarks"] == "stage2"
 

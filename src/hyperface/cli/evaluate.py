@@ -137,6 +137,8 @@ def collect_inputs(args: argparse.Namespace):
         if spec != "bundled":
             for path in spec.split("+"):
                 inputs.add(path, "the --weights file")
+    if args.fine not in ("auto", "none", "bundled"):
+        inputs.add(args.fine, "the --fine weights")
     for spec in parse_data_specs(args.data):
         path = Path(parse_spec(spec.spec)[1]).expanduser()
         if path.exists():  # a missing dataset is its reader's error, reported with the reader's advice

@@ -57,6 +57,9 @@ def _sources(args: argparse.Namespace) -> dict[str, Path]:
             path = ASSETS / BUNDLED_ROLES[role]
             if path.is_file():
                 out[role] = path
+    if "fine" in out and "stage_two" not in out:
+        raise ValueError("--fine needs a stage two in the pipeline (the fine landmark network is aligned by its "
+                         "points): pass --stage-two too")
     if "stage_one" not in out:
         raise FileNotFoundError(f"no stage-one weights: pass --weights (the bundled {BUNDLED_ROLES['stage_one']} "
                                 f"is not in this installation)")

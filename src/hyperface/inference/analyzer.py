@@ -93,10 +93,10 @@ IRP_ROUNDS = {"detector": 0, "windows": 1, "given": 1}
 FLIP_AVERAGE = {"paper": True, "direct": True}
 #: The mirrored face when stage two's fine landmark network follows it (``flip_average`` and
 #: ``fine_flip_average`` not given), per network: with the fine network, stage two's points only align it
-#: and its mirror image bought them nothing (400 300-W and 400 MTFL training faces: 68-point NME 2.26%
-#: with it, 2.27% without, the fine network mirrored in both), while the fine network's own mirror image
-#: bought 0.15 point (2.42% -> 2.27%) for 0.9 ms a face. Both off keep stage two's cost (both networks,
-#: one face, one thread) under 2 ms: see the README's stage-two table for the trade-off.
+#: and its mirror image bought them nothing (400 300-W and 400 MTFL training faces, the bundled networks:
+#: 68-point NME 3.03% with it, 3.04% without, the fine network mirrored in both), while the fine
+#: network's own mirror image bought 0.13 point (3.17% -> 3.04%) for 0.9 ms a face. Both off keep stage
+#: two's cost (both networks, one face, one thread) at 1.91 ms, under 2 ms: the README has the trade-off.
 FLIP_AVERAGE_WITH_FINE = {"stage_two": False, "fine": False}
 #: Most boxes one image may be given (each costs a crop and network runs): more is a ValueError.
 MAX_BOXES_PER_IMAGE = 2000
@@ -138,7 +138,8 @@ class FaceAnalyzer:
     ``flip_average`` (None: :data:`FLIP_AVERAGE`, on in both pipelines when no fine network follows;
     :data:`FLIP_AVERAGE_WITH_FINE` when one does) and ``pose_from`` (see
     :mod:`hyperface.inference.stage_two`); ``fine``: stage two's fine landmark network (``"auto"``: the
-    pipeline's when stage two is the pipeline's too; ``"bundled"``; a network file or model; ``None``: off),
+    pipeline's when stage two is the pipeline's too, ``"auto"`` or ``"bundled"``; ``"bundled"``; a network
+    file or model; ``None``: off),
     run once more on each face aligned by stage two's own points: its landmarks, and the pose from them,
     replace stage two's; ``fine_flip_average``: whether it also runs each face's mirror image (None:
     :data:`FLIP_AVERAGE_WITH_FINE`, which also gives stage two's ``flip_average`` default when a fine
@@ -198,7 +199,7 @@ class FaceAnalyzer:
                                   lnms_iou=lnms_iou, lnms_top_k=lnms_top_k, lnms_contain=lnms_contain,
                                   fuse_scores=fuse_scores, source_weight=source_weight)
         second = self._stage_two_network(stage_two, networks, batch_size)
-        fine_network = self._fine_network(fine, stage_two, networks, batch_size)
+        fine_network = self._fine_network(fine, stage_two if second is not None else None, networks, batch_size)
         if fine_network is not None and second is None:
             raise ValueError("fine= needs stage two (the fine landmark network is aligned by stage two's points); "
                              "pass stage_two= too, or fine=None")
@@ -242,14 +243,17 @@ class FaceAnalyzer:
         return load_runtime(stage_two, self.options, batch_size=batch_size)
 
     def _fine_network(self, fine: Any, stage_two: Any, networks: Bundle | None, batch_size: int) -> Runtime | None:
-        """``"auto"``: the pipeline's fine network when stage two is the pipeline's too (a fine network is
-        trained on its own stage two's points); ``"bundled"``, a pipeline folder, a file or a model: that one."""
+        """``"auto"``: the fine network of the pipeline whose stage two runs (``stage_two`` ``"auto"`` or
+        ``"bundled"``; a fine network is trained on its own stage two's points), none without stage two;
+        ``"bundled"``, a pipeline folder, a file or a model: that one."""
         if fine is None or (isinstance(fine, str) and fine == "none"):
             return None
         if isinstance(fine, str) and fine == "auto":
-            if stage_two != "auto" or networks is None or "fine" not in networks:
+            source = (networks if isinstance(stage_two, str) and stage_two == "auto" else
+                      bundled() if isinstance(stage_two, str) and stage_two == "bundled" else None)
+            if source is None or "fine" not in source:
                 return None
-            return networks.runtime("fine", self.options, batch_size)
+            return source.runtime("fine", self.options, batch_size)
         if isinstance(fine, str) and fine == "bundled":
             if "fine" not in bundled():
                 raise FileNotFoundError("fine='bundled': this installation ships no fine landmark network")

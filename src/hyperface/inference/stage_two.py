@@ -10,6 +10,9 @@ visibility as they are. Options:
 * ``iterations``: align again on the refined points and re-run (each round costs one network call);
 * ``flip_average``: also run the mirrored crop and average both answers (left/right points swapped
   back, roll and yaw negated back), which cancels a part of the network's left/right bias;
+* ``fine``: a second ``hyperface-aligned`` network with landmarks only, run once more on each face
+  aligned by stage two's own points (closer than stage one's); its points replace stage two's, and
+  the pose is read from them. ``fine_flip_average`` mirrors its crop too;
 * ``pose_from``: ``"branch"`` (the network's pose output), ``"landmarks"`` (the PnP of its refined
   68 points, :func:`hyperface.pose.pose_from_landmarks`) or ``"mean"`` of the two; ``"auto"`` (the
   default) is ``"landmarks"`` for a network with 68 iBUG points, else ``"branch"``: on the 300-W
