@@ -267,3 +267,18 @@ def test_serve_refuses_bad_settings_before_listening(argv, message, capsys):
 
     assert main(["serve", "--workers", "1", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_command_line_builds_each_workers_analyzer_with_the_fine_network_option():
+    """``hyperface serve --fine none`` turns the fine landmark network off in every worker's analyzer;
+    by default the bundled pipeline's runs (as for ``analyze``)."""
+    from hyperface.cli.main import build_parser
+    from hyperface.cli.serve import analyzer_settings
+
+    def parse(argv):
+        return build_parser(argv).parse_args(argv)
+
+    default, off = analyzer_settings(parse(["serve"])), analyzer_settings(parse(["serve", "--fine", "none"]))
+    assert default["fine"] == "auto" and off["fine"] is None
+    assert FaceAnalyzer(**default).stage_two.fine is not None
+    assert FaceAnalyzer(**off).stage_two.fine is None

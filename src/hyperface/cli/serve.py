@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="candidate source, as for analyze (default: %(default)s)")
     parser.add_argument("--stage-two", default="auto", metavar="auto|none|bundled|WEIGHTS",
                         help="the aligned-face network, as for analyze")
+    parser.add_argument("--fine", default="auto", metavar="auto|none|bundled|WEIGHTS",
+                        help="stage two's fine landmark network, as for analyze")
     parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto", help="network runtime")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
 
@@ -56,6 +58,13 @@ def _check(args: argparse.Namespace) -> str | None:
     return None
 
 
+def analyzer_settings(args: argparse.Namespace) -> dict:
+    """The ``FaceAnalyzer`` settings every worker's analyzer is built from."""
+    return {"weights": args.weights, "proposals": args.proposals, "stage_two": args.stage_two,
+            "fine": None if args.fine == "none" else args.fine, "backend": args.backend, "device": args.device,
+            "threads": args.threads}
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn  # the serve extra: cli.main names it when missing
 
@@ -70,9 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if workers * args.threads > machine_cpus():
         log.warning("%d workers x %d threads exceed this machine's %d CPUs: requests will compete for them",
                     workers, args.threads, machine_cpus())
-    settings = {"weights": args.weights, "proposals": args.proposals, "stage_two": args.stage_two,
-                "backend": args.backend, "device": args.device, "threads": args.threads}
-    pool = AnalyzerPool(settings, workers, args.queue, max_pixels=int(args.max_megapixels * 1e6))
+    pool = AnalyzerPool(analyzer_settings(args), workers, args.queue, max_pixels=int(args.max_megapixels * 1e6))
     log.info("loading %d analyzer(s)", workers)
     try:
         pool.start()
