@@ -22,6 +22,10 @@ from hyperface.cli.outputs import Inputs, UsageError, check_output_file, check_o
 _ROLE_OPTIONS = {"stage_one": "weights", "stage_two": "stage_two", "detector": "detector", "refine": "refine",
                  "proposal": "proposal", "points": "points", "fine": "fine"}
 
+#: Roles whose bundled network is used only with the bundled networks of these roles (a stage two is
+#: trained on its stage one's faces, a fine landmark network on its stage two's points).
+_FOLLOWS = {"stage_two": ("stage_one",), "fine": ("stage_one", "stage_two")}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
@@ -52,8 +56,7 @@ def _sources(args: argparse.Namespace) -> dict[str, Path]:
         given = getattr(args, option)
         if given is not None:
             out[role] = resolve_weights(given)
-        elif role not in ("stage_two", "fine") or (args.weights is None and
-                                                   (role == "stage_two" or args.stage_two is None)):
+        elif not any(getattr(args, _ROLE_OPTIONS[r]) is not None for r in _FOLLOWS.get(role, ())):
             path = ASSETS / BUNDLED_ROLES[role]
             if path.is_file():
                 out[role] = path

@@ -198,8 +198,9 @@ class FaceAnalyzer:
                                   irp_threshold=score_threshold if irp_threshold is None else irp_threshold,
                                   lnms_iou=lnms_iou, lnms_top_k=lnms_top_k, lnms_contain=lnms_contain,
                                   fuse_scores=fuse_scores, source_weight=source_weight)
-        second = self._stage_two_network(stage_two, networks, batch_size)
-        fine_network = self._fine_network(fine, stage_two if second is not None else None, networks, batch_size)
+        second = self._role_network("stage_two", stage_two, networks, batch_size)
+        fine_network = self._role_network("fine", fine, self._fine_source(stage_two if second is not None else None,
+                                                                          networks), batch_size)
         if fine_network is not None and second is None:
             raise ValueError("fine= needs stage two (the fine landmark network is aligned by stage two's points); "
                              "pass stage_two= too, or fine=None")
@@ -228,39 +229,32 @@ class FaceAnalyzer:
             return Bundle.read(weights)
         return None
 
-    def _stage_two_network(self, stage_two: Any, networks: Bundle | None, batch_size: int) -> Runtime | None:
-        if stage_two is None or (isinstance(stage_two, str) and stage_two == "none"):
+    def _role_network(self, role: str, spec: Any, auto: Bundle | None, batch_size: int) -> Runtime | None:
+        """The network of pipeline ``role`` that ``spec`` names: None or ``"none"``: off; ``"auto"``: the
+        ``auto`` pipeline's (none when it lacks the role); ``"bundled"``: the bundled pipeline's (an error
+        when it lacks the role); a pipeline folder: its network of that role; else a network file or model."""
+        if spec is None or (isinstance(spec, str) and spec == "none"):
             return None
-        if isinstance(stage_two, str) and stage_two in ("auto", "bundled"):
-            source = networks if stage_two == "auto" else bundled()
-            if source is None or "stage_two" not in source:
-                if stage_two == "bundled":
-                    raise FileNotFoundError("stage_two='bundled': this installation ships no stage-two network")
+        if isinstance(spec, str) and spec in ("auto", "bundled"):
+            source = auto if spec == "auto" else bundled()
+            if source is None or role not in source:
+                if spec == "bundled":
+                    raise FileNotFoundError(f"{role}='bundled': this installation ships no {role} network")
                 return None
-            return source.runtime("stage_two", self.options, batch_size)
-        if isinstance(stage_two, (str, os.PathLike)) and is_bundle(stage_two):
-            return Bundle.read(stage_two).runtime("stage_two", self.options, batch_size)
-        return load_runtime(stage_two, self.options, batch_size=batch_size)
+            return source.runtime(role, self.options, batch_size)
+        if isinstance(spec, (str, os.PathLike)) and is_bundle(spec):
+            return Bundle.read(spec).runtime(role, self.options, batch_size)
+        return load_runtime(spec, self.options, batch_size=batch_size)
 
-    def _fine_network(self, fine: Any, stage_two: Any, networks: Bundle | None, batch_size: int) -> Runtime | None:
-        """``"auto"``: the fine network of the pipeline whose stage two runs (``stage_two`` ``"auto"`` or
-        ``"bundled"``; a fine network is trained on its own stage two's points), none without stage two;
-        ``"bundled"``, a pipeline folder, a file or a model: that one."""
-        if fine is None or (isinstance(fine, str) and fine == "none"):
-            return None
-        if isinstance(fine, str) and fine == "auto":
-            source = (networks if isinstance(stage_two, str) and stage_two == "auto" else
-                      bundled() if isinstance(stage_two, str) and stage_two == "bundled" else None)
-            if source is None or "fine" not in source:
-                return None
-            return source.runtime("fine", self.options, batch_size)
-        if isinstance(fine, str) and fine == "bundled":
-            if "fine" not in bundled():
-                raise FileNotFoundError("fine='bundled': this installation ships no fine landmark network")
-            return bundled().runtime("fine", self.options, batch_size)
-        if isinstance(fine, (str, os.PathLike)) and is_bundle(fine):
-            return Bundle.read(fine).runtime("fine", self.options, batch_size)
-        return load_runtime(fine, self.options, batch_size=batch_size)
+    @staticmethod
+    def _fine_source(stage_two: Any, networks: Bundle | None) -> Bundle | None:
+        """The pipeline whose fine network ``fine="auto"`` takes: the one stage two came from (a fine network
+        is trained on its own stage two's points), none for a stage two of the caller's or none at all."""
+        if isinstance(stage_two, str) and stage_two == "auto":
+            return networks
+        if isinstance(stage_two, str) and stage_two == "bundled":
+            return bundled()
+        return None
 
     # -- properties ----------------------------------------------------------------------------------
     @property

@@ -121,6 +121,11 @@ class AlignedNetwork:
         return out
 
 
+def _landmarks_of(network: AlignedNetwork) -> tuple[int, str | None] | None:
+    """(point count, point set) of a network's landmarks; None without a landmark task."""
+    return (network.config.num_points, network.point_set) if "landmarks" in network.tasks else None
+
+
 class StageTwo:
     """The aligned-face network behind one call; built once, called per batch of faces.
 
@@ -139,19 +144,12 @@ class StageTwo:
         if pose_from not in POSE_FROM:
             raise ValueError(f"pose_from must be one of {POSE_FROM}, got {pose_from!r}")
         self.main = AlignedNetwork(runtime)
-        self.network = runtime
-        self.config = runtime.config
-        self.point_set = self.main.point_set
-        self.tasks = self.main.tasks
         self.fine = None if fine is None else AlignedNetwork(fine)
-        if self.fine is not None and ("landmarks" not in self.tasks or "landmarks" not in self.fine.tasks
-                                      or self.fine.point_set != self.point_set
-                                      or self.fine.config.num_points != self.config.num_points):
-            raise ValueError(f"{fine.source}: the fine landmark network must give the landmarks stage two gives "
-                             f"({self.config.num_points} points, {self.point_set}); it gives "
-                             f"{self.fine.config.num_points if 'landmarks' in self.fine.tasks else 'no'} points "
-                             f"({self.fine.point_set}), and stage two {'has' if 'landmarks' in self.tasks else 'has no'} "
-                             f"landmarks")
+        if self.fine is not None:
+            wanted, given = _landmarks_of(self.main), _landmarks_of(self.fine)
+            if wanted is None or given != wanted:
+                raise ValueError(f"{fine.source}: the fine landmark network must give the landmarks stage two gives "
+                                 f"(stage two: {wanted or 'no landmarks'}; the fine network: {given or 'no landmarks'})")
         self.iterations = int(iterations)
         self.flip_average = bool(flip_average)
         self.fine_flip_average = self.flip_average if fine_flip_average is None else bool(fine_flip_average)
@@ -159,6 +157,12 @@ class StageTwo:
         self.pose_from = ("landmarks" if has_68 else "branch") if pose_from == "auto" else pose_from
         if self.pose_from != "branch" and not has_68:
             raise ValueError(f"pose_from={pose_from!r} needs a stage two with 68 iBUG landmarks")
+
+    # stage two's own network: its runtime, config, point set and tasks
+    network = property(lambda self: self.main.runtime)
+    config = property(lambda self: self.main.config)
+    point_set = property(lambda self: self.main.point_set)
+    tasks = property(lambda self: self.main.tasks)
 
     @property
     def runtimes(self) -> list[Runtime]:

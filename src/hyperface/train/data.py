@@ -101,8 +101,6 @@ def select_indices(dataset: Dataset, *, positives_only: bool = False, detection_
     """
     n = len(dataset)
     keep = np.ones(n, dtype=bool)
-    if scale is not None:
-        oversample = oversample or {}
     weigh = bool(oversample) or scale is not None
     kinds = _label_kinds(dataset) if (positives_only or no_negatives or detection_only or weigh) else None
     if positives_only or no_negatives:
@@ -111,7 +109,7 @@ def select_indices(dataset: Dataset, *, positives_only: bool = False, detection_
         keep &= kinds["detection_mask"]
     idx = np.flatnonzero(keep)
     if weigh:
-        weights = sample_weights(kinds, oversample)[idx]
+        weights = sample_weights(kinds, oversample or {})[idx]
         if scale is not None:
             weights = weights * np.asarray(scale, dtype=np.float64)[idx]
         total = float(weights.sum())
