@@ -101,21 +101,42 @@ def write_pts(path: Path, points: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def faces(spec: str, val_fraction: float, limit: int | None = None):
-    """(image path, annotated five points or None, 68 points or None) of each training face of ``spec``
-    whose image holds one face (the first ``limit``)."""
+def training_faces(spec: str, val_fraction: float, limit: int | None = None):
+    """(image path, face record) of each training face of ``spec`` whose image holds one face (the first
+    ``limit`` images); faces of the validation split (the hash ``prepare`` and ``evaluate`` share) never."""
     for n, record in enumerate(open_dataset(spec)):
         if limit is not None and n >= limit:
             return
         if split_of(record.group, val_fraction) or len(record.faces) != 1:
             continue
-        face = record.faces[0]
+        yield str(record.image), record.faces[0]
+
+
+def faces(spec: str, val_fraction: float, limit: int | None = None):
+    """(image path, annotated five points or None, 68 points or None) of each training face of ``spec``
+    whose image holds one face (the first ``limit``)."""
+    for path, face in training_faces(spec, val_fraction, limit):
         if face.landmarks is not None and face.point_set == "ibug68":
-            yield str(record.image), to_five(face.landmarks, "ibug68"), face.landmarks
+            yield path, to_five(face.landmarks, "ibug68"), face.landmarks
         elif face.landmarks is not None and face.point_set == "five":
-            yield str(record.image), np.asarray(face.landmarks, dtype=np.float64), None
+            yield path, np.asarray(face.landmarks, dtype=np.float64), None
         else:
-            yield str(record.image), None, None
+            yield path, None, None
+
+
+def source_folders(specs: list[str], out: Path) -> list[Path]:
+    """One output folder per source, named by its format (``pts:OUT/mtfl``); two of one format get a suffix."""
+    names = [spec.split(":", 1)[0].split("=")[-1] for spec in specs]
+    return [out / (name if names.count(name) == 1 else f"{name}-{k}") for k, name in enumerate(names)]
+
+
+def write_face(folder: Path, index: int, image: str, points: np.ndarray) -> None:
+    """Face ``index``'s points as ``NNNNNN_<name>.pts`` beside a link to its image, in ``folder``."""
+    stem = f"{index:06d}_{Path(image).name.split('.')[0]}"
+    link = folder / f"{stem}{Path(image).suffix}"
+    if not link.exists():
+        link.symlink_to(Path(image).resolve())
+    write_pts(folder / f"{stem}.pts", points)
 
 
 def main() -> None:
@@ -141,10 +162,7 @@ def main() -> None:
             offset = -np.mean([d.mean(axis=0) for d in diffs], axis=0)
             print(f"calibration: {len(diffs)} of {len(jobs)} 300-W faces; dlib's points + ({offset[0]:.3f}, "
                   f"{offset[1]:.3f}) px = the annotation's convention")
-        names = [spec.split(":", 1)[0].split("=")[-1] for spec in args.source]
-        for k, spec in enumerate(args.source):
-            name = names[k] if names.count(names[k]) == 1 else f"{names[k]}-{k}"  # one folder per source
-            folder = args.out / name
+        for spec, folder in zip(args.source, source_folders(args.source, args.out)):
             folder.mkdir(parents=True, exist_ok=True)
             jobs = list(faces(spec, args.val_fraction, args.limit))
             got = pool.map(label, [(p, f) for p, f, _ in jobs], chunksize=16)
@@ -159,11 +177,7 @@ def main() -> None:
                     if not nme <= args.max_five_nme:
                         continue
                     agreement.append(nme)
-                stem = f"{i:06d}_{Path(path).name.split('.')[0]}"
-                link = folder / f"{stem}{Path(path).suffix}"
-                if not link.exists():
-                    link.symlink_to(Path(path).resolve())
-                write_pts(folder / f"{stem}.pts", pred)
+                write_face(folder, i, path, pred)
                 kept += 1
             five_text = (f"; five-point agreement of the kept faces {100 * np.mean(agreement):.2f}% (median "
                          f"{100 * np.median(agreement):.2f}%)" if agreement else "")

@@ -9,11 +9,14 @@ centre shift in window sides, rotation in degrees), and prints their spread besi
 ranges, so the augmentation can be set to cover it. ``--stage-two`` measures the points of stage two
 (the bundled one, without its fine landmark network and, as when that network follows, without the
 mirrored face): the alignment the fine landmark network sees
-(``configs/stage2-fine.yaml``).
+(``configs/stage2-fine.yaml``). ``--split val`` measures the validation faces (the hash split
+``prepare`` and ``evaluate`` share) instead of the first ``--limit`` faces of each source.
 
     python benchmarks/stage_one_alignment_error.py pts:../shared/data/300w/lfpw/trainset --limit 300
     python benchmarks/stage_one_alignment_error.py pts:../shared/data/300w/lfpw/trainset --limit 300 \
         --stage-two --config configs/stage2-fine.yaml
+    python benchmarks/stage_one_alignment_error.py pts:../shared/data/300w/lfpw/trainset \
+        pts:../shared/data/300w/helen/trainset --stage-two --split val --config configs/stage2-fine.yaml
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 from hyperface import FaceAnalyzer
 from hyperface.alignment import align, five_points
 from hyperface.data.images import load_image
-from hyperface.data.readers import open_dataset
+from hyperface.evaluate.datasets import EvalDataset
 from hyperface.inference.analyzer import FLIP_AVERAGE_WITH_FINE
 from hyperface.train.config import load_config
 
@@ -36,6 +39,8 @@ def main() -> None:
     ap.add_argument("sources", nargs="+", help="FORMAT:PATH datasets with 68 or 5 points")
     ap.add_argument("--weights", default=None, help="stage-one weights (default: bundled)")
     ap.add_argument("--limit", type=int, default=300, help="faces per source")
+    ap.add_argument("--split", choices=("all", "train", "val"), default="all",
+                    help="which faces of each source (the hash split prepare and evaluate share)")
     ap.add_argument("--config", default="configs/stage2.yaml", help="config whose augment ranges to show")
     ap.add_argument("--stage-two", action="store_true",
                     help="the points of the bundled stage two (the fine landmark network's alignment)")
@@ -46,7 +51,7 @@ def main() -> None:
     terms = []
     for spec in args.sources:
         n = 0
-        for record in open_dataset(spec):
+        for record in EvalDataset(spec, [spec], split=args.split):
             face = next((f for f in record.faces if f.landmarks is not None), None)
             if face is None or n >= args.limit:
                 continue
