@@ -58,6 +58,15 @@ def test_a_query_option_changes_the_answer(client, astronaut_bytes):
     assert r.json()["faces"] == []  # no score reaches 1
 
 
+def test_the_fine_networks_mirrored_face_is_a_request_option(client, astronaut_bytes, expected_line):
+    r = client.post("/analyze?fine_flip_average=true", content=astronaut_bytes)
+    assert r.status_code == 200, r.text
+    face, default = r.json()["faces"][0], expected_line["faces"][0]
+    assert face["box"] == default["box"] and face["gender"] == default["gender"]  # only the fine points move
+    expected = FaceAnalyzer(threads=1, fine_flip_average=True)(load_image(asset_path(EXAMPLE_IMAGE)))[0].to_dict()
+    assert face["landmarks"] == expected["landmarks"] != default["landmarks"]
+
+
 def test_a_photo_without_faces_answers_an_empty_list(client):
     r = client.post("/analyze", files={"file": ("grey.png", png_bytes(64, 48), "image/png")})
     assert r.status_code == 200
@@ -75,6 +84,7 @@ def test_a_photo_without_faces_answers_an_empty_list(client):
     ("min_face=0", ["min_face", "(0, 10000]"]),
     ("pose_from=guess", ["pose_from", "landmarks"]),
     ("flip_average=maybe", ["flip_average", "true or false"]),
+    ("fine_flip_average=2", ["fine_flip_average", "true or false"]),
     ("irp_rounds=1&irp_rounds=2", ["irp_rounds", "twice"]),
 ])
 def test_a_bad_option_is_a_400_naming_it(client, astronaut_bytes, query, words):

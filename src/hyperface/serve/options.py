@@ -67,6 +67,7 @@ OPTIONS: dict[str, Option] = {
     "irp_rounds": Option(_number(0, 5, integer=True), "Iterative Region Proposal rounds, 0-5"),
     "iterations": Option(_number(1, 5, integer=True), "stage two's alignment rounds, 1-5"),
     "flip_average": Option(_boolean, "stage two also runs the mirrored face: true or false"),
+    "fine_flip_average": Option(_boolean, "the fine landmark network also runs the mirrored face: true or false"),
     "pose_from": Option(_pose_source, f"head pose from: {', '.join(POSE_SOURCES)}"),
 }
 
