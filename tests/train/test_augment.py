@@ -122,6 +122,27 @@ def test_augment_sample_flip_and_jitter_follow_the_image():
     assert 0 < flips < 8  # both branches were exercised
 
 
+@pytest.mark.parametrize("seed", [None, 0, 1])
+def test_an_input_context_shows_more_around_the_box_and_keeps_the_labels_box_relative(seed):
+    """The network sees the box enlarged ``input_context`` times; each label stays relative to the box and
+    sits where inference's window puts it (:class:`hyperface.alignment.Alignment`: crop pixel
+    ``size * (0.5 + r / context) - 0.5``), with and without jitter."""
+    pts = np.array([[-0.2, -0.2], [0.22, -0.02], [0.02, 0.12], [-0.15, 0.25], [0.16, 0.26]], dtype=np.float32)
+    sample = {"image": _dot_image(pts[:3]), "landmarks": pts, "landmarks_mask": np.ones(5, bool)}
+    rng = None if seed is None else np.random.default_rng(seed)
+    jitter = dict(scale=0.05, shift=0.03, rotate=8) if rng is not None else {}
+    plain = augment_sample(sample, None if rng is None else np.random.default_rng(seed), context=CONTEXT,
+                           out_size=48, point_set="five", **jitter)
+    wide = augment_sample(sample, rng, context=CONTEXT, out_size=48, point_set="five", input_context=1.2, **jitter)
+    np.testing.assert_allclose(wide["landmarks"], plain["landmarks"])  # the same draws, box-relative labels
+    expected = 48 * (0.5 + wide["landmarks"] / 1.2) - 0.5
+    for i in range(3):
+        np.testing.assert_allclose(_centroid(wide["image"][..., i]), expected[i], atol=0.5)
+    # the dots sit closer together: the window holds more around the box
+    spread = np.ptp([_centroid(wide["image"][..., i]) for i in range(3)], axis=0)
+    assert (spread < 0.9 * np.ptp([_centroid(plain["image"][..., i]) for i in range(3)], axis=0)).all()
+
+
 def test_draw_jitter_ranges_and_no_jitter():
     rng = np.random.default_rng(0)
     draws = np.array([draw_jitter(rng, 0.1, 0.05, 15) for _ in range(500)])

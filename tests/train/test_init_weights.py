@@ -96,3 +96,14 @@ def test_what_cannot_change_in_a_trained_network_is_a_config_error(trained):
     same = init_from_weights(path, arch="hyperface-aligned", tasks=["landmarks", "pose"], num_points=68,
                              arch_kwargs={"input_size": 64})  # the file's own value: nothing changes
     assert same.fc_full.out_features == 256
+
+
+def test_a_trained_stage_two_starts_a_network_with_another_window(trained):
+    """``context`` (the window stage two cuts around its template) changes no tensor: a trained file
+    starts the network with its weights, to be trained on the wider view."""
+    model, path = trained
+    wider = init_from_weights(path, arch="hyperface-aligned", tasks=["landmarks", "pose"], num_points=68,
+                              arch_kwargs={"context": 1.5})
+    assert wider.config.arch_kwargs["context"] == 1.5 and model.config.arch_kwargs["context"] == 1.0
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(wider.state_dict()[name], tensor, msg=name)

@@ -69,6 +69,7 @@ class HyperFaceAligned(HyperFaceModel):
     """Residual trunk to a stride-16 grid, flattened, shared FC, one branch per task."""
 
     grow_kwargs = ("width", "reduce_channels", "fc_channels", "branch_channels", "dropout")
+    reframe_kwargs = ("context",)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

@@ -93,6 +93,9 @@ class HyperFaceModel(nn.Module):
     #: ``model.arch_kwargs``): widths, which only grow (:func:`hyperface.models.grow.grow_into`), and
     #: settings that change no tensor. Anything else (input size, template) changes what the weights mean.
     grow_kwargs: tuple[str, ...] = ()
+    #: ``arch_kwargs`` that change what the network sees but none of its tensors (a trained file starts
+    #: such a network with its weights; its answers change until it is trained on)
+    reframe_kwargs: tuple[str, ...] = ()
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

@@ -281,13 +281,15 @@ def augment_sample(sample: Sample, rng: np.random.Generator | None, *, context: 
                    point_set: PointSet | str | None, flip: float = 0.0, scale: float = 0.0,
                    shift: float = 0.0, rotate: float = 0.0, brightness: float = 0.0, contrast: float = 0.0,
                    saturation: float = 0.0, occlusion: Mapping[str, float] | None = None,
-                   self_occlusion: float = 0.0) -> Sample:
+                   self_occlusion: float = 0.0, input_context: float = 1.0) -> Sample:
     """Flip, jitter (scale, shift, rotation), colour-jitter, resize one sample to the network input,
     label what the head hides (``self_occlusion``: the margin in degrees, 0 = off), then paint the
     ``occlusion`` options (name -> probability, :data:`~hyperface.train.occlusion.OCCLUSIONS`).
 
-    With ``rng=None`` (validation) the result is the plain candidate box at ``out_size`` (with
-    self-occlusion labels when asked).
+    ``input_context``: the network sees the (jittered) box enlarged this many times (a model's
+    ``arch_kwargs["context"]``, as :class:`hyperface.alignment.Alignment` cuts its window at inference);
+    the labels stay relative to the box itself. With ``rng=None`` (validation) the result is the plain
+    candidate box (so enlarged) at ``out_size`` (with self-occlusion labels when asked).
     """
     flipped = rng is not None and flip > 0 and rng.random() < flip
     image = sample["image"]
@@ -295,13 +297,15 @@ def augment_sample(sample: Sample, rng: np.random.Generator | None, *, context: 
     sample = flip_sample(labels, point_set) if flipped else labels  # the warp mirrors the pixels
     jitter = draw_jitter(rng, scale, shift, rotate) if rng is not None else Jitter()
     sample = jitter_labels(sample, jitter)
-    sample["image"] = crop_to_input(image, context, out_size, jitter, flip=flipped)
+    window = Jitter(jitter.dx, jitter.dy, jitter.s * input_context, jitter.angle)  # what the network sees
+    sample["image"] = crop_to_input(image, context, out_size, window, flip=flipped)
     if self_occlusion > 0 and "pose" in sample:
         sample = label_self_occlusion(sample, point_set, self_occlusion)
     if rng is not None:
         sample["image"] = colour_jitter(sample["image"], rng, brightness, contrast, saturation)
         if occlusion and any(p > 0 for p in occlusion.values()):
-            sample = occlude_sample(sample, rng, context=1.0, point_set=point_set, probabilities=occlusion)
+            sample = occlude_sample(sample, rng, context=input_context, point_set=point_set,
+                                    probabilities=occlusion)
     return sample
 
 

@@ -210,7 +210,8 @@ def build_stage(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, checkpoint:
 def _loaders(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, mc) -> tuple:
     """Training sampler and loader, validation loader (or None) and steps per epoch."""
     seed, pin = cfg.run.seed, info.device.type == "cuda"
-    kw = dict(input_size=mc.input_size, num_points=mc.num_points, point_set=mc.point_set)
+    kw = dict(input_size=mc.input_size, num_points=mc.num_points, point_set=mc.point_set,
+              input_context=float((mc.arch_kwargs or {}).get("context", 1.0)))  # the window inference cuts
     train_set = TrainingSet(spec.train_parts, augment=cfg.augment, seed=seed, **kw)
     sampler = EpochSampler(len(train_set), shuffle=True, seed=seed, rank=info.rank, world_size=info.world_size)
     batch = spec.optim.batch_size

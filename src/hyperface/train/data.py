@@ -132,18 +132,21 @@ class TrainingSet(Dataset):
     unlabelled (e.g. prepared non-face folders) and get zeros. ``augment=None`` gives the plain
     candidate box (validation); ``self_occlusion`` (a margin in degrees, default: the augment
     section's) still labels what a turned head hides, so validation is measured on the same labels.
+    ``input_context``: the network sees each box enlarged this many times (the model's window, its
+    ``arch_kwargs["context"]``); a stored crop should hold that much around the box (its own ``context``).
     Items are dicts of numpy values with ``index`` the position here.
     """
 
     def __init__(self, parts: Sequence[tuple[Dataset, np.ndarray]], *, input_size: int, num_points: int,
                  point_set: str | None, augment: AugmentConfig | None = None, seed: int = 0,
-                 self_occlusion: float | None = None) -> None:
+                 self_occlusion: float | None = None, input_context: float = 1.0) -> None:
         self.parts = [(ds, np.asarray(idx, dtype=np.int64)) for ds, idx in parts]
         self.input_size = int(input_size)
         self.num_points = int(num_points)
         self.point_set = point_set
         self.augment = augment
         self.seed = int(seed)
+        self.input_context = float(input_context)
         self.self_occlusion = float(self_occlusion if self_occlusion is not None
                                     else augment.self_occlusion if augment is not None else 0.0)
         self._offsets = np.concatenate([[0], np.cumsum([len(idx) for _, idx in self.parts])]).astype(np.int64)
@@ -171,7 +174,7 @@ class TrainingSet(Dataset):
         rng = np.random.default_rng([self.seed, int(epoch), int(i)]) if a is not None else None
         kwargs = {**augment_kwargs(a), "self_occlusion": self.self_occlusion}
         sample = augment_sample(sample, rng, context=float(ds.context), out_size=self.input_size,
-                                point_set=self._part_point_sets[p], **kwargs)
+                                point_set=self._part_point_sets[p], input_context=self.input_context, **kwargs)
         sample = self._conform(sample, f"training part {p} (sample {j})")
         sample["index"] = np.int64(i)
         return sample

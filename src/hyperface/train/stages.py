@@ -158,8 +158,10 @@ def init_from_weights(path: str | Path, *, arch: str, tasks: Sequence[str], num_
     The architecture and point count must be the file's. Tasks the file lacks get fresh heads on the
     trained trunk (e.g. a visibility branch added to a trained network); tasks the config drops lose
     their heads. ``arch_kwargs`` that differ from the file's must be among the architecture's
-    ``grow_kwargs``: the network is rebuilt wider and starts with the file's answers
-    (:func:`hyperface.models.grow.grow_into`). Anything else is a :class:`ConfigError` naming the file.
+    ``grow_kwargs`` (the network is rebuilt wider and starts with the file's answers,
+    :func:`hyperface.models.grow.grow_into`) or ``reframe_kwargs`` (e.g. stage two's window ``context``:
+    the same tensors on another view, to be trained on). Anything else is a :class:`ConfigError` naming
+    the file.
     """
     model = load_model(path)
     c = model.config
@@ -167,11 +169,12 @@ def init_from_weights(path: str | Path, *, arch: str, tasks: Sequence[str], num_
         raise ConfigError(f"model.init {path}: the file holds {c.arch} with {c.num_points} points; the config "
                           f"asks for {arch} with {num_points} points")
     changed = {k: v for k, v in (arch_kwargs or {}).items() if c.arch_kwargs.get(k) != v}
-    fixed = sorted(set(changed) - set(model.grow_kwargs))
+    changeable = (*model.grow_kwargs, *model.reframe_kwargs)
+    fixed = sorted(set(changed) - set(changeable))
     if fixed:
         raise ConfigError(f"model.init {path}: model.arch_kwargs {fixed} differ from the file's "
                           f"({ {k: c.arch_kwargs.get(k) for k in fixed} }) and cannot change in a trained network; "
-                          f"those that can: {list(model.grow_kwargs) or 'none'}")
+                          f"those that can: {list(changeable) or 'none'}")
     if set(c.tasks) == set(tasks) and not changed:
         return model
     trained = model.state_dict()
@@ -182,10 +185,13 @@ def init_from_weights(path: str | Path, *, arch: str, tasks: Sequence[str], num_
     except ValueError as exc:  # a width that shrinks, or a value the architecture refuses
         raise ConfigError(f"model.init {path} with model.arch_kwargs {changed}: {exc}") from None
     missing = [k for k in fresh.state_dict() if k not in trained]
+    reframed = set(changed) & set(model.reframe_kwargs)
     new = [t for t in tasks if t not in c.tasks]
     log.info("model.init %s: tasks %s start with fresh heads (%d tensors)%s%s", path, new, len(missing),
              f"; dropped {[t for t in c.tasks if t not in tasks]}" if set(c.tasks) - set(tasks) else "",
-             f"; arch_kwargs {changed} ({len(grown)} tensors grown, the same answers)" if changed else "")
+             f"; arch_kwargs {changed} ({len(grown)} tensors grown, "
+             f"{'other answers: ' + str(sorted(reframed)) + ' changed' if reframed else 'the same answers'})"
+             if changed else "")
     return fresh
 
 
