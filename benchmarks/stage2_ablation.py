@@ -123,7 +123,7 @@ def measure_weights(weights: Path) -> dict[str, float]:
     spec = _main_stage(cfg, Path("runs"), *_data_geometry(cfg), None)  # for its validation parts only
     c = model.config
     val = TrainingSet(spec.val_parts, input_size=c.input_size, num_points=c.num_points, point_set=c.point_set,
-                      augment=None, self_occlusion=cfg.augment.self_occlusion)
+                      augment=None, self_occlusion=cfg.augment.self_occlusion, input_context=model.input_context)
     loader = make_loader(val, EpochSampler(len(val), shuffle=False, pad=False), batch_size=128, num_workers=0,
                          drop_last=False)
     criterion = MultiTaskLoss(c.tasks, cfg.loss.weights, point_set=c.point_set, landmark_loss="l1")

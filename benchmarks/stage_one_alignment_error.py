@@ -9,8 +9,8 @@ centre shift in window sides, rotation in degrees), and prints their spread besi
 ranges, so the augmentation can be set to cover it. ``--stage-two`` measures the points of stage two
 (the bundled one, without its fine landmark network and, as when that network follows, without the
 mirrored face): the alignment the fine landmark network sees
-(``configs/stage2-fine.yaml``). ``--split val`` measures the validation faces (the hash split
-``prepare`` and ``evaluate`` share) instead of the first ``--limit`` faces of each source.
+(``configs/stage2-fine.yaml``). ``--split val`` measures only the validation faces (the hash split
+``prepare`` and ``evaluate`` share), the first ``--limit`` of each source.
 
     python benchmarks/stage_one_alignment_error.py pts:../shared/data/300w/lfpw/trainset --limit 300
     python benchmarks/stage_one_alignment_error.py pts:../shared/data/300w/lfpw/trainset --limit 300 \

@@ -50,7 +50,7 @@ def score(model, ds: PreparedDataset, indices: list[int], condition: str, margin
     for i in indices:
         rng = np.random.default_rng([seed, i, CONDITIONS.index(condition)])
         s = augment_sample(ds[i], rng, context=float(ds.context), out_size=size, point_set="ibug68",
-                           occlusion=occlusion, self_occlusion=margin)
+                           occlusion=occlusion, self_occlusion=margin, input_context=model.input_context)
         images.append(s["image"])
         vis = s["visibility"] if np.any(s.get("visibility_mask", False)) else np.ones(68, np.float32)
         labels.append(vis > 0.5)

@@ -296,17 +296,22 @@ def test_cpu_amp_trains_in_bfloat16_and_validates_in_float32(tiny_data, tmp_path
         assert parts.amp_dtype is expected and parts.val_amp_dtype is None
 
 
-def test_a_models_window_context_is_what_its_training_crops_show(tiny_data, tmp_path):
+def test_a_models_window_context_is_what_its_training_crops_show(tiny_data, tmp_path, caplog):
     """hyperface-aligned's ``arch_kwargs.context`` (the window inference cuts around the template's box)
-    reaches the training and validation crops; other models see the box itself."""
+    reaches the training and validation crops; other models see the box itself. A window wider than the
+    prepared crops hold is warned about."""
     from hyperface.train import distributed as D
     from hyperface.train.build import build_stage
     from hyperface.train.stages import _main_stage
 
-    for model, expected in (({"arch": "hyperface-aligned", "tasks": ["landmarks"],
-                              "arch_kwargs": {"input_size": 32, "width": 0.25, "context": 1.3}}, 1.3),
+    aligned = {"arch": "hyperface-aligned", "tasks": ["landmarks"], "arch_kwargs": {"input_size": 32, "width": 0.25}}
+    for model, expected in (({**aligned, "arch_kwargs": {**aligned["arch_kwargs"], "context": 1.2}}, 1.2),
+                            ({**aligned, "arch_kwargs": {**aligned["arch_kwargs"], "context": 1.5}}, 1.5),
                             ({}, 1.0)):
+        caplog.clear()
         cfg = config_from_dict(tiny_config(tiny_data, tmp_path, run={"name": "ctx"}, model=model))
         parts = build_stage(_main_stage(cfg, tmp_path / "ctx", 68, "ibug68", None), cfg, D.setup("cpu"), None)
         assert parts.loader.dataset.input_context == expected
         assert parts.val_loader.dataset.input_context == expected
+        warned = "less than the model's window" in caplog.text  # the tiny crops hold 1.25 times each box
+        assert warned == (expected > 1.25), caplog.text

@@ -102,6 +102,13 @@ class HyperFaceModel(nn.Module):
         self.config = config
 
     @property
+    def input_context(self) -> float:
+        """How many times its box the network's input window is: ``arch_kwargs["context"]`` where the
+        architecture reframes by it, else 1 (the box itself). Training crops show this window, as
+        inference's do."""
+        return float(self.config.arch_kwargs.get("context", 1.0)) if "context" in self.reframe_kwargs else 1.0
+
+    @property
     def tasks(self) -> tuple[str, ...]:
         return self.config.tasks
 

@@ -188,7 +188,7 @@ def build_stage(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, checkpoint:
     unlabelled = [t for t in l.optimise if t not in present]
     if unlabelled and info.is_main:
         log.warning("%s: the training data has no labels for %s: those terms stay 0", spec.name, unlabelled)
-    sampler, loader, val_loader, steps_per_epoch = _loaders(spec, cfg, info, mc)
+    sampler, loader, val_loader, steps_per_epoch = _loaders(spec, cfg, info, mc, model.input_context)
     optimizer = build_optimizer(model, criterion, spec.optim)
     scheduler = build_scheduler(optimizer, spec.optim, steps_per_epoch)
     r = cfg.run
@@ -207,11 +207,16 @@ def build_stage(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, checkpoint:
                       sampler, loader, val_loader, steps_per_epoch, frozen)
 
 
-def _loaders(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, mc) -> tuple:
-    """Training sampler and loader, validation loader (or None) and steps per epoch."""
+def _loaders(spec: StageSpec, cfg: TrainConfig, info: D.DistInfo, mc, input_context: float) -> tuple:
+    """Training sampler and loader, validation loader (or None) and steps per epoch; the crops show each
+    box enlarged ``input_context`` times (the model's window)."""
     seed, pin = cfg.run.seed, info.device.type == "cuda"
-    kw = dict(input_size=mc.input_size, num_points=mc.num_points, point_set=mc.point_set,
-              input_context=float((mc.arch_kwargs or {}).get("context", 1.0)))  # the window inference cuts
+    held = min((float(getattr(ds, "context", 1.0)) for ds, _ in (*spec.train_parts, *spec.val_parts)), default=1.0)
+    if held < input_context:
+        log.warning("%s: the prepared crops hold %.2f times each box, less than the model's window (%.2f times): "
+                    "the network would train on black borders it does not see at inference; prepare with "
+                    "--context %.2f or more", spec.name, held, input_context, input_context)
+    kw = dict(input_size=mc.input_size, num_points=mc.num_points, point_set=mc.point_set, input_context=input_context)
     train_set = TrainingSet(spec.train_parts, augment=cfg.augment, seed=seed, **kw)
     sampler = EpochSampler(len(train_set), shuffle=True, seed=seed, rank=info.rank, world_size=info.world_size)
     batch = spec.optim.batch_size

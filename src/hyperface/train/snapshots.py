@@ -61,24 +61,19 @@ def pick_faces(dataset, n: int = 8, *, scan: int = 400) -> list[int]:
     return [good[int(k)] for k in np.linspace(0, len(good) - 1, num=n).round()]
 
 
-def _context_of(dataset, i: int) -> float:
-    source = getattr(dataset, "source", None)
-    ds = source(i)[0] if source is not None else dataset
-    return float(getattr(ds, "context", 1.0))
-
-
 @torch.no_grad()
 def take_snapshot(model: nn.Module, dataset, indices: list[int], epoch: int,
                   device: torch.device | str = "cpu") -> Snapshot:
     """The model's landmarks on ``dataset[indices]`` (unaugmented samples), in crop pixels.
 
     Landmarks are candidate-relative (``(x - cx) / w``, the box spanning -0.5..0.5) and the crop is
-    the box enlarged by the dataset's ``context``: :func:`~hyperface.data.shards.relative_to_crop`.
+    what the network sees, the box enlarged by the training set's ``input_context`` (the model's window;
+    1: the box itself): :func:`~hyperface.data.shards.relative_to_crop`.
     """
     samples = [dataset[i] for i in indices]
     images = np.stack([s["image"] for s in samples]).astype(np.uint8)
     size = images.shape[1]
-    context = np.array([_context_of(dataset, i) for i in indices], dtype=np.float32)[:, None, None]
+    context = float(getattr(dataset, "input_context", 1.0))
     was_training = model.training
     model.eval()
     try:
