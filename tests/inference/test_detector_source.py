@@ -261,7 +261,7 @@ def test_unknown_source_lists_detector():
 
 
 def test_analyzer_and_cli_pass_their_options_to_the_detector(tmp_path):
-    from hyperface.cli.analyze import _build_analyzer
+    from hyperface.cli.analyzer_options import build_analyzer
     from hyperface.cli.main import build_parser
     from hyperface.inference import FaceAnalyzer
 
@@ -283,7 +283,7 @@ def test_analyzer_and_cli_pass_their_options_to_the_detector(tmp_path):
     for source, kind in ((f"detector:{tmp_path}", DetectorProposals), ("fast", FastProposals)):
         argv = ["analyze", "--weights", str(weights), "--proposals", source, "--min-face", "30",
                 "--backend", "torch", "--stage-two", "none"]
-        analyzer = _build_analyzer(build_parser(argv).parse_args(argv))
+        analyzer = build_analyzer(build_parser(argv).parse_args(argv))
         assert isinstance(analyzer.proposals, kind) and analyzer.proposals.min_face == 30.0
 
 

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import logging
-import math
 import os
-import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -32,58 +29,28 @@ from pathlib import Path
 
 from hyperface import fileio
 from hyperface.cli.analyze_tasks import Item, Task, TaskOptions, make_tasks
+from hyperface.cli.analyzer_options import (
+    add_analyzer_arguments,
+    analyzer_inputs,
+    analyzer_settings,
+    build_analyzer,
+    check_analyzer_settings,
+)
 from hyperface.cli.outputs import STDOUT, Inputs, UsageError, check_output_file, check_output_folder
 from hyperface.cli.results import ResultsFile, ResultsWriteError, partial_path
 
 log = logging.getLogger("hyperface.analyze")
 
-#: Images (or video frames) per network batch when ``--batch-size`` is not given.
-DEFAULT_BATCH_SIZE = 8
-#: Devices the analyzer runs on; anything else is refused before the models load.
-_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 #: Files that macOS leaves beside copied files (AppleDouble metadata): skipped in folders.
 _MACOS_METADATA = "._"
 
 
-def _code_defaults() -> dict:
-    """Defaults shown in the help, read from the code that applies them (never written twice); a
-    keyword the code no longer declares is left out of the help rather than guessed."""
-    from hyperface.inference.analyzer import DEFAULT_SCORE_THRESHOLD, FUSED_SCORE_THRESHOLD, IRP_ROUNDS, FaceAnalyzer
-    from hyperface.inference.proposals import DEFAULT_PROPOSALS, SOURCES
-
-    def default(fn, name):
-        param = inspect.signature(fn).parameters.get(name)
-        return None if param is None or param.default is param.empty else param.default
-
-    min_face = {s: default(cls, "min_face") for s, cls in SOURCES.items()}
-    return {"proposals": DEFAULT_PROPOSALS, "score": DEFAULT_SCORE_THRESHOLD, "fused": FUSED_SCORE_THRESHOLD,
-            "irp_rounds": IRP_ROUNDS, "max_side": default(FaceAnalyzer, "max_side"),
-            "min_face": {s: v for s, v in min_face.items() if v is not None},
-            "cutoff": default(FaceAnalyzer.video, "min_cutoff"), "beta": default(FaceAnalyzer.video, "beta")}
-
-
-def _said(value, text: str = "default {}") -> str:
-    """`` (default X)`` for a known default, else nothing."""
-    return "" if value is None else f" ({text.format(value)})"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = _code_defaults()
-    min_faces = ", ".join(f"{v:g} for {s}" for s, v in d["min_face"].items()) or None
+    """What to analyse and where the answers go; then the analyzer's options
+    (:func:`hyperface.cli.analyzer_options.add_analyzer_arguments`)."""
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="images, videos, and folders (searched "
                         "recursively for images and videos)")
     parser.add_argument("--example", action="store_true", help="analyse the bundled example photo")
-    parser.add_argument("--weights", help="weights file (.safetensors; .onnx with --backend onnx); default: the "
-                        "bundled hyperface-compact")
-    parser.add_argument("--proposals", default=d["proposals"], metavar="SOURCE",
-                        help=f"candidate source (default: {d['proposals']}): detector (detector:PATH: weights "
-                        "written by train-detector, or their folder), fast (fast:DIR: the networks of "
-                        "train-proposals --out DIR), selective-search, or boxes:FILE (JSON / JSON lines / text "
-                        "boxes per image from another detector)")
-    parser.add_argument("--pipeline", choices=("paper", "direct"), default="paper",
-                        help="paper (default): HyperFace's stage one on every candidate, IRP, L-NMS, then stage two; "
-                             "direct: a detector that finds five points gives the faces and stage two aligns them "
-                             "(the bundled detector finds them; so does one trained with train-detector --points)")
     parser.add_argument("--json", metavar="OUT.jsonl", help="write one JSON object per image / frame, as each is "
                         "done ('-': standard output)")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished run (OUT.jsonl.partial), "
@@ -94,142 +61,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                         help="analyse the images on a Ray cluster (Ray Data; pip install \"hyperface[ray]\"): at "
                              "ADDRESS, else $RAY_ADDRESS, else a local Ray; --json OUT.jsonl or OUT.parquet")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
-                        help="network runtime: auto = onnxruntime on the CPU where it is installed, else PyTorch")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads of each process's runtimes (default: theirs with one worker, "
-                             "cores / N with N workers)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
-                        help=f"images or frames per batch (default {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--score-threshold", type=float, default=None,
-                        help=f"minimum face score (default: {d['fused']:g} for scores fused with the candidate "
-                             f"source's (detector), else {d['score']:g})")
-    parser.add_argument("--irp-rounds", type=int, default=None,
-                        help=f"IRP rounds (default {d['irp_rounds']['detector']} after the detector, "
-                             f"{d['irp_rounds']['windows']} after fast or selective search and "
-                             f"{d['irp_rounds']['given']} for given boxes)")
-    parser.add_argument("--max-side", type=int, default=None,
-                        help="longest side the analysis works at" + _said(d["max_side"]))
-    parser.add_argument("--min-face", type=float, default=None,
-                        help="smallest face (pixels) the fast or detector source looks for" + _said(min_faces))
-    parser.add_argument("--stage-two", default="auto", metavar="auto|none|bundled|WEIGHTS",
-                        help="the aligned-face network that refines landmarks, pose and gender (auto: the bundled "
-                             "one with the bundled model)")
-    add_stage_two_arguments(parser)
-    parser.add_argument("--smooth", action="store_true", help="smooth video results over time (One-Euro filter)")
-    parser.add_argument("--smooth-cutoff", type=float, default=None,
-                        help="One-Euro min cutoff in Hz, > 0 (lower: smoother)" + _said(d["cutoff"]))
-    parser.add_argument("--smooth-beta", type=float, default=None,
-                        help="One-Euro speed coefficient, >= 0 (higher: less lag)" + _said(d["beta"]))
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def add_stage_two_arguments(parser: argparse.ArgumentParser) -> None:
-    """Stage two's options (``analyze`` and ``evaluate`` take the same ones)."""
-    from hyperface.inference.analyzer import (  # the defaults the help states
-        DIRECT_ITERATIONS,
-        FLIP_AVERAGE,
-        FLIP_AVERAGE_WITH_FINE,
-    )
-    parser.add_argument("--iterations", type=int, default=None, metavar="N",
-                        help="stage two: align on the refined points and run again, N rounds in all (default: 1 in "
-                             f"the paper pipeline, {DIRECT_ITERATIONS} in the direct pipeline: "
-                             "hyperface.inference.analyzer.DIRECT_ITERATIONS)")
-    parser.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
-                        help="stage two: average with the mirrored face, one more crop per face in the same "
-                             "call (default: per pipeline, hyperface.inference.analyzer.FLIP_AVERAGE: "
-                             + ", ".join(f"{'on' if on else 'off'} in the {p} one" for p, on in FLIP_AVERAGE.items())
-                             + f"; {'on' if FLIP_AVERAGE_WITH_FINE['stage_two'] else 'off'} when a fine landmark "
-                             "network follows: FLIP_AVERAGE_WITH_FINE)")
-    parser.add_argument("--fine", default="auto", metavar="auto|none|bundled|WEIGHTS",
-                        help="stage two's fine landmark network, run on each face aligned by stage two's points "
-                             "(auto: the pipeline's, with the pipeline's stage two)")
-    parser.add_argument("--fine-flip-average", action=argparse.BooleanOptionalAction, default=None,
-                        help="the fine landmark network: average with the mirrored face, about 0.9 ms a face more "
-                             f"(default {'on' if FLIP_AVERAGE_WITH_FINE['fine'] else 'off'}: "
-                             "hyperface.inference.analyzer.FLIP_AVERAGE_WITH_FINE)")
-    parser.add_argument("--pose-from", choices=("auto", "branch", "landmarks", "mean"), default="auto",
-                        help="stage two's head pose: its pose branch, the PnP of its 68 points, or their mean "
-                             "(auto: the PnP when it has 68 points, measured the better)")
-
-
-def stage_two_settings(args: argparse.Namespace) -> dict:
-    """``FaceAnalyzer`` keyword arguments of :func:`add_stage_two_arguments`' options."""
-    if args.iterations is not None and args.iterations < 1:
-        raise UsageError(f"--iterations must be at least 1, got {args.iterations}")
-    return dict(iterations=args.iterations, flip_average=args.flip_average, pose_from=args.pose_from,
-                fine=None if args.fine == "none" else args.fine, fine_flip_average=args.fine_flip_average)
-
-
-# ------------------------------------------------------------------------------------------ settings
+    add_analyzer_arguments(parser)
 
 
 def _check_settings(args: argparse.Namespace) -> None:
     """Settings a run cannot start with, as :class:`UsageError` naming the option (before any work)."""
-    def need(ok: bool, option: str, rule: str, value) -> None:
-        if not ok:
-            raise UsageError(f"{option} must be {rule}, got {value}")
-
-    stage_two_settings(args)  # checks its options
-    need(args.batch_size >= 1, "--batch-size", "at least 1", args.batch_size)
-    need(args.workers >= 1, "--workers", "at least 1", args.workers)
-    need(args.threads is None or args.threads >= 1, "--threads", "at least 1", args.threads)
-    need(args.irp_rounds is None or args.irp_rounds >= 0, "--irp-rounds", "0 or more", args.irp_rounds)
-    need(args.score_threshold is None or 0.0 <= args.score_threshold <= 1.0, "--score-threshold",
-         "between 0 and 1", args.score_threshold)
-    need(args.smooth_cutoff is None or (math.isfinite(args.smooth_cutoff) and args.smooth_cutoff > 0),
-         "--smooth-cutoff", "a finite number of Hz > 0", args.smooth_cutoff)
-    need(args.smooth_beta is None or (math.isfinite(args.smooth_beta) and args.smooth_beta >= 0), "--smooth-beta",
-         "a finite number >= 0", args.smooth_beta)
-    if args.min_face is not None:
-        need(math.isfinite(args.min_face) and args.min_face > 0, "--min-face", "a positive number of pixels",
-             args.min_face)
-        if args.proposals.partition(":")[0] == "fast":
-            smallest = _fast_smallest_face()
-            need(args.min_face >= smallest, "--min-face", f"at least {smallest:g} pixels with the fast source (a "
-                 f"smaller face would need the image enlarged more than the detector ever does)", args.min_face)
-    if not _DEVICE.fullmatch(args.device):
-        raise UsageError(f"--device {args.device!r} is not supported: use cpu, cuda or cuda:N")
-    _check_runtime(args)
-
-
-def _check_runtime(args: argparse.Namespace) -> None:
-    """The engine the options ask for is here (PyTorch for --backend torch or a GPU; the GPU itself)."""
-    from hyperface.runtime import RuntimeOptions
-
-    try:
-        options = RuntimeOptions(args.backend, args.device, args.threads)
-        if options.engine == "torch":
-            options.torch_device()
-    except (ValueError, ImportError) as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _fast_smallest_face() -> float:
-    """The fast source's smallest sensible ``min_face``: its window at the detector's largest enlargement
-    (below it the pyramid's first level grows with 1 / min_face squared: 4 GB for 0.5 pixels)."""
-    from hyperface.inference.proposals.detector import MAX_UPSCALE
-    from hyperface.inference.proposals.fast import WINDOW
-
-    return WINDOW / MAX_UPSCALE
-
-
-def analyzer_settings(args: argparse.Namespace, threads: int | None = None) -> dict:
-    """``FaceAnalyzer`` keyword arguments from the command line (plain values: they go to worker processes)."""
-    options = {k: v for k, v in (("score_threshold", args.score_threshold), ("irp_rounds", args.irp_rounds),
-                                 ("max_side", args.max_side)) if v is not None}
-    # the source decides whether it takes min_face (a ValueError naming the source when it does not)
-    proposal_options = {"min_face": args.min_face} if args.min_face is not None else None
-    return dict(weights=args.weights, device=args.device, proposals=args.proposals, backend=args.backend,
-                threads=args.threads if threads is None else threads, proposal_options=proposal_options,
-                stage_two=args.stage_two, pipeline=args.pipeline, **stage_two_settings(args), **options)
-
-
-def _build_analyzer(args: argparse.Namespace):
-    from hyperface.inference import FaceAnalyzer
-
-    return FaceAnalyzer(**analyzer_settings(args))
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    check_analyzer_settings(args)
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -276,24 +116,12 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[Path, str, Path]], list
 
 def collect_inputs(args: argparse.Namespace, items: list[tuple[Path, str, Path]]) -> Inputs:
     """Every file the run reads: the images and videos, the weights, stage two, the candidate source's files."""
-    from hyperface.inference.assets import ASSETS, DETECTOR_WEIGHTS, PROPOSAL_WEIGHTS, REFINE_WEIGHTS
+    from hyperface.inference.assets import ASSETS
 
     inputs = Inputs()
     inputs.add_files((p for p, _, _ in items), "an image or video to analyse")
     inputs.add_tree(ASSETS, "the bundled models' folder")
-    if args.weights is not None:
-        inputs.add(args.weights, "the --weights file")
-    if args.stage_two not in ("auto", "none", "bundled"):
-        inputs.add(args.stage_two, "the --stage-two weights")
-    if args.fine not in ("auto", "none", "bundled"):
-        inputs.add(args.fine, "the --fine weights")
-    name, sep, arg = args.proposals.partition(":")
-    if sep and arg:
-        what = {"boxes": "the --proposals boxes file"}.get(name, f"the --proposals {name} weights")
-        folder = inputs.add(arg, what)
-        if folder.is_dir():  # the files the source reads from its folder, by name
-            names = {"fast": (PROPOSAL_WEIGHTS, REFINE_WEIGHTS), "detector": (DETECTOR_WEIGHTS,)}.get(name, ())
-            inputs.add_files((folder / n for n in names if (folder / n).is_file()), what)
+    analyzer_inputs(args, inputs)
     return inputs
 
 
@@ -420,7 +248,7 @@ def _start(args: argparse.Namespace, tasks: list[Task]):
     """The analyzer of a one-process run (None with workers, each building its own, or with nothing to do)."""
     if args.workers > 1 or not tasks:
         return None
-    analyzer = _build_analyzer(args)
+    analyzer = build_analyzer(args)
     log.info("%r", analyzer)
     return analyzer
 

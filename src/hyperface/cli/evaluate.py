@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from hyperface.cli.analyze import add_stage_two_arguments, stage_two_settings
+from hyperface.cli.analyzer_options import add_stage_two_arguments, stage_two_inputs, stage_two_settings
 
 __all__ = ["add_arguments", "run"]
 
@@ -137,8 +137,7 @@ def collect_inputs(args: argparse.Namespace):
         if spec != "bundled":
             for path in spec.split("+"):
                 inputs.add(path, "the --weights file")
-    if args.fine not in ("auto", "none", "bundled"):
-        inputs.add(args.fine, "the --fine weights")
+    stage_two_inputs(args, inputs)
     for spec in parse_data_specs(args.data):
         path = Path(parse_spec(spec.spec)[1]).expanduser()
         if path.exists():  # a missing dataset is its reader's error, reported with the reader's advice

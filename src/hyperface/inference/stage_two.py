@@ -112,8 +112,7 @@ class AlignedNetwork:
         """Answers for mirrored crops expressed for the unmirrored crops."""
         out = dict(raw)
         if "landmarks" in out:
-            lm = out["landmarks"][:, self._flip_index] * [-1.0, 1.0]  # x mirrors about the window's centre
-            out["landmarks"] = lm
+            out["landmarks"] = out["landmarks"][:, self._flip_index] * [-1.0, 1.0]  # x mirrors about the centre
         if "visibility" in out:
             out["visibility"] = out["visibility"][:, self._flip_index]
         if "pose" in out:

@@ -185,13 +185,13 @@ def init_from_weights(path: str | Path, *, arch: str, tasks: Sequence[str], num_
     except ValueError as exc:  # a width that shrinks, or a value the architecture refuses
         raise ConfigError(f"model.init {path} with model.arch_kwargs {changed}: {exc}") from None
     missing = [k for k in fresh.state_dict() if k not in trained]
-    reframed = set(changed) & set(model.reframe_kwargs)
     new = [t for t in tasks if t not in c.tasks]
+    dropped = [t for t in c.tasks if t not in tasks]
+    reframed = sorted(set(changed) & set(model.reframe_kwargs))
+    answers = f"other answers: {reframed} changed" if reframed else "the same answers"
     log.info("model.init %s: tasks %s start with fresh heads (%d tensors)%s%s", path, new, len(missing),
-             f"; dropped {[t for t in c.tasks if t not in tasks]}" if set(c.tasks) - set(tasks) else "",
-             f"; arch_kwargs {changed} ({len(grown)} tensors grown, "
-             f"{'other answers: ' + str(sorted(reframed)) + ' changed' if reframed else 'the same answers'})"
-             if changed else "")
+             f"; dropped {dropped}" if dropped else "",
+             f"; arch_kwargs {changed} ({len(grown)} tensors grown, {answers})" if changed else "")
     return fresh
 
 
