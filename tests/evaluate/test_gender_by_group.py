@@ -29,6 +29,13 @@ def test_gender_is_counted_by_gender_age_band_and_race_with_misses_wrong():
     assert by["race"] == {"Black": [2, 3], "White": [2, 3]}
 
 
+def test_found_faces_alone_leave_the_missed_face_out():
+    by = gender_by(FACES, found_only=True)
+    assert by["gender"] == {"female": [2, 3], "male": [3, 3]}
+    assert "0-2" not in by["age"] and by["age"]["3-9"] == [1, 2]
+    assert by["race"] == {"Black": [2, 3], "White": [2, 2]}
+
+
 def test_the_summary_and_report_carry_gender_by_group_and_its_spread():
     run = RunResult(model="m", dataset="d", mode="full", images=len(FACES), faces=FACES)
     summary = summarize(run)
@@ -36,4 +43,5 @@ def test_the_summary_and_report_carry_gender_by_group_and_its_spread():
     text = to_markdown([summary])
     assert "gender by age (misses wrong): 0-2: 0/1 (0.0%); 3-9: 1/2 (50.0%)" in text
     assert "gender by race (misses wrong): Black: 2/3 (66.7%); White: 2/3 (66.7%); spread 0.0 points" in text
+    assert "gender by race (found faces): Black: 2/3 (66.7%); White: 2/2 (100.0%); spread 33.3 points" in text
     assert np.isclose(summary["gender"]["accuracy"], 5 / 7)

@@ -136,13 +136,14 @@ def _details(summaries: Sequence[dict]) -> list[str]:
         if g:
             per = ", ".join(f"{k} {_pct(v, 1)}%" if v is not None else f"{k} —" for k, v in g["per_class"].items())
             parts.append(f"- gender per class (misses wrong): {per}; faces {g['found']}/{g['faces']} found")
-            for name, groups in g.get("by", {}).items():
-                if name == "gender" or len(groups) < 2:
-                    continue
-                rates = {k: 100 * right / n for k, (right, n) in groups.items()}
-                text = "; ".join(f"{k}: {right}/{n} ({rates[k]:.1f}%)" for k, (right, n) in groups.items())
-                parts.append(f"- gender by {name} (misses wrong): {text}; spread "
-                             f"{max(rates.values()) - min(rates.values()):.1f} points")
+            for key, counted in (("by", "misses wrong"), ("by_found", "found faces")):
+                for name, groups in g.get(key, {}).items():
+                    if name == "gender" or len(groups) < 2:
+                        continue
+                    rates = {k: 100 * right / n for k, (right, n) in groups.items()}
+                    text = "; ".join(f"{k}: {right}/{n} ({rates[k]:.1f}%)" for k, (right, n) in groups.items())
+                    parts.append(f"- gender by {name} ({counted}): {text}; spread "
+                                 f"{max(rates.values()) - min(rates.values()):.1f} points")
         for source, block in s.get("pose", {}).items():
             bins = [b for b in block.get("by_yaw", []) if b["faces"]]
             if bins:

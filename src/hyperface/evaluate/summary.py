@@ -94,12 +94,13 @@ def _age_band(age: float) -> str:
     return f">={AGE_BANDS[-1]}" if k == len(AGE_BANDS) - 1 else f"{AGE_BANDS[k]}-{AGE_BANDS[k + 1] - 1}"
 
 
-def gender_by(faces: list[FaceResult]) -> dict[str, dict[str, list[int]]]:
-    """Gender right and scored, ``[right, total]`` (a missed face counts wrong), by true gender, by age
-    band and by race where the faces carry them: whom the gender answer fails."""
+def gender_by(faces: list[FaceResult], found_only: bool = False) -> dict[str, dict[str, list[int]]]:
+    """Gender right and scored, ``[right, total]`` (a missed face counts wrong; with ``found_only`` the
+    found faces alone), by true gender, by age band and by race where the faces carry them: whom the
+    gender answer fails."""
     out: dict[str, dict[str, list[int]]] = {}
     for f in faces:
-        if f.gender_true is None or f.gender_pred is None:
+        if f.gender_true is None or f.gender_pred is None or (found_only and f.gender_pred < 0):
             continue
         keys = {"gender": GENDERS[f.gender_true]}
         if "age" in f.groups:
@@ -121,6 +122,7 @@ def _gender(faces: list[FaceResult]) -> dict | None:
         return None
     out = M.gender_summary([f.gender_pred for f in sel], [f.gender_true for f in sel], GENDERS)
     out["by"] = gender_by(sel)
+    out["by_found"] = gender_by(sel, found_only=True)
     return out
 
 
