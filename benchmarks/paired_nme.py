@@ -1,0 +1,74 @@
+"""Two models' landmark errors face by face: is the new one better, or is the difference noise?
+
+A mean NME over 162 faces moves by a few hundredths from one model to the next; on the same faces the
+per-face differences tell the two apart far better than the means do. Give two ``hyperface evaluate
+--per-face --json`` files of the same data (same ``--split``, ``--data`` and ``--mode``); the table
+gives, per dataset, both means, the share of faces the second model does better on, and the mean
+difference with a paired bootstrap 95% interval (an interval that excludes 0 is a difference the
+faces support).
+
+    hyperface evaluate --weights bundled --split val --mode full --data ... --per-face --json old.json
+    hyperface evaluate --weights bundled --fine NEW.safetensors ... --per-face --json new.json
+    python benchmarks/paired_nme.py old.json new.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def face_errors(path: Path) -> dict[tuple[str, str, int], float]:
+    """``(dataset, image, face) -> NME`` of every found face in an ``evaluate --per-face --json`` file."""
+    data = json.loads(path.read_text())
+    out = {}
+    for run in data.get("results", []):
+        if "per_face" not in run:
+            raise SystemExit(f"{path}: {run.get('dataset')!r} has no per-face results (run evaluate with --per-face)")
+        for face in run["per_face"]:
+            if face.get("nme") is not None:
+                out[(run["dataset"], face["image"], int(face.get("face", 0)))] = float(face["nme"])
+    return out
+
+
+def paired(old: np.ndarray, new: np.ndarray, rounds: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Means, the share of faces ``new`` errs less on, and the mean difference new - old with a paired
+    bootstrap 95% interval (faces resampled with replacement, the pairs kept)."""
+    diff = new - old
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), (rounds, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"faces": len(diff), "old": float(old.mean()), "new": float(new.mean()),
+            "better": float(np.mean(diff < 0)), "diff": float(diff.mean()), "low": float(low), "high": float(high)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("old", type=Path, help="evaluate --per-face --json of the reference model")
+    parser.add_argument("new", type=Path, help="the same for the model compared with it")
+    parser.add_argument("--rounds", type=int, default=2000, help="bootstrap rounds")
+    args = parser.parse_args(argv)
+    old, new = face_errors(args.old), face_errors(args.new)
+    datasets = sorted({key[0] for key in old} | {key[0] for key in new})
+    if not datasets:
+        print("no per-face NME in either file", file=sys.stderr)
+        return 1
+    print("| dataset | faces in both | NME old | NME new | faces better | new - old (95% interval) |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name in datasets:
+        keys = sorted(k for k in old if k[0] == name and k in new)
+        if not keys:
+            print(f"| {name} | 0 | | | | |")
+            continue
+        r = paired(np.array([old[k] for k in keys]), np.array([new[k] for k in keys]), args.rounds)
+        print(f"| {name} | {r['faces']} | {100 * r['old']:.2f}% | {100 * r['new']:.2f}% | {100 * r['better']:.0f}% | "
+              f"{100 * r['diff']:+.3f} ({100 * r['low']:+.3f} to {100 * r['high']:+.3f}) |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

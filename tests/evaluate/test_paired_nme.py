@@ -1,0 +1,51 @@
+"""benchmarks/paired_nme.py: two evaluate --per-face files compared face by face."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "paired_nme", Path(__file__).resolve().parents[2] / "benchmarks" / "paired_nme.py")
+paired_nme = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(paired_nme)
+
+
+def _write(path: Path, errors: dict[str, list[float | None]]) -> Path:
+    results = [{"dataset": name, "per_face": [{"image": f"img{i}.jpg", "face": 0, "nme": e} for i, e in enumerate(es)]}
+               for name, es in errors.items()]
+    path.write_text(json.dumps({"results": results}))
+    return path
+
+
+def test_a_shift_every_face_shares_is_found_and_its_interval_excludes_zero(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    old = rng.uniform(0.02, 0.06, 300)
+    new = old - 0.002 + rng.normal(0, 0.001, 300)
+    a = _write(tmp_path / "old.json", {"300w": old.tolist()})
+    b = _write(tmp_path / "new.json", {"300w": new.tolist()})
+    r = paired_nme.paired(old, new)
+    assert r["high"] < 0 and r["low"] < r["diff"] < r["high"] and r["better"] > 0.9
+    assert paired_nme.main([str(a), str(b)]) == 0
+    row = capsys.readouterr().out.splitlines()[-1]
+    assert row.startswith("| 300w | 300 |") and "-0.2" in row
+
+
+def test_noise_alone_gives_an_interval_around_zero_and_unmatched_or_missed_faces_are_left_out(tmp_path):
+    rng = np.random.default_rng(2)
+    old = rng.uniform(0.02, 0.06, 400)
+    r = paired_nme.paired(old, old + rng.normal(0, 0.005, 400))
+    assert r["low"] < 0 < r["high"]
+    errors = paired_nme.face_errors(_write(tmp_path / "a.json", {"mtfl": [0.05, None, 0.04]}))
+    assert errors == {("mtfl", "img0.jpg", 0): 0.05, ("mtfl", "img2.jpg", 0): 0.04}
+
+
+def test_a_file_without_per_face_results_is_named(tmp_path):
+    path = tmp_path / "plain.json"
+    path.write_text(json.dumps({"results": [{"dataset": "300w"}]}))
+    with pytest.raises(SystemExit, match="plain.json.*--per-face"):
+        paired_nme.face_errors(path)
