@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_modules import load_benchmark
 
-_SPEC = importlib.util.spec_from_file_location(
-    "paired_nme", Path(__file__).resolve().parents[2] / "benchmarks" / "paired_nme.py")
-paired_nme = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(paired_nme)
+paired_nme = load_benchmark("paired_nme")
 
 
 def _write(path: Path, errors: dict[str, list[float | None]]) -> Path:

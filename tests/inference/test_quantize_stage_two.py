@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_modules import load_benchmark
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime.quantization")
@@ -14,10 +14,7 @@ pytest.importorskip("onnxruntime.quantization")
 from hyperface.inference.assets import bundled  # noqa: E402
 from hyperface.runtime import RuntimeOptions, load_runtime  # noqa: E402
 
-_ROOT = Path(__file__).resolve().parents[2]
-_SPEC = importlib.util.spec_from_file_location("quantize_stage_two", _ROOT / "benchmarks" / "quantize_stage_two.py")
-quantize_stage_two = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(quantize_stage_two)
+quantize_stage_two = load_benchmark("quantize_stage_two")
 
 
 def test_the_quantized_fine_network_keeps_its_config_and_answers_near_the_float_one(tmp_path):
