@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from hyperface.data.images import load_image
 from hyperface.evaluate.datasets import DEFAULT_VAL_FRACTION, EvalDataset
 from hyperface.inference import FaceAnalyzer
 from hyperface.runtime import RuntimeOptions, load_runtime
+from stage2_head_cost import alternating_ms
 
 
 class Recorder:
@@ -87,24 +87,13 @@ def quantize(source: Path, crops: list[np.ndarray], out: Path) -> None:
     onnx.save(quantized, str(out))
 
 
-def time_per_face(files: dict[str, Path], threads: int | None = 1, rounds: int = 7,
-                  calls: int = 200) -> dict[str, float]:
+def time_per_face(files: dict[str, Path], threads: int | None = 1) -> dict[str, float]:
     """Median ms per call of one face with ``threads`` (None: onnxruntime's default), the files in alternation."""
     options = RuntimeOptions("onnx", "cpu", threads)
     runtimes = {label: load_runtime(path, options, batch_size=1) for label, path in files.items()}
     size = next(iter(runtimes.values())).config.input_size
     face = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
-    times: dict[str, list[float]] = {label: [] for label in runtimes}
-    for runtime in runtimes.values():
-        for _ in range(20):
-            runtime(face)
-    for _ in range(rounds):
-        for label, runtime in runtimes.items():
-            t = time.perf_counter()
-            for _ in range(calls):
-                runtime(face)
-            times[label].append((time.perf_counter() - t) / calls * 1000)
-    return {label: float(np.median(v)) for label, v in times.items()}
+    return alternating_ms({label: (lambda r=runtime: r(face)) for label, runtime in runtimes.items()})
 
 
 def main(argv: list[str] | None = None) -> int:

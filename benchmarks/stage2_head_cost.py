@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 import onnxruntime as ort
@@ -36,6 +37,23 @@ def face_call(model: torch.nn.Module, crops: int = 1):
     pixels = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
     pixels = np.concatenate([pixels, pixels[:, :, ::-1]][:crops])
     return lambda: runtime(pixels)
+
+
+def alternating_ms(calls: dict[str, Callable[[], object]], rounds: int = 7, per_round: int = 200,
+                   warmup: int = 20) -> dict[str, float]:
+    """Median milliseconds per call of each function: ``warmup`` calls each, then ``rounds`` rounds of
+    ``per_round`` calls, the functions alternating so that a slow spell of the machine hits them all."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    for _ in range(rounds):
+        for name, call in calls.items():
+            t = time.perf_counter()
+            for _ in range(per_round):
+                call()
+            times[name].append(1000 * (time.perf_counter() - t) / per_round)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def main() -> int:
@@ -56,23 +74,14 @@ def main() -> int:
         for name, m in list(models.items()):
             models[f"{name}, flip_average"] = m
             calls[f"{name}, flip_average"] = face_call(m, crops=2)
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for call in calls.values():  # warm-up
-        for _ in range(20):
-            call()
-    for _ in range(args.rounds):
-        for name, call in calls.items():
-            t = time.perf_counter()
-            for _ in range(args.calls):
-                call()
-            times[name].append(1000 * (time.perf_counter() - t) / args.calls)
+    times = alternating_ms(calls, args.rounds, args.calls)
     print(f"\nStage two, one face, onnxruntime {ort.__version__}, one thread; median of {args.rounds} rounds "
           f"of {args.calls} calls, alternating:\n")
     print("| network | landmark head | params (M) | ms / face | ratio |")
     print("|---|---|---:|---:|---:|")
-    base = statistics.median(next(iter(times.values())))
+    base = next(iter(times.values()))
     for name, m in models.items():
-        ms = statistics.median(times[name])
+        ms = times[name]
         head = m.config.arch_kwargs.get("landmark_head", "fc")
         params = sum(p.numel() for p in m.parameters()) / 1e6
         print(f"| {name} | {head} | {params:.2f} | {ms:.2f} | {ms / base:.2f}x |")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,11 +17,11 @@ quantize_stage_two = load_benchmark("quantize_stage_two")
 
 
 def test_the_quantized_fine_network_keeps_its_config_and_answers_near_the_float_one(tmp_path):
-    networks = bundled()
-    if networks is None or "fine" not in networks:
+    pipeline = bundled()
+    if "fine" not in pipeline:
         pytest.skip("this installation ships no fine landmark network")
     options = RuntimeOptions("onnx", "cpu", 1)
-    source = Path(str(networks.runtime("fine", options, 1).source))
+    source = pipeline.networks["fine"].onnx
     float_net = load_runtime(source, options, batch_size=8)
     size = float_net.config.input_size
     rng = np.random.default_rng(0)
