@@ -11,7 +11,9 @@ import torch
 
 from hyperface.inference.bundle import Bundle
 from hyperface.inference.proposals import DetectorProposals, FastProposals, SourceContext, create_proposals
-from hyperface.inference.proposals.detector import RESCORE_WEIGHT, working_scale
+from hyperface.boxes import box_iou
+from hyperface.evaluate.metrics import match_matrix
+from hyperface.inference.proposals.detector import COARSE_SMALLEST, PASSES, RESCORE_WEIGHT, working_scale
 from hyperface.inference.proposals.refine import RefineScorer
 from hyperface.models.detector import hyperface_detector
 from hyperface.models.registry import create_model
@@ -285,6 +287,16 @@ def test_analyzer_and_cli_pass_their_options_to_the_detector(tmp_path):
                 "--backend", "torch", "--stage-two", "none"]
         analyzer = build_analyzer(build_parser(argv).parse_args(argv))
         assert isinstance(analyzer.proposals, kind) and analyzer.proposals.min_face == 30.0
+    argv = ["analyze", "--weights", str(weights), "--proposals", f"detector:{tmp_path}", "--detector-passes",
+            "0.5,1", "--backend", "torch", "--stage-two", "none"]
+    assert build_analyzer(build_parser(argv).parse_args(argv)).proposals.passes == (1.0, 0.5)
+    for bad in ("1,x", "1,"):  # a usage error naming the option, before any network loads
+        with pytest.raises(SystemExit):
+            build_parser(argv[:4] + ["--detector-passes", bad]).parse_args(argv[:4] + ["--detector-passes", bad])
+    argv = ["evaluate", "--data", "pts:nowhere", "--detector-passes", "1"]
+    from hyperface.cli.evaluate import _models
+
+    assert _models(build_parser(argv).parse_args(argv))[0].default.proposals.passes == (1.0,)
 
 
 def test_equal_detector_networks_share_one_export(exports):
@@ -294,6 +306,54 @@ def test_equal_detector_networks_share_one_export(exports):
     image[29:36, 45:52] = 250
     np.testing.assert_array_equal(first(image), second(image))
     assert len(first(image)) == 1 and exports == ["FaceDetectorNet"]
+
+
+def _sizes(boxes: np.ndarray) -> np.ndarray:
+    return np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+
+
+def test_coarser_passes_add_only_their_large_faces():
+    """A bright block the probe boxes at 64 working pixels in every pass: the half-size pass adds its
+    128-pixel box, the quarter-size one its 256-pixel box; with 24-pixel boxes
+    (under COARSE_SMALLEST) the coarser passes add nothing and the answer is the single pass's."""
+    image = np.full((384, 384, 3), 20, np.uint8)
+    image[116:140, 116:140] = 250
+    kw = dict(min_face=16, smallest=16, options=TORCH, rescore=None)
+    single = DetectorProposals(probe_net(dist=(32.0,) * 4), passes=(1.0,), **kw)(image)
+    np.testing.assert_allclose(_sizes(single), 64.0, atol=1e-3)
+    assert COARSE_SMALLEST == 32.0 and PASSES == (1.0, 0.25)
+    merged = DetectorProposals(probe_net(dist=(32.0,) * 4), passes=(1.0, 0.5, 0.25), **kw)(image)
+    sizes = _sizes(merged)
+    assert np.isclose(sizes, 128.0, atol=1e-3).any() and np.isclose(sizes, 256.0, atol=1e-3).any()
+    iou = box_iou(merged, merged) - np.eye(len(merged))
+    assert iou.max() <= 0.5  # one set: no two boxes overlap more than nms_iou
+    small = dict(dist=(12.0,) * 4)
+    np.testing.assert_array_equal(DetectorProposals(probe_net(**small), passes=(1.0, 0.5, 0.25), **kw)(image),
+                                  DetectorProposals(probe_net(**small), passes=(1.0,), **kw)(image))
+
+
+def test_a_face_filling_the_photo_is_found_by_the_coarser_passes():
+    """The bundled detector on the example's face cut close and enlarged to fill a 900 x 960 photo (a
+    face of about 530 pixels, 420 working pixels): alone, the first pass boxes only parts of it, unsure
+    (0.38 here); the quarter-size pass sees the face at a size it was trained on."""
+    import cv2
+
+    from hyperface.data.images import load_image
+    from hyperface.inference.assets import EXAMPLE_IMAGE, asset_path
+
+    image = cv2.resize(load_image(asset_path(EXAMPLE_IMAGE))[60:220, 150:300], (900, 960))
+    one = DetectorProposals(passes=(1.0,), rescore=None, options=TORCH).detect(image)
+    boxes, scores = DetectorProposals(rescore=None, options=TORCH).detect(image)
+    assert one[1].max() < 0.5
+    assert scores[0] > 0.8 and _sizes(boxes[:1])[0] > 450
+    assert match_matrix(boxes[:1], np.array([[190.0, 120.0, 730.0, 660.0]])).all()  # the face, as drawn
+
+
+@pytest.mark.parametrize("passes", [(0.5,), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0), "fast", ()])
+def test_passes_must_be_scales_with_the_working_size(passes):
+    with pytest.raises(ValueError, match="passes"):
+        DetectorProposals(probe_net(), passes=passes, options=TORCH)
+    assert DetectorProposals(probe_net(), passes=[0.25, 1, 0.5], options=TORCH).passes == (1.0, 0.5, 0.25)
 
 
 def test_mild_shrinking_is_bilinear_and_strong_shrinking_averages():

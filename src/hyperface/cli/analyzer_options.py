@@ -16,7 +16,8 @@ import re
 
 from hyperface.cli.outputs import Inputs, UsageError
 
-__all__ = ["DEFAULT_BATCH_SIZE", "add_analyzer_arguments", "add_stage_two_arguments", "stage_two_settings",
+__all__ = ["DEFAULT_BATCH_SIZE", "add_analyzer_arguments", "add_stage_two_arguments", "add_detector_passes_argument",
+           "parse_scales", "proposal_options", "stage_two_settings",
            "stage_two_inputs", "check_analyzer_settings", "analyzer_settings", "analyzer_inputs", "build_analyzer"]
 
 #: Images (or video frames) per network batch when ``--batch-size`` is not given.
@@ -37,9 +38,11 @@ def _code_defaults() -> dict:
         param = inspect.signature(fn).parameters.get(name)
         return None if param is None or param.default is param.empty else param.default
 
+    from hyperface.inference.proposals.detector import PASSES
+
     min_face = {s: default(cls, "min_face") for s, cls in SOURCES.items()}
     return {"proposals": DEFAULT_PROPOSALS, "score": DEFAULT_SCORE_THRESHOLD, "fused": FUSED_SCORE_THRESHOLD,
-            "irp_rounds": IRP_ROUNDS, "max_side": default(FaceAnalyzer, "max_side"),
+            "irp_rounds": IRP_ROUNDS, "max_side": default(FaceAnalyzer, "max_side"), "passes": PASSES,
             "min_face": {s: v for s, v in min_face.items() if v is not None},
             "cutoff": default(FaceAnalyzer.video, "min_cutoff"), "beta": default(FaceAnalyzer.video, "beta")}
 
@@ -83,6 +86,7 @@ def add_analyzer_arguments(parser: argparse.ArgumentParser) -> None:
                         help="longest side the analysis works at" + _said(d["max_side"]))
     parser.add_argument("--min-face", type=float, default=None,
                         help="smallest face (pixels) the fast or detector source looks for" + _said(min_faces))
+    add_detector_passes_argument(parser)
     parser.add_argument("--stage-two", default="auto", metavar="auto|none|bundled|WEIGHTS",
                         help="the aligned-face network that refines landmarks, pose and gender (auto: the bundled "
                              "one with the bundled model)")
@@ -121,6 +125,30 @@ def add_stage_two_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pose-from", choices=("auto", "branch", "landmarks", "mean"), default="auto",
                         help="stage two's head pose: its pose branch, the PnP of its 68 points, or their mean "
                              "(auto: the PnP when it has 68 points, measured the better)")
+
+
+def add_detector_passes_argument(parser: argparse.ArgumentParser) -> None:
+    """``--detector-passes``: the detector source's passes (scales of its working image)."""
+    passes = ",".join(f"{p:g}" for p in _code_defaults()["passes"])
+    parser.add_argument("--detector-passes", type=parse_scales, default=None, metavar="S[,S...]",
+                        help=f"the detector's passes, as scales of its working image (default {passes}: the "
+                             "coarser passes find large faces the first is unsure of; 1: one pass, a little faster)")
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``"1,0.25"`` -> ``(1.0, 0.25)``, for an argparse ``type`` (the source checks the values)."""
+    try:
+        return tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 1,0.5,0.25; got {text!r}") \
+            from None
+
+
+def proposal_options(args: argparse.Namespace) -> dict | None:
+    """The candidate source's own options from ``--min-face`` and ``--detector-passes`` (None: none given).
+    The source decides whether it takes them (a ValueError naming the source when it does not)."""
+    options = {k: v for k, v in (("min_face", args.min_face), ("passes", args.detector_passes)) if v is not None}
+    return options or None
 
 
 def stage_two_settings(args: argparse.Namespace) -> dict:
@@ -191,10 +219,8 @@ def analyzer_settings(args: argparse.Namespace, threads: int | None = None) -> d
     """``FaceAnalyzer`` keyword arguments from the command line (plain values: they go to worker processes)."""
     options = {k: v for k, v in (("score_threshold", args.score_threshold), ("irp_rounds", args.irp_rounds),
                                  ("max_side", args.max_side)) if v is not None}
-    # the source decides whether it takes min_face (a ValueError naming the source when it does not)
-    proposal_options = {"min_face": args.min_face} if args.min_face is not None else None
     return dict(weights=args.weights, device=args.device, proposals=args.proposals, backend=args.backend,
-                threads=args.threads if threads is None else threads, proposal_options=proposal_options,
+                threads=args.threads if threads is None else threads, proposal_options=proposal_options(args),
                 stage_two=args.stage_two, pipeline=args.pipeline, **stage_two_settings(args), **options)
 
 

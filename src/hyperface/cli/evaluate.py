@@ -14,7 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-from hyperface.cli.analyzer_options import add_stage_two_arguments, stage_two_inputs, stage_two_settings
+from hyperface.cli.analyzer_options import (
+    add_detector_passes_argument,
+    add_stage_two_arguments,
+    proposal_options,
+    stage_two_inputs,
+    stage_two_settings,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -71,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-face", type=float, default=None, metavar="PX",
                         help="smallest face (pixels) the candidate source looks for (default: the source's own; "
                              "lower finds smaller faces at more cost)")
+    add_detector_passes_argument(parser)
     parser.add_argument("--max-side", type=int, default=None, metavar="PX",
                         help="longest side the analysis works at (default: the analyzer's)")
     add_stage_two_arguments(parser)
@@ -115,8 +122,9 @@ def _models(args: argparse.Namespace) -> list:
         options["max_side"] = args.max_side
     if args.irp_rounds is not None:
         options["irp_rounds"] = args.irp_rounds
-    if args.min_face is not None:
-        options["proposal_options"] = {"min_face": args.min_face}
+    source_options = proposal_options(args)
+    if source_options is not None:
+        options["proposal_options"] = source_options
     if args.pipeline != "paper":
         options["pipeline"] = args.pipeline
     return [AnalyzerModel(w, n, device=args.device, proposals=args.proposals, ap_threshold=args.ap_threshold,

@@ -2,8 +2,9 @@
 
 Why: the ``fast`` cascade scores a 16-pixel window over an image pyramid, so its cost grows with
 every level, that is with the range of face sizes asked for. This source resizes the image once and
-runs the detector network once: its heads at strides 8, 16, 32 and 64 find small and large faces in
-the same pass, so a call costs one network run at the working size whatever the face sizes.
+runs the detector network on it: its heads at strides 8, 16, 32 and 64 find small and large faces in
+the same pass, so a call costs one network run at the working size whatever the face sizes, and one
+more on a sixteenth of its pixels for the largest faces (``passes``, below).
 
 Working size: the image is scaled by ``s = smallest / min_face`` (:func:`working_scale`), so that a
 face of ``min_face`` original pixels becomes ``smallest`` working pixels (:data:`SMALLEST_FACE`, 16:
@@ -13,9 +14,21 @@ it is never above 2 (enlarging more adds pixels, not detail). So on an image who
 exceeds ``max_side * min_face / smallest`` the smallest faces shrink below ``smallest`` working
 pixels and may be missed. Shrinking by more than half averages areas, else resizing is bilinear. The
 working image is padded right and bottom to multiples of 64 (the coarsest stride) in the network's
-mean colour, which it normalises to (almost) zero, then run once
-(:class:`hyperface.runtime.Runtime`). Each cell with face probability >= ``threshold`` gives a box;
-non-maximum suppression at ``nms_iou`` runs per level, then across levels.
+mean colour, which it normalises to (almost) zero, then run (:class:`hyperface.runtime.Runtime`).
+Each cell with face probability >= ``threshold`` gives a box; non-maximum suppression at ``nms_iou``
+runs per level, then across levels.
+
+Passes (``passes``, :data:`PASSES`): the network also runs on the working image quartered (each side
+a quarter) and keeps from that coarser pass only the faces of at least :data:`COARSE_SMALLEST` (32) of
+its own working pixels; the passes' faces are merged by non-maximum suppression at ``nms_iou`` and the
+``contain`` rule. Why: the network is sure of faces of 16-40 working pixels and much less of large
+ones: a clear face 80 pixels high or more at the default size often scores 0.2-0.5, and a face filling
+a 900-pixel photo is not found at all; the coarser pass brings such faces back into the sizes it
+knows. Chosen on 300 training photos of each set (full pipeline, AP of faces >= 20 px; ``python
+benchmarks/detector_passes.py``): one pass 0.669 / 0.842 / 0.925 (WIDER / web face-mask photos / Kaggle
+face-mask photos), passes (1, 0.25) 0.671 / 0.878 / 0.927, (1, 0.5) 0.670 / 0.875 / 0.923, (1, 0.5,
+0.25) 0.670 / 0.883 / 0.924: the quarter-size pass gives most of the gain for a sixteenth of the
+pixels. ``passes=(1.0,)``: the single pass of 0.13 and before.
 
 Boxes are mapped back to the original image with the exact per-axis scale of the resize
 (``x = (u + 0.5) / sx - 0.5``, pixel centres at integers, as in the ``fast`` source), clipped to the
@@ -59,12 +72,12 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 
-from hyperface.boxes import batched_nms
+from hyperface.boxes import batched_nms, box_area, nms
 from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.inference.bundle import Bundle, is_bundle
 from hyperface.inference.lnms import contained
@@ -74,8 +87,8 @@ from hyperface.inference.proposals.refine import RefineScorer
 from hyperface.models.geometry import DETECTOR_ALIGN, DETECTOR_STRIDES, cell_centres
 from hyperface.runtime import RuntimeOptions
 
-__all__ = ["DetectorProposals", "Detections", "SMALLEST_FACE", "MAX_UPSCALE", "RESCORE_WEIGHT", "working_scale",
-           "decode_detections"]
+__all__ = ["DetectorProposals", "Detections", "SMALLEST_FACE", "MAX_UPSCALE", "RESCORE_WEIGHT", "PASSES",
+           "COARSE_SMALLEST", "working_scale", "decode_detections"]
 
 #: The refine network's share of a rescored box's probability: ``detector ** (1 - w) * refine ** w``.
 RESCORE_WEIGHT = 0.25
@@ -87,6 +100,11 @@ SMALLEST_FACE = 16.0
 AREA_BELOW = 0.5
 #: The working image is never enlarged more than this.
 MAX_UPSCALE = 2.0
+#: The detector's passes, as scales of the working image: the first finds every face, the coarser ones
+#: the large faces the network is unsure of at the working size (see the module docstring).
+PASSES = (1.0, 0.25)
+#: Smallest face (working pixels of its own pass) a coarser pass keeps: smaller ones are the first pass's.
+COARSE_SMALLEST = 2 * SMALLEST_FACE
 _MAX_DECODED = 100_000  # decode_detections' cap; the real one (max_candidates) applies after the drops
 
 
@@ -146,6 +164,54 @@ def decode_detections(levels: list[tuple[np.ndarray, ...]], threshold: float, nm
                       None if found.points is None else found.points.astype(np.float32))
 
 
+def _sizes(boxes: np.ndarray) -> np.ndarray:
+    """A face's size as the network is trained on it: the square root of its box's area."""
+    return np.sqrt(box_area(boxes))
+
+
+def _resized(image: np.ndarray, width: int, height: int, scale: float) -> np.ndarray:
+    """``image`` at ``width`` x ``height`` (``scale`` times its size): area averaging below
+    :data:`AREA_BELOW`, else bilinear; the same array when the size is its own."""
+    if (width, height) == (image.shape[1], image.shape[0]):
+        return image
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if scale < AREA_BELOW else cv2.INTER_LINEAR)
+
+
+def _coarser(work: np.ndarray, relative: float) -> np.ndarray:
+    """The working image ``work`` at ``relative`` times its size: halved bilinearly while the scale left
+    is at most a half (each pixel the mean of four, as area averaging, at a fifth of its cost), then
+    resized by :func:`_resized` for the rest."""
+    while relative <= 0.5 and min(work.shape[:2]) >= 2:
+        work = cv2.resize(work, (round(work.shape[1] / 2), round(work.shape[0] / 2)), interpolation=cv2.INTER_LINEAR)
+        relative *= 2.0
+    ww, wh = max(1, round(work.shape[1] * relative)), max(1, round(work.shape[0] * relative))
+    return _resized(work, ww, wh, relative)
+
+
+def _passes(passes: Sequence[float]) -> tuple[float, ...]:
+    """``passes`` checked (numbers in (0, 1], the working size 1 among them), largest first."""
+    try:
+        values = tuple(float(p) for p in passes)
+    except (TypeError, ValueError):
+        values = ()
+    if not values or 1.0 not in values or not all(0.0 < p <= 1.0 for p in values) or len(set(values)) < len(values):
+        raise ValueError(f"the detector source's passes must be distinct scales in (0, 1] with 1 (the working "
+                         f"size) among them, e.g. (1, 0.5, 0.25); got {passes!r}")
+    return tuple(sorted(values, reverse=True))
+
+
+def _merged(passes: list[Detections], nms_iou: float, contain: float | None) -> Detections:
+    """The faces of several passes as one set, best first: non-maximum suppression at ``nms_iou`` across
+    them, then the ``contain`` rule (a face's part found in one pass beside the face found in another)."""
+    with_points = all(p.points is not None for p in passes)
+    found = Detections(np.concatenate([p.boxes for p in passes]), np.concatenate([p.scores for p in passes]),
+                       np.concatenate([p.points for p in passes]) if with_points else None)
+    found = found.select(nms(found.boxes, found.scores, nms_iou))
+    if contain is not None and len(found) > 1:
+        found = found.select(~contained(found.boxes, found.scores, contain))
+    return found
+
+
 def _detector_file(arg: str) -> Path:
     """The network of ``detector:PATH``: the file, or the detector weights of a ``train-detector --out`` folder."""
     if not arg:
@@ -162,7 +228,8 @@ def _detector_file(arg: str) -> Path:
 
 
 class DetectorProposals(ProposalSource):
-    """``detector``: one run of the single-pass face detector at one working size (see the module docstring)."""
+    """``detector``: the single-pass face detector at the working size, and at a quarter of it for the
+    largest faces (see the module docstring)."""
 
     name = "detector"
     scores_boxes = True
@@ -172,10 +239,11 @@ class DetectorProposals(ProposalSource):
                  smallest: float = SMALLEST_FACE, max_side: int = 1280, threshold: float = 0.2,
                  nms_iou: float = 0.5, max_candidates: int = 100, contain: float | None = 0.7,
                  rescore: str | os.PathLike | Any | None = "bundled", rescore_weight: float = RESCORE_WEIGHT,
-                 points: str | os.PathLike | Any | None = "bundled") -> None:
+                 points: str | os.PathLike | Any | None = "bundled", passes: Sequence[float] = PASSES) -> None:
         for label, value in (("min_face", min_face), ("smallest", smallest), ("max_face", max_face)):
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"the detector source needs {label} > 0 pixels, got {value!r}")
+        self.passes = _passes(passes)
         if max_side < DETECTOR_ALIGN:
             raise ValueError(f"the detector source needs max_side >= {DETECTOR_ALIGN} pixels, got {max_side}")
         if contain is not None and not 0.0 < contain <= 1.0:
@@ -218,20 +286,31 @@ class DetectorProposals(ProposalSource):
     def working_image(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:
         """``image`` at the working size, padded to multiples of 64 in the mean colour, as a uint8
         (1, H, W, 3) array; with the per-axis scales (working / original width, height)."""
+        return self.working_images(image)[0]
+
+    def working_images(self, image: np.ndarray) -> list[tuple[np.ndarray, float, float]]:
+        """:meth:`working_image` for every pass, largest first: the coarser ones are resized from the
+        first (:func:`_coarser`)."""
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"the detector source needs an H x W x 3 RGB image, got shape {image.shape}")
         h, w = image.shape[:2]
         s = working_scale(w, h, self.min_face, self.smallest, self.max_side)
-        ww, wh = max(1, round(w * s)), max(1, round(h * s))
-        work = np.ascontiguousarray(image)
-        if (ww, wh) != (w, h):
-            work = cv2.resize(work, (ww, wh), interpolation=cv2.INTER_AREA if s < AREA_BELOW else cv2.INTER_LINEAR)
+        work = _resized(np.ascontiguousarray(image), max(1, round(w * s)), max(1, round(h * s)), s)
+        out = []
+        for relative in self.passes:
+            coarse = _coarser(work, relative)
+            out.append((self._canvas(coarse), coarse.shape[1] / w, coarse.shape[0] / h))
+        return out
+
+    def _canvas(self, work: np.ndarray) -> np.ndarray:
+        """``work`` padded right and bottom to multiples of 64 in the network's mean colour, (1, H, W, 3)."""
+        wh, ww = work.shape[:2]
         H, W = math.ceil(wh / DETECTOR_ALIGN) * DETECTOR_ALIGN, math.ceil(ww / DETECTOR_ALIGN) * DETECTOR_ALIGN
         canvas = np.empty((1, H, W, 3), dtype=np.uint8)
         canvas[0, :wh, :ww] = work
         canvas[0, wh:, :] = self.runtime.pad_value
         canvas[0, :wh, ww:] = self.runtime.pad_value
-        return canvas, ww / w, wh / h
+        return canvas
 
     @property
     def gives_points(self) -> bool:
@@ -254,10 +333,27 @@ class DetectorProposals(ProposalSource):
 
     def _detected(self, image: np.ndarray, threshold: float, points: bool) -> Detections:
         """:meth:`faces` before the point stage: with the detector's own points only when ``points`` and
-        there is no point stage to read better ones."""
-        h, w = image.shape[:2]
-        canvas, sx, sy = self.working_image(image)
+        there is no point stage to read better ones. Every pass's faces, merged (module docstring)."""
+        own_points = points and self._point_stage is None
+        passes = [self._pass(image.shape, working, i > 0, threshold, own_points)
+                  for i, working in enumerate(self.working_images(image))]
+        found = passes[0] if len(passes) == 1 else _merged(passes, self.nms_iou, self.contain)
+        b = found.boxes
+        keep = (b[:, 2] - b[:, 0] >= 2) & (b[:, 3] - b[:, 1] >= 2)
+        if self.max_face is not None:
+            keep &= _sizes(b) <= self.max_face
+        return found.select(np.flatnonzero(keep)[: self.max_candidates])
+
+    def _pass(self, shape: tuple[int, ...], working: tuple[np.ndarray, float, float], coarse: bool,
+              threshold: float, points: bool) -> Detections:
+        """One run of the network on a working image (:meth:`working_images`): its faces in the pixels of
+        the image of ``shape`` (float32, best first), from a ``coarse`` pass only those of
+        :data:`COARSE_SMALLEST` working pixels or more; with the network's own points when ``points``."""
+        h, w = shape[:2]
+        canvas, sx, sy = working
         found = self._decode(canvas, threshold)
+        if coarse and len(found):
+            found = found.select(_sizes(found.boxes) >= COARSE_SMALLEST)
         if self.contain is not None and len(found) > 1:  # a face's parts boxed beside the face
             found = found.select(~contained(found.boxes, found.scores, self.contain))
         # working -> original pixels with the exact per-axis scale (pixel centres at integers)
@@ -265,15 +361,9 @@ class DetectorProposals(ProposalSource):
         b[:, [0, 2]] = np.clip((b[:, [0, 2]] + 0.5) / sx - 0.5, -0.5, w - 0.5)
         b[:, [1, 3]] = np.clip((b[:, [1, 3]] + 0.5) / sy - 0.5, -0.5, h - 0.5)
         dense = None
-        if found.points is not None and points and self._point_stage is None:
-            dense = (found.points.astype(np.float64) + 0.5) / [sx, sy] - 0.5
-        bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-        keep = (bw >= 2) & (bh >= 2)
-        if self.max_face is not None:
-            keep &= np.sqrt(np.clip(bw, 0, None) * np.clip(bh, 0, None)) <= self.max_face
-        keep = np.flatnonzero(keep)[: self.max_candidates]
-        return Detections(b[keep].astype(np.float32), found.scores[keep].astype(np.float32),
-                          None if dense is None else dense[keep].astype(np.float32))
+        if found.points is not None and points:
+            dense = ((found.points.astype(np.float64) + 0.5) / [sx, sy] - 0.5).astype(np.float32)
+        return Detections(b.astype(np.float32), found.scores.astype(np.float32), dense)
 
     def _with_points(self, image: np.ndarray, found: Detections) -> Detections:
         """``found`` with the point stage's points, when there is one (else as it is: the detector's own)."""
