@@ -152,13 +152,16 @@ def test_max_face_drops_larger_boxes():
     np.testing.assert_array_equal(scored_boxes, boxes)
     np.testing.assert_array_equal(scores, plain.detect(image)[1])
     # ... or with their weighted geometric mean with the refine network's probability of the same boxes
+    # (best first by the fused probability: the passes are merged on it)
     second = RefineScorer(SourceContext(TORCH).network("refine"))(image, boxes)[1]  # the bundled one
-    _, fused = DetectorProposals(probe_net(), **kw).scored(image)
     w = RESCORE_WEIGHT
-    np.testing.assert_allclose(fused, scores ** (1 - w) * second ** w, rtol=1e-5)
-    assert not np.allclose(fused, scores)
-    _, even = DetectorProposals(probe_net(), rescore_weight=0.5, **kw).scored(image)
-    np.testing.assert_allclose(even, np.sqrt(scores * second), rtol=1e-5)
+    for weight, want in ((w, scores ** (1 - w) * second ** w), (0.5, np.sqrt(scores * second))):
+        fused_boxes, fused = DetectorProposals(probe_net(), rescore_weight=weight, **kw).scored(image)
+        assert np.all(np.diff(fused) <= 0)
+        order = [int(np.flatnonzero((boxes == b).all(axis=1))[0]) for b in fused_boxes]
+        assert sorted(order) == list(range(len(boxes)))
+        np.testing.assert_allclose(fused, want[order], rtol=1e-5)
+        assert not np.allclose(fused, scores[order])
     with pytest.raises(ValueError, match="rescore_weight"):
         DetectorProposals(probe_net(), rescore_weight=1.5, **kw)
 
@@ -347,6 +350,23 @@ def test_a_face_filling_the_photo_is_found_by_the_coarser_passes():
     assert one[1].max() < 0.5
     assert scores[0] > 0.8 and _sizes(boxes[:1])[0] > 450
     assert match_matrix(boxes[:1], np.array([[190.0, 120.0, 730.0, 660.0]])).all()  # the face, as drawn
+
+
+def test_passes_merge_on_the_refine_networks_second_opinion(shared_data):
+    """A 384 x 306 HELEN photo that is all face: the quarter-size pass boxes its left half at 0.80, surer
+    than the first pass's box of the whole face (0.68), and would suppress it; merged on the rescored
+    probabilities the whole face's box stays (the direct pipeline, which takes the detector's boxes as
+    faces, lost this face before the fix)."""
+    from hyperface.data.images import load_image
+
+    image = load_image(shared_data / "300w/helen/trainset/2191845292_1.jpg")
+    whole = np.array([[94.0, 96.0, 312.0, 306.0]])  # the tight box of its 68 annotated points
+    src = DetectorProposals(options=TORCH)
+    boxes, scores = src.detect(image)  # the detector's own probabilities: the half box first
+    assert scores[0] > 0.75 and box_iou(boxes[:1], whole)[0, 0] < 0.6
+    assert not (box_iou(boxes, whole)[:, 0] > 0.8).any()  # the whole face's box is suppressed
+    boxes, scores = src.scored(image)
+    assert box_iou(boxes[:1], whole)[0, 0] > 0.8 and scores[0] > 0.6
 
 
 @pytest.mark.parametrize("passes", [(0.5,), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0), "fast", ()])

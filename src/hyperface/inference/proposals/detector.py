@@ -21,14 +21,16 @@ runs per level, then across levels.
 Passes (``passes``, :data:`PASSES`): the network also runs on the working image quartered (each side
 a quarter) and keeps from that coarser pass only the faces of at least :data:`COARSE_SMALLEST` (32) of
 its own working pixels; the passes' faces are merged by non-maximum suppression at ``nms_iou`` and the
-``contain`` rule. Why: the network is sure of faces of 16-40 working pixels and much less of large
+``contain`` rule, on their probabilities with ``rescore``'s second opinion where the analyzer asks for it
+(:meth:`DetectorProposals.found`): on a small photo that is all face, the quarter-size pass may box part
+of it surer than the first pass boxes the whole, and the refine network tells them apart. Why: the network is sure of faces of 16-40 working pixels and much less of large
 ones: a clear face 80 pixels high or more at the default size often scores 0.2-0.5, and a face filling
 a 900-pixel photo is not found at all; the coarser pass brings such faces back into the sizes it
 knows. Chosen on 300 training photos of each set (full pipeline, AP of faces >= 20 px; ``python
 benchmarks/detector_passes.py``): one pass 0.669 / 0.842 / 0.925 (WIDER / web face-mask photos / Kaggle
-face-mask photos), passes (1, 0.25) 0.671 / 0.878 / 0.927, (1, 0.5) 0.670 / 0.875 / 0.923, (1, 0.5,
-0.25) 0.670 / 0.883 / 0.924: the quarter-size pass gives most of the gain for a sixteenth of the
-pixels. ``passes=(1.0,)``: the single pass of 0.13 and before.
+face-mask photos), passes (1, 0.25) 0.669 / 0.879 / 0.924, (1, 0.5) 0.669 / 0.876 / 0.924, (1, 0.5,
+0.25) 0.669 / 0.885 / 0.924: the quarter-size pass gives most of the gain for a sixteenth of the
+pixels (the detector's stage 1.35x its single pass on the speed test image; 1.45x and 1.80x). ``passes=(1.0,)``: the single pass of 0.13 and before.
 
 Boxes are mapped back to the original image with the exact per-axis scale of the resize
 (``x = (u + 0.5) / sx - 0.5``, pixel centres at integers, as in the ``fast`` source), clipped to the
@@ -331,13 +333,21 @@ class DetectorProposals(ProposalSource):
         found = self._detected(image, self.threshold if threshold is None else threshold, points)
         return self._with_points(image, found) if points else found
 
-    def _detected(self, image: np.ndarray, threshold: float, points: bool) -> Detections:
+    def _detected(self, image: np.ndarray, threshold: float, points: bool, rescore: bool = False) -> Detections:
         """:meth:`faces` before the point stage: with the detector's own points only when ``points`` and
-        there is no point stage to read better ones. Every pass's faces, merged (module docstring)."""
+        there is no point stage to read better ones. Every pass's faces, merged (module docstring); with
+        ``rescore``, each pass's faces are rescored (:meth:`_rescored`) before the merge, so that the box
+        kept where two passes box one face is the one the refine network also believes."""
         own_points = points and self._point_stage is None
-        passes = [self._pass(image.shape, working, i > 0, threshold, own_points)
+        passes = [self._kept(self._pass(image.shape, working, i > 0, threshold, own_points))
                   for i, working in enumerate(self.working_images(image))]
-        found = passes[0] if len(passes) == 1 else _merged(passes, self.nms_iou, self.contain)
+        if rescore:
+            passes = [self._rescored(image, found) for found in passes]
+        return passes[0] if len(passes) == 1 else self._kept(_merged(passes, self.nms_iou, self.contain))
+
+    def _kept(self, found: Detections) -> Detections:
+        """``found`` without boxes under 2 pixels wide or high and, with ``max_face``, larger ones; at most
+        ``max_candidates``, best first."""
         b = found.boxes
         keep = (b[:, 2] - b[:, 0] >= 2) & (b[:, 3] - b[:, 1] >= 2)
         if self.max_face is not None:
@@ -398,9 +408,14 @@ class DetectorProposals(ProposalSource):
         their five points when ``points`` (the point stage runs on these faces only)."""
         w = self.rescore_weight if self._rescorer is not None else 0.0
         needed = float(floor) ** (1.0 / (1.0 - w)) if w < 1.0 else 0.0
-        found = self._detected(image, max(self.threshold, needed), points)
-        if self._rescorer is not None and len(found):
-            second = self._rescorer(image, found.boxes)[1]
-            found.scores = (found.scores ** (1.0 - w) * np.clip(second, 0, None) ** w).astype(np.float32)
+        found = self._detected(image, max(self.threshold, needed), points, rescore=self._rescorer is not None)
         found = found.select(found.scores >= floor)
         return self._with_points(image, found) if points else found
+
+    def _rescored(self, image: np.ndarray, found: Detections) -> Detections:
+        """``found`` with :meth:`scored`'s probabilities (the detector's and the refine network's)."""
+        if len(found):
+            w = self.rescore_weight
+            second = self._rescorer(image, found.boxes)[1]
+            found.scores = (found.scores ** (1.0 - w) * np.clip(second, 0, None) ** w).astype(np.float32)
+        return found
