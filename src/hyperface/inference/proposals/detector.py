@@ -202,12 +202,17 @@ def _passes(passes: Sequence[float]) -> tuple[float, ...]:
     return tuple(sorted(values, reverse=True))
 
 
-def _merged(passes: list[Detections], nms_iou: float, contain: float | None) -> Detections:
-    """The faces of several passes as one set, best first: non-maximum suppression at ``nms_iou`` across
-    them, then the ``contain`` rule (a face's part found in one pass beside the face found in another)."""
+def _concatenated(passes: list[Detections]) -> Detections:
+    """The faces of several passes in one :class:`Detections` (points only when every pass has them)."""
     with_points = all(p.points is not None for p in passes)
-    found = Detections(np.concatenate([p.boxes for p in passes]), np.concatenate([p.scores for p in passes]),
-                       np.concatenate([p.points for p in passes]) if with_points else None)
+    return Detections(np.concatenate([p.boxes for p in passes]), np.concatenate([p.scores for p in passes]),
+                      np.concatenate([p.points for p in passes]) if with_points else None)
+
+
+def _merged(found: Detections, nms_iou: float, contain: float | None) -> Detections:
+    """The faces of several passes (:func:`_concatenated`) as one set, best first: non-maximum suppression
+    at ``nms_iou`` across them, then the ``contain`` rule (a face's part found in one pass beside the face
+    found in another)."""
     found = found.select(nms(found.boxes, found.scores, nms_iou))
     if contain is not None and len(found) > 1:
         found = found.select(~contained(found.boxes, found.scores, contain))
@@ -336,14 +341,15 @@ class DetectorProposals(ProposalSource):
     def _detected(self, image: np.ndarray, threshold: float, points: bool, rescore: bool = False) -> Detections:
         """:meth:`faces` before the point stage: with the detector's own points only when ``points`` and
         there is no point stage to read better ones. Every pass's faces, merged (module docstring); with
-        ``rescore``, each pass's faces are rescored (:meth:`_rescored`) before the merge, so that the box
+        ``rescore``, the passes' faces are rescored (:meth:`_rescored`) before the merge, so that the box
         kept where two passes box one face is the one the refine network also believes."""
         own_points = points and self._point_stage is None
         passes = [self._kept(self._pass(image.shape, working, i > 0, threshold, own_points))
                   for i, working in enumerate(self.working_images(image))]
-        if rescore:
-            passes = [self._rescored(image, found) for found in passes]
-        return passes[0] if len(passes) == 1 else self._kept(_merged(passes, self.nms_iou, self.contain))
+        found = passes[0] if len(passes) == 1 else _concatenated(passes)
+        if rescore:  # one run of the refine network for every pass's boxes
+            found = self._rescored(image, found)
+        return found if len(passes) == 1 else self._kept(_merged(found, self.nms_iou, self.contain))
 
     def _kept(self, found: Detections) -> Detections:
         """``found`` without boxes under 2 pixels wide or high and, with ``max_face``, larger ones; at most
