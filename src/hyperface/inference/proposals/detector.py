@@ -30,7 +30,7 @@ knows. Chosen on 300 training photos of each set (full pipeline, AP of faces >= 
 benchmarks/detector_passes.py``): one pass 0.669 / 0.842 / 0.925 (WIDER / web face-mask photos / Kaggle
 face-mask photos), passes (1, 0.25) 0.669 / 0.879 / 0.924, (1, 0.5) 0.669 / 0.876 / 0.924, (1, 0.5,
 0.25) 0.669 / 0.885 / 0.924: the quarter-size pass gives most of the gain for a sixteenth of the
-pixels (the detector's stage 1.35x its single pass on the speed test image; 1.45x and 1.80x). ``passes=(1.0,)``: the single pass of 0.13 and before.
+pixels (the detector's stage 1.37x its single pass on the speed test image; 1.45x and 1.76x). ``passes=(1.0,)``: the single pass of 0.13 and before.
 
 Boxes are mapped back to the original image with the exact per-axis scale of the resize
 (``x = (u + 0.5) / sx - 0.5``, pixel centres at integers, as in the ``fast`` source), clipped to the
