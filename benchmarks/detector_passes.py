@@ -67,11 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     datasets = [EvalDataset(label, specs, split=args.split, limit=args.limit) for label, specs in grouped.items()]
     ms = source_times(settings)
     base = ms[settings.index((1.0,))] if (1.0,) in settings else None
+
+    def name(setting: tuple[float, ...]) -> str:
+        return ", ".join(f"{p:g}" for p in setting)
+
+    def timing(t: float) -> str:
+        return f"{t:.2f} ({t / base:.2f}x)" if base else f"{t:.2f}"
+
     if args.speed_only:
         print("| passes | detector source, ms (x one pass) |\n|---|---:|")
         for setting, t in zip(settings, ms):
-            ratio = f" ({t / base:.2f}x)" if base else ""
-            print(f"| {', '.join(f'{p:g}' for p in setting)} | {t:.2f}{ratio} |")
+            print(f"| {name(setting)} | {timing(t)} |")
         return 0
 
     print(f"split {args.split}, at most {args.limit or 'all'} photos each; full pipeline, bundled networks\n")
@@ -79,16 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| passes | {head} | detector source, ms (x one pass) |")
     print("|---|" + "---:|---:|" * len(datasets) + "---:|")
     for setting, t in zip(settings, ms):
-        name = ", ".join(f"{p:g}" for p in setting)
-        model = AnalyzerModel(None, name, proposal_options={"passes": setting})
+        model = AnalyzerModel(None, name(setting), proposal_options={"passes": setting})
         cells = []
         for run in evaluate_datasets([model], datasets, ("full",)):
             det = summarize(run)["detection"]
             found, total = det.get("found_by", {}).get("height", {}).get(">=80", [0, 0])
             cells.append(f"{det['ap']:.3f} | {found / total:.0%} ({found}/{total})" if total else
                          f"{det['ap']:.3f} | -")
-        ratio = f" ({t / base:.2f}x)" if base else ""
-        print(f"| {name} | {' | '.join(cells)} | {t:.2f}{ratio} |", flush=True)
+        print(f"| {name(setting)} | {' | '.join(cells)} | {timing(t)} |", flush=True)
     return 0
 
 
