@@ -16,9 +16,7 @@ dataset's split and prints one table: AP of faces >= the datasets' ``min_face``,
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
 from hyperface.cli.analyzer_options import parse_scales
 from hyperface.evaluate.datasets import EvalDataset, parse_data_specs
@@ -29,22 +27,17 @@ from hyperface.inference.proposals import create_proposals
 from hyperface.inference.proposals.detector import PASSES
 
 from analyze_speed import test_image
+from timing import alternating_ms
 
 
-def source_times(settings: list[tuple[float, ...]], rounds: int = 30) -> list[float]:
+def source_times(settings: list[tuple[float, ...]]) -> list[float]:
     """Median ms of the detector source's call (boxes and their probabilities) on the speed test image,
-    per setting, the settings called in alternation so that a change in load hits them all."""
+    per setting, the settings in alternation (:func:`timing.alternating_ms`)."""
     image = test_image()
-    sources = [create_proposals("detector", passes=p) for p in settings]
-    for source in sources:  # warm-up
-        source.detect(image)
-    times: list[list[float]] = [[] for _ in sources]
-    for _ in range(rounds):
-        for source, spent in zip(sources, times):
-            t = time.perf_counter()
-            source.detect(image)
-            spent.append(time.perf_counter() - t)
-    return [1000 * statistics.median(t) for t in times]
+    sources = {setting: create_proposals("detector", passes=setting) for setting in settings}
+    times = alternating_ms({setting: (lambda s=source: s.detect(image)) for setting, source in sources.items()},
+                           rounds=10, per_round=3, warmup=2)
+    return [times[setting] for setting in settings]
 
 
 def main(argv: list[str] | None = None) -> int:

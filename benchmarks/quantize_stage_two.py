@@ -26,7 +26,7 @@ from hyperface.data.images import load_image
 from hyperface.evaluate.datasets import DEFAULT_VAL_FRACTION, EvalDataset
 from hyperface.inference import FaceAnalyzer
 from hyperface.runtime import RuntimeOptions, load_runtime
-from stage2_head_cost import alternating_ms
+from timing import alternating_ms
 
 
 class Recorder:

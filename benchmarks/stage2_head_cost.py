@@ -17,9 +17,6 @@ median milliseconds per call, parameters, and the ratio against the first networ
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 import onnxruntime as ort
@@ -27,6 +24,7 @@ import torch
 
 from hyperface.models import create_model, load_model
 from hyperface.runtime import RuntimeOptions, load_runtime
+from timing import alternating_ms
 
 
 def face_call(model: torch.nn.Module, crops: int = 1):
@@ -37,23 +35,6 @@ def face_call(model: torch.nn.Module, crops: int = 1):
     pixels = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
     pixels = np.concatenate([pixels, pixels[:, :, ::-1]][:crops])
     return lambda: runtime(pixels)
-
-
-def alternating_ms(calls: dict[str, Callable[[], object]], rounds: int = 7, per_round: int = 200,
-                   warmup: int = 20) -> dict[str, float]:
-    """Median milliseconds per call of each function: ``warmup`` calls each, then ``rounds`` rounds of
-    ``per_round`` calls, the functions alternating so that a slow spell of the machine hits them all."""
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for call in calls.values():
-        for _ in range(warmup):
-            call()
-    for _ in range(rounds):
-        for name, call in calls.items():
-            t = time.perf_counter()
-            for _ in range(per_round):
-                call()
-            times[name].append(1000 * (time.perf_counter() - t) / per_round)
-    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["as_boxes", "box_area", "box_iou", "inside_share", "scale_boxes", "nms", "batched_nms"]
+__all__ = ["as_boxes", "box_area", "box_size", "box_iou", "inside_share", "scale_boxes", "nms", "batched_nms"]
 
 
 def as_boxes(boxes: ArrayLike) -> np.ndarray:
@@ -27,6 +27,11 @@ def box_area(boxes: ArrayLike) -> np.ndarray:
     """Areas of (N, 4) boxes (0 for an inverted box)."""
     b = as_boxes(boxes)
     return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def box_size(boxes: ArrayLike) -> np.ndarray:
+    """A face's size as detectors are trained on it: the square root of its box's area (0 if inverted)."""
+    return np.sqrt(box_area(boxes))
 
 
 def scale_boxes(boxes: ArrayLike, factor: float) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hyperface.boxes import as_boxes, batched_nms, box_area, box_iou, inside_share, nms, scale_boxes
+from hyperface.boxes import as_boxes, batched_nms, box_area, box_iou, box_size, inside_share, nms, scale_boxes
 
 torch = pytest.importorskip("torch")
 ops = pytest.importorskip("torchvision.ops")
@@ -56,6 +56,7 @@ def test_iou_and_area_are_torchvisions():
     np.testing.assert_allclose(box_area(a), ops.box_area(torch.from_numpy(a)).numpy(), rtol=1e-5)
     empty = np.array([[3.0, 3, 3, 8]])
     assert box_iou(empty, empty)[0, 0] == 0.0 and box_area([[5, 5, 2, 9]])[0] == 0.0  # inverted: no area
+    np.testing.assert_allclose(box_size([[0, 0, 4, 9], [5, 5, 2, 9]]), [6.0, 0.0])  # sqrt of the area
     assert box_iou(a, np.zeros((0, 4))).shape == (40, 0) and as_boxes([]).shape == (0, 4)
 
 

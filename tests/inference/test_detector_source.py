@@ -11,7 +11,7 @@ import torch
 
 from hyperface.inference.bundle import Bundle
 from hyperface.inference.proposals import DetectorProposals, FastProposals, SourceContext, create_proposals
-from hyperface.boxes import box_iou
+from hyperface.boxes import box_iou, box_size
 from hyperface.evaluate.metrics import match_matrix
 from hyperface.inference.proposals.detector import COARSE_SMALLEST, PASSES, RESCORE_WEIGHT, working_scale
 from hyperface.inference.proposals.refine import RefineScorer
@@ -141,7 +141,7 @@ def test_max_face_drops_larger_boxes():
     image[53:60, 0:4] = 250  # cell (7, 0): the same box clipped at the left edge, 28 x 28
     kw = dict(min_face=12, smallest=12, options=TORCH)
     boxes = DetectorProposals(probe_net(), **kw)(image)
-    sizes = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    sizes = box_size(boxes)
     np.testing.assert_allclose(np.sort(sizes), [28.0, np.sqrt(32 * 28)], atol=1e-3)
     kept = DetectorProposals(probe_net(), max_face=29, **kw)(image)
     np.testing.assert_allclose(kept, boxes[np.isclose(sizes, 28.0)])
@@ -311,10 +311,6 @@ def test_equal_detector_networks_share_one_export(exports):
     assert len(first(image)) == 1 and exports == ["FaceDetectorNet"]
 
 
-def _sizes(boxes: np.ndarray) -> np.ndarray:
-    return np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
-
-
 def test_coarser_passes_add_only_their_large_faces():
     """A bright block the probe boxes at 64 working pixels in every pass: the half-size pass adds its
     128-pixel box, the quarter-size one its 256-pixel box; with 24-pixel boxes
@@ -323,10 +319,10 @@ def test_coarser_passes_add_only_their_large_faces():
     image[116:140, 116:140] = 250
     kw = dict(min_face=16, smallest=16, options=TORCH, rescore=None)
     single = DetectorProposals(probe_net(dist=(32.0,) * 4), passes=(1.0,), **kw)(image)
-    np.testing.assert_allclose(_sizes(single), 64.0, atol=1e-3)
+    np.testing.assert_allclose(box_size(single), 64.0, atol=1e-3)
     assert COARSE_SMALLEST == 32.0 and PASSES == (1.0, 0.25)
     merged = DetectorProposals(probe_net(dist=(32.0,) * 4), passes=(1.0, 0.5, 0.25), **kw)(image)
-    sizes = _sizes(merged)
+    sizes = box_size(merged)
     assert np.isclose(sizes, 128.0, atol=1e-3).any() and np.isclose(sizes, 256.0, atol=1e-3).any()
     iou = box_iou(merged, merged) - np.eye(len(merged))
     assert iou.max() <= 0.5  # one set: no two boxes overlap more than nms_iou
@@ -348,7 +344,7 @@ def test_a_face_filling_the_photo_is_found_by_the_coarser_passes():
     one = DetectorProposals(passes=(1.0,), rescore=None, options=TORCH).detect(image)
     boxes, scores = DetectorProposals(rescore=None, options=TORCH).detect(image)
     assert one[1].max() < 0.5
-    assert scores[0] > 0.8 and _sizes(boxes[:1])[0] > 450
+    assert scores[0] > 0.8 and box_size(boxes[:1])[0] > 450
     assert match_matrix(boxes[:1], np.array([[190.0, 120.0, 730.0, 660.0]])).all()  # the face, as drawn
 
 

@@ -38,11 +38,9 @@ def _code_defaults() -> dict:
         param = inspect.signature(fn).parameters.get(name)
         return None if param is None or param.default is param.empty else param.default
 
-    from hyperface.inference.proposals.detector import PASSES
-
     min_face = {s: default(cls, "min_face") for s, cls in SOURCES.items()}
     return {"proposals": DEFAULT_PROPOSALS, "score": DEFAULT_SCORE_THRESHOLD, "fused": FUSED_SCORE_THRESHOLD,
-            "irp_rounds": IRP_ROUNDS, "max_side": default(FaceAnalyzer, "max_side"), "passes": PASSES,
+            "irp_rounds": IRP_ROUNDS, "max_side": default(FaceAnalyzer, "max_side"),
             "min_face": {s: v for s, v in min_face.items() if v is not None},
             "cutoff": default(FaceAnalyzer.video, "min_cutoff"), "beta": default(FaceAnalyzer.video, "beta")}
 
@@ -129,7 +127,9 @@ def add_stage_two_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_detector_passes_argument(parser: argparse.ArgumentParser) -> None:
     """``--detector-passes``: the detector source's passes (scales of its working image)."""
-    passes = ",".join(f"{p:g}" for p in _code_defaults()["passes"])
+    from hyperface.inference.proposals.detector import PASSES
+
+    passes = ",".join(f"{p:g}" for p in PASSES)
     parser.add_argument("--detector-passes", type=parse_scales, default=None, metavar="S[,S...]",
                         help=f"the detector's passes, as scales of its working image (default {passes}: the "
                              "coarser passes find large faces the first is unsure of; 1: one pass, a little faster)")

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
+from hyperface.boxes import box_size
 from hyperface.data.images import ImageReadError, load_image
 from hyperface.data.readers import open_dataset
 from hyperface.data.records import ImageRecord
@@ -140,21 +141,17 @@ def load_photos(specs: list[str], max_side: int, val_fraction: float, limit: int
     return sources
 
 
-def _size(boxes: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
-
-
 def draw_sample(photo: Photo, rng: np.random.Generator, opts: DetectorTrainOptions
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]:
     """A ``crop`` x ``crop`` training window of ``photo``: (image, boxes (N, 4), ignore (N,), exhaustive,
     five points (N, 5, 2), NaN for a face without)."""
     crop = opts.crop
     h, w = photo.image.shape[:2]
-    usable = np.flatnonzero(~photo.ignore & (_size(photo.boxes) > 1))
+    usable = np.flatnonzero(~photo.ignore & (box_size(photo.boxes) > 1))
     if len(usable) and rng.random() < 0.9:  # centre on a face, scaled to a random size
         face = int(rng.choice(usable))
         target = math.exp(rng.uniform(math.log(opts.min_size), math.log(opts.max_size)))
-        s = float(np.clip(target / _size(photo.boxes[face: face + 1])[0], 0.05, 8.0))
+        s = float(np.clip(target / box_size(photo.boxes[face: face + 1])[0], 0.05, 8.0))
         cx, cy = (photo.boxes[face, :2] + photo.boxes[face, 2:]) / 2
         off = rng.uniform(-0.4, 0.4, size=2) * crop
         x0, y0 = cx * s - crop / 2 + off[0], cy * s - crop / 2 + off[1]
@@ -179,7 +176,7 @@ def draw_sample(photo: Photo, rng: np.random.Generator, opts: DetectorTrainOptio
                           np.maximum(corners[:, 0], corners[:, 2]), np.maximum(corners[:, 1], corners[:, 3])], 1)
     ignore = photo.ignore.copy()
     for k, (pts, ps) in enumerate(zip(photo.landmarks, photo.point_sets)):
-        if pts is not None and not ignore[k] and rng.random() < opts.mask and _size(boxes[k: k + 1])[0] >= 12:
+        if pts is not None and not ignore[k] and rng.random() < opts.mask and box_size(boxes[k: k + 1])[0] >= 12:
             p = move(pts)
             if flip:  # points keep their identity; the mask only needs a left-right consistent shape
                 p = move(pts[_mirror_order(ps, len(pts))])
@@ -217,9 +214,9 @@ def assign_targets(boxes: np.ndarray, ignore: np.ndarray, exhaustive: bool, crop
     if points is None:
         points = np.full((len(boxes), 5, 2), np.nan, np.float32)
     has_points = np.isfinite(points).all(axis=(1, 2))
-    sizes = _size(boxes)
+    sizes = box_size(boxes)
     clipped = np.clip(boxes, 0, crop)
-    inside = np.where(sizes > 0, _size(clipped) ** 2 / np.maximum(sizes ** 2, 1e-6), 0.0)
+    inside = np.where(sizes > 0, box_size(clipped) ** 2 / np.maximum(sizes ** 2, 1e-6), 0.0)
     skip = ignore | (inside < MIN_INSIDE) | (sizes < 2)
     out = []
     for stride, (lo, hi) in zip(STRIDES, SIZE_RANGES):

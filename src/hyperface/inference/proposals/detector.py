@@ -19,18 +19,20 @@ Each cell with face probability >= ``threshold`` gives a box; non-maximum suppre
 runs per level, then across levels.
 
 Passes (``passes``, :data:`PASSES`): the network also runs on the working image quartered (each side
-a quarter) and keeps from that coarser pass only the faces of at least :data:`COARSE_SMALLEST` (32) of
-its own working pixels; the passes' faces are merged by non-maximum suppression at ``nms_iou`` and the
-``contain`` rule, on their probabilities with ``rescore``'s second opinion where the analyzer asks for it
-(:meth:`DetectorProposals.found`): on a small photo that is all face, the quarter-size pass may box part
-of it surer than the first pass boxes the whole, and the refine network tells them apart. Why: the network is sure of faces of 16-40 working pixels and much less of large
-ones: a clear face 80 pixels high or more at the default size often scores 0.2-0.5, and a face filling
-a 900-pixel photo is not found at all; the coarser pass brings such faces back into the sizes it
-knows. Chosen on 300 training photos of each set (full pipeline, AP of faces >= 20 px; ``python
-benchmarks/detector_passes.py``): one pass 0.669 / 0.842 / 0.925 (WIDER / web face-mask photos / Kaggle
-face-mask photos), passes (1, 0.25) 0.669 / 0.879 / 0.924, (1, 0.5) 0.669 / 0.876 / 0.924, (1, 0.5,
-0.25) 0.669 / 0.885 / 0.924: the quarter-size pass gives most of the gain for a sixteenth of the
-pixels (the detector's stage 1.37x its single pass on the speed test image; 1.45x and 1.76x). ``passes=(1.0,)``: the single pass of 0.13 and before.
+a quarter, halved twice bilinearly: :func:`_coarser`) and keeps from that coarser pass only the faces
+of at least :data:`COARSE_SMALLEST` (32) of its own working pixels. The passes' faces are merged by
+non-maximum suppression at ``nms_iou`` and the ``contain`` rule, on their probabilities with
+``rescore``'s second opinion where the analyzer asks for it (:meth:`DetectorProposals.found`): on a
+small photo that is all face, the quarter-size pass may box part of it surer than the first pass boxes
+the whole, and the refine network tells them apart. Why: the network is sure of faces of 16-40 working
+pixels and much less of large ones: a clear face 80 pixels high or more at the default size often
+scores 0.2-0.5, and a face filling a 900-pixel photo is not found at all; the coarser pass brings such
+faces back into the sizes it knows. Chosen on 300 training photos of each set (full pipeline, AP of
+faces >= 20 px; ``python benchmarks/detector_passes.py``): one pass 0.669 / 0.842 / 0.925 (WIDER / web
+face-mask photos / Kaggle face-mask photos), passes (1, 0.25) 0.669 / 0.879 / 0.924, (1, 0.5) 0.669 /
+0.876 / 0.924, (1, 0.5, 0.25) 0.669 / 0.885 / 0.924: the quarter-size pass gives most of the gain for a
+sixteenth of the pixels (the detector's stage 1.2-1.4x its single pass on the speed test image; (1,
+0.5) 1.3-1.5x, (1, 0.5, 0.25) 1.5-1.8x). ``passes=(1.0,)``: the single pass of 0.13 and before.
 
 Boxes are mapped back to the original image with the exact per-axis scale of the resize
 (``x = (u + 0.5) / sx - 0.5``, pixel centres at integers, as in the ``fast`` source), clipped to the
@@ -79,7 +81,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from hyperface.boxes import batched_nms, box_area, nms
+from hyperface.boxes import batched_nms, box_size, nms
 from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.inference.bundle import Bundle, is_bundle
 from hyperface.inference.lnms import contained
@@ -166,11 +168,6 @@ def decode_detections(levels: list[tuple[np.ndarray, ...]], threshold: float, nm
                       None if found.points is None else found.points.astype(np.float32))
 
 
-def _sizes(boxes: np.ndarray) -> np.ndarray:
-    """A face's size as the network is trained on it: the square root of its box's area."""
-    return np.sqrt(box_area(boxes))
-
-
 def _resized(image: np.ndarray, width: int, height: int, scale: float) -> np.ndarray:
     """``image`` at ``width`` x ``height`` (``scale`` times its size): area averaging below
     :data:`AREA_BELOW`, else bilinear; the same array when the size is its own."""
@@ -213,10 +210,15 @@ def _merged(found: Detections, nms_iou: float, contain: float | None) -> Detecti
     """The faces of several passes (:func:`_concatenated`) as one set, best first: non-maximum suppression
     at ``nms_iou`` across them, then the ``contain`` rule (a face's part found in one pass beside the face
     found in another)."""
-    found = found.select(nms(found.boxes, found.scores, nms_iou))
-    if contain is not None and len(found) > 1:
-        found = found.select(~contained(found.boxes, found.scores, contain))
-    return found
+    return _without_parts(found.select(nms(found.boxes, found.scores, nms_iou)), contain)
+
+
+def _without_parts(found: Detections, contain: float | None) -> Detections:
+    """``found`` without the boxes that have ``contain`` of their area inside a larger, higher-scoring
+    box (a face's eyes or mouth boxed beside the face); as it is when ``contain`` is None."""
+    if contain is None or len(found) < 2:
+        return found
+    return found.select(~contained(found.boxes, found.scores, contain))
 
 
 def _detector_file(arg: str) -> Path:
@@ -293,21 +295,26 @@ class DetectorProposals(ProposalSource):
     def working_image(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:
         """``image`` at the working size, padded to multiples of 64 in the mean colour, as a uint8
         (1, H, W, 3) array; with the per-axis scales (working / original width, height)."""
-        return self.working_images(image)[0]
+        return self._padded(self._working(image), image.shape)
 
     def working_images(self, image: np.ndarray) -> list[tuple[np.ndarray, float, float]]:
         """:meth:`working_image` for every pass, largest first: the coarser ones are resized from the
         first (:func:`_coarser`)."""
+        work = self._working(image)
+        return [self._padded(_coarser(work, relative), image.shape) for relative in self.passes]
+
+    def _working(self, image: np.ndarray) -> np.ndarray:
+        """``image`` resized to the working size (:func:`working_scale`), not padded."""
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"the detector source needs an H x W x 3 RGB image, got shape {image.shape}")
         h, w = image.shape[:2]
         s = working_scale(w, h, self.min_face, self.smallest, self.max_side)
-        work = _resized(np.ascontiguousarray(image), max(1, round(w * s)), max(1, round(h * s)), s)
-        out = []
-        for relative in self.passes:
-            coarse = _coarser(work, relative)
-            out.append((self._canvas(coarse), coarse.shape[1] / w, coarse.shape[0] / h))
-        return out
+        return _resized(np.ascontiguousarray(image), max(1, round(w * s)), max(1, round(h * s)), s)
+
+    def _padded(self, work: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, float, float]:
+        """A resized image as the network takes it (:meth:`_canvas`), with its per-axis scales against the
+        original image of ``shape``."""
+        return self._canvas(work), work.shape[1] / shape[1], work.shape[0] / shape[0]
 
     def _canvas(self, work: np.ndarray) -> np.ndarray:
         """``work`` padded right and bottom to multiples of 64 in the network's mean colour, (1, H, W, 3)."""
@@ -344,6 +351,7 @@ class DetectorProposals(ProposalSource):
         ``rescore``, the passes' faces are rescored (:meth:`_rescored`) before the merge, so that the box
         kept where two passes box one face is the one the refine network also believes."""
         own_points = points and self._point_stage is None
+        # each pass cut to max_candidates before the re-scorer sees it, the merged set once more after
         passes = [self._kept(self._pass(image.shape, working, i > 0, threshold, own_points))
                   for i, working in enumerate(self.working_images(image))]
         found = passes[0] if len(passes) == 1 else _concatenated(passes)
@@ -357,7 +365,7 @@ class DetectorProposals(ProposalSource):
         b = found.boxes
         keep = (b[:, 2] - b[:, 0] >= 2) & (b[:, 3] - b[:, 1] >= 2)
         if self.max_face is not None:
-            keep &= _sizes(b) <= self.max_face
+            keep &= box_size(b) <= self.max_face
         return found.select(np.flatnonzero(keep)[: self.max_candidates])
 
     def _pass(self, shape: tuple[int, ...], working: tuple[np.ndarray, float, float], coarse: bool,
@@ -369,9 +377,8 @@ class DetectorProposals(ProposalSource):
         canvas, sx, sy = working
         found = self._decode(canvas, threshold)
         if coarse and len(found):
-            found = found.select(_sizes(found.boxes) >= COARSE_SMALLEST)
-        if self.contain is not None and len(found) > 1:  # a face's parts boxed beside the face
-            found = found.select(~contained(found.boxes, found.scores, self.contain))
+            found = found.select(box_size(found.boxes) >= COARSE_SMALLEST)
+        found = _without_parts(found, self.contain)
         # working -> original pixels with the exact per-axis scale (pixel centres at integers)
         b = found.boxes.astype(np.float64)
         b[:, [0, 2]] = np.clip((b[:, [0, 2]] + 0.5) / sx - 0.5, -0.5, w - 0.5)
