@@ -1,9 +1,12 @@
-"""The detector source's passes (``passes``: scales of its working image), chosen on TRAINING photos.
+"""The detector source's passes (``passes``: scales of its working image) and candidate cap
+(``max_candidates``), chosen on TRAINING photos.
 
 Each setting runs the whole pipeline (bundled networks, the default analyzer otherwise) over each
 dataset's split and prints one table: AP of faces >= the datasets' ``min_face``, the share of faces
->= 80 px found at the default threshold, and the detector source's own time on the speed test image
-(docs/evaluation.md, "Speed") as a ratio to the single pass, timed in alternation in the same run.
+>= 80 px found at the default threshold, the faces found there with their precision, and the detector
+source's own time on the speed test image (docs/evaluation.md, "Speed") as a ratio to the single pass,
+timed in alternation in the same run. ``--photo-times`` adds the default call's time over the first
+dataset's photos (the settings in alternation, photo by photo), where a cap on candidates costs.
 
     PHOTOS=...   # the folder ../shared/tools/extract_photos.sh writes
     python benchmarks/detector_passes.py --limit 300 \\
@@ -11,33 +14,73 @@ dataset's split and prints one table: AP of faces >= the datasets' ``min_face``,
         --data "masks=voc:../shared/data/masks?classes=with_mask,without_mask,mask_weared_incorrect&min_face=20" \\
         --passes 1 --passes 1,0.25 --passes 1,0.5 --passes 1,0.5,0.25
     python benchmarks/detector_passes.py --speed-only --passes 1 --passes 1,0.25 --passes 1,0.5 --passes 1,0.5,0.25
+    python benchmarks/detector_passes.py --limit 300 --data "wider20=wider:$PHOTOS/wider_val?min_face=20" \\
+        --max-candidates 100 --max-candidates 300 --max-candidates 1000 --photo-times
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
+from dataclasses import dataclass
 
 from hyperface.cli.analyzer_options import parse_scales
+from hyperface.data.images import load_image
 from hyperface.evaluate.datasets import EvalDataset, parse_data_specs
 from hyperface.evaluate.models import AnalyzerModel
 from hyperface.evaluate.runner import evaluate_datasets
 from hyperface.evaluate.summary import summarize
+from hyperface.inference import FaceAnalyzer
 from hyperface.inference.proposals import create_proposals
-from hyperface.inference.proposals.detector import PASSES
+from hyperface.inference.proposals.detector import MAX_CANDIDATES, PASSES
 
 from analyze_speed import test_image
 from timing import alternating_ms
 
 
-def source_times(settings: list[tuple[float, ...]]) -> list[float]:
+@dataclass(frozen=True)
+class Setting:
+    """One setting of the detector source: its passes and its candidate cap."""
+
+    passes: tuple[float, ...]
+    max_candidates: int
+
+    @property
+    def options(self) -> dict:
+        return {"passes": self.passes, "max_candidates": self.max_candidates}
+
+    def name(self, with_cap: bool) -> str:
+        passes = ", ".join(f"{p:g}" for p in self.passes)
+        return f"{passes}; {self.max_candidates} candidates" if with_cap else passes
+
+
+def source_times(settings: list[Setting]) -> list[float]:
     """Median ms of the detector source's call (boxes and their probabilities) on the speed test image,
     per setting, the settings in alternation (:func:`timing.alternating_ms`)."""
     image = test_image()
-    sources = {setting: create_proposals("detector", passes=setting) for setting in settings}
-    times = alternating_ms({setting: (lambda s=source: s.detect(image)) for setting, source in sources.items()},
+    sources = {s: create_proposals("detector", **s.options) for s in settings}
+    times = alternating_ms({s: (lambda source=source: source.detect(image)) for s, source in sources.items()},
                            rounds=10, per_round=3, warmup=2)
-    return [times[setting] for setting in settings]
+    return [times[s] for s in settings]
+
+
+def photo_times(settings: list[Setting], dataset: EvalDataset) -> list[tuple[float, float, int]]:
+    """(seconds in all, median ms a photo, faces found) of the default analyzer's call over ``dataset``'s
+    photos, per setting, the settings in alternation photo by photo (one thread each)."""
+    analyzers = {s: FaceAnalyzer(proposal_options=s.options, threads=1) for s in settings}
+    times: dict[Setting, list[float]] = {s: [] for s in settings}
+    faces = dict.fromkeys(settings, 0)
+    for k, record in enumerate(dataset):
+        image = load_image(record.image)
+        for s, analyzer in analyzers.items():
+            if k == 0:
+                analyzer(image)  # warm-up
+            t = time.perf_counter()
+            faces[s] += len(analyzer(image))
+            times[s].append(time.perf_counter() - t)
+    return [(sum(times[s]), 1000 * statistics.median(times[s]), faces[s]) for s in settings]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,12 +89,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="a dataset with every face boxed (repeatable), as hyperface evaluate takes it")
     parser.add_argument("--speed-only", action="store_true", help="only the detector source's times (no --data)")
     parser.add_argument("--passes", type=parse_scales, action="append", metavar="S[,S...]",
-                        help="a setting (repeatable; default: one pass and the package's default)")
+                        help="passes to try (repeatable; default: one pass and the package's default)")
+    parser.add_argument("--max-candidates", type=int, action="append", metavar="N",
+                        help=f"candidate caps to try (repeatable; default {MAX_CANDIDATES}); each with each --passes")
+    parser.add_argument("--photo-times", action="store_true",
+                        help="also time the default call over the first dataset's photos")
     parser.add_argument("--split", default="train", choices=("train", "val", "all"))
     parser.add_argument("--limit", type=int, default=None, help="at most N photos of each dataset")
     args = parser.parse_args(argv)
 
-    settings = args.passes or [(1.0,), PASSES]
+    caps = args.max_candidates or [MAX_CANDIDATES]
+    passes = args.passes or ([(1.0,), PASSES] if args.max_candidates is None else [PASSES])
+    settings = [Setting(p, c) for p in passes for c in caps]
     if not args.data and not args.speed_only:
         parser.error("give --data (repeatable), or --speed-only")
     grouped: dict[str, list[str]] = {}
@@ -59,33 +108,39 @@ def main(argv: list[str] | None = None) -> int:
         grouped.setdefault(spec.label, []).append(spec.spec)
     datasets = [EvalDataset(label, specs, split=args.split, limit=args.limit) for label, specs in grouped.items()]
     ms = source_times(settings)
-    base = ms[settings.index((1.0,))] if (1.0,) in settings else None
-
-    def name(setting: tuple[float, ...]) -> str:
-        return ", ".join(f"{p:g}" for p in setting)
+    one = [s for s in settings if s.passes == (1.0,)]
+    base = ms[settings.index(one[0])] if one else None
+    with_cap = len(caps) > 1
 
     def timing(t: float) -> str:
         return f"{t:.2f} ({t / base:.2f}x)" if base else f"{t:.2f}"
 
     if args.speed_only:
-        print("| passes | detector source, ms (x one pass) |\n|---|---:|")
+        print("| setting | detector source, ms (x one pass) |\n|---|---:|")
         for setting, t in zip(settings, ms):
-            print(f"| {name(setting)} | {timing(t)} |")
+            print(f"| {setting.name(with_cap)} | {timing(t)} |")
         return 0
 
+    photos = photo_times(settings, datasets[0]) if args.photo_times else None
     print(f"split {args.split}, at most {args.limit or 'all'} photos each; full pipeline, bundled networks\n")
-    head = " | ".join(f"{d.label} AP | {d.label} >= 80 px found" for d in datasets)
-    print(f"| passes | {head} | detector source, ms (x one pass) |")
-    print("|---|" + "---:|---:|" * len(datasets) + "---:|")
-    for setting, t in zip(settings, ms):
-        model = AnalyzerModel(None, name(setting), proposal_options={"passes": setting})
+    head = " | ".join(f"{d.label} AP | {d.label} >= 80 px found | {d.label} found (precision)" for d in datasets)
+    extra = f" | {datasets[0].label}: default call, s in all (x first); median ms; faces" if photos else ""
+    print(f"| setting | {head} | detector source, ms (x one pass){extra} |")
+    print("|---|" + "---:|---:|---:|" * len(datasets) + "---:|" + ("---:|" if photos else ""))
+    for k, (setting, t) in enumerate(zip(settings, ms)):
+        model = AnalyzerModel(None, setting.name(with_cap), proposal_options=setting.options)
         cells = []
         for run in evaluate_datasets([model], datasets, ("full",)):
             det = summarize(run)["detection"]
             found, total = det.get("found_by", {}).get("height", {}).get(">=80", [0, 0])
-            cells.append(f"{det['ap']:.3f} | {found / total:.0%} ({found}/{total})" if total else
-                         f"{det['ap']:.3f} | -")
-        print(f"| {name(setting)} | {' | '.join(cells)} | {timing(t)} |", flush=True)
+            tall = f"{found / total:.0%} ({found}/{total})" if total else "-"
+            cells.append(f"{det['ap']:.3f} | {tall} | {det['true_positives']} of {det['ground_truth']} "
+                         f"({det['precision']:.1%})")
+        if photos:
+            total_s, median_ms, faces = photos[k]
+            cells.append(f"{total_s:.1f} ({total_s / photos[0][0]:.2f}x); {median_ms:.0f}; {faces}")
+        print(f"| {setting.name(with_cap)} | {' | '.join(cells)} | {timing(t)} |" if not photos else
+              f"| {setting.name(with_cap)} | {' | '.join(cells[:-1])} | {timing(t)} | {cells[-1]} |", flush=True)
     return 0
 
 

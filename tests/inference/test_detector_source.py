@@ -13,7 +13,7 @@ from hyperface.inference.bundle import Bundle
 from hyperface.inference.proposals import DetectorProposals, FastProposals, SourceContext, create_proposals
 from hyperface.boxes import box_iou, box_size
 from hyperface.evaluate.metrics import match_matrix
-from hyperface.inference.proposals.detector import COARSE_SMALLEST, PASSES, RESCORE_WEIGHT, working_scale
+from hyperface.inference.proposals.detector import COARSE_SMALLEST, MAX_CANDIDATES, PASSES, RESCORE_WEIGHT, working_scale
 from hyperface.inference.proposals.refine import RefineScorer
 from hyperface.models.detector import hyperface_detector
 from hyperface.models.registry import create_model
@@ -291,15 +291,18 @@ def test_analyzer_and_cli_pass_their_options_to_the_detector(tmp_path):
         analyzer = build_analyzer(build_parser(argv).parse_args(argv))
         assert isinstance(analyzer.proposals, kind) and analyzer.proposals.min_face == 30.0
     argv = ["analyze", "--weights", str(weights), "--proposals", f"detector:{tmp_path}", "--detector-passes",
-            "0.5,1", "--backend", "torch", "--stage-two", "none"]
-    assert build_analyzer(build_parser(argv).parse_args(argv)).proposals.passes == (1.0, 0.5)
-    for bad in ("1,x", "1,"):  # a usage error naming the option, before any network loads
+            "0.5,1", "--max-candidates", "7", "--backend", "torch", "--stage-two", "none"]
+    source = build_analyzer(build_parser(argv).parse_args(argv)).proposals
+    assert (source.passes, source.max_candidates) == ((1.0, 0.5), 7)
+    for option, bad in (("--detector-passes", "1,x"), ("--detector-passes", "1,"), ("--max-candidates", "0"),
+                        ("--max-candidates", "2.5")):  # a usage error naming the option, before any network loads
         with pytest.raises(SystemExit):
-            build_parser(argv[:4] + ["--detector-passes", bad]).parse_args(argv[:4] + ["--detector-passes", bad])
-    argv = ["evaluate", "--data", "pts:nowhere", "--detector-passes", "1"]
+            build_parser(argv[:4] + [option, bad]).parse_args(argv[:4] + [option, bad])
+    argv = ["evaluate", "--data", "pts:nowhere", "--detector-passes", "1", "--max-candidates", "300"]
     from hyperface.cli.evaluate import _models
 
-    assert _models(build_parser(argv).parse_args(argv))[0].default.proposals.passes == (1.0,)
+    source = _models(build_parser(argv).parse_args(argv))[0].default.proposals
+    assert (source.passes, source.max_candidates) == ((1.0,), 300)
 
 
 def test_equal_detector_networks_share_one_export(exports):
@@ -363,6 +366,31 @@ def test_passes_merge_on_the_refine_networks_second_opinion(shared_data):
     assert not (box_iou(boxes, whole)[:, 0] > 0.8).any()  # the whole face's box is suppressed
     boxes, scores = src.scored(image)
     assert box_iou(boxes[:1], whole)[0, 0] > 0.8 and scores[0] > 0.6
+
+
+def test_a_crowd_of_more_than_a_hundred_faces_is_found_whole():
+    """The example's face tiled 12 x 12 (144 faces of 48 pixels): the default analyzer finds every one,
+    one face a tile. Capped at 100 candidates (the default before 0.15), the crowd is cut to 100."""
+    import cv2
+
+    from hyperface.data.images import load_image
+    from hyperface.inference import FaceAnalyzer
+    from hyperface.inference.assets import EXAMPLE_IMAGE, asset_path
+
+    tile = cv2.resize(load_image(asset_path(EXAMPLE_IMAGE))[58:205, 151:298], (48, 48), interpolation=cv2.INTER_AREA)
+    crowd = np.tile(tile, (12, 12, 1))
+    assert MAX_CANDIDATES >= 1000
+    faces = FaceAnalyzer()(crowd)
+    centres = np.array([(f.box[:2] + f.box[2:]) / 2 for f in faces])
+    tiles = (centres[:, 1] // 48).astype(int) * 12 + (centres[:, 0] // 48).astype(int)
+    assert len(faces) == 144 and len(set(tiles.tolist())) == 144
+    assert len(FaceAnalyzer(proposal_options={"max_candidates": 100})(crowd)) == 100
+
+
+@pytest.mark.parametrize("cap", [0, -3, 2.5, True])
+def test_max_candidates_must_be_a_positive_whole_number(cap):
+    with pytest.raises(ValueError, match="max_candidates"):
+        DetectorProposals(probe_net(), max_candidates=cap, options=TORCH)
 
 
 @pytest.mark.parametrize("passes", [(0.5,), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0), "fast", ()])

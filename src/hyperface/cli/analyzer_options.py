@@ -16,7 +16,7 @@ import re
 
 from hyperface.cli.outputs import Inputs, UsageError
 
-__all__ = ["DEFAULT_BATCH_SIZE", "add_analyzer_arguments", "add_stage_two_arguments", "add_detector_passes_argument",
+__all__ = ["DEFAULT_BATCH_SIZE", "add_analyzer_arguments", "add_stage_two_arguments", "add_detector_arguments",
            "parse_scales", "proposal_options", "stage_two_settings",
            "stage_two_inputs", "check_analyzer_settings", "analyzer_settings", "analyzer_inputs", "build_analyzer"]
 
@@ -84,7 +84,7 @@ def add_analyzer_arguments(parser: argparse.ArgumentParser) -> None:
                         help="longest side the analysis works at" + _said(d["max_side"]))
     parser.add_argument("--min-face", type=float, default=None,
                         help="smallest face (pixels) the fast or detector source looks for" + _said(min_faces))
-    add_detector_passes_argument(parser)
+    add_detector_arguments(parser)
     parser.add_argument("--stage-two", default="auto", metavar="auto|none|bundled|WEIGHTS",
                         help="the aligned-face network that refines landmarks, pose and gender (auto: the bundled "
                              "one with the bundled model)")
@@ -125,14 +125,29 @@ def add_stage_two_arguments(parser: argparse.ArgumentParser) -> None:
                              "(auto: the PnP when it has 68 points, measured the better)")
 
 
-def add_detector_passes_argument(parser: argparse.ArgumentParser) -> None:
-    """``--detector-passes``: the detector source's passes (scales of its working image)."""
-    from hyperface.inference.proposals.detector import PASSES
+def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--detector-passes`` and ``--max-candidates``: the detector source's passes (scales of its working
+    image) and its cap on candidates."""
+    from hyperface.inference.proposals.detector import MAX_CANDIDATES, PASSES
 
     passes = ",".join(f"{p:g}" for p in PASSES)
     parser.add_argument("--detector-passes", type=parse_scales, default=None, metavar="S[,S...]",
                         help=f"the detector's passes, as scales of its working image (default {passes}: the "
                              "coarser passes find large faces the first is unsure of; 1: one pass, a little faster)")
+    parser.add_argument("--max-candidates", type=_positive_int, default=None, metavar="N",
+                        help=f"most candidates the detector or fast source gives an image (default: the "
+                             f"source's own, {MAX_CANDIDATES} for the detector: more than a crowd photo holds)")
+
+
+def _positive_int(text: str) -> int:
+    """A whole number >= 1, for an argparse ``type``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def parse_scales(text: str) -> tuple[float, ...]:
@@ -145,9 +160,11 @@ def parse_scales(text: str) -> tuple[float, ...]:
 
 
 def proposal_options(args: argparse.Namespace) -> dict | None:
-    """The candidate source's own options from ``--min-face`` and ``--detector-passes`` (None: none given).
-    The source decides whether it takes them (a ValueError naming the source when it does not)."""
-    options = {k: v for k, v in (("min_face", args.min_face), ("passes", args.detector_passes)) if v is not None}
+    """The candidate source's own options from ``--min-face``, ``--detector-passes`` and ``--max-candidates``
+    (None: none given). The source decides whether it takes them (a ValueError naming the source when it
+    does not)."""
+    given = (("min_face", args.min_face), ("passes", args.detector_passes), ("max_candidates", args.max_candidates))
+    options = {k: v for k, v in given if v is not None}
     return options or None
 
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from hyperface.cli.analyzer_options import (
-    add_detector_passes_argument,
+    add_detector_arguments,
     add_stage_two_arguments,
     proposal_options,
     stage_two_inputs,
@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-face", type=float, default=None, metavar="PX",
                         help="smallest face (pixels) the candidate source looks for (default: the source's own; "
                              "lower finds smaller faces at more cost)")
-    add_detector_passes_argument(parser)
+    add_detector_arguments(parser)
     parser.add_argument("--max-side", type=int, default=None, metavar="PX",
                         help="longest side the analysis works at (default: the analyzer's)")
     add_stage_two_arguments(parser)

@@ -41,7 +41,13 @@ larger than ``max_face`` (their size: the square root of their area, in original
 network is trained on) when it is given. With ``contain`` (default 0.7), a box with that share of its
 area inside a larger, higher-scoring box is dropped: the network sometimes boxes a face's eyes or
 mouth beside the face, and each extra candidate costs a run of the HyperFace network. At most
-``max_candidates`` boxes come back, best first.
+``max_candidates`` boxes come back, best first (:data:`MAX_CANDIDATES`, 1000: more than a crowd photo
+holds at ``min_face``). Until 0.14 the cap was 100, and crowds lost faces to it: on 300 WIDER training
+photos the full pipeline's AP rises from 0.669 to 0.719 with the cap at 300 or 1000 (faces >= 20 px;
+0.464 -> 0.534 / 0.543 with faces >= 10 px counted), and at the default threshold it finds 4% more
+faces (2,026 against 1,953 of 3,723) at the same precision (94%); the face-mask photos are unchanged.
+A call costs more only where there are more faces (150 WIDER photos: 1.10-1.14x in all, the median
+photo the same).
 
 ``rescore`` (default: the bundled refine network of the ``fast`` cascade,
 :mod:`hyperface.inference.proposals.refine`): :meth:`DetectorProposals.scored`, which the analyzer
@@ -92,7 +98,7 @@ from hyperface.models.geometry import DETECTOR_ALIGN, DETECTOR_STRIDES, cell_cen
 from hyperface.runtime import RuntimeOptions
 
 __all__ = ["DetectorProposals", "Detections", "SMALLEST_FACE", "MAX_UPSCALE", "RESCORE_WEIGHT", "PASSES",
-           "COARSE_SMALLEST", "working_scale", "decode_detections"]
+           "COARSE_SMALLEST", "MAX_CANDIDATES", "working_scale", "decode_detections"]
 
 #: The refine network's share of a rescored box's probability: ``detector ** (1 - w) * refine ** w``.
 RESCORE_WEIGHT = 0.25
@@ -109,6 +115,9 @@ MAX_UPSCALE = 2.0
 PASSES = (1.0, 0.25)
 #: Smallest face (working pixels of its own pass) a coarser pass keeps: smaller ones are the first pass's.
 COARSE_SMALLEST = 2 * SMALLEST_FACE
+#: Most candidates a call returns (each pass, and the merged set). A cap that crowds never reach: at 100
+#: (0.14 and before) a photo of a crowd lost faces the detector had found (see the module docstring).
+MAX_CANDIDATES = 1000
 _MAX_DECODED = 100_000  # decode_detections' cap; the real one (max_candidates) applies after the drops
 
 
@@ -246,7 +255,7 @@ class DetectorProposals(ProposalSource):
     def __init__(self, weights: str | os.PathLike | Any = None, *, options: RuntimeOptions | None = None,
                  context: SourceContext | None = None, min_face: float = 20.0, max_face: float | None = None,
                  smallest: float = SMALLEST_FACE, max_side: int = 1280, threshold: float = 0.2,
-                 nms_iou: float = 0.5, max_candidates: int = 100, contain: float | None = 0.7,
+                 nms_iou: float = 0.5, max_candidates: int = MAX_CANDIDATES, contain: float | None = 0.7,
                  rescore: str | os.PathLike | Any | None = "bundled", rescore_weight: float = RESCORE_WEIGHT,
                  points: str | os.PathLike | Any | None = "bundled", passes: Sequence[float] = PASSES) -> None:
         for label, value in (("min_face", min_face), ("smallest", smallest), ("max_face", max_face)):
@@ -257,6 +266,8 @@ class DetectorProposals(ProposalSource):
             raise ValueError(f"the detector source needs max_side >= {DETECTOR_ALIGN} pixels, got {max_side}")
         if contain is not None and not 0.0 < contain <= 1.0:
             raise ValueError(f"the detector source's contain must be in (0, 1] or None, got {contain}")
+        if isinstance(max_candidates, bool) or not isinstance(max_candidates, (int, np.integer)) or max_candidates < 1:
+            raise ValueError(f"the detector source's max_candidates must be a whole number >= 1, got {max_candidates!r}")
         if not 0.0 <= rescore_weight <= 1.0:
             raise ValueError(f"the detector source's rescore_weight must be in [0, 1], got {rescore_weight}")
         context = context or SourceContext(options or RuntimeOptions())
