@@ -1,5 +1,5 @@
-"""The detector source's passes (``passes``: scales of its working image) and candidate cap
-(``max_candidates``), chosen on TRAINING photos.
+"""The detector source's passes (``passes``: scales of its working image), candidate cap
+(``max_candidates``) and working-image cap (``max_side``), chosen on TRAINING photos.
 
 Each setting runs the whole pipeline (bundled networks, the default analyzer otherwise) over each
 dataset's split and prints one table: AP of faces >= the datasets' ``min_face``, the share of faces
@@ -16,6 +16,8 @@ dataset's photos (the settings in alternation, photo by photo), where a cap on c
     python benchmarks/detector_passes.py --speed-only --passes 1 --passes 1,0.25 --passes 1,0.5 --passes 1,0.5,0.25
     python benchmarks/detector_passes.py --limit 300 --data "wider20=wider:$PHOTOS/wider_val?min_face=20" \\
         --max-candidates 100 --max-candidates 300 --max-candidates 1000 --photo-times
+    python benchmarks/detector_passes.py --limit 150 --data "wider10=wider:$PHOTOS/wider_val?min_face=10" \\
+        --min-face 10 --max-side 1280 --max-side 2560 --photo-times
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from hyperface.evaluate.runner import evaluate_datasets
 from hyperface.evaluate.summary import summarize
 from hyperface.inference import FaceAnalyzer
 from hyperface.inference.proposals import create_proposals
-from hyperface.inference.proposals.detector import MAX_CANDIDATES, PASSES
+from hyperface.inference.proposals.detector import MAX_CANDIDATES, MAX_WORKING_SIDE, PASSES
 
 from analyze_speed import test_image
 from timing import alternating_ms
@@ -42,18 +44,24 @@ from timing import alternating_ms
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting of the detector source: its passes and its candidate cap."""
+    """One setting of the detector source: its passes, candidate cap, working-image cap and ``min_face``
+    (None: the source's)."""
 
     passes: tuple[float, ...]
     max_candidates: int
+    max_side: int
+    min_face: float | None = None
 
     @property
     def options(self) -> dict:
-        return {"passes": self.passes, "max_candidates": self.max_candidates}
+        options = {"passes": self.passes, "max_candidates": self.max_candidates, "max_side": self.max_side}
+        return options if self.min_face is None else {**options, "min_face": self.min_face}
 
-    def name(self, with_cap: bool) -> str:
-        passes = ", ".join(f"{p:g}" for p in self.passes)
-        return f"{passes}; {self.max_candidates} candidates" if with_cap else passes
+    def name(self, with_cap: bool, with_side: bool) -> str:
+        parts = [", ".join(f"{p:g}" for p in self.passes)]
+        parts += [f"{self.max_candidates} candidates"] if with_cap else []
+        parts += [f"working side <= {self.max_side}"] if with_side else []
+        return "; ".join(parts)
 
 
 def source_times(settings: list[Setting]) -> list[float]:
@@ -92,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="passes to try (repeatable; default: one pass and the package's default)")
     parser.add_argument("--max-candidates", type=int, action="append", metavar="N",
                         help=f"candidate caps to try (repeatable; default {MAX_CANDIDATES}); each with each --passes")
+    parser.add_argument("--max-side", type=int, action="append", metavar="N",
+                        help=f"working-image caps to try (repeatable; default {MAX_WORKING_SIDE})")
+    parser.add_argument("--min-face", type=float, default=None, metavar="PX",
+                        help="the source's min_face in every setting (default: its own)")
     parser.add_argument("--photo-times", action="store_true",
                         help="also time the default call over the first dataset's photos")
     parser.add_argument("--split", default="train", choices=("train", "val", "all"))
@@ -99,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     caps = args.max_candidates or [MAX_CANDIDATES]
-    passes = args.passes or ([(1.0,), PASSES] if args.max_candidates is None else [PASSES])
-    settings = [Setting(p, c) for p in passes for c in caps]
+    passes = args.passes or ([(1.0,), PASSES] if args.max_candidates is None and args.max_side is None else [PASSES])
+    sides = args.max_side or [MAX_WORKING_SIDE]
+    settings = [Setting(p, c, m, args.min_face) for p in passes for c in caps for m in sides]
     if not args.data and not args.speed_only:
         parser.error("give --data (repeatable), or --speed-only")
     grouped: dict[str, list[str]] = {}
@@ -110,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     ms = source_times(settings)
     one = [s for s in settings if s.passes == (1.0,)]
     base = ms[settings.index(one[0])] if one else None
-    with_cap = len(caps) > 1
+    with_cap, with_side = len(caps) > 1, len(sides) > 1
+
+    def name(setting: Setting) -> str:
+        return setting.name(with_cap, with_side)
 
     def timing(t: float) -> str:
         return f"{t:.2f} ({t / base:.2f}x)" if base else f"{t:.2f}"
@@ -118,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.speed_only:
         print("| setting | detector source, ms (x one pass) |\n|---|---:|")
         for setting, t in zip(settings, ms):
-            print(f"| {setting.name(with_cap)} | {timing(t)} |")
+            print(f"| {name(setting)} | {timing(t)} |")
         return 0
 
     photos = photo_times(settings, datasets[0]) if args.photo_times else None
@@ -128,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| setting | {head} | detector source, ms (x one pass){extra} |")
     print("|---|" + "---:|---:|---:|" * len(datasets) + "---:|" + ("---:|" if photos else ""))
     for k, (setting, t) in enumerate(zip(settings, ms)):
-        model = AnalyzerModel(None, setting.name(with_cap), proposal_options=setting.options)
+        model = AnalyzerModel(None, name(setting), proposal_options=setting.options)
         cells = []
         for run in evaluate_datasets([model], datasets, ("full",)):
             det = summarize(run)["detection"]
@@ -139,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         if photos:
             total_s, median_ms, faces = photos[k]
             cells.append(f"{total_s:.1f} ({total_s / photos[0][0]:.2f}x); {median_ms:.0f}; {faces}")
-        print(f"| {setting.name(with_cap)} | {' | '.join(cells)} | {timing(t)} |" if not photos else
-              f"| {setting.name(with_cap)} | {' | '.join(cells[:-1])} | {timing(t)} | {cells[-1]} |", flush=True)
+        print(f"| {name(setting)} | {' | '.join(cells)} | {timing(t)} |" if not photos else
+              f"| {name(setting)} | {' | '.join(cells[:-1])} | {timing(t)} | {cells[-1]} |", flush=True)
     return 0
 
 

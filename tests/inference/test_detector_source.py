@@ -13,7 +13,8 @@ from hyperface.inference.bundle import Bundle
 from hyperface.inference.proposals import DetectorProposals, FastProposals, SourceContext, create_proposals
 from hyperface.boxes import box_iou, box_size
 from hyperface.evaluate.metrics import match_matrix
-from hyperface.inference.proposals.detector import COARSE_SMALLEST, MAX_CANDIDATES, PASSES, RESCORE_WEIGHT, working_scale
+from hyperface.inference.proposals.detector import (COARSE_SMALLEST, MAX_CANDIDATES, MAX_WORKING_SIDE, PASSES,
+                                                    RESCORE_WEIGHT, working_scale)
 from hyperface.inference.proposals.refine import RefineScorer
 from hyperface.models.detector import hyperface_detector
 from hyperface.models.registry import create_model
@@ -84,7 +85,8 @@ def test_working_scale_rule():
     assert working_scale(640, 480, 24, smallest=12) == pytest.approx(0.5)
     assert working_scale(640, 480, 24, smallest=18) == pytest.approx(0.75)
     assert working_scale(100, 80, 3) == 2.0  # never enlarged more than twice
-    assert working_scale(4000, 3000, 20) == pytest.approx(1280 / 4000)  # longer side capped at max_side
+    assert working_scale(4000, 3000, 20) == pytest.approx(MAX_WORKING_SIDE / 4000) == 0.32  # longer side capped
+    assert working_scale(1024, 768, 10) == pytest.approx(1.25)  # min_face 10 on a 1024-pixel photo: 12.8 px
     src = DetectorProposals(probe_net(), min_face=10, max_side=300, options=TORCH)
     canvas, sx, sy = src.working_image(np.zeros((700, 1000, 3), np.uint8))
     assert canvas.shape == (1, 256, 320, 3) and canvas.dtype == np.uint8  # 300 x 210 padded to 64s

@@ -8,15 +8,20 @@ more on a sixteenth of its pixels for the largest faces (``passes``, below).
 
 Working size: the image is scaled by ``s = smallest / min_face`` (:func:`working_scale`), so that a
 face of ``min_face`` original pixels becomes ``smallest`` working pixels (:data:`SMALLEST_FACE`, 16:
-the network is trained to find faces of about 12-40 pixels at stride 8 and bigger ones at the
-coarser levels); ``s`` is lowered until the working image's longer side is at most ``max_side``, and
-it is never above 2 (enlarging more adds pixels, not detail). So on an image whose longer side
-exceeds ``max_side * min_face / smallest`` the smallest faces shrink below ``smallest`` working
-pixels and may be missed. Shrinking by more than half averages areas, else resizing is bilinear. The
-working image is padded right and bottom to multiples of 64 (the coarsest stride) in the network's
-mean colour, which it normalises to (almost) zero, then run (:class:`hyperface.runtime.Runtime`).
-Each cell with face probability >= ``threshold`` gives a box; non-maximum suppression at ``nms_iou``
-runs per level, then across levels.
+the network is trained to find faces of about 12-40 pixels at stride 8 and bigger ones at the coarser
+levels); ``s`` is lowered until the working image's longer side is at most ``max_side``
+(:data:`MAX_WORKING_SIDE`, 1280), and it is never above 2 (enlarging more adds pixels, not detail). So
+on an image whose longer side exceeds ``max_side * min_face / smallest`` the smallest faces shrink
+below ``smallest`` working pixels and may be missed: ``min_face=10`` works at 1.25x, not 1.6x, on
+WIDER's 1024-pixel photos. A cap of 2560 (every image the analyzer passes at the scale asked for) was
+measured in 0.15 with ``min_face=10``: on 300 WIDER training photos AP 0.619 -> 0.642 (faces >= 10 px
+counted), 0.743 -> 0.747 (>= 20 px), but on the validation photos 0.592 -> 0.588 and 0.674 -> 0.656,
+the web face-mask photos 0.893 -> 0.885, with 1.38x the time (``benchmarks/detector_passes.py
+--min-face 10 --max-side 1280 --max-side 2560 --photo-times``): not taken. Shrinking by more than half
+averages areas, else resizing is bilinear. The working image is padded right and bottom to multiples of
+64 (the coarsest stride) in the network's mean colour, which it normalises to (almost) zero, then run
+(:class:`hyperface.runtime.Runtime`). Each cell with face probability >= ``threshold`` gives a box;
+non-maximum suppression at ``nms_iou`` runs per level, then across levels.
 
 Passes (``passes``, :data:`PASSES`): the network also runs on the working image quartered (each side
 a quarter, halved twice bilinearly: :func:`_coarser`) and keeps from that coarser pass only the faces
@@ -46,8 +51,9 @@ holds at ``min_face``). Until 0.14 the cap was 100, and crowds lost faces to it:
 photos the full pipeline's AP rises from 0.669 to 0.719 with the cap at 300 or 1000 (faces >= 20 px;
 0.464 -> 0.534 / 0.543 with faces >= 10 px counted), and at the default threshold it finds 4% more
 faces (2,026 against 1,953 of 3,723) at the same precision (94%); the face-mask photos are unchanged.
-A call costs more only where there are more faces (150 WIDER photos: 1.10-1.14x in all, the median
-photo the same).
+A call costs more only where there are more faces: over the first 150 WIDER training photos, 1.01x the
+time in all for 1,106 faces against 1,068, the median photo the same (``benchmarks/detector_passes.py
+--max-candidates 100 --max-candidates 1000 --photo-times``).
 
 ``rescore`` (default: the bundled refine network of the ``fast`` cascade,
 :mod:`hyperface.inference.proposals.refine`): :meth:`DetectorProposals.scored`, which the analyzer
@@ -98,7 +104,7 @@ from hyperface.models.geometry import DETECTOR_ALIGN, DETECTOR_STRIDES, cell_cen
 from hyperface.runtime import RuntimeOptions
 
 __all__ = ["DetectorProposals", "Detections", "SMALLEST_FACE", "MAX_UPSCALE", "RESCORE_WEIGHT", "PASSES",
-           "COARSE_SMALLEST", "MAX_CANDIDATES", "working_scale", "decode_detections"]
+           "COARSE_SMALLEST", "MAX_CANDIDATES", "MAX_WORKING_SIDE", "working_scale", "decode_detections"]
 
 #: The refine network's share of a rescored box's probability: ``detector ** (1 - w) * refine ** w``.
 RESCORE_WEIGHT = 0.25
@@ -110,6 +116,10 @@ SMALLEST_FACE = 16.0
 AREA_BELOW = 0.5
 #: The working image is never enlarged more than this.
 MAX_UPSCALE = 2.0
+#: Longest side of the working image. Above it a ``min_face`` under :data:`SMALLEST_FACE` is not honoured in
+#: full (``min_face=10`` works at 12.8 pixels on a 1024-pixel photo); 2560, which would honour it on every
+#: image the analyzer passes, was measured and not taken (the module docstring).
+MAX_WORKING_SIDE = 1280
 #: The detector's passes, as scales of the working image: the first finds every face, the coarser ones
 #: the large faces the network is unsure of at the working size (see the module docstring).
 PASSES = (1.0, 0.25)
@@ -122,7 +132,7 @@ _MAX_DECODED = 100_000  # decode_detections' cap; the real one (max_candidates) 
 
 
 def working_scale(width: int, height: int, min_face: float, smallest: float = SMALLEST_FACE,
-                  max_side: int = 1280) -> float:
+                  max_side: int = MAX_WORKING_SIDE) -> float:
     """The factor the image is resized by: ``smallest / min_face``, at most 2 and such that the working
     image's longer side is at most ``max_side``."""
     return min(float(smallest) / float(min_face), MAX_UPSCALE, float(max_side) / max(width, height))
@@ -254,7 +264,7 @@ class DetectorProposals(ProposalSource):
 
     def __init__(self, weights: str | os.PathLike | Any = None, *, options: RuntimeOptions | None = None,
                  context: SourceContext | None = None, min_face: float = 20.0, max_face: float | None = None,
-                 smallest: float = SMALLEST_FACE, max_side: int = 1280, threshold: float = 0.2,
+                 smallest: float = SMALLEST_FACE, max_side: int = MAX_WORKING_SIDE, threshold: float = 0.2,
                  nms_iou: float = 0.5, max_candidates: int = MAX_CANDIDATES, contain: float | None = 0.7,
                  rescore: str | os.PathLike | Any | None = "bundled", rescore_weight: float = RESCORE_WEIGHT,
                  points: str | os.PathLike | Any | None = "bundled", passes: Sequence[float] = PASSES) -> None:
