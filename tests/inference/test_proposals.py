@@ -84,8 +84,11 @@ def test_each_source_decides_which_options_it_takes(tmp_path, proposal_weights):
     boxes.write_text("a.jpg 1 2 30 40\n")
     assert create_proposals(f"boxes:{boxes}").files() == [str(boxes)]
     for spec in ("selective-search", f"boxes:{boxes}"):  # sources without a network take no min_face
-        with pytest.raises(ValueError, match=f"candidate source '{spec.partition(':')[0]}'.*min_face"):
+        with pytest.raises(ValueError, match=f"candidate source '{spec.partition(':')[0]}' has no option "
+                                             r"'min_face' \(it takes: .*\)"):
             create_proposals(spec, min_face=30)
+    with pytest.raises(ValueError, match=r"'selective-search' has no option 'max_candidates' \(it takes: .*max_proposals"):
+        create_proposals("selective-search", max_candidates=5)
     with pytest.raises(ValueError, match="candidate source 'fast'.*min_fce"):
         create_proposals("fast", SourceContext(TORCH), weights=proposal_weights, min_fce=30)
     assert create_proposals("fast", SourceContext(TORCH), weights=proposal_weights, min_face=30).min_face == 30.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -76,9 +77,20 @@ class ProposalSource(ABC):
             raise ValueError(f"candidate source {cls.name!r} takes no ':' argument (got {cls.name}:{arg})")
         return cls._construct(**options)
 
+    #: Keywords every source takes from the analyzer, not options a user gives.
+    _INTERNAL_KEYWORDS: ClassVar[frozenset[str]] = frozenset({"self", "context", "options"})
+
     @classmethod
     def _construct(cls, **options: Any) -> ProposalSource:
-        """``cls(**options)``, with an unknown option named in a ValueError."""
+        """``cls(**options)``, with an option it does not take named in a ValueError, beside those it takes."""
+        params = inspect.signature(cls.__init__).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            unknown = sorted(set(options) - set(params))
+            if unknown:
+                takes = [k for k, p in params.items() if k not in cls._INTERNAL_KEYWORDS
+                         and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+                raise ValueError(f"candidate source {cls.name!r} has no option {', '.join(map(repr, unknown))} "
+                                 f"(it takes: {', '.join(takes) or 'none'})")
         try:
             return cls(**options)
         except TypeError as exc:
