@@ -136,7 +136,7 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
                              "coarser passes find large faces the first is unsure of; 1: one pass, a little faster)")
     parser.add_argument("--max-candidates", type=_positive_int, default=None, metavar="N",
                         help=f"most candidates the detector or fast source gives an image (default: the "
-                             f"source's own, {MAX_CANDIDATES} for the detector: more than a crowd photo holds)")
+                             f"source's own, {MAX_CANDIDATES} for the detector; raise it for crowds of more faces)")
 
 
 def _positive_int(text: str) -> int:

@@ -46,8 +46,8 @@ larger than ``max_face`` (their size: the square root of their area, in original
 network is trained on) when it is given. With ``contain`` (default 0.7), a box with that share of its
 area inside a larger, higher-scoring box is dropped: the network sometimes boxes a face's eyes or
 mouth beside the face, and each extra candidate costs a run of the HyperFace network. At most
-``max_candidates`` boxes come back, best first (:data:`MAX_CANDIDATES`, 1000: more than a crowd photo
-holds at ``min_face``). Until 0.14 the cap was 100, and crowds lost faces to it: on 300 WIDER training
+``max_candidates`` boxes come back, best first (:data:`MAX_CANDIDATES`, 1000: more faces than WIDER's
+crowd photos hold at the default ``min_face``). Until 0.14 the cap was 100, and crowds lost faces to it: on 300 WIDER training
 photos the full pipeline's AP rises from 0.669 to 0.719 with the cap at 300 or 1000 (faces >= 20 px;
 0.464 -> 0.534 / 0.543 with faces >= 10 px counted), and at the default threshold it finds 4% more
 faces (2,026 against 1,953 of 3,723) at the same precision (94%); the face-mask photos are unchanged.
@@ -125,8 +125,9 @@ MAX_WORKING_SIDE = 1280
 PASSES = (1.0, 0.25)
 #: Smallest face (working pixels of its own pass) a coarser pass keeps: smaller ones are the first pass's.
 COARSE_SMALLEST = 2 * SMALLEST_FACE
-#: Most candidates a call returns (each pass, and the merged set). A cap that crowds never reach: at 100
-#: (0.14 and before) a photo of a crowd lost faces the detector had found (see the module docstring).
+#: Most candidates a call returns (each pass, and the merged set): a bound on a call's work that WIDER's
+#: crowds stay under at the default ``min_face``; at 100 (0.14 and before) a crowd lost faces the detector
+#: had found (see the module docstring).
 MAX_CANDIDATES = 1000
 _MAX_DECODED = 100_000  # decode_detections' cap; the real one (max_candidates) applies after the drops
 
