@@ -152,11 +152,11 @@ def main(argv: list[str] | None = None) -> int:
             tall = f"{found / total:.0%} ({found}/{total})" if total else "-"
             cells.append(f"{det['ap']:.3f} | {tall} | {det['true_positives']} of {det['ground_truth']} "
                          f"({det['precision']:.1%})")
+        cells.append(timing(t))
         if photos:
             total_s, median_ms, faces = photos[k]
             cells.append(f"{total_s:.1f} ({total_s / photos[0][0]:.2f}x); {median_ms:.0f}; {faces}")
-        print(f"| {name(setting)} | {' | '.join(cells)} | {timing(t)} |" if not photos else
-              f"| {name(setting)} | {' | '.join(cells[:-1])} | {timing(t)} | {cells[-1]} |", flush=True)
+        print(f"| {name(setting)} | {' | '.join(cells)} |", flush=True)
     return 0
 
 

@@ -92,6 +92,9 @@ def test_each_source_decides_which_options_it_takes(tmp_path, proposal_weights):
     with pytest.raises(ValueError, match="candidate source 'fast'.*min_fce"):
         create_proposals("fast", SourceContext(TORCH), weights=proposal_weights, min_fce=30)
     assert create_proposals("fast", SourceContext(TORCH), weights=proposal_weights, min_face=30).min_face == 30.0
+    for cap in (0, -3, 2.5):  # a slice by them would return nothing, or drop the last candidates
+        with pytest.raises(ValueError, match="the fast source's max_candidates"):
+            create_proposals("fast", SourceContext(TORCH), weights=proposal_weights, max_candidates=cap)
 
 
 def test_fast_from_a_train_proposals_folder(tmp_path, proposal_weights):

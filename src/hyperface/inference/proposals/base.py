@@ -13,7 +13,15 @@ import numpy as np
 from hyperface.inference.bundle import Bundle
 from hyperface.runtime import Runtime, RuntimeOptions, load_runtime
 
-__all__ = ["ProposalSource", "SourceContext"]
+__all__ = ["ProposalSource", "SourceContext", "candidate_cap"]
+
+
+def candidate_cap(source: str, value: Any) -> int:
+    """A source's ``max_candidates``: a whole number >= 1, or a ValueError naming the source (a slice by
+    0 or -3 would quietly return nothing or drop the last candidates)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"the {source} source's max_candidates must be a whole number >= 1, got {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True)

@@ -44,16 +44,16 @@ Boxes are mapped back to the original image with the exact per-axis scale of the
 image's extent (``-0.5 .. w - 0.5``); boxes under 2 pixels wide or high are dropped, and so are those
 larger than ``max_face`` (their size: the square root of their area, in original pixels, the size the
 network is trained on) when it is given. With ``contain`` (default 0.7), a box with that share of its
-area inside a larger, higher-scoring box is dropped: the network sometimes boxes a face's eyes or
-mouth beside the face, and each extra candidate costs a run of the HyperFace network. At most
+area inside a larger, higher-scoring box is dropped: the network sometimes boxes a face's eyes or mouth
+beside the face, and each extra candidate costs a run of the HyperFace network. At most
 ``max_candidates`` boxes come back, best first (:data:`MAX_CANDIDATES`, 1000: more faces than WIDER's
-crowd photos hold at the default ``min_face``). Until 0.14 the cap was 100, and crowds lost faces to it: on 300 WIDER training
-photos the full pipeline's AP rises from 0.669 to 0.719 with the cap at 300 or 1000 (faces >= 20 px;
-0.464 -> 0.534 / 0.543 with faces >= 10 px counted), and at the default threshold it finds 4% more
-faces (2,026 against 1,953 of 3,723) at the same precision (94%); the face-mask photos are unchanged.
-A call costs more only where there are more faces: over the first 150 WIDER training photos, 1.01x the
-time in all for 1,106 faces against 1,068, the median photo the same (``benchmarks/detector_passes.py
---max-candidates 100 --max-candidates 1000 --photo-times``).
+crowd photos hold at the default ``min_face``). Until 0.14 the cap was 100, and crowds lost faces to
+it: on 300 WIDER training photos the full pipeline's AP rises from 0.669 to 0.719 with the cap at 300
+or 1000 (faces >= 20 px; 0.464 -> 0.534 / 0.543 with faces >= 10 px counted), and at the default
+threshold it finds 4% more faces (2,026 against 1,953 of 3,723) at the same precision (94%); the
+face-mask photos are unchanged. A call costs more only where there are more faces: over the first 150
+WIDER training photos, 1.01x the time in all for 1,106 faces against 1,068, the median photo the same
+(``benchmarks/detector_passes.py --max-candidates 100 --max-candidates 1000 --photo-times``).
 
 ``rescore`` (default: the bundled refine network of the ``fast`` cascade,
 :mod:`hyperface.inference.proposals.refine`): :meth:`DetectorProposals.scored`, which the analyzer
@@ -97,7 +97,7 @@ from hyperface.boxes import batched_nms, box_size, nms
 from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.inference.bundle import Bundle, is_bundle
 from hyperface.inference.lnms import contained
-from hyperface.inference.proposals.base import ProposalSource, SourceContext
+from hyperface.inference.proposals.base import ProposalSource, SourceContext, candidate_cap
 from hyperface.inference.proposals.point_stage import PointStage
 from hyperface.inference.proposals.refine import RefineScorer
 from hyperface.models.geometry import DETECTOR_ALIGN, DETECTOR_STRIDES, cell_centres
@@ -277,8 +277,7 @@ class DetectorProposals(ProposalSource):
             raise ValueError(f"the detector source needs max_side >= {DETECTOR_ALIGN} pixels, got {max_side}")
         if contain is not None and not 0.0 < contain <= 1.0:
             raise ValueError(f"the detector source's contain must be in (0, 1] or None, got {contain}")
-        if isinstance(max_candidates, bool) or not isinstance(max_candidates, (int, np.integer)) or max_candidates < 1:
-            raise ValueError(f"the detector source's max_candidates must be a whole number >= 1, got {max_candidates!r}")
+        self.max_candidates = candidate_cap(self.name, max_candidates)
         if not 0.0 <= rescore_weight <= 1.0:
             raise ValueError(f"the detector source's rescore_weight must be in [0, 1], got {rescore_weight}")
         context = context or SourceContext(options or RuntimeOptions())
@@ -294,7 +293,6 @@ class DetectorProposals(ProposalSource):
         self.max_side = int(max_side)
         self.threshold = float(threshold)
         self.nms_iou = float(nms_iou)
-        self.max_candidates = int(max_candidates)
         self.contain = contain
         self.rescore_weight = float(rescore_weight)
         self._rescorer = None

@@ -45,7 +45,7 @@ import numpy as np
 from hyperface.boxes import batched_nms, nms
 from hyperface.inference.assets import PROPOSAL_WEIGHTS, REFINE_WEIGHTS
 from hyperface.inference.bundle import Bundle, is_bundle
-from hyperface.inference.proposals.base import ProposalSource, SourceContext
+from hyperface.inference.proposals.base import ProposalSource, SourceContext, candidate_cap
 from hyperface.inference.proposals.refine import RefineScorer
 from hyperface.models.geometry import PROPOSAL_STRIDE as STRIDE
 from hyperface.models.geometry import PROPOSAL_WINDOW as WINDOW
@@ -150,6 +150,7 @@ class FastProposals(ProposalSource):
                 or not 0 < scale_factor < 1:
             raise ValueError(f"the fast source needs min_face > 0 pixels and 0 < scale_factor < 1, "
                              f"got min_face={min_face!r}, scale_factor={scale_factor!r}")
+        self.max_candidates = candidate_cap(self.name, max_candidates)
         context = context or SourceContext(options or RuntimeOptions())
         self.runtime = context.network("proposal", weights)
         if self.runtime.config.arch != "hyperface-proposal":
@@ -160,7 +161,6 @@ class FastProposals(ProposalSource):
         self.scale_factor = float(scale_factor)
         self.threshold = float(threshold)
         self.nms_iou = float(nms_iou)
-        self.max_candidates = int(max_candidates)
         self.refine_threshold = float(refine_threshold)
         self.refine_nms_iou = float(refine_nms_iou)
         self.max_stage1 = int(max_stage1)
