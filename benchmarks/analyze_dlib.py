@@ -6,7 +6,7 @@ counts a face as covered when a candidate matches it by the same rule. ``--split
 the 25 faces of the held-out photos (never used to train or tune the fast candidate stage).
 
     python benchmarks/analyze_dlib.py ../shared/data/dlib_faces [--weights W] [--stage-two W2] [--proposals fast:DIR]
-        [--picture docs/dlib_faces.jpg]
+        [--picture docs/dlib_faces.jpg] [--detector-flip] [--min-face PX]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hyperface.cli.analyzer_options import add_detector_arguments, proposal_options
 from hyperface.data.images import load_image
 from hyperface.data.readers import open_dataset
 from hyperface.evaluate.metrics import detection_summary, match_detections, match_matrix
@@ -62,12 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=sorted(SPLITS), default="all")
     parser.add_argument("--pipeline", default="paper", choices=PIPELINES)
     parser.add_argument("--picture", type=Path, help="write a mosaic of the annotated photos here (JPEG)")
+    parser.add_argument("--min-face", type=float, default=None, help="smallest face (pixels; default: the source's)")
+    add_detector_arguments(parser)
     args = parser.parse_args(argv)
 
-    default = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two, pipeline=args.pipeline)
+    options = proposal_options(args)
+    default = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two, pipeline=args.pipeline,
+                           proposal_options=options)
     default_threshold = default.score_threshold  # the source's default; report everything, cut there below
     analyzer = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two, score_threshold=0.0,
-                            irp_threshold=default.irp_threshold, pipeline=args.pipeline)
+                            irp_threshold=default.irp_threshold, pipeline=args.pipeline, proposal_options=options)
     matches, covered, total, drawn = [], 0, 0, []
     for xml in SPLITS[args.split]:
         for rec in open_dataset(f"dlib:{args.folder / xml}"):

@@ -1,11 +1,12 @@
 """The detector source's passes (``passes``: scales of its working image), candidate cap
-(``max_candidates``) and working-image cap (``max_side``), chosen on TRAINING photos.
+(``max_candidates``), working-image cap (``max_side``) and mirrored view (``flip``), chosen on TRAINING
+photos.
 
 Each setting runs the whole pipeline (bundled networks, the default analyzer otherwise) over each
 dataset's split and prints one table: AP of faces >= the datasets' ``min_face``, the share of faces
 >= 80 px found at the default threshold, the faces found there with their precision, and the detector
-source's own time on the speed test image (docs/evaluation.md, "Speed") as a ratio to the single pass,
-timed in alternation in the same run. ``--photo-times`` adds the default call's time over the first
+source's own time on the speed test image (docs/evaluation.md, "Speed") as a ratio to the single pass
+(or the first row when there is none), timed in alternation in the same run. ``--photo-times`` adds the default call's time over the first
 dataset's photos (the settings in alternation, photo by photo), where a cap on candidates costs.
 
     PHOTOS=...   # the folder ../shared/tools/extract_photos.sh writes
@@ -18,6 +19,8 @@ dataset's photos (the settings in alternation, photo by photo), where a cap on c
         --max-candidates 100 --max-candidates 300 --max-candidates 1000 --photo-times
     python benchmarks/detector_passes.py --limit 150 --data "wider10=wider:$PHOTOS/wider_val?min_face=10" \\
         --min-face 10 --max-side 1280 --max-side 2560 --photo-times
+    python benchmarks/detector_passes.py --limit 300 --data "wider20=wider:$PHOTOS/wider_val?min_face=20" \
+        --flip --photo-times      # each setting without and with the mirrored view
 """
 
 from __future__ import annotations
@@ -44,23 +47,26 @@ from timing import alternating_ms
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting of the detector source: its passes, candidate cap, working-image cap and ``min_face``
-    (None: the source's)."""
+    """One setting of the detector source: its passes, candidate cap, working-image cap, mirrored view and
+    ``min_face`` (None: the source's)."""
 
     passes: tuple[float, ...]
     max_candidates: int
     max_side: int
+    flip: bool = False
     min_face: float | None = None
 
     @property
     def options(self) -> dict:
-        options = {"passes": self.passes, "max_candidates": self.max_candidates, "max_side": self.max_side}
+        options = {"passes": self.passes, "max_candidates": self.max_candidates, "max_side": self.max_side,
+                   "flip": self.flip}
         return options if self.min_face is None else {**options, "min_face": self.min_face}
 
-    def name(self, with_cap: bool, with_side: bool) -> str:
+    def name(self, with_cap: bool, with_side: bool, with_flip: bool) -> str:
         parts = [", ".join(f"{p:g}" for p in self.passes)]
         parts += [f"{self.max_candidates} candidates"] if with_cap else []
         parts += [f"working side <= {self.max_side}"] if with_side else []
+        parts += ["mirrored too" if self.flip else "no mirror"] if with_flip else []
         return "; ".join(parts)
 
 
@@ -102,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"candidate caps to try (repeatable; default {MAX_CANDIDATES}); each with each --passes")
     parser.add_argument("--max-side", type=int, action="append", metavar="N",
                         help=f"working-image caps to try (repeatable; default {MAX_WORKING_SIDE})")
+    parser.add_argument("--flip", action="store_true",
+                        help="try each setting without and with the mirrored view (the source's flip)")
     parser.add_argument("--min-face", type=float, default=None, metavar="PX",
                         help="the source's min_face in every setting (default: its own)")
     parser.add_argument("--photo-times", action="store_true",
@@ -111,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     caps = args.max_candidates or [MAX_CANDIDATES]
-    passes = args.passes or ([(1.0,), PASSES] if args.max_candidates is None and args.max_side is None else [PASSES])
+    varied = args.max_candidates is not None or args.max_side is not None or args.flip
+    passes = args.passes or ([PASSES] if varied else [(1.0,), PASSES])
     sides = args.max_side or [MAX_WORKING_SIDE]
-    settings = [Setting(p, c, m, args.min_face) for p in passes for c in caps for m in sides]
+    flips = [False, True] if args.flip else [False]
+    settings = [Setting(p, c, m, f, args.min_face) for p in passes for c in caps for m in sides for f in flips]
     if not args.data and not args.speed_only:
         parser.error("give --data (repeatable), or --speed-only")
     grouped: dict[str, list[str]] = {}
@@ -121,18 +131,19 @@ def main(argv: list[str] | None = None) -> int:
         grouped.setdefault(spec.label, []).append(spec.spec)
     datasets = [EvalDataset(label, specs, split=args.split, limit=args.limit) for label, specs in grouped.items()]
     ms = source_times(settings)
-    one = [s for s in settings if s.passes == (1.0,)]
-    base = ms[settings.index(one[0])] if one else None
+    one = [s for s in settings if s.passes == (1.0,) and not s.flip]
+    base = ms[settings.index(one[0])] if one else ms[0]
+    against = "x one pass" if one else "x first row"
     with_cap, with_side = len(caps) > 1, len(sides) > 1
 
     def name(setting: Setting) -> str:
-        return setting.name(with_cap, with_side)
+        return setting.name(with_cap, with_side, args.flip)
 
     def timing(t: float) -> str:
-        return f"{t:.2f} ({t / base:.2f}x)" if base else f"{t:.2f}"
+        return f"{t:.2f} ({t / base:.2f}x)"
 
     if args.speed_only:
-        print("| setting | detector source, ms (x one pass) |\n|---|---:|")
+        print(f"| setting | detector source, ms ({against}) |\n|---|---:|")
         for setting, t in zip(settings, ms):
             print(f"| {name(setting)} | {timing(t)} |")
         return 0
@@ -141,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"split {args.split}, at most {args.limit or 'all'} photos each; full pipeline, bundled networks\n")
     head = " | ".join(f"{d.label} AP | {d.label} >= 80 px found | {d.label} found (precision)" for d in datasets)
     extra = f" | {datasets[0].label}: default call, s in all (x first); median ms; faces" if photos else ""
-    print(f"| setting | {head} | detector source, ms (x one pass){extra} |")
+    print(f"| setting | {head} | detector source, ms ({against}){extra} |")
     print("|---|" + "---:|---:|---:|" * len(datasets) + "---:|" + ("---:|" if photos else ""))
     for k, (setting, t) in enumerate(zip(settings, ms)):
         model = AnalyzerModel(None, name(setting), proposal_options=setting.options)

@@ -5,7 +5,7 @@ with a face) is analysed; every face reported is a false one. The table gives im
 false faces per image and the highest score seen, per folder and model.
 
     python benchmarks/false_positives.py ../shared/data/negatives/photos ../shared/data/negatives/cifar10 \\
-        [--weights W [--stage-two W2]] [--proposals fast:DIR]
+        [--weights W [--stage-two W2]] [--proposals fast:DIR] [--detector-flip] [--min-face PX]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hyperface.cli.analyzer_options import add_detector_arguments, proposal_options
 from hyperface.data.readers import open_dataset
 from hyperface.inference import FaceAnalyzer
 from hyperface.inference.analyzer import PIPELINES
@@ -29,10 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=None, help="face score (default: the analyzer's for the source)")
     parser.add_argument("--pipeline", default="paper", choices=PIPELINES)
     parser.add_argument("--irp-rounds", type=int, default=None, help="IRP rounds (default: the analyzer's)")
+    parser.add_argument("--min-face", type=float, default=None, help="smallest face (pixels; default: the source's)")
+    add_detector_arguments(parser)
     args = parser.parse_args(argv)
 
     analyzer = FaceAnalyzer(args.weights, proposals=args.proposals, stage_two=args.stage_two,
-                            score_threshold=args.threshold, pipeline=args.pipeline, irp_rounds=args.irp_rounds)
+                            score_threshold=args.threshold, pipeline=args.pipeline, irp_rounds=args.irp_rounds,
+                            proposal_options=proposal_options(args))
     print(f"weights {args.weights or 'bundled'}, proposals {args.proposals}, pipeline {args.pipeline}, "
           f"threshold {analyzer.score_threshold}\n")
     print("| folder | images | false faces | per image | highest score |")

@@ -39,6 +39,20 @@ face-mask photos / Kaggle face-mask photos), passes (1, 0.25) 0.669 / 0.879 / 0.
 sixteenth of the pixels (the detector's stage 1.2-1.4x its single pass on the speed test image; (1,
 0.5) 1.3-1.5x, (1, 0.5, 0.25) 1.5-1.8x). ``passes=(1.0,)``: the single pass of 0.13 and before.
 
+Mirrored view (``flip``, off by default; ``--detector-flip``): each pass also runs on its working image
+mirrored (the padding left where it is), and the two views' faces are paired one to one, the closest
+boxes first (:func:`_flip_merged`): a face both views box (IoU >= ``nms_iou``) becomes their
+score-weighted mean box (and points) with the mean of their probabilities; a face one view alone boxes
+keeps its box at half its probability (the other view saw it under ``threshold``: counted as 0). Each
+face is then ranked by two looks rather than one, and the answer is mirror-symmetric: a mirrored photo
+gives the photo's faces mirrored. On 300 training photos of each set (full pipeline, AP; ``python
+benchmarks/detector_passes.py --flip``): WIDER faces >= 20 px 0.719 -> 0.738, >= 10 px 0.543 -> 0.564,
+web face-mask photos 0.879 -> 0.884, Kaggle face-mask photos 0.925 -> 0.931, for twice the detector's
+time; plain non-maximum suppression of both views' faces gave 0.733 / 0.560 / 0.882 / 0.929 (more faces
+at the default threshold, less precise), and a lone face's missing view counted at ``threshold``
+rather than 0, 0.736 / 0.563 / 0.884 / 0.933. Not the default: it costs more than issue 23's speed
+budget leaves (docs/training.md, "The mirrored view").
+
 Boxes are mapped back to the original image with the exact per-axis scale of the resize
 (``x = (u + 0.5) / sx - 0.5``, pixel centres at integers, as in the ``fast`` source), clipped to the
 image's extent (``-0.5 .. w - 0.5``); boxes under 2 pixels wide or high are dropped, and so are those
@@ -93,7 +107,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from hyperface.boxes import batched_nms, box_size, nms
+from hyperface.boxes import batched_nms, box_iou, box_size, nms
 from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.inference.bundle import Bundle, is_bundle
 from hyperface.inference.lnms import contained
@@ -101,6 +115,7 @@ from hyperface.inference.proposals.base import ProposalSource, SourceContext, ca
 from hyperface.inference.proposals.point_stage import PointStage
 from hyperface.inference.proposals.refine import RefineScorer
 from hyperface.models.geometry import DETECTOR_ALIGN, DETECTOR_STRIDES, cell_centres
+from hyperface.points import get_point_set
 from hyperface.runtime import RuntimeOptions
 
 __all__ = ["DetectorProposals", "Detections", "SMALLEST_FACE", "MAX_UPSCALE", "RESCORE_WEIGHT", "PASSES",
@@ -233,6 +248,45 @@ def _merged(found: Detections, nms_iou: float, contain: float | None) -> Detecti
     return _without_parts(found.select(nms(found.boxes, found.scores, nms_iou)), contain)
 
 
+def _mirrored(found: Detections, width: int) -> Detections:
+    """Faces found on an image ``width`` pixels wide mirrored back (pixel centres at integers): boxes' x
+    mirrored and their sides swapped, points' x mirrored and the left and right points swapped."""
+    boxes = found.boxes.copy()
+    boxes[:, [0, 2]] = (width - 1) - found.boxes[:, [2, 0]]
+    points = None if found.points is None else get_point_set("five").flip(found.points, width).astype(np.float32)
+    return Detections(boxes, found.scores, points)
+
+
+def _flip_merged(found: Detections, mirrored: Detections, iou: float) -> Detections:
+    """One pass's faces on the image (``found``) and on its mirror image (``mirrored``, mapped back) as one
+    set, best first. A face of each, overlapping by ``iou`` or more (paired one to one, closest first),
+    becomes their score-weighted mean box (and points) with the mean of their probabilities; a face only
+    one view found keeps its box with half its probability (the other view's is under the threshold:
+    counted as 0). Then non-maximum suppression at ``iou``."""
+    overlap = box_iou(found.boxes, mirrored.boxes) if len(found) and len(mirrored) else np.zeros((len(found), 0))
+    partner = np.full(len(found), -1)
+    taken = np.zeros(len(mirrored), bool)
+    rows, cols = np.nonzero(overlap >= iou)
+    for k in np.argsort(-overlap[rows, cols], kind="stable"):  # the closest pairs first: either view's order
+        i, j = rows[k], cols[k]
+        if partner[i] < 0 and not taken[j]:
+            partner[i], taken[j] = j, True
+    paired = np.flatnonzero(partner >= 0)
+    j = partner[paired]
+    a, b = found.scores[paired, None], mirrored.scores[j, None]
+    mean = Detections((a * found.boxes[paired] + b * mirrored.boxes[j]) / (a + b), (a + b)[:, 0] / 2,
+                      None if found.points is None else
+                      (a[..., None] * found.points[paired] + b[..., None] * mirrored.points[j]) / (a + b)[..., None])
+    alone = [found.select(partner < 0), mirrored.select(~taken)]
+    for view in alone:
+        view.scores = view.scores / 2
+    both = _concatenated([mean, *alone])
+    both = both.select(np.argsort(-both.scores, kind="stable"))
+    both = both.select(nms(both.boxes, both.scores, iou))
+    return Detections(both.boxes.astype(np.float32), both.scores.astype(np.float32),
+                      None if both.points is None else both.points.astype(np.float32))
+
+
 def _without_parts(found: Detections, contain: float | None) -> Detections:
     """``found`` without the boxes that have ``contain`` of their area inside a larger, higher-scoring
     box (a face's eyes or mouth boxed beside the face); as it is when ``contain`` is None."""
@@ -268,11 +322,15 @@ class DetectorProposals(ProposalSource):
                  smallest: float = SMALLEST_FACE, max_side: int = MAX_WORKING_SIDE, threshold: float = 0.2,
                  nms_iou: float = 0.5, max_candidates: int = MAX_CANDIDATES, contain: float | None = 0.7,
                  rescore: str | os.PathLike | Any | None = "bundled", rescore_weight: float = RESCORE_WEIGHT,
-                 points: str | os.PathLike | Any | None = "bundled", passes: Sequence[float] = PASSES) -> None:
+                 points: str | os.PathLike | Any | None = "bundled", passes: Sequence[float] = PASSES,
+                 flip: bool = False) -> None:
         for label, value in (("min_face", min_face), ("smallest", smallest), ("max_face", max_face)):
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"the detector source needs {label} > 0 pixels, got {value!r}")
         self.passes = _passes(passes)
+        if not isinstance(flip, (bool, np.bool_)):
+            raise ValueError(f"the detector source's flip must be True or False, got {flip!r}")
+        self.flip = bool(flip)
         if max_side < DETECTOR_ALIGN:
             raise ValueError(f"the detector source needs max_side >= {DETECTOR_ALIGN} pixels, got {max_side}")
         if contain is not None and not 0.0 < contain <= 1.0:
@@ -361,7 +419,8 @@ class DetectorProposals(ProposalSource):
 
     def faces(self, image: np.ndarray, threshold: float | None = None, points: bool = True) -> Detections:
         """The faces in ``image``'s pixels, best first: those of probability >= ``threshold`` (``None``: the
-        source's ``threshold``), with their five points when :attr:`gives_points` and ``points``."""
+        source's ``threshold``; with ``flip``, in either view), with their five points when
+        :attr:`gives_points` and ``points``."""
         found = self._detected(image, self.threshold if threshold is None else threshold, points)
         return self._with_points(image, found) if points else found
 
@@ -372,7 +431,7 @@ class DetectorProposals(ProposalSource):
         kept where two passes box one face is the one the refine network also believes."""
         own_points = points and self._point_stage is None
         # each pass cut to max_candidates before the re-scorer sees it, the merged set once more after
-        passes = [self._kept(self._pass(image.shape, working, i > 0, threshold, own_points))
+        passes = [self._kept(self._seen(image.shape, working, i > 0, threshold, own_points))
                   for i, working in enumerate(self.working_images(image))]
         found = passes[0] if len(passes) == 1 else _concatenated(passes)
         if rescore:  # one run of the refine network for every pass's boxes
@@ -388,14 +447,31 @@ class DetectorProposals(ProposalSource):
             keep &= box_size(b) <= self.max_face
         return found.select(np.flatnonzero(keep)[: self.max_candidates])
 
-    def _pass(self, shape: tuple[int, ...], working: tuple[np.ndarray, float, float], coarse: bool,
+    def _seen(self, shape: tuple[int, ...], working: tuple[np.ndarray, float, float], coarse: bool,
               threshold: float, points: bool) -> Detections:
-        """One run of the network on a working image (:meth:`working_images`): its faces in the pixels of
-        the image of ``shape`` (float32, best first), from a ``coarse`` pass only those of
-        :data:`COARSE_SMALLEST` working pixels or more; with the network's own points when ``points``."""
+        """One pass's faces (:meth:`_pass`); with ``flip``, paired with those of its mirror image
+        (:func:`_flip_merged`): a face either view saw at ``threshold`` or more is kept, with the mean of
+        the two views' probabilities (so it may be under ``threshold``)."""
+        found = self._pass(shape, working, coarse, threshold, points)
+        if not self.flip:
+            return found
+        return _flip_merged(found, self._pass(shape, working, coarse, threshold, points, mirror=True), self.nms_iou)
+
+    def _pass(self, shape: tuple[int, ...], working: tuple[np.ndarray, float, float], coarse: bool,
+              threshold: float, points: bool, mirror: bool = False) -> Detections:
+        """One run of the network on a working image (:meth:`working_images`), or with ``mirror`` on its
+        mirror image: its faces in the pixels of the image of ``shape`` (float32, best first), from a
+        ``coarse`` pass only those of :data:`COARSE_SMALLEST` working pixels or more; with the network's
+        own points when ``points``."""
         h, w = shape[:2]
         canvas, sx, sy = working
+        width = round(sx * w)  # the working image's, without the padding
+        if mirror:  # mirrored in place, the padding left where it was
+            canvas = canvas.copy()
+            canvas[0, :, :width] = canvas[0, :, width - 1::-1]
         found = self._decode(canvas, threshold)
+        if mirror:
+            found = _mirrored(found, width)
         if coarse and len(found):
             found = found.select(box_size(found.boxes) >= COARSE_SMALLEST)
         found = _without_parts(found, self.contain)
@@ -416,7 +492,8 @@ class DetectorProposals(ProposalSource):
 
     def detect(self, image: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (K, 4) in ``image``'s pixels and their face probabilities (K,), float32, best first:
-        those of probability >= ``threshold`` (``None``: the source's ``threshold``)."""
+        those of probability >= ``threshold`` (``None``: the source's ``threshold``; with ``flip``, in either
+        view)."""
         found = self.faces(image, threshold, points=False)
         return found.boxes, found.scores
 
