@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
 
 from hyperface.evaluate import metrics as M
 from hyperface.evaluate.datasets import EvalDataset
@@ -56,10 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         model = AnalyzerModel(None, f"{rescore},{source}", source_weight=source,
                               proposal_options={"rescore_weight": rescore})
         (run,) = evaluate_datasets([model], [dataset], ("full",))
-        ap = M.detection_summary(run.detections, threshold=0.0)["ap"]
-        recall, precision, score = M.detection_curve(run.detections)
-        ok = np.flatnonzero(precision >= 0.9)
-        at90 = f"{recall[ok[-1]]:.1%} ({score[ok[-1]]:.2f})" if len(ok) else "-"
+        summary = M.detection_summary(run.detections, threshold=0.0)
+        ap, at = summary["ap"], summary["recall_at_precision"]
+        at90 = f"{at['recall']:.1%} ({at['score']:.2f})" if at["score"] is not None else "-"
         cells = []
         for t in THRESHOLDS:
             s = M.detection_summary(run.detections, threshold=t)

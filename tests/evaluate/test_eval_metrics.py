@@ -210,6 +210,21 @@ def test_detection_summary_over_images():
     assert n["recall"] == 0.0 and n["precision"] is None and n["ap"] == 0.0
 
 
+def test_recall_at_precision_is_the_most_recall_a_threshold_keeps_above_the_floor():
+    gt_a = [[0, 0, 10, 10], [20, 0, 30, 10]]
+    a = M.match_detections([[0, 0, 10, 10], [50, 50, 60, 60]], [0.9, 0.8], gt_a)
+    b = M.match_detections([[0, 0, 10, 10], [100, 0, 110, 10]], [0.7, 0.6], [[0, 0, 10, 10]])
+    curve = M.detection_curve([a, b])  # TP, FP, TP, FP over 3 faces: precision 1, 1/2, 2/3, 1/2
+    assert M.recall_at_precision(*curve, floor=0.9) == (pytest.approx(1 / 3), 0.9)
+    assert M.recall_at_precision(*curve, floor=0.6) == (pytest.approx(2 / 3), 0.7)
+    assert M.recall_at_precision(*curve, floor=0.5) == (pytest.approx(2 / 3), 0.7)  # the highest threshold
+    assert M.recall_at_precision(*M.detection_curve([b]), floor=0.9) == (1.0, 0.7)
+    only_false = M.match_detections([[50, 50, 60, 60]], [0.9], gt_a)
+    assert M.recall_at_precision(*M.detection_curve([only_false])) == (0.0, None)
+    s = M.detection_summary([a, b], threshold=0.75)["recall_at_precision"]
+    assert s == {"precision": M.RECALL_AT_PRECISION, "recall": pytest.approx(1 / 3), "score": 0.9}
+
+
 def test_detection_summary_with_operating_point_list():
     gt = [[0, 0, 10, 10]]
     everything = [M.match_detections([[0, 0, 10, 10], [40, 40, 50, 50]], [0.3, 0.2], gt)]

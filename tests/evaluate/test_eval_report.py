@@ -39,7 +39,9 @@ def test_table_has_a_row_per_model_and_mode(tmp_path):
     assert rows[0][header.index("300w: gender acc %")] == "40.0"
     assert rows[0][header.index("300w: det recall %")] == "100.0"
     assert rows[1][header.index("300w: det AP")] == "—"  # no detection in box mode
+    assert rows[0][header.index("300w: det recall at P >= 90% %")] == "100.0"  # the face at 0.9, then a false one
     md = to_markdown(summaries)
+    assert "AP 1.000; recall 100.0% at precision >= 90% (scores >= 0.90)" in md
     assert md.count("\n| a | ") == 2 and "| b | full |" in md
 
     path = write_report_json(tmp_path / "r.json", report_dict(summaries, command="x"))

@@ -61,6 +61,8 @@ __all__ = [
     "match_detections",
     "detection_curve",
     "average_precision",
+    "recall_at_precision",
+    "RECALL_AT_PRECISION",
     "detection_summary",
     "match_subset",
 ]
@@ -363,16 +365,36 @@ def average_precision(recall: ArrayLike, precision: ArrayLike) -> float:
     return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
 
 
+#: The precision at which :func:`detection_summary` gives the most recall a threshold reaches (issue 23's
+#: face-mask target: recall >= 95% at precision >= 90%).
+RECALL_AT_PRECISION = 0.9
+
+
+def recall_at_precision(recall: ArrayLike, precision: ArrayLike, scores: ArrayLike,
+                        floor: float = RECALL_AT_PRECISION) -> tuple[float, float | None]:
+    """The most recall a score threshold gives with precision >= ``floor``, over a :func:`detection_curve`,
+    and the highest threshold that gives it (the score of the last detection it keeps, ties aside);
+    (0.0, None) when no threshold reaches ``floor``."""
+    recall = np.asarray(recall, dtype=np.float64)
+    ok = np.flatnonzero(np.asarray(precision) >= floor)
+    if not len(ok):
+        return 0.0, None
+    best = ok[np.argmax(recall[ok])]  # the first point (highest score) with the most recall
+    return float(recall[best]), float(np.asarray(scores)[best])
+
+
 def detection_summary(images: Sequence[DetectionMatch], threshold: float | None = None,
                       at_threshold: Sequence[DetectionMatch] | None = None) -> dict:
-    """Recall and precision at ``threshold`` and all-point AP over every reported detection.
+    """Recall and precision at ``threshold``, all-point AP over every reported detection, and the most
+    recall a threshold gives at precision >= :data:`RECALL_AT_PRECISION` (:func:`recall_at_precision`).
 
-    ``images`` hold all reported detections (lower-scored ones included) and give the AP. Recall and
-    precision come from ``at_threshold`` when given (the detections the model reports at its
-    default operating point), else from the detections of ``images`` scoring at least ``threshold``
-    (all of them when ``threshold`` is None).
+    ``images`` hold all reported detections (lower-scored ones included) and give the AP and the recall
+    at that precision. Recall and precision come from ``at_threshold`` when given (the detections the
+    model reports at its default operating point), else from the detections of ``images`` scoring at
+    least ``threshold`` (all of them when ``threshold`` is None).
     """
-    recall, precision, _ = detection_curve(images)
+    recall, precision, scores = detection_curve(images)
+    best_recall, best_score = recall_at_precision(recall, precision, scores)
     _, _, n_gt = _pool(images)
     if at_threshold is None:
         cut = -np.inf if threshold is None else threshold
@@ -390,6 +412,8 @@ def detection_summary(images: Sequence[DetectionMatch], threshold: float | None 
         "recall": float(tp.sum() / n_gt_op) if n_gt_op else None,
         "precision": float(tp.sum() / n_det) if n_det else None,
         "ap": average_precision(recall, precision) if n_gt else None,
+        "recall_at_precision": {"precision": RECALL_AT_PRECISION, "recall": best_recall if n_gt else None,
+                                "score": best_score},
     }
 
 

@@ -1,7 +1,8 @@
 """The evaluation report: one table with a row per model (and mode), as markdown and as JSON.
 
 The table holds each dataset's headline numbers (NME mean and median, AUC and failure rate, head
-pose MAE, MTFL's Spearman correlation, gender accuracy, detection recall / precision / AP); the
+pose MAE, MTFL's Spearman correlation, gender accuracy, detection recall / precision / AP and the most
+recall at precision >= 90%); the
 markdown then gives each dataset's breakdowns (by pose class, per gender, by yaw), and the JSON keeps
 every summary in full. Files are written atomically.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperface import fileio
+from hyperface.evaluate.metrics import RECALL_AT_PRECISION
 
 __all__ = ["Column", "table_columns", "build_table", "to_markdown", "report_dict", "write_report_json"]
 
@@ -97,6 +99,8 @@ def table_columns(summaries: Sequence[dict]) -> list[Column]:
                 Column(ds, "det recall %", lambda s: _pct(s["detection"]["recall"], 1)),
                 Column(ds, "det precision %", lambda s: _pct(s["detection"]["precision"], 1)),
                 Column(ds, "det AP", lambda s: _num(s["detection"]["ap"])),
+                Column(ds, f"det recall at P >= {_pct(RECALL_AT_PRECISION, 0)}% %",
+                       lambda s: _pct((s["detection"].get("recall_at_precision") or {}).get("recall"), 1)),
             ]
     return columns
 
@@ -152,8 +156,12 @@ def _details(summaries: Sequence[dict]) -> list[str]:
                 parts.append(f"- pose MAE r/p/y by reference yaw ({source}): {text}")
         d = s.get("detection")
         if d:
+            at = d.get("recall_at_precision") or {}
+            best = "" if at.get("recall") is None else (
+                f"; recall {_pct(at['recall'], 1)}% at precision >= {_pct(at['precision'], 0)}%"
+                + ("" if at["score"] is None else f" (scores >= {at['score']:.2f})"))
             parts.append(f"- detection: {d['true_positives']}/{d['ground_truth']} faces found with "
-                         f"{d['detections']} detections at threshold {d['threshold']}, AP {_num(d['ap'])}")
+                         f"{d['detections']} detections at threshold {d['threshold']}, AP {_num(d['ap'])}{best}")
             for name, groups in d.get("found_by", {}).items():
                 text = "; ".join(f"{g}{' px' if name == 'height' else ''}: {k}/{n} ({100 * k / n:.0f}%)"
                                  for g, (k, n) in groups.items())
