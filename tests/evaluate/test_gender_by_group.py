@@ -1,4 +1,4 @@
-"""Gender accuracy told apart by true gender, age band (children apart) and race (issue 27)."""
+"""Gender accuracy, and faces found, told apart by true gender, age band (children apart) and race (issue 27)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,15 @@ def test_the_summary_and_report_carry_gender_by_group_and_its_spread():
     assert "gender by race (misses wrong): Black: 2/3 (66.7%); White: 2/3 (66.7%); spread 0.0 points" in text
     assert "gender by race (found faces): Black: 2/3 (66.7%); White: 2/2 (100.0%); spread 33.3 points" in text
     assert np.isclose(summary["gender"]["accuracy"], 5 / 7)
+
+
+def test_faces_found_are_counted_by_group():
+    """Whom the detection misses: the missed face is a White child of 0-2 and a girl."""
+    summary = summarize(RunResult(model="m", dataset="d", mode="full", images=len(FACES), faces=FACES))
+    found = summary["gender"]["found_by"]
+    assert found["race"] == {"Black": [3, 3], "White": [2, 3]}
+    assert found["age"]["0-2"] == [0, 1] and found["age"]["3-9"] == [2, 2]
+    assert found["gender"] == {"female": [3, 4], "male": [3, 3]}
+    text = to_markdown([summary])
+    assert "faces found by race: Black: 3/3 (100.0%); White: 2/3 (66.7%); spread 33.3 points" in text
+    assert "faces found by gender: female: 3/4 (75.0%); male: 3/3 (100.0%); spread 25.0 points" in text

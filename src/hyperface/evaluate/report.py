@@ -128,6 +128,13 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _shares(groups: dict[str, list[int]]) -> str:
+    """``{group: [k, n]}`` as ``group: k/n (share%); ...; spread X points`` (the best share less the worst)."""
+    rates = {g: 100 * k / n for g, (k, n) in groups.items()}
+    text = "; ".join(f"{g}: {k}/{n} ({rates[g]:.1f}%)" for g, (k, n) in groups.items())
+    return f"{text}; spread {max(rates.values()) - min(rates.values()):.1f} points"
+
+
 def _details(summaries: Sequence[dict]) -> list[str]:
     out: list[str] = []
     for s in summaries:
@@ -141,13 +148,10 @@ def _details(summaries: Sequence[dict]) -> list[str]:
             per = ", ".join(f"{k} {_pct(v, 1)}%" if v is not None else f"{k} —" for k, v in g["per_class"].items())
             parts.append(f"- gender per class (misses wrong): {per}; faces {g['found']}/{g['faces']} found")
             for key, counted in (("by", "misses wrong"), ("by_found", "found faces")):
-                for name, groups in g.get(key, {}).items():
-                    if name == "gender" or len(groups) < 2:
-                        continue
-                    rates = {k: 100 * right / n for k, (right, n) in groups.items()}
-                    text = "; ".join(f"{k}: {right}/{n} ({rates[k]:.1f}%)" for k, (right, n) in groups.items())
-                    parts.append(f"- gender by {name} ({counted}): {text}; spread "
-                                 f"{max(rates.values()) - min(rates.values()):.1f} points")
+                parts += [f"- gender by {name} ({counted}): {_shares(groups)}"
+                          for name, groups in g.get(key, {}).items() if name != "gender" and len(groups) > 1]
+            parts += [f"- faces found by {name}: {_shares(groups)}"
+                      for name, groups in g.get("found_by", {}).items() if len(groups) > 1]
         for source, block in s.get("pose", {}).items():
             bins = [b for b in block.get("by_yaw", []) if b["faces"]]
             if bins:

@@ -123,7 +123,16 @@ def _gender(faces: list[FaceResult]) -> dict | None:
     out = M.gender_summary([f.gender_pred for f in sel], [f.gender_true for f in sel], GENDERS)
     out["by"] = gender_by(sel)
     out["by_found"] = gender_by(sel, found_only=True)
+    out["found_by"] = found_by_group(out["by"], out["by_found"])
     return out
+
+
+def found_by_group(by: dict[str, dict[str, list[int]]],
+                   by_found: dict[str, dict[str, list[int]]]) -> dict[str, dict[str, list[int]]]:
+    """Faces found, ``[found, total]``, per group of :func:`gender_by` (true gender, age band, race), from
+    its counts over all faces (``by``) and over the found ones (``by_found``): whom the detection misses."""
+    return {name: {group: [by_found.get(name, {}).get(group, [0, 0])[1], total] for group, (_, total) in groups.items()}
+            for name, groups in by.items()}
 
 
 #: Face heights (pixels) by which detection recall is told apart.
