@@ -6,8 +6,9 @@ Each setting runs the whole pipeline (bundled networks, the default analyzer oth
 dataset's split and prints one table: AP of faces >= the datasets' ``min_face``, the share of faces
 >= 80 px found at the default threshold, the faces found there with their precision, and the detector
 source's own time on the speed test image (docs/evaluation.md, "Speed") as a ratio to the single pass
-(or the first row when there is none), timed in alternation in the same run. ``--photo-times`` adds the default call's time over the first
-dataset's photos (the settings in alternation, photo by photo), where a cap on candidates costs.
+(or the first row when there is none), timed in alternation in the same run. ``--photo-times`` adds
+the default call's time over the first dataset's photos (the settings in alternation, photo by
+photo), where a cap on candidates costs.
 
     PHOTOS=...   # the folder ../shared/tools/extract_photos.sh writes
     python benchmarks/detector_passes.py --limit 300 \\
@@ -19,7 +20,7 @@ dataset's photos (the settings in alternation, photo by photo), where a cap on c
         --max-candidates 100 --max-candidates 300 --max-candidates 1000 --photo-times
     python benchmarks/detector_passes.py --limit 150 --data "wider10=wider:$PHOTOS/wider_val?min_face=10" \\
         --min-face 10 --max-side 1280 --max-side 2560 --photo-times
-    python benchmarks/detector_passes.py --limit 300 --data "wider20=wider:$PHOTOS/wider_val?min_face=20" \
+    python benchmarks/detector_passes.py --limit 300 --data "wider20=wider:$PHOTOS/wider_val?min_face=20" \\
         --flip --photo-times      # each setting without and with the mirrored view
 """
 
