@@ -85,6 +85,7 @@ def test_a_photo_without_faces_answers_an_empty_list(client):
     ("pose_from=guess", ["pose_from", "landmarks"]),
     ("flip_average=maybe", ["flip_average", "true or false"]),
     ("fine_flip_average=2", ["fine_flip_average", "true or false"]),
+    ("detector_flip=maybe", ["detector_flip", "true or false"]),
     ("irp_rounds=1&irp_rounds=2", ["irp_rounds", "twice"]),
 ])
 def test_a_bad_option_is_a_400_naming_it(client, astronaut_bytes, query, words):
@@ -230,6 +231,17 @@ def test_request_options_get_their_own_analyzer_kept_per_worker(stub_factory):
         assert [s.get("score_threshold") for s in stub_factory.built] == [None, 0.7, None, 0.7]
         assert stub_factory.built[2]["proposal_options"] == {"min_face": 40.0}
         assert all(s["threads"] == 1 for s in stub_factory.built)
+    finally:
+        pool.close()
+
+
+def test_the_candidate_sources_options_reach_it_under_its_own_names(stub_factory):
+    pool, client = _stub_client(stub_factory)
+    try:
+        assert client.post("/analyze?detector_flip=yes&min_face=40", content=png_bytes(20, 10)).status_code == 200
+        assert client.post("/analyze?detector_flip=false", content=png_bytes(20, 10)).status_code == 200
+        built = [s.get("proposal_options") for s in stub_factory.built]  # the default first, built at start
+        assert built == [None, {"flip": True, "min_face": 40.0}, {"flip": False}]
     finally:
         pool.close()
 

@@ -115,3 +115,16 @@ def test_a_photo_dropped_on_the_page_shows_its_face_drawn_with_the_json(base_url
     bad = browser.find_element(By.CSS_SELECTOR, 'section.result[data-name="notes.jpg"]')
     assert bad.get_attribute("data-status") == "error"
     assert bad.find_element(By.CSS_SELECTOR, ".summary").text.startswith("415: not an image")
+
+
+def test_the_mirrored_view_box_asks_for_it_only_when_ticked(base_url, browser):
+    """An unticked checkbox leaves the option out (the server's default), a ticked one sends it."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(base_url)
+    assert browser.execute_script("return queryString()") == ""
+    browser.find_element(By.NAME, "detector_flip").click()
+    browser.find_element(By.NAME, "min_face").send_keys("40")
+    assert browser.execute_script("return queryString()") == "?min_face=40&detector_flip=true"
+    browser.find_element(By.NAME, "detector_flip").click()
+    assert browser.execute_script("return queryString()") == "?min_face=40"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OPTIONS", "OptionError", "parse_options", "analyzer_settings"]
+__all__ = ["OPTIONS", "SOURCE_OPTIONS", "OptionError", "parse_options", "analyzer_settings"]
 
 POSE_SOURCES = ("auto", "branch", "landmarks", "mean")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -63,6 +63,8 @@ def _pose_source(text: str) -> str:
 OPTIONS: dict[str, Option] = {
     "score_threshold": Option(_number(0.0, 1.0), "minimum face score, 0-1 (default: the analyzer's)"),
     "min_face": Option(_number(0.0, 10_000.0, low_open=True), "smallest face looked for, in pixels"),
+    "detector_flip": Option(_boolean, "the detector also runs the mirrored photo (crowds and small faces, "
+                                      "twice the detector's time): true or false"),
     "max_side": Option(_number(32, 8192, integer=True), "longest side the analysis works at, 32-8192"),
     "irp_rounds": Option(_number(0, 5, integer=True), "Iterative Region Proposal rounds, 0-5"),
     "iterations": Option(_number(1, 5, integer=True), "stage two's alignment rounds, 1-5"),
@@ -70,6 +72,10 @@ OPTIONS: dict[str, Option] = {
     "fine_flip_average": Option(_boolean, "the fine landmark network also runs the mirrored face: true or false"),
     "pose_from": Option(_pose_source, f"head pose from: {', '.join(POSE_SOURCES)}"),
 }
+
+
+#: Request options that are the candidate source's (``proposal_options``), by the source's own keyword.
+SOURCE_OPTIONS = {"min_face": "min_face", "detector_flip": "flip"}
 
 
 def parse_options(items: Iterable[tuple[str, str]]) -> tuple[tuple[str, Any], ...]:
@@ -92,8 +98,8 @@ def analyzer_settings(base: dict[str, Any], options: tuple[tuple[str, Any], ...]
     """The server's ``base`` FaceAnalyzer settings with a request's ``options`` applied."""
     settings = dict(base)
     for name, value in options:
-        if name == "min_face":  # a keyword of the candidate source, not of the analyzer
-            settings["proposal_options"] = {**(settings.get("proposal_options") or {}), "min_face": value}
+        if name in SOURCE_OPTIONS:  # a keyword of the candidate source, not of the analyzer
+            settings["proposal_options"] = {**(settings.get("proposal_options") or {}), SOURCE_OPTIONS[name]: value}
         else:
             settings[name] = value
     return settings
