@@ -422,24 +422,24 @@ def test_the_two_views_faces_pair_into_one_and_alone_count_half():
     """A face both views box (IoU >= nms_iou) becomes their score-weighted mean box with the mean
     probability; a face one view alone boxes keeps its box at half its probability (the other view saw
     under the threshold); the closest boxes pair, whatever order the views list them in."""
-    from hyperface.inference.proposals.detector import Detections, _flip_merged
+    from hyperface.inference.proposals.detections import Detections, flip_merged
 
     found = Detections(np.array([[0, 0, 10, 10], [50, 50, 60, 60], [100, 0, 120, 20]], np.float32),
                        np.array([0.9, 0.8, 0.6], np.float32))
     mirrored = Detections(np.array([[2, 0, 12, 10], [49, 50, 60, 60], [200, 0, 210, 10]], np.float32),
                           np.array([0.3, 0.8, 0.5], np.float32))
-    merged = _flip_merged(found, mirrored, 0.5)
+    merged = flip_merged(found, mirrored, 0.5)
     np.testing.assert_allclose(merged.scores, [0.8, 0.6, 0.3, 0.25])
     np.testing.assert_allclose(merged.boxes, [[49.5, 50, 60, 60], [0.5, 0, 10.5, 10], [100, 0, 120, 20],
                                               [200, 0, 210, 10]])
-    swapped = _flip_merged(mirrored, found, 0.5)
+    swapped = flip_merged(mirrored, found, 0.5)
     np.testing.assert_allclose(swapped.scores, merged.scores)
     np.testing.assert_allclose(swapped.boxes, merged.boxes)
     # a box of one view near two of the other pairs with the closer (the same box, mean 0.35), not the
     # surer (which would give 0.7); the surer, alone at 0.45, then suppresses the pair
     near = Detections(np.array([[0, 0, 10, 10], [1, 0, 11, 10]], np.float32), np.array([0.9, 0.2], np.float32))
     one = Detections(np.array([[1, 0, 11, 10]], np.float32), np.array([0.5], np.float32))
-    merged = _flip_merged(near, one, 0.5)
+    merged = flip_merged(near, one, 0.5)
     np.testing.assert_allclose(merged.scores, [0.45])
     np.testing.assert_allclose(merged.boxes, [[0, 0, 10, 10]])
 

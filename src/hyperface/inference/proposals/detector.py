@@ -13,11 +13,8 @@ levels); ``s`` is lowered until the working image's longer side is at most ``max
 (:data:`MAX_WORKING_SIDE`, 1280), and it is never above 2 (enlarging more adds pixels, not detail). So
 on an image whose longer side exceeds ``max_side * min_face / smallest`` the smallest faces shrink
 below ``smallest`` working pixels and may be missed: ``min_face=10`` works at 1.25x, not 1.6x, on
-WIDER's 1024-pixel photos. A cap of 2560 (every image the analyzer passes at the scale asked for) was
-measured in 0.15 with ``min_face=10``: on 300 WIDER training photos AP 0.619 -> 0.642 (faces >= 10 px
-counted), 0.743 -> 0.747 (>= 20 px), but on the validation photos 0.592 -> 0.588 and 0.674 -> 0.656,
-the web face-mask photos 0.893 -> 0.885, with 1.38x the time (``benchmarks/detector_passes.py
---min-face 10 --max-side 1280 --max-side 2560 --photo-times``): not taken. Shrinking by more than half
+WIDER's 1024-pixel photos; a cap of 2560 was measured with it and not taken (it lost on the validation
+photos for 1.38x the time: docs/training.md, after "The candidate cap"). Shrinking by more than half
 averages areas, else resizing is bilinear. The working image is padded right and bottom to multiples of
 64 (the coarsest stride) in the network's mean colour, which it normalises to (almost) zero, then run
 (:class:`hyperface.runtime.Runtime`). Each cell with face probability >= ``threshold`` gives a box;
@@ -40,18 +37,13 @@ sixteenth of the pixels (the detector's stage 1.2-1.4x its single pass on the sp
 0.5) 1.3-1.5x, (1, 0.5, 0.25) 1.5-1.8x). ``passes=(1.0,)``: the single pass of 0.13 and before.
 
 Mirrored view (``flip``, off by default; ``--detector-flip``): each pass also runs on its working image
-mirrored (the padding left where it is), and the two views' faces are paired one to one, the closest
-boxes first (:func:`_flip_merged`): a face both views box (IoU >= ``nms_iou``) becomes their
-score-weighted mean box (and points) with the mean of their probabilities; a face one view alone boxes
-keeps its box at half its probability (the other view saw it under ``threshold``: counted as 0). Each
-face is then ranked by two looks rather than one, and the answer is mirror-symmetric: a mirrored photo
-gives the photo's faces mirrored. On 300 training photos of each set (full pipeline, AP; ``python
-benchmarks/detector_passes.py --flip``): WIDER faces >= 20 px 0.719 -> 0.738, >= 10 px 0.543 -> 0.564,
-web face-mask photos 0.879 -> 0.884, Kaggle face-mask photos 0.925 -> 0.931, for twice the detector's
-time; plain non-maximum suppression of both views' faces gave 0.733 / 0.560 / 0.882 / 0.929 (more faces
-at the default threshold, less precise), and a lone face's missing view counted at ``threshold``
-rather than 0, 0.736 / 0.563 / 0.884 / 0.933. Not the default: it costs more than issue 23's speed
-budget leaves (docs/training.md, "The mirrored view").
+mirrored (the padding left where it is), and the two views' faces are paired
+(:func:`hyperface.inference.proposals.detections.flip_merged`: a pair becomes its score-weighted mean
+box with the mean probability, a face one view alone saw keeps half its probability). Each face is
+ranked by two looks rather than one, and the answer is mirror-symmetric. It raised the AP on the
+training photos of every set (WIDER faces >= 20 px 0.719 -> 0.738; ``python
+benchmarks/detector_passes.py --flip``) for twice the detector's time, so it is not the default:
+docs/training.md, "The mirrored view", has the rule's choice, the validation figures and its losses.
 
 Boxes are mapped back to the original image with the exact per-axis scale of the resize
 (``x = (u + 0.5) / sx - 0.5``, pixel centres at integers, as in the ``fast`` source), clipped to the
@@ -61,13 +53,9 @@ network is trained on) when it is given. With ``contain`` (default 0.7), a box w
 area inside a larger, higher-scoring box is dropped: the network sometimes boxes a face's eyes or mouth
 beside the face, and each extra candidate costs a run of the HyperFace network. At most
 ``max_candidates`` boxes come back, best first (:data:`MAX_CANDIDATES`, 1000: more faces than WIDER's
-crowd photos hold at the default ``min_face``). Until 0.14 the cap was 100, and crowds lost faces to
-it: on 300 WIDER training photos the full pipeline's AP rises from 0.669 to 0.719 with the cap at 300
-or 1000 (faces >= 20 px; 0.464 -> 0.534 / 0.543 with faces >= 10 px counted), and at the default
-threshold it finds 4% more faces (2,026 against 1,953 of 3,723) at the same precision (94%); the
-face-mask photos are unchanged. A call costs more only where there are more faces: over the first 150
-WIDER training photos, 1.01x the time in all for 1,106 faces against 1,068, the median photo the same
-(``benchmarks/detector_passes.py --max-candidates 100 --max-candidates 1000 --photo-times``).
+crowd photos hold at the default ``min_face``). Until 0.14 the cap was 100, and crowds lost faces to it
+(300 WIDER training photos: AP 0.669 -> 0.719; a call costs more only where there are more faces:
+docs/training.md, "The candidate cap").
 
 ``rescore`` (default: the bundled refine network of the ``fast`` cascade,
 :mod:`hyperface.inference.proposals.refine`): :meth:`DetectorProposals.scored`, which the analyzer
@@ -100,22 +88,21 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import cv2
 import numpy as np
 
-from hyperface.boxes import batched_nms, box_iou, box_size, nms
+from hyperface.boxes import box_size
 from hyperface.inference.assets import DETECTOR_WEIGHTS
 from hyperface.inference.bundle import Bundle, is_bundle
-from hyperface.inference.lnms import contained
 from hyperface.inference.proposals.base import ProposalSource, SourceContext, candidate_cap
+from hyperface.inference.proposals.detections import (Detections, concatenated, decode_detections, flip_merged,
+                                                      merged, mirrored, without_parts)
 from hyperface.inference.proposals.point_stage import PointStage
 from hyperface.inference.proposals.refine import RefineScorer
-from hyperface.models.geometry import DETECTOR_ALIGN, DETECTOR_STRIDES, cell_centres
-from hyperface.points import get_point_set
+from hyperface.models.geometry import DETECTOR_ALIGN, DETECTOR_STRIDES
 from hyperface.runtime import RuntimeOptions
 
 __all__ = ["DetectorProposals", "Detections", "SMALLEST_FACE", "MAX_UPSCALE", "RESCORE_WEIGHT", "PASSES",
@@ -154,55 +141,6 @@ def working_scale(width: int, height: int, min_face: float, smallest: float = SM
     return min(float(smallest) / float(min_face), MAX_UPSCALE, float(max_side) / max(width, height))
 
 
-@dataclass
-class Detections:
-    """Faces a detector found: ``boxes`` (K, 4), ``scores`` (K,) and, from a detector with the landmarks
-    task, ``points`` (K, 5, 2): eye centres, nose tip, mouth corners (the ``five`` point set); float32."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    points: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-    def select(self, keep: np.ndarray) -> Detections:
-        return Detections(self.boxes[keep], self.scores[keep], None if self.points is None else self.points[keep])
-
-
-def decode_detections(levels: list[tuple[np.ndarray, ...]], threshold: float, nms_iou: float,
-                      max_boxes: int, pre_nms: int = 1000) -> Detections:
-    """One image's per-level (probability (h, w), distances (4, h, w)[, point offsets (10, h, w)]) ->
-    :class:`Detections`, best first, after non-maximum suppression (per level, then across levels)."""
-    with_points = all(len(level) > 2 and level[2] is not None for level in levels)
-    boxes, scores, level_ids, points = [], [], [], []
-    for k, (prob, dist, *rest) in enumerate(levels):
-        prob = prob.reshape(-1)
-        keep = np.flatnonzero(prob >= threshold)
-        if len(keep) > pre_nms:
-            keep = keep[np.argsort(-prob[keep], kind="stable")[:pre_nms]]
-        if len(keep) == 0:
-            continue
-        h, w = dist.shape[-2:]
-        centre = cell_centres(h, w, DETECTOR_STRIDES[k], cells=keep)
-        d = dist.reshape(4, -1)[:, keep].T
-        boxes.append(np.concatenate([centre - d[:, :2], centre + d[:, 2:]], axis=1))
-        scores.append(prob[keep])
-        level_ids.append(np.full(len(keep), k))
-        if with_points:
-            offsets = rest[0].reshape(-1, 2, h * w)[:, :, keep].transpose(2, 0, 1)  # (K, 5, 2)
-            points.append(centre[:, None, :] + offsets)
-    if not boxes:
-        return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
-                          np.zeros((0, 5, 2), np.float32) if with_points else None)
-    found = Detections(np.concatenate(boxes), np.concatenate(scores),
-                       np.concatenate(points) if with_points else None)
-    found = found.select(batched_nms(found.boxes, found.scores, np.concatenate(level_ids), nms_iou))
-    found = found.select(batched_nms(found.boxes, found.scores, np.zeros(len(found), np.int64), nms_iou)[:max_boxes])
-    return Detections(found.boxes.astype(np.float32), found.scores.astype(np.float32),
-                      None if found.points is None else found.points.astype(np.float32))
-
-
 def _resized(image: np.ndarray, width: int, height: int, scale: float) -> np.ndarray:
     """``image`` at ``width`` x ``height`` (``scale`` times its size): area averaging below
     :data:`AREA_BELOW`, else bilinear; the same array when the size is its own."""
@@ -232,67 +170,6 @@ def _passes(passes: Sequence[float]) -> tuple[float, ...]:
         raise ValueError(f"the detector source's passes must be distinct scales in (0, 1] with 1 (the working "
                          f"size) among them, e.g. (1, 0.5, 0.25); got {passes!r}")
     return tuple(sorted(values, reverse=True))
-
-
-def _concatenated(passes: list[Detections]) -> Detections:
-    """The faces of several passes in one :class:`Detections` (points only when every pass has them)."""
-    with_points = all(p.points is not None for p in passes)
-    return Detections(np.concatenate([p.boxes for p in passes]), np.concatenate([p.scores for p in passes]),
-                      np.concatenate([p.points for p in passes]) if with_points else None)
-
-
-def _merged(found: Detections, nms_iou: float, contain: float | None) -> Detections:
-    """The faces of several passes (:func:`_concatenated`) as one set, best first: non-maximum suppression
-    at ``nms_iou`` across them, then the ``contain`` rule (a face's part found in one pass beside the face
-    found in another)."""
-    return _without_parts(found.select(nms(found.boxes, found.scores, nms_iou)), contain)
-
-
-def _mirrored(found: Detections, width: int) -> Detections:
-    """Faces found on an image ``width`` pixels wide mirrored back (pixel centres at integers): boxes' x
-    mirrored and their sides swapped, points' x mirrored and the left and right points swapped."""
-    boxes = found.boxes.copy()
-    boxes[:, [0, 2]] = (width - 1) - found.boxes[:, [2, 0]]
-    points = None if found.points is None else get_point_set("five").flip(found.points, width).astype(np.float32)
-    return Detections(boxes, found.scores, points)
-
-
-def _flip_merged(found: Detections, mirrored: Detections, iou: float) -> Detections:
-    """One pass's faces on the image (``found``) and on its mirror image (``mirrored``, mapped back) as one
-    set, best first. A face of each, overlapping by ``iou`` or more (paired one to one, closest first),
-    becomes their score-weighted mean box (and points) with the mean of their probabilities; a face only
-    one view found keeps its box with half its probability (the other view's is under the threshold:
-    counted as 0). Then non-maximum suppression at ``iou``."""
-    overlap = box_iou(found.boxes, mirrored.boxes) if len(found) and len(mirrored) else np.zeros((len(found), 0))
-    partner = np.full(len(found), -1)
-    taken = np.zeros(len(mirrored), bool)
-    rows, cols = np.nonzero(overlap >= iou)
-    for k in np.argsort(-overlap[rows, cols], kind="stable"):  # the closest pairs first: either view's order
-        i, j = rows[k], cols[k]
-        if partner[i] < 0 and not taken[j]:
-            partner[i], taken[j] = j, True
-    paired = np.flatnonzero(partner >= 0)
-    j = partner[paired]
-    a, b = found.scores[paired, None], mirrored.scores[j, None]
-    mean = Detections((a * found.boxes[paired] + b * mirrored.boxes[j]) / (a + b), (a + b)[:, 0] / 2,
-                      None if found.points is None else
-                      (a[..., None] * found.points[paired] + b[..., None] * mirrored.points[j]) / (a + b)[..., None])
-    alone = [found.select(partner < 0), mirrored.select(~taken)]
-    for view in alone:
-        view.scores = view.scores / 2
-    both = _concatenated([mean, *alone])
-    both = both.select(np.argsort(-both.scores, kind="stable"))
-    both = both.select(nms(both.boxes, both.scores, iou))
-    return Detections(both.boxes.astype(np.float32), both.scores.astype(np.float32),
-                      None if both.points is None else both.points.astype(np.float32))
-
-
-def _without_parts(found: Detections, contain: float | None) -> Detections:
-    """``found`` without the boxes that have ``contain`` of their area inside a larger, higher-scoring
-    box (a face's eyes or mouth boxed beside the face); as it is when ``contain`` is None."""
-    if contain is None or len(found) < 2:
-        return found
-    return found.select(~contained(found.boxes, found.scores, contain))
 
 
 def _detector_file(arg: str) -> Path:
@@ -433,10 +310,10 @@ class DetectorProposals(ProposalSource):
         # each pass cut to max_candidates before the re-scorer sees it, the merged set once more after
         passes = [self._kept(self._seen(image.shape, working, i > 0, threshold, own_points))
                   for i, working in enumerate(self.working_images(image))]
-        found = passes[0] if len(passes) == 1 else _concatenated(passes)
+        found = passes[0] if len(passes) == 1 else concatenated(passes)
         if rescore:  # one run of the refine network for every pass's boxes
             found = self._rescored(image, found)
-        return found if len(passes) == 1 else self._kept(_merged(found, self.nms_iou, self.contain))
+        return found if len(passes) == 1 else self._kept(merged(found, self.nms_iou, self.contain))
 
     def _kept(self, found: Detections) -> Detections:
         """``found`` without boxes under 2 pixels wide or high and, with ``max_face``, larger ones; at most
@@ -450,12 +327,12 @@ class DetectorProposals(ProposalSource):
     def _seen(self, shape: tuple[int, ...], working: tuple[np.ndarray, float, float], coarse: bool,
               threshold: float, points: bool) -> Detections:
         """One pass's faces (:meth:`_pass`); with ``flip``, paired with those of its mirror image
-        (:func:`_flip_merged`): a face either view saw at ``threshold`` or more is kept, with the mean of
+        (:func:`flip_merged`): a face either view saw at ``threshold`` or more is kept, with the mean of
         the two views' probabilities (so it may be under ``threshold``)."""
         found = self._pass(shape, working, coarse, threshold, points)
         if not self.flip:
             return found
-        return _flip_merged(found, self._pass(shape, working, coarse, threshold, points, mirror=True), self.nms_iou)
+        return flip_merged(found, self._pass(shape, working, coarse, threshold, points, mirror=True), self.nms_iou)
 
     def _pass(self, shape: tuple[int, ...], working: tuple[np.ndarray, float, float], coarse: bool,
               threshold: float, points: bool, mirror: bool = False) -> Detections:
@@ -471,10 +348,10 @@ class DetectorProposals(ProposalSource):
             canvas[0, :, :width] = canvas[0, :, width - 1::-1]
         found = self._decode(canvas, threshold)
         if mirror:
-            found = _mirrored(found, width)
+            found = mirrored(found, width)
         if coarse and len(found):
             found = found.select(box_size(found.boxes) >= COARSE_SMALLEST)
-        found = _without_parts(found, self.contain)
+        found = without_parts(found, self.contain)
         # working -> original pixels with the exact per-axis scale (pixel centres at integers)
         b = found.boxes.astype(np.float64)
         b[:, [0, 2]] = np.clip((b[:, [0, 2]] + 0.5) / sx - 0.5, -0.5, w - 0.5)
