@@ -77,7 +77,7 @@ def five_points(points: np.ndarray, point_set: str) -> np.ndarray:
     if point_set == "five":
         return pts
     weights, _ = convert_matrix(point_set, "five")
-    return np.einsum("mn,...nc->...mc", weights, pts)
+    return weights @ pts  # (5, N) @ (..., N, 2)
 
 
 def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -96,14 +96,12 @@ def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     var_s = (s ** 2).sum() / len(src)
     if var_s < 1e-12:
         raise ValueError("similarity_fit: the source points coincide")
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[1, 1] = -1
-    rot = u @ sign @ vt
-    scale = float(np.trace(np.diag(sig) @ sign)) / var_s
-    linear = scale * rot
+    # the closed form of Umeyama's solution in the plane (a rotation, never a reflection): the linear part
+    # is [[a, -b], [b, a]] with a + ib = sum(conj(s) d) / sum|s|^2, s and d as complex numbers
+    norm = var_s * len(src)
+    a = float((s[:, 0] * d[:, 0] + s[:, 1] * d[:, 1]).sum()) / norm
+    b = float((s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()) / norm
+    linear = np.array([[a, -b], [b, a]])
     return np.column_stack([linear, mu_d - linear @ mu_s])
 
 

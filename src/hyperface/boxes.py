@@ -26,7 +26,7 @@ def as_boxes(boxes: ArrayLike) -> np.ndarray:
 def box_area(boxes: ArrayLike) -> np.ndarray:
     """Areas of (N, 4) boxes (0 for an inverted box)."""
     b = as_boxes(boxes)
-    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    return np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
 
 
 def box_size(boxes: ArrayLike) -> np.ndarray:
@@ -47,7 +47,7 @@ def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     y0 = np.maximum(a[:, None, 1], b[None, :, 1])
     x1 = np.minimum(a[:, None, 2], b[None, :, 2])
     y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    return np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    return np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
 
 
 def box_iou(a: ArrayLike, b: ArrayLike) -> np.ndarray:
@@ -55,16 +55,15 @@ def box_iou(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     a, b = as_boxes(a), as_boxes(b)
     inter = _intersection(a, b)
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def inside_share(boxes: ArrayLike) -> np.ndarray:
     """(N, N): share ``[i, j]`` of box j's area that lies inside box i (0 for an empty box j)."""
     b = as_boxes(boxes)
-    area = box_area(b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(area[None, :] > 0, _intersection(b, b) / np.maximum(area[None, :], 1e-12), 0.0)
+    area = np.broadcast_to(box_area(b)[None, :], (len(b), len(b)))
+    inter = _intersection(b, b)
+    return np.divide(inter, area, out=np.zeros_like(inter), where=area > 0)
 
 
 def _xywh(boxes: np.ndarray) -> np.ndarray:
@@ -82,16 +81,25 @@ def _ranks(scores: np.ndarray) -> list[float]:
 def _nms(b: np.ndarray, s: np.ndarray, groups: np.ndarray | None, iou_threshold: float) -> np.ndarray:
     """OpenCV's suppression of the boxes with an area; empty boxes are all kept, as torchvision keeps them (their
     IoU is NaN there, never above the threshold; OpenCV takes two empty boxes for equal and drops one)."""
-    solid = np.flatnonzero(box_area(b) > 0)
-    keep = np.flatnonzero(box_area(b) <= 0)
+    has_area = box_area(b) > 0
+    if has_area.all():  # the usual case: OpenCV's answer is the result, best first (the ranks are distinct)
+        return _opencv_nms(b, s, groups, iou_threshold) if len(b) > 1 else np.zeros(1, dtype=np.int64)
+    solid, keep = np.flatnonzero(has_area), np.flatnonzero(~has_area)
     if len(solid):
-        rects, ranks = _xywh(b[solid]).tolist(), _ranks(s[solid])
-        if groups is None or len(np.unique(groups[solid])) == 1:
-            kept = cv2.dnn.NMSBoxes(rects, ranks, 0.0, float(iou_threshold))
-        else:
-            kept = cv2.dnn.NMSBoxesBatched(rects, ranks, groups[solid].tolist(), 0.0, float(iou_threshold))
-        keep = np.concatenate([keep, solid[np.asarray(kept, dtype=np.int64).reshape(-1)]])
+        keep = np.concatenate([keep, solid[_opencv_nms(b[solid], s[solid], None if groups is None else groups[solid],
+                                                       iou_threshold)]])
     return keep[np.argsort(-s[keep], kind="stable")]
+
+
+def _opencv_nms(b: np.ndarray, s: np.ndarray, groups: np.ndarray | None, iou_threshold: float) -> np.ndarray:
+    """``cv2.dnn.NMSBoxes`` (per group: ``NMSBoxesBatched``) on boxes that all have an area: the indices
+    kept, best first."""
+    rects, ranks = _xywh(b).tolist(), _ranks(s)
+    if groups is None or groups.min() == groups.max():
+        kept = cv2.dnn.NMSBoxes(rects, ranks, 0.0, float(iou_threshold))
+    else:
+        kept = cv2.dnn.NMSBoxesBatched(rects, ranks, groups.tolist(), 0.0, float(iou_threshold))
+    return np.asarray(kept, dtype=np.int64).reshape(-1)
 
 
 def nms(boxes: ArrayLike, scores: ArrayLike, iou_threshold: float) -> np.ndarray:

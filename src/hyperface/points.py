@@ -12,6 +12,7 @@ matrix converts ground truth, converts predictions, and lets a loss supervise a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -178,8 +179,15 @@ def convert_matrix(source: str, target: str) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(W, available)``: ``W`` is (M, N) with rows summing to 1 for available target points
     and 0 otherwise, so ``W @ points`` converts (N, 2) points; ``available`` (M,) says which target
-    points the source can provide.
+    points the source can provide. The arrays are the caller's own (built once per pair of sets, copied
+    for each call: every face of a call converts its points).
     """
+    w, available = _convert_matrix(source, target)
+    return w.copy(), available.copy()
+
+
+@lru_cache(maxsize=None)
+def _convert_matrix(source: str, target: str) -> tuple[np.ndarray, np.ndarray]:
     get_point_set(source)
     tgt = get_point_set(target)
     if source == target:

@@ -21,6 +21,7 @@ runs only with onnxruntime.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -268,10 +269,12 @@ class Runtime:
     def __repr__(self) -> str:
         return f"Runtime({self.config.arch!r}, engine={self.engine!r}, source={self.source!r})"
 
-    @property
+    @functools.cached_property
     def pad_value(self) -> np.ndarray:
-        """The uint8 RGB colour closest to the one the network normalises to zero (its mean)."""
-        return np.round(np.asarray(self.config.mean) * 255.0).astype(np.uint8)
+        """The uint8 RGB colour closest to the one the network normalises to zero (its mean); read-only."""
+        value = np.round(np.asarray(self.config.mean) * 255.0).astype(np.uint8)
+        value.flags.writeable = False
+        return value
 
     def _check(self, pixels: np.ndarray) -> None:
         if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[3] != 3:

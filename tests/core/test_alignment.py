@@ -32,6 +32,29 @@ def test_similarity_fit_recovers_a_known_transform():
     np.testing.assert_allclose(similarity_fit(src, dst), m, atol=1e-9)
 
 
+def _umeyama(src, dst):
+    """Umeyama's least-squares similarity by SVD, reflections excluded: the reference of the closed form."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
+    sign = np.diag([1.0, -1.0 if np.linalg.det(u) * np.linalg.det(vt) < 0 else 1.0])
+    linear = np.trace(np.diag(sig) @ sign) / ((s ** 2).sum() / len(src)) * (u @ sign @ vt)
+    return np.column_stack([linear, mu_d - linear @ mu_s])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_similarity_fit_is_the_least_squares_rotation_and_scale_of_noisy_points(seed):
+    rng = np.random.default_rng(seed)
+    src = rng.uniform(0, 100, size=(5, 2))
+    m = _similarity(rng.uniform(0.2, 3), rng.uniform(-180, 180), *rng.uniform(-50, 50, 2))
+    dst = src @ m[:, :2].T + m[:, 2] + rng.normal(0, 8, size=(5, 2))
+    if seed % 2:  # a mirrored target: the best fit is still a rotation, never a reflection
+        dst[:, 0] *= -1
+    fit = similarity_fit(src, dst)
+    np.testing.assert_allclose(fit, _umeyama(src, dst), atol=1e-9)
+    assert np.linalg.det(fit[:, :2]) > 0 and np.isclose(fit[0, 0], fit[1, 1]) and np.isclose(fit[0, 1], -fit[1, 0])
+
+
 def test_similarity_fit_rejects_degenerate_points():
     with pytest.raises(ValueError, match="coincide"):
         similarity_fit(np.full((5, 2), 100.0), np.asarray(DEFAULT_TEMPLATE))

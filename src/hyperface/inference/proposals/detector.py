@@ -275,6 +275,8 @@ class DetectorProposals(ProposalSource):
         """``work`` padded right and bottom to multiples of 64 in the network's mean colour, (1, H, W, 3)."""
         wh, ww = work.shape[:2]
         H, W = math.ceil(wh / DETECTOR_ALIGN) * DETECTOR_ALIGN, math.ceil(ww / DETECTOR_ALIGN) * DETECTOR_ALIGN
+        if (H, W) == (wh, ww):  # nothing to pad: the network reads the image itself (never written to)
+            return np.ascontiguousarray(work, dtype=np.uint8)[None]
         canvas = np.empty((1, H, W, 3), dtype=np.uint8)
         canvas[0, :wh, :ww] = work
         canvas[0, wh:, :] = self.runtime.pad_value
@@ -354,8 +356,8 @@ class DetectorProposals(ProposalSource):
         found = without_parts(found, self.contain)
         # working -> original pixels with the exact per-axis scale (pixel centres at integers)
         b = found.boxes.astype(np.float64)
-        b[:, [0, 2]] = np.clip((b[:, [0, 2]] + 0.5) / sx - 0.5, -0.5, w - 0.5)
-        b[:, [1, 3]] = np.clip((b[:, [1, 3]] + 0.5) / sy - 0.5, -0.5, h - 0.5)
+        b[:, 0::2] = np.clip((b[:, 0::2] + 0.5) / sx - 0.5, -0.5, w - 0.5)
+        b[:, 1::2] = np.clip((b[:, 1::2] + 0.5) / sy - 0.5, -0.5, h - 0.5)
         dense = None
         if found.points is not None and points:
             dense = ((found.points.astype(np.float64) + 0.5) / [sx, sy] - 0.5).astype(np.float32)
