@@ -12,7 +12,8 @@ from hyperface.models import geometry
 from hyperface.models.detector import STRIDES, cell_centres, hyperface_detector
 from hyperface.models.weights import load_model
 from hyperface.train.detector import (
-    DetectorTrainOptions, Photo, assign_targets, detector_loss, draw_sample, load_photos, train_detector,
+    DetectorTrainOptions, Photo, assign_targets, detector_loss, draw_sample, load_photos, paired_iou,
+    quality_focal_loss, train_detector,
 )
 from hyperface.train.checkpoint import find_checkpoint
 
@@ -88,14 +89,19 @@ def test_draw_sample_moves_the_boxes_with_the_pixels():
     assert seen >= 2
 
 
-def test_the_loss_falls_when_fitting_one_batch():
+def _one_batch():
+    """A fresh detector, a batch of two noise images with one face each, its targets, and an optimiser."""
     torch.manual_seed(0)
     net = hyperface_detector().train()
     x = torch.randn(2, 3, CROP, CROP)
     boxes = np.array([[100, 90, 140, 140]], np.float32)
     per_level = assign_targets(boxes, np.array([False]), True, CROP)
     targets = [tuple(torch.from_numpy(np.stack([p, p])) for p in level) for level in per_level]
-    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    return net, x, targets, torch.optim.Adam(net.parameters(), 3e-3)
+
+
+def test_the_loss_falls_when_fitting_one_batch():
+    net, x, targets, opt = _one_batch()
     losses = []
     for _ in range(25):
         loss, parts = detector_loss(net.dense(x), targets, 2.0)
@@ -105,6 +111,60 @@ def test_the_loss_falls_when_fitting_one_batch():
         losses.append(float(loss.detach()))
     assert parts["positives"] > 0
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_paired_iou_is_torchvisions_diagonal():
+    from torchvision.ops import box_iou
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(50, 2, generator=g) * 100
+    b = a + torch.randn(50, 2, generator=g) * 10
+    a = torch.cat([a, a + 5 + torch.rand(50, 2, generator=g) * 40], 1)
+    b = torch.cat([b, b + 5 + torch.rand(50, 2, generator=g) * 40], 1)
+    torch.testing.assert_close(paired_iou(a, b), box_iou(a, b).diagonal())
+    empty = torch.tensor([[3.0, 3, 3, 8]])
+    assert paired_iou(empty, empty).item() == 0.0
+
+
+def test_quality_focal_loss_is_zero_only_where_the_score_is_its_target():
+    logit = torch.tensor([[-2.0, 0.0, 1.5]])
+    target = torch.sigmoid(logit).clone()
+    assert quality_focal_loss(logit, target).abs().max() < 1e-6  # every score equals its soft target
+    off = quality_focal_loss(logit, torch.tensor([[0.0, 0.9, 0.2]]))
+    assert (off > 0).all()
+    # the further a score from its target, the more it costs (the |p - y| ** 2 factor on top of the BCE)
+    near, far = quality_focal_loss(torch.tensor([[0.0]]), torch.tensor([[0.6]])), quality_focal_loss(
+        torch.tensor([[0.0]]), torch.tensor([[0.95]]))
+    assert far > near
+
+
+def test_quality_targets_teach_the_score_the_boxes_iou():
+    """With ``quality``, a positive cell's score learns the IoU of its own predicted box: fitting one batch, the
+    positives' probabilities end near their boxes' IoU with the face, not near 1."""
+    net, x, targets, opt = _one_batch()
+    for _ in range(60):
+        loss, parts = detector_loss(net.dense(x), targets, 0.0, quality=True)  # boxes not trained: IoU stays low
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        levels = net.dense(x)
+    probs, ious = [], []
+    for k, (logit, dist, *_) in enumerate(levels):
+        label, _, target = (t[0] for t in targets[k][:3])
+        pos = label > 0
+        if not pos.any():
+            continue
+        h, w = logit.shape[-2:]
+        centre = cell_centres(h, w, STRIDES[k])[pos]
+        d = dist[0].reshape(4, -1).T[pos]
+        pred = torch.cat([centre - d[:, :2], centre + d[:, 2:]], 1)
+        probs.append(torch.sigmoid(logit[0].reshape(-1)[pos]))
+        ious.append(paired_iou(pred, target[pos]))
+    probs, ious = torch.cat(probs), torch.cat(ious)
+    assert ious.max() < 0.9  # untrained boxes: a target well under 1
+    assert (probs - ious).abs().mean() < 0.15 and probs.mean() < 0.9
 
 
 def test_decode_puts_boxes_where_the_cells_point():
@@ -168,6 +228,10 @@ def test_training_checkpoints_resumes_and_writes_the_weights(tmp_path, caplog):
     assert final.name == "hyperface-detector.safetensors"
     net = load_model(final)
     assert net.config.arch == "hyperface-detector" and net.config.meta["training"]["steps"] == 4
+    assert net.config.meta["training"]["score_loss"] == "focal"
+    quality = train_detector([spec], tmp_path / "quality", DetectorTrainOptions(steps=1, batch_size=2, crop=128,
+                                                                                 warmup=1, quality=True))
+    assert load_model(quality).config.meta["training"]["score_loss"] == "quality focal"
 
 
 def test_a_crop_that_is_not_a_multiple_of_64_is_refused(tmp_path):
@@ -304,3 +368,23 @@ def test_points_only_training_keeps_the_detector_and_learns_a_new_box_head(tmp_p
 
     with pytest.raises(ValueError, match="--point-head box"):  # continuing it with the other form of head
         _init(hyperface_detector(tasks=("detection", "landmarks"), point_set="five"), out)
+
+
+@pytest.mark.parametrize("flag", [[], ["--quality-focal"]])
+def test_the_cli_asks_for_the_quality_focal_loss_only_when_told(monkeypatch, tmp_path, flag):
+    import argparse
+
+    import hyperface.train.detector as training
+    from hyperface.cli import train_detector as cli
+
+    seen = {}
+
+    def fake(specs, out, opts, **kwargs):
+        seen["opts"] = opts
+        return tmp_path / "hyperface-detector.safetensors"
+
+    monkeypatch.setattr(training, "train_detector", fake)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert cli.run(parser.parse_args(["--data", "pts:somewhere", "--out", str(tmp_path), *flag])) == 0
+    assert seen["opts"].quality is bool(flag)

@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--points-only", action="store_true",
                         help="train the five-point head alone, on an --init detector whose boxes and scores "
                              "stay exactly as they are")
+    parser.add_argument("--quality-focal", action="store_true",
+                        help="score each positive cell against the IoU of its predicted box (Generalized Focal "
+                             "Loss's quality focal loss, as SCRFD), not 1: the face probability then ranks "
+                             "well-placed boxes first")
     add_run_arguments(parser)
 
 
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     opts = DetectorTrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop,
                                 mask=args.mask, points=args.points, point_weight=args.point_weight,
                                 point_head=args.point_head, points_only=args.points_only,
-                                widths=args.widths, fpn=args.fpn)
+                                widths=args.widths, fpn=args.fpn, quality=args.quality_focal)
     return run_step_loop("train-detector", lambda: train_detector(args.data, args.out, opts, resume=args.resume,
                                                                   init=args.init, time_limit=args.time_limit))
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
 from hyperface.boxes import box_size
@@ -48,7 +49,7 @@ from hyperface.train.checkpoint import find_checkpoint, restore_training, rng_st
 from hyperface.train.occlusion import PHOTOMETRIC, draw_mask
 
 __all__ = ["DetectorTrainOptions", "Photo", "load_photos", "draw_sample", "assign_targets", "detector_loss",
-           "train_detector"]
+           "quality_focal_loss", "paired_iou", "train_detector"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class DetectorTrainOptions:
     weight_decay: float = 1e-4
     warmup: int = 200
     box_weight: float = 2.0
+    quality: bool = False    # score targets: the IoU of each positive's predicted box (quality focal loss), not 1
     min_size: float = 10.0   # smallest face size (pixels, after scaling) a sample is drawn at
     max_size: float = 300.0
     mask: float = 0.3        # probability of a synthetic face mask on each face with landmarks
@@ -260,24 +262,50 @@ def assign_targets(boxes: np.ndarray, ignore: np.ndarray, exhaustive: bool, crop
     return out
 
 
+def quality_focal_loss(logit: torch.Tensor, target: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
+    """Generalized Focal Loss's quality focal loss, per cell: binary cross-entropy against a soft target (a
+    positive's IoU, 0 elsewhere) scaled by ``|sigmoid(logit) - target| ** beta`` (Li et al., 2020; SCRFD's
+    score loss)."""
+    scale = (torch.sigmoid(logit) - target).abs().pow(beta)
+    return F.binary_cross_entropy_with_logits(logit, target, reduction="none") * scale
+
+
+def _area(boxes: torch.Tensor) -> torch.Tensor:
+    return (boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
+
+
+def paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of each box of ``a`` (N, 4) with the box of ``b`` (N, 4) in the same row (0 for empty boxes)."""
+    wh = (torch.minimum(a[:, 2:], b[:, 2:]) - torch.maximum(a[:, :2], b[:, :2])).clamp(min=0)
+    inter = wh[:, 0] * wh[:, 1]
+    union = _area(a) + _area(b) - inter
+    return torch.where(union > 0, inter / union.clamp(min=1e-9), torch.zeros_like(union))
+
+
 def detector_loss(outputs: list[tuple[torch.Tensor, ...]], targets: list[tuple[torch.Tensor, ...]],
-                  box_weight: float, point_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+                  box_weight: float, point_weight: float = 0.0,
+                  quality: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
     """Focal loss on the cells that count + ``box_weight`` x GIoU loss on the positives (+ ``point_weight``
-    x the points' L1 in face sizes, on positives whose face has points, when the outputs have points)."""
+    x the points' L1 in face sizes, on positives whose face has points, when the outputs have points).
+    With ``quality``, the score's loss is :func:`quality_focal_loss` with each positive's target the IoU of
+    its predicted box with its face's (the score then ranks well-placed boxes first)."""
     cls_terms, box_terms, point_terms, positives, with_points = [], [], [], 0.0, 0.0
     for k, (level, (label, weight, target, *point_targets)) in enumerate(zip(outputs, targets)):
         logit, dist = level[0], level[1]
         points = level[2] if len(level) > 2 else None
         b, _, h, w = logit.shape
         logit = logit.reshape(b, -1)
-        cls_terms.append((sigmoid_focal_loss(logit, label, reduction="none") * weight).sum())
         pos = label > 0
         positives += float(pos.sum())
+        score_target = label
         if pos.any():
             centre = cell_centres(h, w, STRIDES[k], logit.device).expand(b, -1, -1)[pos]
             d = dist.reshape(b, 4, -1).permute(0, 2, 1)[pos]
             pred = torch.cat([centre - d[:, :2], centre + d[:, 2:]], 1)
             box_terms.append(generalized_box_iou_loss(pred, target[pos], reduction="sum"))
+            if quality:
+                score_target = torch.zeros_like(label)
+                score_target[pos] = paired_iou(pred.detach(), target[pos])
             if points is not None and point_targets:
                 point_target, point_mask = point_targets[0][pos], point_targets[1][pos] > 0
                 if point_mask.any():
@@ -287,6 +315,9 @@ def detector_loss(outputs: list[tuple[torch.Tensor, ...]], targets: list[tuple[t
                     want = point_target[point_mask] - centre[point_mask][:, None, :]
                     point_terms.append(((offsets - want).abs() / size).mean(dim=(1, 2)).sum())
                     with_points += float(point_mask.sum())
+        cell_loss = (quality_focal_loss(logit, score_target) if quality
+                     else sigmoid_focal_loss(logit, label, reduction="none"))
+        cls_terms.append((cell_loss * weight).sum())
     n = max(positives, 1.0)
     cls = torch.stack(cls_terms).sum() / n
     box = torch.stack(box_terms).sum() / n if box_terms else cls.new_zeros(())
@@ -381,7 +412,7 @@ def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions
     meter: dict[str, float] = {}
     while step < opts.steps:
         x, targets = _batch(sources, rng, opts, net)
-        loss, parts = detector_loss(net.levels(x), targets, opts.box_weight, opts.point_weight)
+        loss, parts = detector_loss(net.levels(x), targets, opts.box_weight, opts.point_weight, opts.quality)
         optimizer.zero_grad(set_to_none=True)
         if loss.requires_grad:  # with --points-only, a batch without points has nothing to learn
             loss.backward()
@@ -403,5 +434,6 @@ def train_detector(specs: list[str], out: str | Path, opts: DetectorTrainOptions
             if time_limit is not None and time.monotonic() - started > time_limit and step < opts.steps:
                 log.info("time limit reached at step %d; resume to go on", step)
                 return out / "last.safetensors"
-    net.config.meta["training"] = {"steps": step, "data": list(specs)}
+    net.config.meta["training"] = {"steps": step, "data": list(specs),
+                                   "score_loss": "quality focal" if opts.quality else "focal"}
     return save_weights(net.eval().to(memory_format=torch.contiguous_format), out / DETECTOR_WEIGHTS)
