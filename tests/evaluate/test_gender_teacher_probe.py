@@ -1,0 +1,21 @@
+"""``benchmarks/gender_teacher_probe.py``'s logistic regression: it must find the direction that separates the
+labels, or the probe would blame the descriptors for its own fit."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark_modules import load_benchmark
+
+
+def test_the_logistic_fit_recovers_the_direction_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=16)
+    x = rng.normal(size=(4000, 16))
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(x @ truth + 0.5)))).astype(float)
+    w = load_benchmark("gender_teacher_probe").fit_logistic(x, y, l2=1e-6)
+    cosine = w[:-1] @ truth / np.linalg.norm(w[:-1]) / np.linalg.norm(truth)
+    assert cosine > 0.97 and abs(w[-1] - 0.5) < 0.3
+    right = ((np.hstack([x, np.ones((len(x), 1))]) @ w > 0) == (y > 0.5)).mean()
+    best = ((x @ truth + 0.5 > 0) == (y > 0.5)).mean()
+    assert right > best - 0.01  # as good as the true weights on their own noisy labels
