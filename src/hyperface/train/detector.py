@@ -13,9 +13,11 @@ box centre, inside the box) holds the cell; its box target is that face's box. C
 ``ignore`` (too small to annotate reliably), on faces mostly cut off by the crop, or on faces just
 outside the level's range, carry no loss; in photos whose faces are not all annotated, only cells near
 an annotated face count. Loss: sigmoid focal loss over the cells that count, divided by the number of
-positives, plus ``box_weight`` x GIoU loss on the positives. With ``points`` (a detector with the
-five-point head), a positive cell whose face has landmarks (300-W's 68, MTFL's 5, AFLW's 21: turned into
-the five points) also learns where the face's eye centres, nose tip and mouth corners are:
+positives, plus ``box_weight`` x GIoU loss on the positives; with ``quality`` (``--quality-focal``), the
+score's loss is the quality focal loss instead, each positive's target the IoU of its own predicted box
+(:func:`quality_focal_loss`; measured in docs/training.md, "Scores that know their box"). With ``points``
+(a detector with the five-point head), a positive cell whose face has landmarks (300-W's 68, MTFL's 5,
+AFLW's 21: turned into the five points) also learns where the face's eye centres, nose tip and mouth corners are:
 ``point_weight`` x L1 of the offsets from the cell, divided by the face's size.
 
 The loop saves a checkpoint every ``save_every`` steps (atomic folders, :mod:`hyperface.train.checkpoint`)
