@@ -18,12 +18,13 @@ the path::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing as mp
 from pathlib import Path
 
 import numpy as np
 
-from hyperface.data.readers import open_dataset
+from hyperface.data.readers import DatasetError, open_dataset
 from hyperface.data.splits import DEFAULT_VAL_FRACTION, split_of
 
 PADDING = 0.25  # FairFace's crops: the face box enlarged by this much on each side
@@ -63,14 +64,21 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-4, iterations: int
     return w
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("fairface", type=Path, help="the FairFace folder (fairface_label_train.csv and train/)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--l2", type=float, default=1e-4)
-    args = parser.parse_args()
-    rows = [(str(r.image), r.faces[0].gender, r.faces[0].attributes["age_bin"], r.faces[0].attributes["race"],
-             split_of(r.group, DEFAULT_VAL_FRACTION)) for r in open_dataset(f"fairface:{args.fairface}")]
+    args = parser.parse_args(argv)
+    missing = [m for m in ("dlib", "face_recognition_models") if importlib.util.find_spec(m) is None]
+    if missing:  # else each worker would fail as it starts, and the pool would wait for ever
+        parser.error(f"needs {' and '.join(missing)}: run it with the peers' interpreter "
+                     "(benchmarks/peers-requirements.txt)")
+    try:
+        rows = [(str(r.image), r.faces[0].gender, r.faces[0].attributes["age_bin"], r.faces[0].attributes["race"],
+                 split_of(r.group, DEFAULT_VAL_FRACTION)) for r in open_dataset(f"fairface:{args.fairface}")]
+    except DatasetError as exc:
+        parser.error(str(exc))
     with mp.Pool(args.workers, initializer=_load_models) as pool:
         x = np.stack(pool.map(describe, [r[0] for r in rows], chunksize=64))
     y = np.array([r[1] for r in rows], float)

@@ -20,19 +20,21 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+import hyperface
+from hyperface.runtime import Runtime
+
+from analyze_speed import test_image
 
 
 @contextmanager
 def replayed_networks() -> Iterator[None]:
     """Within it, each network runs once per input shape and later calls get a copy of that answer (callers
     change answers in place); the pipeline around the networks runs as usual."""
-    from hyperface.runtime import Runtime
-
     answers: dict[tuple[int, tuple[int, ...]], dict] = {}
     run = Runtime.__call__
 
@@ -52,13 +54,6 @@ def replayed_networks() -> Iterator[None]:
 def measure(calls: int) -> dict[str, float]:
     """Median milliseconds of the default call and of each stage, networks' answers replayed (this process's
     ``hyperface``)."""
-    import time
-
-    import hyperface
-
-    sys.path.insert(0, str(HERE))
-    from analyze_speed import test_image
-
     image = test_image()
     analyzer = hyperface.FaceAnalyzer()
     totals, stages = [], {}
@@ -81,21 +76,25 @@ def _in_process(src: str | None, calls: int) -> dict[str, float]:
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    done = subprocess.run([sys.executable, __file__, "--worker", "--calls", str(calls)], env=env, check=True,
+    done = subprocess.run([sys.executable, __file__, "--worker", "--calls", str(calls)], env=env,
                           capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"pipeline_overhead: the measurement of {src or 'this checkout'} failed:\n{done.stderr.strip()}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--compare", metavar="SRC", help="another checkout's src folder, timed the same way")
     parser.add_argument("--rounds", type=int, default=6, help="fresh processes per side (default 6)")
     parser.add_argument("--calls", type=int, default=300, help="timed calls per process (default 300)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(measure(args.calls)))
         return
+    if args.compare and not (Path(args.compare) / "hyperface" / "__init__.py").is_file():
+        parser.error(f"--compare {args.compare}: no hyperface package there (give a checkout's src folder)")
     sides = {"this checkout": None} | ({args.compare: args.compare} if args.compare else {})
     results: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
     for _ in range(args.rounds):

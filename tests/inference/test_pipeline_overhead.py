@@ -29,3 +29,12 @@ def test_replayed_networks_give_the_same_faces_and_are_put_back():
         np.testing.assert_array_equal(a.landmarks, c.landmarks)
         np.testing.assert_array_equal(a.pose, c.pose)
         assert a.score == c.score and a.gender == c.gender
+
+
+def test_a_compare_folder_without_hyperface_is_refused_by_name(tmp_path, capsys):
+    """Else the other side would silently time this checkout's code under the other folder's name."""
+    import pytest
+
+    with pytest.raises(SystemExit) as stop:
+        load_benchmark("pipeline_overhead").main(["--compare", str(tmp_path)])
+    assert stop.value.code == 2 and f"--compare {tmp_path}: no hyperface package" in capsys.readouterr().err

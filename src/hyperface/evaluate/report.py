@@ -3,7 +3,8 @@
 The table holds each dataset's headline numbers (NME mean and median, AUC and failure rate, head
 pose MAE, MTFL's Spearman correlation, gender accuracy, detection recall / precision / AP and the most
 recall at precision >= 90%); the markdown then gives each dataset's breakdowns (by pose class, per
-gender, by yaw, gender and faces found by group), and the JSON keeps every summary in full. Files are written atomically.
+gender, by yaw, gender and faces found by group), and the JSON keeps every summary in full. Files are
+written atomically.
 """
 
 from __future__ import annotations
