@@ -10,6 +10,11 @@ faces support).
     hyperface evaluate --weights bundled --split val --mode full --data ... --per-face --json old.json
     hyperface evaluate --weights bundled --fine NEW.safetensors ... --per-face --json new.json
     python benchmarks/paired_nme.py old.json new.json
+    python benchmarks/paired_nme.py old.json new.json --by-pose   # ... and by head pose
+
+``--by-pose`` splits each dataset by the data's own pose bin where it has one (MTFL's pose class:
+frontal, half-profile, profile) and otherwise by the reference pose's |yaw| (300-W's PnP of its 68
+points: under 15, 15-30, 30 degrees and over): where a change helps, turned faces or frontal ones.
 """
 
 from __future__ import annotations
@@ -35,6 +40,29 @@ def face_errors(path: Path) -> dict[tuple[str, str, int], float]:
     return out
 
 
+YAW_EDGES = (15.0, 30.0)  # --by-pose bins of the reference |yaw| where the data has no pose bin
+
+
+def pose_group(face: dict) -> str | None:
+    """The data's pose bin, else a bin of the reference pose's |yaw|; None without either."""
+    if face.get("pose_bin"):
+        return str(face["pose_bin"])
+    ref = face.get("pose_ref")
+    if ref is None or not np.isfinite(ref[2]):
+        return None
+    yaw = abs(float(ref[2]))
+    low = max((e for e in YAW_EDGES if e <= yaw), default=0.0)
+    high = min((e for e in YAW_EDGES if e > yaw), default=None)
+    return f"yaw +-{low:g}-{high:g}" if high is not None else f"yaw +-{low:g} and over"
+
+
+def face_groups(path: Path) -> dict[tuple[str, str, int], str | None]:
+    """``(dataset, image, face) -> pose group`` (:func:`pose_group`) of every face of an ``evaluate --per-face --json`` file."""
+    data = json.loads(path.read_text())
+    return {(run["dataset"], face["image"], int(face.get("face", 0))): pose_group(face)
+            for run in data.get("results", []) for face in run.get("per_face", [])}
+
+
 def paired(old: np.ndarray, new: np.ndarray, rounds: int = 2000, seed: int = 0) -> dict[str, float]:
     """Means, the share of faces ``new`` errs less on, and the mean difference new - old with a paired
     bootstrap 95% interval (faces resampled with replacement, the pairs kept)."""
@@ -51,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("old", type=Path, help="evaluate --per-face --json of the reference model")
     parser.add_argument("new", type=Path, help="the same for the model compared with it")
     parser.add_argument("--rounds", type=int, default=2000, help="bootstrap rounds")
+    parser.add_argument("--by-pose", action="store_true", help="a row per head-pose group of each dataset too")
     args = parser.parse_args(argv)
     old, new = face_errors(args.old), face_errors(args.new)
+    groups = face_groups(args.old) if args.by_pose else {}
     datasets = sorted({key[0] for key in old} | {key[0] for key in new})
     if not datasets:
         print("no per-face NME in either file", file=sys.stderr)
@@ -64,9 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         if not keys:
             print(f"| {name} | 0 | | | | |")
             continue
-        r = paired(np.array([old[k] for k in keys]), np.array([new[k] for k in keys]), args.rounds)
-        print(f"| {name} | {r['faces']} | {100 * r['old']:.2f}% | {100 * r['new']:.2f}% | {100 * r['better']:.0f}% | "
-              f"{100 * r['diff']:+.3f} ({100 * r['low']:+.3f} to {100 * r['high']:+.3f}) |")
+        rows = [(name, keys)]
+        if args.by_pose:
+            found = sorted({groups.get(k) for k in keys} - {None})
+            rows += [(f"{name}, {g}", [k for k in keys if groups.get(k) == g]) for g in found]
+        for label, part in rows:
+            r = paired(np.array([old[k] for k in part]), np.array([new[k] for k in part]), args.rounds)
+            print(f"| {label} | {r['faces']} | {100 * r['old']:.2f}% | {100 * r['new']:.2f}% | {100 * r['better']:.0f}% | "
+                  f"{100 * r['diff']:+.3f} ({100 * r['low']:+.3f} to {100 * r['high']:+.3f}) |")
     return 0
 
 

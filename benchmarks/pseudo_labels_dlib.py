@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from hyperface.data.readers import open_dataset
+from hyperface.data.readers.pts import write_pts
 from hyperface.data.splits import DEFAULT_VAL_FRACTION, split_of
 from hyperface.points import to_five
 
@@ -91,14 +91,6 @@ def five_nme(points68: np.ndarray, five: np.ndarray) -> float:
     pred = to_five(points68, "ibug68")
     ok = ~np.isnan(five).any(axis=1)
     return float(np.linalg.norm(pred[ok] - five[ok], axis=1).mean() / np.linalg.norm(five[1] - five[0]))
-
-
-def write_pts(path: Path, points: np.ndarray) -> None:
-    """300-W's .pts format, written atomically."""
-    body = "version: 1\nn_points: 68\n{\n" + "".join(f"{x:.3f} {y:.3f}\n" for x, y in points) + "}\n"
-    tmp = path.with_suffix(".pts.partial")
-    tmp.write_text(body)
-    os.replace(tmp, path)
 
 
 def training_faces(spec: str, val_fraction: float, limit: int | None = None):

@@ -46,3 +46,25 @@ def test_a_file_without_per_face_results_is_named(tmp_path):
     path.write_text(json.dumps({"results": [{"dataset": "300w"}]}))
     with pytest.raises(SystemExit, match="plain.json.*--per-face"):
         paired_nme.face_errors(path)
+
+
+def test_by_pose_splits_each_dataset_by_its_pose_bin_or_the_reference_yaw(tmp_path, capsys):
+    def write(path, shift):
+        faces = [{"image": f"a{i}.jpg", "face": 0, "nme": 0.04 + (shift if yaw >= 30 else 0.0), "pose_bin": None,
+                  "pose_ref": [0.0, 0.0, yaw if i % 2 else -yaw]} for i, yaw in enumerate([5, 10, 20, 35, 40, 50])]
+        mtfl = [{"image": f"m{i}.jpg", "face": 0, "nme": 0.05, "pose_bin": b, "pose_ref": None}
+                for i, b in enumerate(["frontal", "frontal", "profile"])]
+        path.write_text(json.dumps({"results": [{"dataset": "300w", "per_face": faces},
+                                                {"dataset": "mtfl", "per_face": mtfl}]}))
+        return path
+
+    assert paired_nme.pose_group({"pose_bin": None, "pose_ref": [0, 0, -31.0]}) == "yaw +-30 and over"
+    assert paired_nme.pose_group({"pose_bin": None, "pose_ref": [0, 0, 15.0]}) == "yaw +-15-30"
+    assert paired_nme.pose_group({"pose_bin": None, "pose_ref": None}) is None
+    old, new = write(tmp_path / "old.json", 0.0), write(tmp_path / "new.json", -0.01)
+    assert paired_nme.main([str(old), str(new), "--by-pose"]) == 0
+    rows = {line.split("|")[1].strip(): line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert set(rows) == {"300w", "300w, yaw +-0-15", "300w, yaw +-15-30", "300w, yaw +-30 and over",
+                         "mtfl", "mtfl, frontal", "mtfl, profile"}
+    assert "| 3 |" in rows["300w, yaw +-30 and over"] and "-1.000" in rows["300w, yaw +-30 and over"]
+    assert "+0.000" in rows["300w, yaw +-0-15"] and "| 2 |" in rows["mtfl, frontal"]

@@ -1,10 +1,11 @@
-"""``hyperface prepare``: build training shards; ``prepare merge`` and ``prepare preview`` beside it.
+"""``hyperface prepare``: build training shards; ``prepare merge``, ``preview`` and ``turn`` beside it.
 
     hyperface prepare --source pts:DATA/300w/lfpw --source negatives:DATA/negatives --out data/genface
     hyperface prepare --source ... --out part0 --shard 0/2        # one half, e.g. on another machine
     hyperface prepare merge data/genface part0 part1              # one dataset from the parts
     hyperface prepare preview data/genface --out sheet.png        # a contact sheet to check by eye
     hyperface prepare preview data/genface --out m.png --augment mask=1   # ... after augmentation
+    hyperface prepare turn turned pts:DATA/300w/lfpw/trainset      # turned copies of 68-point faces
     hyperface prepare --mode hard-negatives --teacher runs/x/best.safetensors \
         --source negatives:DATA/negatives/photos --out data/hard-negatives   # a detector's false positives
 """
@@ -22,6 +23,8 @@ from hyperface.data.images import MAX_IMAGE_PIXELS, pixel_limits
 from hyperface.data.preview import KINDS
 from hyperface.data.prepare import PrepareOptions
 from hyperface.data.sampling import PREPARE_MODES
+from hyperface.data.splits import DEFAULT_VAL_FRACTION
+from hyperface.data.turning import TurnPlan
 
 _D = PrepareOptions()
 
@@ -107,8 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_subcommands(parser: argparse.ArgumentParser) -> None:
-    """``prepare merge`` and ``prepare preview``."""
-    sub = parser.add_subparsers(dest="prepare_command", metavar="{merge,preview}")
+    """``prepare merge``, ``prepare preview`` and ``prepare turn``."""
+    sub = parser.add_subparsers(dest="prepare_command", metavar="{merge,preview,turn}")
     m = sub.add_parser("merge", help="one dataset from the --shard parts of one job",
                        description="Write OUT/manifest.json listing the shards of the prepared folders.")
     m.add_argument("merge_out", type=Path, metavar="OUT")
@@ -127,6 +130,21 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", default=None, metavar="KEY=V[,KEY=V...]",
                    help="draw the network input after these training augmentations (augment section keys, "
                         "all others off), e.g. mask=1 or sunglasses=0.5,blur=1; hidden points in red")
+    t = sub.add_parser("turn", help="turned copies of 68-point faces, as a pts folder for --source",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="Turn each training face of the sources (iBUG 68 points, one face an image) "
+                                   "away from frontal on a generic 3D head and warp its picture with it "
+                                   "(hyperface.data.turning); validation faces are never turned. Writes "
+                                   "OUT/<n>/*.jpg + .pts; a stopped run resumes.")
+    t.add_argument("turn_out", type=Path, metavar="OUT")
+    t.add_argument("turn_sources", nargs="+", metavar="FORMAT:PATH", help="datasets with 68 points, e.g. pts:DIR")
+    t.add_argument("--copies", type=int, default=TurnPlan.copies, help="turned copies of each face")
+    t.add_argument("--yaw", type=_angle_range, default="{:g}:{:g}".format(*TurnPlan.yaw), metavar="LOW:HIGH",
+                   help="degrees of yaw added, away from frontal")
+    t.add_argument("--pitch", type=float, default=TurnPlan.pitch, help="degrees of pitch, up or down, at most")
+    t.add_argument("--seed", dest="turn_seed", type=int, default=TurnPlan.seed, help="the turns' random seed")
+    t.add_argument("--val-fraction", dest="turn_val_fraction", type=float, default=DEFAULT_VAL_FRACTION,
+                   help="the validation share whose faces are never turned (prepare's --val-fraction)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
         return _merge(args)
     if args.prepare_command == "preview":
         return _preview(args)
+    if args.prepare_command == "turn":
+        return _turn(args)
     if not args.source or args.out is None:
         print("hyperface prepare: give --source FORMAT:PATH (one or more) and --out DIR", file=sys.stderr)
         return 2
@@ -212,6 +232,33 @@ def _merge(args: argparse.Namespace) -> int:
         missing = sorted(set(manifest["plan"]["shard_names"]) - {s["name"] for s in manifest["shards"]})
         print(f"missing {len(missing)} shard(s), e.g. {', '.join(missing[:5])}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _angle_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LOW:HIGH degrees, e.g. 15:30") from None
+    if not 0 <= low <= high <= 90:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= LOW <= HIGH <= 90")
+    return low, high
+
+
+def _turn(args: argparse.Namespace) -> int:
+    from hyperface.data.turning import turn_dataset
+
+    if args.copies < 1:
+        print("hyperface prepare turn: --copies must be at least 1", file=sys.stderr)
+        return 2
+    plan = TurnPlan(copies=args.copies, yaw=args.yaw, pitch=args.pitch, seed=args.turn_seed)
+    try:
+        counts = turn_dataset(args.turn_sources, args.turn_out, plan, val_fraction=args.turn_val_fraction,
+                              log=lambda text: print(text, file=sys.stderr))
+    except (ValueError, OSError) as exc:
+        print(f"hyperface prepare turn: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(counts))
     return 0
 
 

@@ -26,8 +26,9 @@ import numpy as np
 from hyperface.data.readers._files import ImageIndex
 from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
+from hyperface.fileio import atomic_open
 
-__all__ = ["AnnotationError", "POINT_SET_BY_COUNT", "point_set_for", "parse_pts", "read_pts", "PtsReader"]
+__all__ = ["AnnotationError", "POINT_SET_BY_COUNT", "point_set_for", "parse_pts", "read_pts", "write_pts", "PtsReader"]
 
 POINT_SET_BY_COUNT: dict[int, str] = {68: "ibug68", 21: "aflw21", 5: "five"}
 
@@ -78,6 +79,14 @@ def parse_pts(path: str | Path) -> np.ndarray:
     from the header, a missing closing brace, or a coordinate that is not a finite number.
     """
     return read_pts(path)[0]
+
+
+def write_pts(path: str | Path, points: np.ndarray) -> None:
+    """``points`` (N, 2) as an iBUG ``.pts`` file with header (300-W's format), written atomically."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    body = f"version: 1\nn_points: {len(pts)}\n{{\n" + "".join(f"{x:.3f} {y:.3f}\n" for x, y in pts) + "}\n"
+    with atomic_open(path) as fh:
+        fh.write(body)
 
 
 def _points(rows: list[tuple[int, str]]) -> tuple[np.ndarray, tuple[int, ...]]:
