@@ -98,10 +98,10 @@ def _piecewise_affine(image: np.ndarray, src: np.ndarray, dst: np.ndarray, trian
     ones = np.ones((len(triangles), 3, 1))
     d = np.concatenate([dst[triangles], ones], axis=2)
     s = src[triangles]
-    maps = np.linalg.solve(d, s)  # (T, 3, 2)
+    maps = np.linalg.solve(d, s).astype(np.float32)  # (T, 3, 2)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     covered = index >= 0
-    m = maps[np.where(covered, index, 0)].astype(np.float32)
+    m = maps[np.where(covered, index, 0)]
     map_x = np.where(covered, xs * m[..., 0, 0] + ys * m[..., 1, 0] + m[..., 2, 0], xs)
     map_y = np.where(covered, xs * m[..., 0, 1] + ys * m[..., 1, 1] + m[..., 2, 1], ys)
     return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
@@ -150,10 +150,10 @@ def turn_face(image: np.ndarray, points68: np.ndarray, yaw: float, pitch: float 
     dst = np.concatenate([new_points, ring_after, fixed])
     triangles = _triangles(src)
     a_src, a_dst = _signed_areas(src, triangles), _signed_areas(dst, triangles)
-    keep = np.abs(a_src) > 1e-6
     on_face = (triangles < 68).any(axis=1)  # a thin background triangle at the border may flip harmlessly
-    if np.any((np.sign(a_src) != np.sign(a_dst))[keep & on_face]):
+    if np.any((np.sign(a_src) != np.sign(a_dst)) & (np.abs(a_src) > 1e-6) & on_face):
         raise ValueError(f"turn_face: turning by yaw {yaw:g}, pitch {pitch:g} folds this face's picture over itself")
+    keep = (np.abs(a_src) > 1e-6) & (np.abs(a_dst) > 1e-6)  # a flat triangle covers no pixel and has no map
     warped = _piecewise_affine(image, src, dst, triangles[keep])
     return TurnedFace(image=warped, points=new_points, pose=rotation_to_pose(after))
 
