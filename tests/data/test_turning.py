@@ -141,3 +141,17 @@ def test_cli_prepare_turn(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["prepare", "turn", str(tmp_path / "out3"), f"pts:{tmp_path / 'src'}", "--yaw", "30:10"])
+
+
+def test_a_bad_image_is_reported_and_skipped_the_rest_turned(tmp_path):
+    train, _ = _names(3)
+    _dataset(tmp_path / "src", train)
+    (tmp_path / "src" / f"{train[1]}.png").write_bytes(b"not a png")
+    said = []
+    counts = turn_dataset([f"pts:{tmp_path / 'src'}"], tmp_path / "out", TurnPlan(copies=1, yaw=(10.0, 12.0), pitch=0.0),
+                          log=said.append)
+    assert counts["skipped"] == 1 and counts["faces"] + counts["skipped"] >= 3
+    assert any(f"{train[1]}.png" in line for line in said)
+    names = {p.name for p in (tmp_path / "out" / "0").glob("*.pts")}
+    assert any(train[0] in n for n in names) and any(train[2] in n for n in names)
+    assert not any(train[1] in n for n in names)
