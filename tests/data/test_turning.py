@@ -100,6 +100,7 @@ def _names(n_train: int) -> tuple[list[str], str]:
 
 def test_turn_dataset_turns_training_faces_only_and_resumes(tmp_path):
     train, val = _names(3)
+    train[0] = next(f"{k}_1_0.jpg.chip" for k in range(200) if not split_of(f"{k}_1_0.jpg.chip.png", 0.1))  # UTKFace-like
     _dataset(tmp_path / "src", train + [val])
     plan = TurnPlan(copies=2, yaw=(15.0, 20.0), pitch=5.0)
     counts = turn_dataset([f"pts:{tmp_path / 'src'}"], tmp_path / "out", plan, log=lambda _: None)
@@ -141,6 +142,9 @@ def test_cli_prepare_turn(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["prepare", "turn", str(tmp_path / "out3"), f"pts:{tmp_path / 'src'}", "--yaw", "30:10"])
+    assert main(["prepare", "turn", str(tmp_path / "out4"), f"pts:{tmp_path / 'src'}", "--pitch", "-5"]) == 2
+    assert main(["prepare", "turn", str(tmp_path / "out5"), f"pts:{tmp_path / 'src'}", "--copies", "0"]) == 2
+    assert not (tmp_path / "out4").exists() and not (tmp_path / "out5").exists()
 
 
 def test_a_bad_image_is_reported_and_skipped_the_rest_turned(tmp_path):

@@ -248,8 +248,8 @@ def _angle_range(text: str) -> tuple[float, float]:
 def _turn(args: argparse.Namespace) -> int:
     from hyperface.data.turning import turn_dataset
 
-    if args.copies < 1:
-        print("hyperface prepare turn: --copies must be at least 1", file=sys.stderr)
+    if args.copies < 1 or not 0 <= args.pitch <= 45:
+        print("hyperface prepare turn: --copies must be at least 1 and --pitch within 0-45 degrees", file=sys.stderr)
         return 2
     plan = TurnPlan(copies=args.copies, yaw=args.yaw, pitch=args.pitch, seed=args.turn_seed)
     try:

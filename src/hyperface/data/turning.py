@@ -193,6 +193,10 @@ def turn_one(image: np.ndarray, points68: np.ndarray, yaw: float, pitch: float, 
     return None
 
 
+def _with(base: Path, suffix: str) -> Path:
+    return base.parent / f"{base.name}{suffix}"
+
+
 def turn_dataset(specs: list[str], out: str | Path, plan: TurnPlan, *, val_fraction: float = DEFAULT_VAL_FRACTION,
                  log: Callable[[str], None] = print) -> dict[str, int]:
     """Turned copies of the training faces of ``specs`` (68 points, one face an image) as a pts folder.
@@ -220,9 +224,9 @@ def turn_dataset(specs: list[str], out: str | Path, plan: TurnPlan, *, val_fract
             if face.landmarks is None or face.point_set != "ibug68":
                 continue
             counts["faces"] += 1
-            stem = f"{i:06d}_{Path(str(record.image)).stem}"
+            stem = f"{i:06d}_{Path(str(record.image)).name.split('.')[0]}"  # UTKFace's names hold dots
             names = [folder / f"{stem}_{k}" for k in range(plan.copies)]
-            if all(name.with_suffix(".pts").exists() or name.with_suffix(".none").exists() for name in names):
+            if all(_with(name, ".pts").exists() or _with(name, ".none").exists() for name in names):
                 counts["kept"] += plan.copies
                 continue
             try:
@@ -237,14 +241,16 @@ def turn_dataset(specs: list[str], out: str | Path, plan: TurnPlan, *, val_fract
                 counts["copies"] += 1
                 turned = turn_one(rgb, face.landmarks, yaw, pitch, plan)
                 if turned is None:
-                    name.with_suffix(".none").touch()  # no turn fits this face: remembered for a resumed run
+                    _with(name, ".none").touch()  # no turn fits this face: remembered for a resumed run
                     counts["dropped"] += 1
                     continue
-                with atomic_path(name.with_suffix(".jpg")) as tmp:
-                    ok, data = cv2.imencode(".jpg", cv2.cvtColor(turned.image, cv2.COLOR_RGB2BGR),
-                                            [cv2.IMWRITE_JPEG_QUALITY, 92])
+                ok, data = cv2.imencode(".jpg", cv2.cvtColor(turned.image, cv2.COLOR_RGB2BGR),
+                                        [cv2.IMWRITE_JPEG_QUALITY, 92])
+                if not ok:
+                    raise OSError(f"{_with(name, '.jpg')}: OpenCV could not encode the turned picture")
+                with atomic_path(_with(name, ".jpg")) as tmp:
                     tmp.write_bytes(data.tobytes())
-                write_pts(name.with_suffix(".pts"), turned.points)
+                write_pts(_with(name, ".pts"), turned.points)  # last: a copy counts as done once it is there
         for problem in reader.problems:
             log(f"{problem}: skipped")
             counts["skipped"] += 1
