@@ -181,13 +181,14 @@ def _turns(pose: np.ndarray, plan: TurnPlan, rng: np.random.Generator) -> list[t
     return turns
 
 
-def turn_one(image: np.ndarray, points68: np.ndarray, yaw: float, pitch: float, plan: TurnPlan) -> TurnedFace | None:
+def turn_one(image: np.ndarray, points68: np.ndarray, yaw: float, pitch: float, plan: TurnPlan,
+             *, pose: np.ndarray | None = None) -> TurnedFace | None:
     """:func:`turn_face`, its angles shrunk by 0.7 after each fold; None when no turn of ``plan.min_yaw`` or more is left."""
     for _ in range(plan.retries + 1):
         if abs(yaw) < plan.min_yaw:
             return None
         try:
-            return turn_face(image, points68, yaw, pitch)
+            return turn_face(image, points68, yaw, pitch, pose=pose)
         except ValueError:
             yaw, pitch = 0.7 * yaw, 0.7 * pitch
     return None
@@ -239,7 +240,7 @@ def turn_dataset(specs: list[str], out: str | Path, plan: TurnPlan, *, val_fract
             rng = np.random.default_rng([plan.seed, hash64(record.group) % 2**32])
             for name, (yaw, pitch) in zip(names, _turns(pose, plan, rng)):
                 counts["copies"] += 1
-                turned = turn_one(rgb, face.landmarks, yaw, pitch, plan)
+                turned = turn_one(rgb, face.landmarks, yaw, pitch, plan, pose=pose)  # its PnP pose once, not a try
                 if turned is None:
                     _with(name, ".none").touch()  # no turn fits this face: remembered for a resumed run
                     counts["dropped"] += 1
