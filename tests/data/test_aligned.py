@@ -88,3 +88,58 @@ def test_a_degenerate_face_is_skipped_not_fatal(lfpw_record):
     record = ImageRecord(image=lfpw_record.image, faces=(bad, lfpw_record.faces[0]), source="x", group="g")
     crops, rows = sample_aligned(image, record, point_set="ibug68", crop_size=120, context=1.25)
     assert len(rows) == 1 and rows[0]["face"] == 1
+
+
+def test_pipeline_alignment_is_stage_two_s_and_the_labels_stay_the_face_s_own(lfpw_record):
+    from hyperface.alignment import align, five_points
+    from hyperface.data.aligned import PipelineAligner
+    from hyperface.inference.analyzer import FaceAnalyzer
+
+    image = load_image(lfpw_record.image)
+    truth = lfpw_record.faces[0].landmarks
+    found = [five_points(f.landmarks, f.point_set)
+             for f in FaceAnalyzer(fine=None, flip_average=False, threads=1)(image)]
+    stage_two = min(found, key=lambda p: np.linalg.norm(p - five_points(truth, "ibug68"), axis=1).mean())
+    aligner = PipelineAligner()
+    crops, rows = sample_aligned(image, lfpw_record, point_set="ibug68", crop_size=120, context=1.25, aligner=aligner)
+    assert aligner.counts == {"found": 1, "box": 0, "own": 0}
+    al = align(stage_two, 120, 1.25)
+    np.testing.assert_allclose(rows[0]["landmarks"], al.to_relative(truth), atol=1e-5)  # the true points
+    np.testing.assert_array_equal(crops[0], al.warp(image))                              # stage two's window
+    _, own = sample_aligned(image, lfpw_record, point_set="ibug68", crop_size=120, context=1.25)
+    shift = np.abs(rows[0]["landmarks"] - own[0]["landmarks"]).mean()
+    assert 1e-4 < shift < 0.05  # stage two's alignment errs a little, not wildly
+
+
+def test_pipeline_alignment_is_an_option_of_aligned_mode_only():
+    from hyperface.data.sampling import PrepareOptions
+
+    assert PrepareOptions(mode="aligned", align_by="pipeline").align_by == "pipeline"
+    with pytest.raises(ValueError, match="align_by"):
+        PrepareOptions(mode="aligned", align_by="stage-one")
+    with pytest.raises(ValueError, match="is for mode aligned"):
+        PrepareOptions(mode="candidates", align_by="pipeline")
+
+
+def test_prepare_align_by_pipeline_from_the_command_line(shared_data, tmp_path, monkeypatch):
+    from hyperface.cli.main import main
+    from hyperface.data.shards import load_manifest
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for name in ("image_0005", "image_0011"):  # two 300-W faces, linked
+        for suffix in (".jpg", ".pts"):
+            (folder / f"{name}{suffix}").symlink_to(shared_data / "300w/lfpw/trainset" / f"{name}{suffix}")
+    labels = {}
+    for align_by in ("points", "pipeline"):
+        out = tmp_path / align_by
+        monkeypatch.setattr("sys.argv", ["hyperface"])
+        assert main(["prepare", "--mode", "aligned", "--align-by", align_by, "--crop-size", "120", "--context", "1.25",
+                     "--val-fraction", "0", "--no-progress", "--source", f"pts:{folder}", "--out", str(out)]) == 0
+        manifest, _ = load_manifest(out)
+        assert manifest["options"]["align_by"] == align_by
+        labels[align_by] = np.concatenate([np.load(f, allow_pickle=False)["landmarks"]
+                                           for f in sorted(out.glob("shards/*/labels.npy"))])
+    assert labels["points"].shape == labels["pipeline"].shape == (2, 68, 2)
+    shift = np.abs(labels["points"] - labels["pipeline"]).mean(axis=(1, 2))
+    assert (shift > 1e-4).all() and (shift < 0.05).all()  # each face aligned anew, a little off its own points

@@ -22,6 +22,7 @@ from hyperface.data.candidates import MAX_CROP_PIXELS
 from hyperface.data.images import MAX_IMAGE_PIXELS, pixel_limits
 from hyperface.data.preview import KINDS
 from hyperface.data.prepare import PrepareOptions
+from hyperface.data.aligned import ALIGN_BY
 from hyperface.data.sampling import PREPARE_MODES
 from hyperface.data.splits import DEFAULT_VAL_FRACTION
 from hyperface.data.turning import TurnPlan
@@ -58,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="aligned mode: align faces that have no points (gender-only sources) by this "
                              "stage-one model's points; hard-negatives mode: the detector whose false positives "
                              "are mined")
+    parser.add_argument("--align-by", default=_D.align_by, choices=ALIGN_BY,
+                        help="aligned mode: align each face by its own five points (the teacher's for faces "
+                             "without), or 'pipeline': by the bundled pipeline's stage-two points for it, as the "
+                             "fine landmark network sees faces at inference (labels stay the face's own)")
     parser.add_argument("--teacher-threshold", type=float, default=_D.teacher_threshold,
                         help="hard-negatives mode: the detector's score threshold (a detection at or above it counts)")
     parser.add_argument("--teacher-proposals", default=_D.teacher_proposals, metavar="SOURCE",
@@ -170,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             min_box=args.min_box, val_fraction=args.val_fraction, seed=args.seed,
             images_per_shard=args.images_per_shard, mode=args.mode, teacher=args.teacher,
             teacher_threshold=args.teacher_threshold, teacher_min_face=args.teacher_min_face,
-            teacher_proposals=args.teacher_proposals)
+            teacher_proposals=args.teacher_proposals, align_by=args.align_by)
         limits = pixel_limits(image=getattr(args, "max_image_pixels", None),
                               crop=getattr(args, "max_crop_pixels", None))
         with limits:

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from hyperface import __version__, fileio
-from hyperface.data.aligned import sample_aligned, teacher_for
+from hyperface.data.aligned import aligner_for, sample_aligned, teacher_for
 from hyperface.data.candidates import extract_crop
 from hyperface.data.hard_negatives import mine_hard_negatives, options_detector
 from hyperface.data.images import load_image
@@ -166,7 +166,8 @@ def _sample(image: np.ndarray, record: ImageRecord, key: str,
     """Crops, label rows and (hard-negatives mode) detector scores of one decoded image, by ``opts.mode``."""
     if opts.mode == "aligned":
         crops, labels = sample_aligned(image, record, point_set=opts.point_set, crop_size=opts.crop_size,
-                                       context=opts.context, teacher=teacher_for(opts.teacher))
+                                       context=opts.context, teacher=teacher_for(opts.teacher),
+                                       aligner=aligner_for(opts.align_by))
         return list(crops), labels, None
     scores = None
     if opts.mode == "hard-negatives":

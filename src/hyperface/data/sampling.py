@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hyperface.data.aligned import ALIGN_BY
 from hyperface.data.candidates import SS_MODES, jitter_boxes, random_boxes, selective_search
 from hyperface.data.labels import LabelOptions, assign_labels, face_targets, fill_labels
 from hyperface.data.records import ImageRecord
@@ -64,6 +65,7 @@ class PrepareOptions:
     teacher_threshold: float = 0.5  # hard-negatives: the detector's score threshold (FaceAnalyzer's default)
     teacher_min_face: float = 20.0  # hard-negatives: smallest face the detector looks for (the fast source's default)
     teacher_proposals: str = "fast"  # hard-negatives: the detector's candidate source (fast, fast:DIR, ...)
+    align_by: str = "points"      # aligned: each face's own points, or "pipeline": stage two's (data.aligned.ALIGN_BY)
 
     def __post_init__(self) -> None:
         get_point_set(self.point_set)
@@ -73,6 +75,10 @@ class PrepareOptions:
             raise ValueError("mode hard-negatives needs a detector: teacher 'bundled' or a weights file")
         if not 0.0 <= self.teacher_threshold <= 1.0:
             raise ValueError(f"teacher_threshold must be in [0, 1], got {self.teacher_threshold}")
+        if self.align_by not in ALIGN_BY:
+            raise ValueError(f"align_by must be one of {ALIGN_BY}, got {self.align_by!r}")
+        if self.align_by != "points" and self.mode != "aligned":
+            raise ValueError(f"align_by {self.align_by!r} is for mode aligned, not {self.mode!r}")
         if not self.teacher_min_face > 0:
             raise ValueError(f"teacher_min_face must be > 0 pixels, got {self.teacher_min_face}")
         self.label_options()  # validates thresholds
