@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 
 from hyperface.cli.data import pixel_count
+from hyperface.data.aligned import ALIGN_BY
 from hyperface.data.candidates import MAX_CROP_PIXELS
 from hyperface.data.images import MAX_IMAGE_PIXELS, pixel_limits
 from hyperface.data.preview import KINDS
 from hyperface.data.prepare import PrepareOptions
-from hyperface.data.aligned import ALIGN_BY
 from hyperface.data.sampling import PREPARE_MODES
 from hyperface.data.splits import DEFAULT_VAL_FRACTION
 from hyperface.data.turning import TurnPlan

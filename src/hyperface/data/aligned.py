@@ -16,7 +16,7 @@ them; without a teacher they are skipped. Detection is never labelled: stage two
 
 ``align_by="pipeline"`` (``prepare --align-by pipeline``) aligns every face instead as the fine landmark
 network sees it at inference, by stage two's points (:class:`PipelineAligner`): its labels stay the
-face's own, so the network learns to correct the alignment errors the pipeline really makes.
+face's own, so the network is shown the alignment errors the pipeline really makes.
 """
 
 from __future__ import annotations
@@ -82,13 +82,16 @@ class PipelineAligner:
     bundled analyzer without its fine network (stage two unmirrored, as it runs before the fine
     network) finds the faces once; each training face takes the five points of the face found nearest
     its own five (within half their eye distance); a face the analyzer did not find gets stage two on
-    its box, and where that disagrees too, its own points (counted in :attr:`counts`).
+    its box, and where that disagrees too, its own points (counted in :attr:`counts`, logged at debug
+    level). Measured for the bundled fine network, it bought nothing (docs/training.md, "The fine
+    network: the pipeline's own alignment, ...").
     """
 
     def __init__(self, weights: str | None = None) -> None:
-        from hyperface.inference.analyzer import FaceAnalyzer
+        from hyperface.inference.analyzer import FLIP_AVERAGE_WITH_FINE, FaceAnalyzer
 
-        self.analyzer = FaceAnalyzer(weights, fine=None, flip_average=False, threads=1)
+        # stage two as it runs before the fine network: mirrored or not as the pipeline's default has it
+        self.analyzer = FaceAnalyzer(weights, fine=None, flip_average=FLIP_AVERAGE_WITH_FINE["stage_two"], threads=1)
         self.counts = {"found": 0, "box": 0, "own": 0}
 
     def for_image(self, image: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -111,8 +114,13 @@ class PipelineAligner:
                 errors = [float(np.linalg.norm(c - own, axis=1).mean()) for c in candidates]
                 if errors and min(errors) < limit:
                     self.counts[kind] += 1
+                    if kind == "box":
+                        logger.debug("pipeline alignment: a face the analyzer did not find, aligned by stage two "
+                                     "on its box")
                     return candidates[int(np.argmin(errors))]
             self.counts["own"] += 1
+            logger.debug("pipeline alignment: no stage-two face near the face at %s; aligned by its own points",
+                         np.round(own.mean(axis=0), 1))
             return own
 
         return locate
