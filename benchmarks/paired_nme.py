@@ -27,17 +27,26 @@ from pathlib import Path
 import numpy as np
 
 
-def face_errors(path: Path) -> dict[tuple[str, str, int], float]:
-    """``(dataset, image, face) -> NME`` of every found face in an ``evaluate --per-face --json`` file."""
+def read_faces(path: Path) -> dict[tuple[str, str, int], dict]:
+    """``(dataset, image, face) -> per-face record`` of an ``evaluate --per-face --json`` file."""
     data = json.loads(path.read_text())
     out = {}
     for run in data.get("results", []):
         if "per_face" not in run:
             raise SystemExit(f"{path}: {run.get('dataset')!r} has no per-face results (run evaluate with --per-face)")
         for face in run["per_face"]:
-            if face.get("nme") is not None:
-                out[(run["dataset"], face["image"], int(face.get("face", 0)))] = float(face["nme"])
+            out[(run["dataset"], face["image"], int(face.get("face", 0)))] = face
     return out
+
+
+def errors_of(faces: dict[tuple[str, str, int], dict]) -> dict[tuple[str, str, int], float]:
+    """The NME of every found face of :func:`read_faces`' records."""
+    return {key: float(face["nme"]) for key, face in faces.items() if face.get("nme") is not None}
+
+
+def face_errors(path: Path) -> dict[tuple[str, str, int], float]:
+    """``(dataset, image, face) -> NME`` of every found face in an ``evaluate --per-face --json`` file."""
+    return errors_of(read_faces(path))
 
 
 YAW_EDGES = (15.0, 30.0)  # --by-pose bins of the reference |yaw| where the data has no pose bin
@@ -54,13 +63,6 @@ def pose_group(face: dict) -> str | None:
     low = max((e for e in YAW_EDGES if e <= yaw), default=0.0)
     high = min((e for e in YAW_EDGES if e > yaw), default=None)
     return f"yaw +-{low:g}-{high:g}" if high is not None else f"yaw +-{low:g} and over"
-
-
-def face_groups(path: Path) -> dict[tuple[str, str, int], str | None]:
-    """``(dataset, image, face) -> pose group`` (:func:`pose_group`) of every face of an ``evaluate --per-face --json`` file."""
-    data = json.loads(path.read_text())
-    return {(run["dataset"], face["image"], int(face.get("face", 0))): pose_group(face)
-            for run in data.get("results", []) for face in run.get("per_face", [])}
 
 
 def paired(old: np.ndarray, new: np.ndarray, rounds: int = 2000, seed: int = 0) -> dict[str, float]:
@@ -81,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2000, help="bootstrap rounds")
     parser.add_argument("--by-pose", action="store_true", help="a row per head-pose group of each dataset too")
     args = parser.parse_args(argv)
-    old, new = face_errors(args.old), face_errors(args.new)
-    groups = face_groups(args.old) if args.by_pose else {}
+    reference = read_faces(args.old)  # read once: its errors and, for --by-pose, its faces' pose groups
+    old, new = errors_of(reference), face_errors(args.new)
+    groups = {key: pose_group(face) for key, face in reference.items()} if args.by_pose else {}
     datasets = sorted({key[0] for key in old} | {key[0] for key in new})
     if not datasets:
         print("no per-face NME in either file", file=sys.stderr)

@@ -41,11 +41,12 @@ import cv2
 import numpy as np
 
 from hyperface.data.readers import open_dataset
-from hyperface.data.readers.pts import write_pts
+from hyperface.data.readers.pts import numbered_stem, write_pts
 from hyperface.data.splits import DEFAULT_VAL_FRACTION, split_of
 from hyperface.points import get_point_set, to_five
 
 _MODEL: tuple | None = None  # (detector, predictor, mirror) of this worker process
+_FLIP68 = list(get_point_set("ibug68").flip_permutation)  # a mirrored face's points, left and right swapped
 
 
 def _init(predictor_path: str, mirror: bool = False) -> None:
@@ -69,7 +70,7 @@ def _predict(predictor, rgb: np.ndarray, box, mirror: bool) -> np.ndarray:
     flipped_box = dlib.rectangle(w - 1 - box.right(), box.top(), w - 1 - box.left(), box.bottom())
     shape = predictor(np.ascontiguousarray(rgb[:, ::-1]), flipped_box)
     flipped = np.array([[w - 1 - p.x, p.y] for p in shape.parts()], dtype=np.float64)
-    return (points + flipped[list(get_point_set("ibug68").flip_permutation)]) / 2
+    return (points + flipped[_FLIP68]) / 2
 
 
 def _box_of(rects, centre: np.ndarray | None, shape: tuple[int, int]):
@@ -141,7 +142,7 @@ def source_folders(specs: list[str], out: Path) -> list[Path]:
 
 def write_face(folder: Path, index: int, image: str, points: np.ndarray) -> None:
     """Face ``index``'s points as ``NNNNNN_<name>.pts`` beside a link to its image, in ``folder``."""
-    stem = f"{index:06d}_{Path(image).name.split('.')[0]}"
+    stem = numbered_stem(index, image)
     link = folder / f"{stem}{Path(image).suffix}"
     if not link.exists():
         link.symlink_to(Path(image).resolve())

@@ -159,3 +159,11 @@ def test_a_bad_image_is_reported_and_skipped_the_rest_turned(tmp_path):
     names = {p.name for p in (tmp_path / "out" / "0").glob("*.pts")}
     assert any(train[0] in n for n in names) and any(train[2] in n for n in names)
     assert not any(train[1] in n for n in names)
+
+
+def test_a_turn_plan_refuses_what_cannot_be_turned():
+    for bad in ({"copies": 0}, {"yaw": (30.0, 10.0)}, {"yaw": (-5.0, 10.0)}, {"pitch": -1.0}, {"pitch": 50.0},
+                {"min_yaw": -1.0}, {"retries": -1}):
+        with pytest.raises(ValueError):
+            TurnPlan(**bad)
+    assert TurnPlan(yaw=(0.0, 90.0), pitch=45.0).yaw == (0.0, 90.0)

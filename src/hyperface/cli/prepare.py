@@ -241,22 +241,25 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _angle_range(text: str) -> tuple[float, float]:
+    """``--yaw LOW:HIGH``, checked as :class:`TurnPlan` checks it."""
     try:
         low, high = (float(x) for x in text.split(":"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected LOW:HIGH degrees, e.g. 15:30") from None
-    if not 0 <= low <= high <= 90:
-        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= LOW <= HIGH <= 90")
-    return low, high
+    try:
+        return TurnPlan(yaw=(low, high)).yaw
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _turn(args: argparse.Namespace) -> int:
     from hyperface.data.turning import turn_dataset
 
-    if args.copies < 1 or not 0 <= args.pitch <= 45:
-        print("hyperface prepare turn: --copies must be at least 1 and --pitch within 0-45 degrees", file=sys.stderr)
+    try:
+        plan = TurnPlan(copies=args.copies, yaw=args.yaw, pitch=args.pitch, seed=args.turn_seed)
+    except ValueError as exc:
+        print(f"hyperface prepare turn: {exc}", file=sys.stderr)
         return 2
-    plan = TurnPlan(copies=args.copies, yaw=args.yaw, pitch=args.pitch, seed=args.turn_seed)
     try:
         counts = turn_dataset(args.turn_sources, args.turn_out, plan, val_fraction=args.turn_val_fraction,
                               log=lambda text: print(text, file=sys.stderr))

@@ -99,31 +99,39 @@ class PipelineAligner:
         the analyzer runs on the image once, at the first face."""
         found: list[np.ndarray] | None = None
 
-        def stage_two_five(faces) -> list[np.ndarray]:
-            return [five_points(f.landmarks, f.point_set) for f in faces if f.landmarks is not None]
-
         def locate(own: np.ndarray, box: np.ndarray) -> np.ndarray:
             nonlocal found
             if found is None:
-                found = stage_two_five(self.analyzer(image))
+                found = _stage_two_fives(self.analyzer(image))
             own = np.asarray(own, dtype=np.float64)
             limit = 0.5 * float(np.linalg.norm(own[1] - own[0]))
-            for kind in ("found", "box"):
-                candidates = found if kind == "found" else stage_two_five(
-                    self.analyzer(image, boxes=np.asarray(box, dtype=np.float32).reshape(1, 4)))
-                errors = [float(np.linalg.norm(c - own, axis=1).mean()) for c in candidates]
-                if errors and min(errors) < limit:
-                    self.counts[kind] += 1
-                    if kind == "box":
-                        logger.debug("pipeline alignment: a face the analyzer did not find, aligned by stage two "
-                                     "on its box")
-                    return candidates[int(np.argmin(errors))]
+            points = _nearest(found, own, limit)
+            if points is not None:
+                self.counts["found"] += 1
+                return points
+            given = self.analyzer(image, boxes=np.asarray(box, dtype=np.float32).reshape(1, 4))
+            points = _nearest(_stage_two_fives(given), own, limit)
+            if points is not None:
+                self.counts["box"] += 1
+                logger.debug("pipeline alignment: a face the analyzer did not find, aligned by stage two on its box")
+                return points
             self.counts["own"] += 1
             logger.debug("pipeline alignment: no stage-two face near the face at %s; aligned by its own points",
                          np.round(own.mean(axis=0), 1))
             return own
 
         return locate
+
+
+def _stage_two_fives(faces) -> list[np.ndarray]:
+    """Each analysed face's five points (from stage two's 68)."""
+    return [five_points(f.landmarks, f.point_set) for f in faces if f.landmarks is not None]
+
+
+def _nearest(candidates: list[np.ndarray], own: np.ndarray, limit: float) -> np.ndarray | None:
+    """The candidate five points nearest ``own`` (mean point distance), if nearer than ``limit``."""
+    errors = [float(np.linalg.norm(c - own, axis=1).mean()) for c in candidates]
+    return candidates[int(np.argmin(errors))] if errors and min(errors) < limit else None
 
 
 @functools.cache

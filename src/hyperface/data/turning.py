@@ -20,6 +20,7 @@ why turns stay moderate and a turn that would fold the picture over itself is re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ from hyperface.head import HEAD68, HEAD_AXES, HEAD_CENTRE
 from hyperface.pose import pose_from_landmarks, pose_to_rotation, rotation_to_pose
 
 __all__ = ["TurnedFace", "TurnPlan", "turn_face", "turn_one", "turn_dataset"]
+
+logger = logging.getLogger("hyperface.data")
 
 _RING = 24            # points on each ring
 _HEAD_RING = 1.4      # the moving ring, times the head's outline (the face's own points stay inside it)
@@ -171,6 +174,17 @@ class TurnPlan:
     retries: int = 3
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.copies < 1:
+            raise ValueError(f"copies must be at least 1, got {self.copies}")
+        low, high = self.yaw
+        if not 0 <= low <= high <= 90:
+            raise ValueError(f"yaw must be LOW:HIGH degrees with 0 <= LOW <= HIGH <= 90, got {low:g}:{high:g}")
+        if not 0 <= self.pitch <= 45:
+            raise ValueError(f"pitch must be within 0-45 degrees, got {self.pitch:g}")
+        if self.min_yaw < 0 or self.retries < 0:
+            raise ValueError(f"min_yaw and retries must be >= 0, got {self.min_yaw:g} and {self.retries}")
+
 
 def _turns(pose: np.ndarray, plan: TurnPlan, rng: np.random.Generator) -> list[tuple[float, float]]:
     """The (yaw, pitch) turns of one face: away from frontal (either way for a face within 5 degrees)."""
@@ -199,7 +213,7 @@ def _with(base: Path, suffix: str) -> Path:
 
 
 def turn_dataset(specs: list[str], out: str | Path, plan: TurnPlan, *, val_fraction: float = DEFAULT_VAL_FRACTION,
-                 log: Callable[[str], None] = print) -> dict[str, int]:
+                 log: Callable[[str], None] = logger.warning) -> dict[str, int]:
     """Turned copies of the training faces of ``specs`` (68 points, one face an image) as a pts folder.
 
     Writes ``OUT/<n>/NNNNNN_<stem>_<k>.jpg`` and ``.pts`` (``n`` the source's position), a dataset for
@@ -210,7 +224,7 @@ def turn_dataset(specs: list[str], out: str | Path, plan: TurnPlan, *, val_fract
     """
     from hyperface.data.images import ImageReadError, load_image
     from hyperface.data.readers import open_dataset
-    from hyperface.data.readers.pts import write_pts
+    from hyperface.data.readers.pts import numbered_stem, write_pts
 
     out = Path(out)
     counts = {"faces": 0, "copies": 0, "kept": 0, "dropped": 0, "skipped": 0}
@@ -225,8 +239,7 @@ def turn_dataset(specs: list[str], out: str | Path, plan: TurnPlan, *, val_fract
             if face.landmarks is None or face.point_set != "ibug68":
                 continue
             counts["faces"] += 1
-            stem = f"{i:06d}_{Path(str(record.image)).name.split('.')[0]}"  # UTKFace's names hold dots
-            names = [folder / f"{stem}_{k}" for k in range(plan.copies)]
+            names = [folder / f"{numbered_stem(i, record.image)}_{k}" for k in range(plan.copies)]
             if all(_with(name, ".pts").exists() or _with(name, ".none").exists() for name in names):
                 counts["kept"] += plan.copies
                 continue

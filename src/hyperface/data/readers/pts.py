@@ -28,7 +28,8 @@ from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 from hyperface.fileio import atomic_open
 
-__all__ = ["AnnotationError", "POINT_SET_BY_COUNT", "point_set_for", "parse_pts", "read_pts", "write_pts", "PtsReader"]
+__all__ = ["AnnotationError", "POINT_SET_BY_COUNT", "point_set_for", "parse_pts", "read_pts", "write_pts",
+           "numbered_stem", "PtsReader"]
 
 POINT_SET_BY_COUNT: dict[int, str] = {68: "ibug68", 21: "aflw21", 5: "five"}
 
@@ -87,6 +88,12 @@ def write_pts(path: str | Path, points: np.ndarray) -> None:
     body = f"version: 1\nn_points: {len(pts)}\n{{\n" + "".join(f"{x:.3f} {y:.3f}\n" for x, y in pts) + "}\n"
     with atomic_open(path) as fh:
         fh.write(body)
+
+
+def numbered_stem(index: int, image: str | Path) -> str:
+    """``NNNNNN_<name>``: the file stem of a face derived from image number ``index`` in a written pts folder
+    (turned copies, pseudo-labels), its image's name cut at the first dot (UTKFace's names hold dots)."""
+    return f"{index:06d}_{Path(str(image)).name.split('.')[0]}"
 
 
 def _points(rows: list[tuple[int, str]]) -> tuple[np.ndarray, tuple[int, ...]]:
