@@ -149,7 +149,8 @@ class FaceAnalyzer:
 
     Everything is loaded here; calls do no I/O except reading an image given by path. Defaults: the
     bundled ``detector`` source, fused scores with ``score_threshold`` 0.6, no IRP round (one from the
-    network's own score 0.5 after window sources), L-NMS IoU 0.3 and top 5, stage two on each face and its mirror image.
+    network's own score 0.5 after window sources), L-NMS IoU 0.3 and top 5, then stage two and its fine
+    landmark network once on each face, neither on its mirror image (:data:`FLIP_AVERAGE_WITH_FINE`).
     """
 
     def __init__(self, weights: str | os.PathLike | Any | None = None, device: str = "cpu",
