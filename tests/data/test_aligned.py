@@ -121,7 +121,7 @@ def test_pipeline_alignment_is_an_option_of_aligned_mode_only():
         PrepareOptions(mode="candidates", align_by="pipeline")
 
 
-def test_prepare_align_by_pipeline_from_the_command_line(shared_data, tmp_path, monkeypatch):
+def test_prepare_align_by_pipeline_from_the_command_line(shared_data, tmp_path, monkeypatch, capsys):
     from hyperface.cli.main import main
     from hyperface.data.shards import load_manifest
 
@@ -138,6 +138,12 @@ def test_prepare_align_by_pipeline_from_the_command_line(shared_data, tmp_path, 
                      "--val-fraction", "0", "--no-progress", "--source", f"pts:{folder}", "--out", str(out)]) == 0
         manifest, _ = load_manifest(out)
         assert manifest["options"]["align_by"] == align_by
+        printed = capsys.readouterr().out
+        if align_by == "pipeline":  # how each face was aligned, summed over the shards and printed
+            assert manifest["counts"]["alignment"] == {"found": 2, "box": 0, "own": 0}
+            assert "aligned by the pipeline's stage two: 2 faces as found, 0 by stage two" in printed
+        else:
+            assert "alignment" not in manifest["counts"] and "pipeline's stage two" not in printed
         labels[align_by] = np.concatenate([np.load(f, allow_pickle=False)["landmarks"]
                                            for f in sorted(out.glob("shards/*/labels.npy"))])
     assert labels["points"].shape == labels["pipeline"].shape == (2, 68, 2)

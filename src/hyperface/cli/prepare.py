@@ -216,6 +216,10 @@ def _summary(manifest: dict, out: Path) -> None:
     for split in ("train", "val"):
         row = c.get(split, {})
         print(f"| {split} | " + " | ".join(str(row.get(t, 0)) for t in tasks) + " |")
+    if "alignment" in c:  # --align-by pipeline
+        a = c["alignment"]
+        print(f"aligned by the pipeline's stage two: {a.get('found', 0)} faces as found, {a.get('box', 0)} by stage two "
+              f"on their box (not found), {a.get('own', 0)} by their own points (stage two disagreed)")
     if manifest.get("options", {}).get("mode") == "hard-negatives":  # the loop's measure, per source
         for name, sc in c.get("by_source", {}).items():
             rates = [f"{sc.get(s, {}).get('samples', 0) / max(sc.get(s, {}).get('searched', 0), 1):.3f} {s}"

@@ -189,6 +189,8 @@ def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np
     searched = [0] * len(SPLITS)  # per split: images the detector ran on (every face annotated)
     if opts.mode == "hard-negatives":
         options_detector(opts)  # loaded here: weights that do not load stop the job, not each image
+    aligner = aligner_for(opts.align_by) if opts.mode == "aligned" else None
+    aligned_before = dict(aligner.counts) if aligner is not None else None
     try:
         for j, (record, key, split) in enumerate(zip(task.records, task.keys, task.splits)):
             try:
@@ -222,6 +224,8 @@ def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np
         "counts": _count(labels, ok_splits, ok_faces),
         "hyperface_version": __version__,
     }
+    if aligner is not None:  # how this shard's faces were aligned (the aligner counts per process)
+        meta["counts"]["alignment"] = {k: v - aligned_before[k] for k, v in aligner.counts.items()}
     if opts.mode == "hard-negatives":
         meta["scores"] = scores  # the detector's score of each sample, in row order
         meta["counts"]["searched"] = sum(searched)
