@@ -83,8 +83,9 @@ class PipelineAligner:
     network) finds the faces once; each training face takes the five points of the face found nearest
     its own five (within half their eye distance); a face the analyzer did not find gets stage two on
     its box, and where that disagrees too, its own points (counted in :attr:`counts`, which ``prepare``
-    sums shard by shard into its manifest's ``counts.alignment``; logged at debug level). Measured for the bundled fine network, it bought nothing (docs/training.md, "The fine
-    network: the pipeline's own alignment, ...").
+    sums shard by shard into its manifest's ``counts.alignment``; logged at debug level). Measured for
+    the bundled fine network, it bought nothing (docs/training.md, "The fine network: the pipeline's own
+    alignment, ...").
     """
 
     def __init__(self, weights: str | None = None) -> None:
