@@ -78,4 +78,4 @@ def test_five_experiments_end_to_end_and_report(shared_data, tmp_path):
     for stem in ("exp1_vs_exp2a", "exp2a_vs_exp2b", "exp2a_vs_exp3", "exp1_vs_exp4", "exp5", "all_runs"):
         assert (out / f"{stem}.png").stat().st_size > 10_000, stem
     text = (out / "report.md").read_text()
-    assert all(f"| {n} | hyperface-alexnet |" in text for n in EXPERIMENTS)
+    assert all(f"| {n} | 0 | hyperface-alexnet |" in text for n in EXPERIMENTS)  # experiment, seed, arch
