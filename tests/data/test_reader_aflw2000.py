@@ -46,13 +46,15 @@ def test_bad_mat_files_are_reported_and_skipped(tmp_path, gen):
     _mat(tmp_path / "nopt2d.mat", pt2d=None)
     _mat(tmp_path / "shape.mat", pt2d=np.zeros((2, 19)))
     _mat(tmp_path / "nan.mat", Pose_Para=np.array([[np.nan, 0, 0, 0, 0, 0, 0]]))
+    _mat(tmp_path / "huge.mat", Pose_Para=np.array([[0, 1e300, 0, 0, 0, 0, 0]]))  # degrees would overflow
     (tmp_path / "junk.mat").write_bytes(b"MATLAB? no")
     _mat(tmp_path / "noimage.mat")
-    for name in ("good", "nopt2d", "shape", "nan", "junk"):
+    for name in ("good", "nopt2d", "shape", "nan", "huge", "junk"):
         gen.image(tmp_path / f"{name}.jpg")
     reader = open_dataset(f"aflw2000:{tmp_path}")
     assert [r.group for r in reader] == ["good.jpg"]
     problems = {Path(p.path).name: p.message for p in reader.problems}
-    assert set(problems) == {"nopt2d.mat", "shape.mat", "nan.mat", "junk.mat", "noimage.mat"}
+    assert set(problems) == {"nopt2d.mat", "shape.mat", "nan.mat", "huge.mat", "junk.mat", "noimage.mat"}
     assert "pt2d" in problems["nopt2d.mat"] and "2 x 21" in problems["shape.mat"]
     assert "Pose_Para" in problems["nan.mat"] and "no image" in problems["noimage.mat"]
+    assert "within one turn" in problems["huge.mat"]

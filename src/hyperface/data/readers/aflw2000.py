@@ -64,8 +64,8 @@ def read_aflw2000_mat(path: str | Path) -> tuple[np.ndarray | None, np.ndarray, 
     pose = None
     if "Pose_Para" in mat:
         para = _floats(mat, "Pose_Para").reshape(-1)
-        if para.size < 3 or not np.all(np.isfinite(para[:3])):
-            raise MatError(f"Pose_Para {para[:3]} does not start with three finite angles")
+        if para.size < 3 or not np.all(np.abs(para[:3]) <= 2 * np.pi):  # NaN fails too
+            raise MatError(f"Pose_Para {para[:3]} does not start with three angles in radians (within one turn)")
         pitch, yaw, roll = para[:3]
         pose = np.degrees([roll, pitch, yaw])
 
