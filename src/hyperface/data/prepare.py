@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from hyperface import __version__, fileio
-from hyperface.data.aligned import aligner_for, sample_aligned, teacher_for
+from hyperface.data.aligned import PipelineAligner, aligner_for, sample_aligned, teacher_for
 from hyperface.data.candidates import extract_crop
 from hyperface.data.hard_negatives import mine_hard_negatives, options_detector
 from hyperface.data.images import load_image
@@ -161,13 +161,13 @@ def _failure(record: ImageRecord, exc: BaseException, stage: str) -> dict:
     return {"path": str(record.image), "frame": record.frame, "line": None, "message": msg}
 
 
-def _sample(image: np.ndarray, record: ImageRecord, key: str,
-            opts: PrepareOptions) -> tuple[list, np.ndarray, np.ndarray | None]:
-    """Crops, label rows and (hard-negatives mode) detector scores of one decoded image, by ``opts.mode``."""
+def _sample(image: np.ndarray, record: ImageRecord, key: str, opts: PrepareOptions,
+            aligner: PipelineAligner | None = None) -> tuple[list, np.ndarray, np.ndarray | None]:
+    """Crops, label rows and (hard-negatives mode) detector scores of one decoded image, by ``opts.mode``;
+    ``aligner``: the shard's, for ``--align-by pipeline``."""
     if opts.mode == "aligned":
         crops, labels = sample_aligned(image, record, point_set=opts.point_set, crop_size=opts.crop_size,
-                                       context=opts.context, teacher=teacher_for(opts.teacher),
-                                       aligner=aligner_for(opts.align_by))
+                                       context=opts.context, teacher=teacher_for(opts.teacher), aligner=aligner)
         return list(crops), labels, None
     scores = None
     if opts.mode == "hard-negatives":
@@ -189,7 +189,7 @@ def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np
     searched = [0] * len(SPLITS)  # per split: images the detector ran on (every face annotated)
     if opts.mode == "hard-negatives":
         options_detector(opts)  # loaded here: weights that do not load stop the job, not each image
-    aligner = aligner_for(opts.align_by) if opts.mode == "aligned" else None
+    aligner = aligner_for(opts.align_by) if opts.mode == "aligned" else None  # one per process, counts kept
     aligned_before = dict(aligner.counts) if aligner is not None else None
     try:
         for j, (record, key, split) in enumerate(zip(task.records, task.keys, task.splits)):
@@ -199,7 +199,7 @@ def _sample_shard(task: ShardTask, opts: PrepareOptions) -> tuple[np.ndarray, np
                 skipped.append(_failure(record, exc, "decode"))
                 continue
             try:
-                image_crops, labels, image_scores = _sample(image, record, key, opts)
+                image_crops, labels, image_scores = _sample(image, record, key, opts, aligner)
             except _IMAGE_FAILURES as exc:  # a degenerate annotation, an OpenCV failure: report, go on
                 skipped.append(_failure(record, exc, "sample"))
                 continue
