@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hyperface.data.readers.pts import PTS_ORIGIN
+
 
 def write_image(path: Path, size: tuple[int, int] = (64, 48), color=(120, 80, 40)) -> Path:
     """A plain RGB image file (format from the suffix) of ``size`` = (width, height)."""
@@ -18,9 +20,10 @@ def write_image(path: Path, size: tuple[int, int] = (64, 48), color=(120, 80, 40
 
 
 def write_pts(path: Path, points: np.ndarray, *, header: bool = True) -> Path:
-    """An iBUG .pts file, with or without the version/n_points header."""
+    """An iBUG .pts file of 0-based ``points``, with or without the version/n_points header; written
+    1-based, as the format is (``PTS_ORIGIN``), so a reader gives ``points`` back."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = [f"{x:.3f} {y:.3f}" for x, y in np.asarray(points)]
+    body = [f"{x:.3f} {y:.3f}" for x, y in np.asarray(points) + PTS_ORIGIN]
     lines = (["version: 1", f"n_points:  {len(body)}", "{", *body, "}"] if header else body)
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -36,7 +36,7 @@ def _donors(root: Path, n: int = 3) -> Path:
         for (x, y), colour in ((POINTS[NOSE], GREEN), (POINTS[LEFT_EYE], BLUE)):
             img[int(y) - 3:int(y) + 4, int(x) - 3:int(x) + 4] = colour
         Image.fromarray(img).save(root / f"d{i}.png")
-        body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in POINTS)
+        body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in POINTS + 1)  # .pts files are 1-based
         (root / f"d{i}.pts").write_text(f"version: 1\nn_points: 5\n{{\n{body}\n}}\n")
     return root
 
@@ -219,7 +219,7 @@ def test_a_donor_face_mostly_outside_its_image_is_not_used(tmp_path):
     bg = _backgrounds(tmp_path / "bg")
     donors = _donors(tmp_path / "donors", n=1)
     outside = POINTS + [0, 50]  # the mouth 8 px below a 120 px image: 29 % of the box outside
-    (donors / "d0.pts").write_text("version: 1\nn_points: 5\n{\n" + "\n".join(f"{x} {y}" for x, y in outside) + "\n}\n")
+    (donors / "d0.pts").write_text("version: 1\nn_points: 5\n{\n" + "\n".join(f"{x} {y}" for x, y in outside + 1) + "\n}\n")
     records = list(open_dataset(f"composite:{bg}?faces=pts:{donors}&images=3"))
     assert records and all(not r.faces for r in records)
 

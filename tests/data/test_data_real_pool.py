@@ -28,12 +28,20 @@ def test_300w_pts(shared_data, folder, faces):
     assert report.point_sets == {"ibug68": faces} and report.problems == []
 
 
-def test_300w_points_are_as_distributed(shared_data):
+def test_300w_points_are_the_files_less_one(shared_data):  # 1-based .pts -> 0-based pixels
     reader = open_dataset(f"pts:{shared_data / '300w/lfpw/trainset/image_0001.pts'}")
     (record,) = list(reader)
     text = (shared_data / "300w/lfpw/trainset/image_0001.pts").read_text().split("\n")
     first = [float(v) for v in text[3].split()]
-    np.testing.assert_array_equal(record.faces[0].landmarks[0], first)
+    np.testing.assert_array_equal(record.faces[0].landmarks[0], np.array(first) - 1)
+
+
+def test_mtfl_points_are_the_lists_less_one(shared_data):  # read as 1-based, as 300-W's
+    first = (shared_data / "mtfl" / "training.txt").read_text().splitlines()[0].split()
+    xs, ys = [float(v) for v in first[1:6]], [float(v) for v in first[6:11]]
+    record = next(iter(open_dataset(f"mtfl:{shared_data / 'mtfl'}?split=training")))
+    assert record.group.endswith("Aaron_Eckhart_0001.jpg")
+    np.testing.assert_allclose(record.faces[0].landmarks, np.column_stack([xs, ys]) - 1)
 
 
 def test_mtfl(shared_data):

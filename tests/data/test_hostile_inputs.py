@@ -65,7 +65,8 @@ def test_data_check_reports_absurd_and_degenerate_pts_files_with_their_line(tmp_
     assert report["images"] == 2 and report["faces"] == 2
     found = {Path(p["path"]).name: p for p in report["problems"]}
     assert {name: p["line"] for name, p in found.items()} == bad
-    assert "60000" in found["one_far.pts"]["message"] and "outside" in found["one_far.pts"]["message"]
+    # the file's 1-based 60000 is pixel 59999 of the record (PTS_ORIGIN); the line names the file's row
+    assert "59999" in found["one_far.pts"]["message"] and "outside" in found["one_far.pts"]["message"]
     assert "1e+30" in found["tiny_huge.pts"]["message"]
     assert "degenerate" in found["degenerate.pts"]["message"]
     assert "all 68 points lie outside" in found["outside.pts"]["message"]

@@ -18,6 +18,7 @@ from PIL import Image
 
 from hyperface.data.labels import to_pixels
 from hyperface.data.prepare import PrepareOptions, merge, prepare, split_of
+from hyperface.data.readers.pts import PTS_ORIGIN
 from hyperface.data.shards import PreparedDataset, label_dtype, relative_to_crop, shard_is_complete
 
 NOSE = 30
@@ -55,7 +56,7 @@ def _texture(rng, w: int, h: int) -> np.ndarray:
 
 
 def _write_pts(path: Path, pts: np.ndarray) -> None:
-    body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in pts)
+    body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in pts + PTS_ORIGIN)  # 0-based points, 1-based file
     path.write_text(f"version: 1\nn_points: {len(pts)}\n{{\n{body}\n}}\n")
 
 

@@ -11,7 +11,7 @@ from hyperface.data.boxes import five_point_box
 from hyperface.data.readers import DatasetError, open_dataset
 from hyperface.data.readers.mtfl import MtflReader
 
-GOOD = "lfw_5590\\A_0001.jpg 10.0 30.0 20.0 12.0 28.0 20.0 20.0 30.0 40.0 40.0 1 2 1 3"
+GOOD = "lfw_5590\\A_0001.jpg 11.0 31.0 21.0 13.0 29.0 21.0 21.0 31.0 41.0 41.0 1 2 1 3"  # 1-based
 
 
 def _mtfl(root: Path, gen) -> None:
@@ -38,6 +38,7 @@ def test_labels_and_box(tmp_path, gen):
     records = list(reader)
     assert [r.group for r in records] == ["lfw_5590/A_0001.jpg", "net_7876/_60_980_0.jpg"]
     a = records[0].faces[0]
+    # the list's 1-based points (11, 21), (31, 21), ... less MTFL_ORIGIN: 0-based pixels
     np.testing.assert_array_equal(a.landmarks, [[10, 20], [30, 20], [20, 30], [12, 40], [28, 40]])
     assert a.point_set == "five" and a.gender == 0 and a.pose_class == 3
     assert a.attributes == {"smile": False, "glasses": True}

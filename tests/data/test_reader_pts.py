@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hyperface.data.readers import DatasetError, open_dataset
-from hyperface.data.readers.pts import AnnotationError, PtsReader, parse_pts
+from hyperface.data.readers.pts import PTS_ORIGIN, AnnotationError, PtsReader, parse_pts, write_pts
 
 
 def _problems_by_file(reader) -> dict[str, list]:
@@ -22,8 +22,8 @@ def test_header_and_headerless_files_give_the_same_points(tmp_path, gen):
     pts = gen.points(68)
     gen.pts(tmp_path / "a.pts", pts, header=True)
     gen.pts(tmp_path / "b.pts", pts, header=False)
-    np.testing.assert_allclose(parse_pts(tmp_path / "a.pts"), pts, atol=1e-3)
-    np.testing.assert_allclose(parse_pts(tmp_path / "b.pts"), pts, atol=1e-3)
+    np.testing.assert_allclose(parse_pts(tmp_path / "a.pts"), pts + PTS_ORIGIN, atol=1e-3)  # the file's numbers
+    np.testing.assert_allclose(parse_pts(tmp_path / "b.pts"), pts + PTS_ORIGIN, atol=1e-3)
 
 
 def test_folder_is_read_recursively_with_point_sets_boxes_and_groups(tmp_path, gen):
@@ -47,13 +47,19 @@ def test_folder_is_read_recursively_with_point_sets_boxes_and_groups(tmp_path, g
     assert rec.image == tmp_path / "a" / "img68.jpg" and rec.frame is None and not rec.all_faces_annotated
 
 
-def test_coordinates_are_kept_as_distributed(tmp_path, gen):
-    # 300-W files are 1-based; the reader must not shift them.
+def test_one_based_coordinates_become_zero_based_and_write_pts_gives_them_back(tmp_path, gen):
+    # 300-W files are 1-based (the first pixel's centre is (1, 1)); records are 0-based pixels.
     (tmp_path / "one.pts").write_text("version: 1\nn_points: 5\n{\n1 1\n2 1\n1.5 2\n1 3\n2 3\n}\n")
     gen.image(tmp_path / "one.jpg")
     (record,) = list(PtsReader(tmp_path))
-    np.testing.assert_array_equal(record.faces[0].landmarks[0], [1.0, 1.0])
-    np.testing.assert_array_equal(record.faces[0].box, [1, 1, 2, 3])
+    np.testing.assert_array_equal(record.faces[0].landmarks[0], [0.0, 0.0])
+    np.testing.assert_array_equal(record.faces[0].box, [0, 0, 1, 2])
+    (tmp_path / "copy").mkdir()
+    write_pts(tmp_path / "copy" / "one.pts", record.faces[0].landmarks)
+    assert (tmp_path / "copy" / "one.pts").read_text().splitlines()[3] == "1.000 1.000"  # 1-based again
+    gen.image(tmp_path / "copy" / "one.jpg")
+    (again,) = list(PtsReader(tmp_path / "copy"))
+    np.testing.assert_array_equal(again.faces[0].landmarks, record.faces[0].landmarks)
 
 
 def test_single_file_path(tmp_path, gen):

@@ -9,8 +9,9 @@ from hyperface.data.readers import open_dataset
 
 
 def _write_pts(path, offset):
+    """68 0-based points, written 1-based as .pts files are."""
     pts = np.random.default_rng(int(offset)).uniform(0, 30, size=(68, 2)) + offset
-    path.write_text("version: 1\nn_points: 68\n{\n" + "\n".join(f"{x:.2f} {y:.2f}" for x, y in pts) + "\n}\n")
+    path.write_text("version: 1\nn_points: 68\n{\n" + "\n".join(f"{x:.2f} {y:.2f}" for x, y in pts + 1) + "\n}\n")
     return pts
 
 

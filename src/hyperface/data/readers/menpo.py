@@ -7,9 +7,9 @@ An ``.ljson`` file is menpo's JSON landmark format. Version 3 (menpo >= 0.5) kee
 
 versions 1 and 2 keep one unnamed group under ``"landmarks"``. Points are (y, x), in menpo's 0-based
 pixel coordinates; a ``[null, null]`` point is one the annotator did not place: it becomes NaN with
-visibility False. Coordinates are kept as distributed: ``.ljson`` files are 0-based while iBUG
-``.pts`` files are 1-based (menpo subtracts 1 when it imports a ``.pts``); evaluation.md uses ground
-truth as distributed.
+visibility False. ``.ljson`` files are 0-based, as records are; iBUG ``.pts`` files are 1-based and
+have 1 subtracted (:data:`hyperface.data.readers.pts.PTS_ORIGIN`), as menpo does when it imports one,
+so both files of one face give the same points.
 """
 
 from __future__ import annotations

@@ -8,6 +8,12 @@ image left), i.e. the ``five`` point set. Gender 1 male, 2 female (-> 0, 1); smi
 profile .. right profile) -> ``pose_class``. The box is :func:`hyperface.data.boxes.five_point_box`.
 A bad line (too few fields, a label out of range, coordinates far outside the image, an image path
 that leaves the folder) is reported as ``LIST:LINE`` and skipped.
+
+MTFL does not document its pixel convention; its points are read as 1-based, as 300-W's (Matlab's:
+the first pixel's centre is (1, 1)), and have :data:`MTFL_ORIGIN` subtracted for the records' 0-based
+pixels. Measured: a network trained with mirrored crops, which cannot learn an x offset, reads x
+0.9 pixel left of MTFL's training points and 1.0 of 300-W's, and y level with both (docs/training.md,
+"Pixel coordinates").
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ from hyperface.data.boxes import five_point_box
 from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord
 
-__all__ = ["MtflReader", "MTFL_SPLITS"]
+__all__ = ["MtflReader", "MTFL_SPLITS", "MTFL_ORIGIN"]
 
 MTFL_SPLITS = ("training", "testing", "all")
 _YES_NO = {1: True, 2: False}
+#: The coordinate of the first pixel's centre in MTFL's lists (1-based); records are 0-based.
+MTFL_ORIGIN = 1.0
 
 
 class _LineError(ValueError):
@@ -54,7 +62,7 @@ def _parse_line(text: str) -> tuple[str, np.ndarray, int, bool, bool, int]:
         raise _LineError(f"smile {smile} / glasses {glasses} must be 1 (yes) or 2 (no)")
     if not 1 <= pose <= 5:
         raise _LineError(f"pose class {pose} is not in 1..5")
-    points = np.array([coords[:5], coords[5:]], dtype=np.float64).T
+    points = np.array([coords[:5], coords[5:]], dtype=np.float64).T - MTFL_ORIGIN
     return path, points, gender - 1, _YES_NO[smile], _YES_NO[glasses], pose
 
 

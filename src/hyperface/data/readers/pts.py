@@ -10,8 +10,14 @@ A ``.pts`` file holds one face's points, one ``x y`` pair a line, either after a
     }
 
 or with no header at all (as some HELEN copies are distributed). The number of points picks the
-point set (68 -> ``ibug68``, 21 -> ``aflw21``, 5 -> ``five``). 300-W coordinates are 1-based; they
-are kept as distributed (evaluation.md, "Ground truth is used as distributed").
+point set (68 -> ``ibug68``, 21 -> ``aflw21``, 5 -> ``five``).
+
+iBUG ``.pts`` coordinates are 1-based (Matlab's: the first pixel's centre is (1, 1)); records hold the
+project's 0-based pixel coordinates (pixel centres at whole numbers, as OpenCV's and every warp here),
+so the readers subtract :data:`PTS_ORIGIN` and :func:`write_pts` adds it back, as menpo does. Kept as
+written, the offset cannot be learned: a mirrored training crop turns +1 pixel into -1 in x, so
+networks trained with flips read x one pixel left of such labels (measured: docs/training.md,
+"Pixel coordinates").
 """
 
 from __future__ import annotations
@@ -28,10 +34,13 @@ from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 from hyperface.fileio import atomic_open
 
-__all__ = ["AnnotationError", "POINT_SET_BY_COUNT", "point_set_for", "parse_pts", "read_pts", "write_pts",
+__all__ = ["AnnotationError", "POINT_SET_BY_COUNT", "PTS_ORIGIN", "point_set_for", "parse_pts", "read_pts", "write_pts",
            "numbered_stem", "PtsReader"]
 
 POINT_SET_BY_COUNT: dict[int, str] = {68: "ibug68", 21: "aflw21", 5: "five"}
+
+#: The coordinate of the first pixel's centre in ``.pts`` files (1-based); records are 0-based.
+PTS_ORIGIN = 1.0
 
 
 class AnnotationError(ValueError):
@@ -74,7 +83,8 @@ def _parse_point(text: str, line: int) -> tuple[float, float]:
 
 
 def parse_pts(path: str | Path) -> np.ndarray:
-    """Points (N, 2) of an iBUG ``.pts`` file, with or without header, as written in the file.
+    """Points (N, 2) of an iBUG ``.pts`` file, with or without header, as written in the file (1-based:
+    readers subtract :data:`PTS_ORIGIN`).
 
     Raises :class:`AnnotationError` (with the line) for a bad header, a point count that differs
     from the header, a missing closing brace, or a coordinate that is not a finite number.
@@ -83,8 +93,9 @@ def parse_pts(path: str | Path) -> np.ndarray:
 
 
 def write_pts(path: str | Path, points: np.ndarray) -> None:
-    """``points`` (N, 2) as an iBUG ``.pts`` file with header (300-W's format), written atomically."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    """0-based ``points`` (N, 2) as an iBUG ``.pts`` file with header (300-W's format, 1-based: plus
+    :data:`PTS_ORIGIN`), written atomically; the readers give the same points back."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2) + PTS_ORIGIN
     body = f"version: 1\nn_points: {len(pts)}\n{{\n" + "".join(f"{x:.3f} {y:.3f}\n" for x, y in pts) + "}\n"
     with atomic_open(path) as fh:
         fh.write(body)
@@ -190,7 +201,7 @@ class PtsReader(DatasetReader):
     def _parse(self, path: Path) -> tuple[np.ndarray, np.ndarray | None, dict, tuple[int, ...] | None]:
         """(points, visibility or None, extra attributes, line of each point or None) of one file."""
         points, lines = read_pts(path)
-        return points, None, {}, lines
+        return points - PTS_ORIGIN, None, {}, lines
 
     def _records(self) -> Iterator[ImageRecord]:
         images = ImageIndex()
