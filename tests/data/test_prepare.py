@@ -231,6 +231,12 @@ def test_two_shards_merged_equal_one_run(clean, pool, tmp_path, monkeypatch):
     clean_manifest = json.loads((clean / "manifest.json").read_text())
     assert m["counts"] == clean_manifest["counts"]
     assert len(m["skipped"]) == len(clean_manifest["skipped"])
+    # a part prepared before 0.20 (1-based labels: no "pixels") does not merge with a 0.20 one
+    old = json.loads((b / "manifest.json").read_text())
+    del old["pixels"]
+    (b / "manifest.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="pixel coordinates"):
+        merge(tmp_path / "mixed", [a, b])
     _assert_same(merged, clean)  # workers=2 one run == two workers=1 halves, sample for sample
     # One half alone is an incomplete merge.
     assert not merge(tmp_path / "half", [a])["complete"]
@@ -329,6 +335,28 @@ def test_resume_with_other_options_is_refused(clean, pool):
     other = PrepareOptions(**{**{k: v for k, v in OPTS.to_dict().items() if k != "num_points"}, "pos_iou": 0.6})
     with pytest.raises(ValueError, match="pos_iou"):
         prepare(list(pool.values()), clean, other, progress=False)
+
+
+def test_a_job_prepared_before_0_20_is_not_resumed_and_warns_when_read(clean, pool, tmp_path, caplog):
+    """Its 300-W- and MTFL-style labels are 1-based (no ``pixels`` in the manifest): resuming it would mix
+    them with 0-based ones, and training on it is a pixel off today's labels."""
+    assert json.loads((clean / "manifest.json").read_text())["pixels"] == "0-based"
+    out = tmp_path / "old"
+    shutil.copytree(clean, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["pixels"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="before 0.20.*1-based"):
+        prepare(list(pool.values()), out, OPTS, progress=False)
+    with caplog.at_level("WARNING", logger="hyperface.data"):
+        PreparedDataset(out, split=None)
+    (warning,) = [r.getMessage() for r in caplog.records if "before 0.20" in r.getMessage()]
+    names = [s["name"] for s in manifest["sources"] if s["format"] in ("pts", "mtfl")]
+    assert len(names) == 2 and all(n in warning for n in names)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hyperface.data"):
+        PreparedDataset(clean, split=None)
+    assert not [r for r in caplog.records if "before 0.20" in r.getMessage()]
 
 
 def test_preview_contact_sheet(clean, tmp_path, monkeypatch, capsys):

@@ -39,6 +39,9 @@ def merge(out: str | Path, parts: Sequence[str | Path]) -> dict:
                 raise ValueError(f"{p}: its {key} differ from {parts[0]}'s; only parts of one job merge")
         if [s["name"] for s in m["sources"]] != [s["name"] for s in first["sources"]]:
             raise ValueError(f"{p}: its sources differ from {parts[0]}'s; only parts of one job merge")
+        if m.get("pixels") != first.get("pixels"):  # a part prepared before 0.20 holds 1-based labels
+            raise ValueError(f"{p}: its pixel coordinates ({m.get('pixels', 'before 0.20')}) differ from "
+                             f"{parts[0]}'s ({first.get('pixels', 'before 0.20')}); only parts of one job merge")
     out.mkdir(parents=True, exist_ok=True)
     by_name: dict[str, dict] = {}
     skipped: list[dict] = []

@@ -45,8 +45,8 @@ from hyperface.data.readers.base import DatasetReader
 from hyperface.data.records import ImageRecord
 from hyperface.data.sampling import PrepareOptions, image_rng, sample_image
 from hyperface.data.shards import (
-    FORMAT_NAME, FORMAT_VERSION, MANIFEST, POSE_SOURCES, SPLITS, label_dtype, load_manifest, read_shard_json,
-    shard_is_complete, shard_problem, sum_counts, write_shard,
+    FORMAT_NAME, FORMAT_VERSION, MANIFEST, PIXELS, POSE_SOURCES, SPLITS, label_dtype, load_manifest, one_based_sources,
+    read_shard_json, shard_is_complete, shard_problem, sum_counts, write_shard,
 )
 from hyperface.data.splits import split_of
 from hyperface.data.workers import worker_pool
@@ -357,6 +357,7 @@ def _build_manifest(out: Path, tasks: Sequence[ShardTask], infos: Sequence[Sourc
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "hyperface_version": __version__,
+        "pixels": PIXELS,
         "created": created,
         "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
@@ -377,6 +378,10 @@ def _check_resume(out: Path, opts: PrepareOptions, infos: Sequence[SourceInfo], 
     if not (out / MANIFEST).is_file():
         return None
     old, _ = load_manifest(out)
+    if one_based := one_based_sources(old):
+        raise ValueError(f"{out} holds a job prepared before 0.20, whose labels of {', '.join(one_based)} are "
+                         f"1-based (today's are 0-based pixels: docs/training.md, 'Pixel coordinates'); "
+                         f"use another --out")
     # Options added since the old job was written are at their defaults there.
     old_options = {**PrepareOptions().to_dict(), **old.get("options", {})}
     if old_options != opts.to_dict():

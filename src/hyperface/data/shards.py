@@ -55,6 +55,8 @@ __all__ = [
     "load_manifest",
     "combine_manifests",
     "sum_counts",
+    "PIXELS",
+    "one_based_sources",
     "PreparedDataset",
 ]
 
@@ -66,6 +68,18 @@ SPLITS = ("train", "val")  # value of the ``split`` label column = index here
 POSE_SOURCES = ("none", "annotated", "pnp")  # value of the ``pose_source`` label column = index here
 MANIFEST = "manifest.json"
 SHARD_JSON = "shard.json"
+#: The manifest's ``pixels``: since 0.20 labels are 0-based pixels; before, 1-based sources (iBUG ``.pts``,
+#: MTFL) kept their files' numbers, a pixel off (docs/training.md, "Pixel coordinates").
+PIXELS = "0-based"
+_ONE_BASED_FORMATS = ("pts", "pts-photos", "300vw", "menpo", "mtfl")
+
+
+def one_based_sources(manifest: Mapping[str, Any]) -> list[str]:
+    """Names of a manifest's sources whose labels were prepared 1-based (before 0.20); [] when none."""
+    if manifest.get("pixels") == PIXELS:
+        return []
+    return [s.get("name", s.get("format", "?")) for s in manifest.get("sources", [])
+            if s.get("format") in _ONE_BASED_FORMATS]
 
 # Keys of a sample dict, in order (the training code's contract).
 SAMPLE_KEYS = (
@@ -294,6 +308,9 @@ class PreparedDataset(Dataset):
         for part, root in enumerate(roots):
             manifest, base = load_manifest(root)
             manifests.append(manifest)
+            if old := one_based_sources(manifest):
+                logger.warning("%s: prepared before 0.20: the labels of %s are 1-based, a pixel off today's 0-based "
+                               "ones (docs/training.md, 'Pixel coordinates'); prepare it again", root, ", ".join(old))
             for entry in manifest.get("shards", []):
                 shard_dir = (base / entry["path"]).resolve()
                 key = f"{part}:{entry['name']}" if len(roots) > 1 else entry["name"]
