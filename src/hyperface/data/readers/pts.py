@@ -34,8 +34,8 @@ from hyperface.data.readers.base import DatasetError, DatasetReader
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 from hyperface.fileio import atomic_open
 
-__all__ = ["AnnotationError", "POINT_SET_BY_COUNT", "PTS_ORIGIN", "point_set_for", "parse_pts", "read_pts", "write_pts",
-           "numbered_stem", "PtsReader"]
+__all__ = ["AnnotationError", "POINT_SET_BY_COUNT", "PTS_ORIGIN", "point_set_for", "parse_pts", "read_pts",
+           "read_pts_pixels", "write_pts", "numbered_stem", "PtsReader"]
 
 POINT_SET_BY_COUNT: dict[int, str] = {68: "ibug68", 21: "aflw21", 5: "five"}
 
@@ -168,6 +168,13 @@ def read_pts(path: str | Path) -> tuple[np.ndarray, tuple[int, ...]]:
     return _points(points)
 
 
+def read_pts_pixels(path: str | Path) -> tuple[np.ndarray, tuple[int, ...]]:
+    """:func:`read_pts` in the records' 0-based pixels (the file's numbers less :data:`PTS_ORIGIN`), with
+    the line of each point: what every reader of ``.pts`` files takes."""
+    points, lines = read_pts(path)
+    return points - PTS_ORIGIN, lines
+
+
 class PtsReader(DatasetReader):
     """A folder (searched recursively) of ``.pts`` files, each next to an image with the same stem.
 
@@ -200,8 +207,8 @@ class PtsReader(DatasetReader):
 
     def _parse(self, path: Path) -> tuple[np.ndarray, np.ndarray | None, dict, tuple[int, ...] | None]:
         """(points, visibility or None, extra attributes, line of each point or None) of one file."""
-        points, lines = read_pts(path)
-        return points - PTS_ORIGIN, None, {}, lines
+        points, lines = read_pts_pixels(path)
+        return points, None, {}, lines
 
     def _records(self) -> Iterator[ImageRecord]:
         images = ImageIndex()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hyperface.data.readers._files import ImageIndex
 from hyperface.data.readers.base import DatasetReader
-from hyperface.data.readers.pts import PTS_ORIGIN, AnnotationError, point_set_for, read_pts
+from hyperface.data.readers.pts import AnnotationError, point_set_for, read_pts_pixels
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 
 __all__ = ["PtsPhotosReader"]
@@ -53,8 +53,7 @@ class PtsPhotosReader(DatasetReader):
             faces = []
             for ann in files:
                 try:
-                    points, lines = read_pts(ann)
-                    points = points - PTS_ORIGIN  # 1-based .pts -> 0-based pixels
+                    points, lines = read_pts_pixels(ann)
                     faces.append(FaceRecord(box=box_from_points(points), landmarks=points,
                                             point_set=point_set_for(len(points)), annotation=ann, lines=lines))
                 except AnnotationError as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hyperface.data.images import ImageReadError
 from hyperface.data.readers.base import DatasetError, DatasetReader
-from hyperface.data.readers.pts import PTS_ORIGIN, AnnotationError, point_set_for, read_pts
+from hyperface.data.readers.pts import AnnotationError, point_set_for, read_pts_pixels
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 from hyperface.data.video import VIDEO_SUFFIXES, VideoFrames
 
@@ -93,8 +93,7 @@ class Vw300Reader(DatasetReader):
                                      f"{count} frames", frame=frame)
                     continue
                 try:
-                    points, lines = read_pts(ann)
-                    points = points - PTS_ORIGIN  # 1-based .pts -> 0-based pixels
+                    points, lines = read_pts_pixels(ann)
                     point_set = point_set_for(len(points))
                 except AnnotationError as exc:
                     self.report(ann, exc.message, line=exc.line, frame=frame)
