@@ -69,6 +69,18 @@ def test_menpo_folder_reads_pts_and_ljson_and_prefers_as_asked(tmp_path, gen):
     assert by_ljson["c.ppm"].faces[0].box[0] == 40
 
 
+def test_one_face_as_pts_and_as_ljson_gives_the_same_points(tmp_path, gen):
+    """A .pts file counts pixels from 1, an .ljson file from 0: both read as the same 0-based points."""
+    pts = gen.points(68, offset=(12.5, 7.25))
+    gen.pts(tmp_path / "f.pts", pts)  # written 1-based, as .pts files are
+    _ljson_v3(tmp_path / "f.ljson", pts)
+    gen.image(tmp_path / "f.jpg")
+    (by_pts,) = list(open_dataset(f"menpo:{tmp_path}?prefer=pts"))
+    (by_ljson,) = list(open_dataset(f"menpo:{tmp_path}?prefer=ljson"))
+    np.testing.assert_allclose(by_pts.faces[0].landmarks, pts, atol=1e-3)
+    np.testing.assert_allclose(by_ljson.faces[0].landmarks, by_pts.faces[0].landmarks, atol=1e-3)
+
+
 def test_bad_ljson_files_are_reported_and_skipped(tmp_path, gen):
     _ljson_v3(tmp_path / "good.ljson", gen.points(68))
     (tmp_path / "broken.ljson").write_text('{\n"version": 3,\n"groups": {oops}\n}')

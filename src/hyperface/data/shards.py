@@ -69,17 +69,19 @@ POSE_SOURCES = ("none", "annotated", "pnp")  # value of the ``pose_source`` labe
 MANIFEST = "manifest.json"
 SHARD_JSON = "shard.json"
 #: The manifest's ``pixels``: since 0.20 labels are 0-based pixels; before, 1-based sources (iBUG ``.pts``,
-#: MTFL) kept their files' numbers, a pixel off (docs/training.md, "Pixel coordinates").
+#: MTFL: a reader's ``pixel_origin``) kept their files' numbers, a pixel off (docs/training.md, "Pixel
+#: coordinates").
 PIXELS = "0-based"
-_ONE_BASED_FORMATS = ("pts", "pts-photos", "300vw", "menpo", "mtfl")
 
 
 def one_based_sources(manifest: Mapping[str, Any]) -> list[str]:
     """Names of a manifest's sources whose labels were prepared 1-based (before 0.20); [] when none."""
     if manifest.get("pixels") == PIXELS:
         return []
+    from hyperface.data.readers import READERS  # the readers say which formats count from 1; not at import
+
     return [s.get("name", s.get("format", "?")) for s in manifest.get("sources", [])
-            if s.get("format") in _ONE_BASED_FORMATS]
+            if getattr(READERS.get(s.get("format")), "pixel_origin", 0.0)]
 
 # Keys of a sample dict, in order (the training code's contract).
 SAMPLE_KEYS = (

@@ -61,6 +61,9 @@ class DatasetReader(ABC):
     format: ClassVar[str]
     description: ClassVar[str]
     folder_only: ClassVar[bool] = False  # PATH must be a folder
+    #: The coordinate of the first pixel's centre in the format's files, subtracted on reading so records
+    #: are 0-based (1 for iBUG ``.pts`` and MTFL since 0.20; prepared folders name such sources).
+    pixel_origin: ClassVar[float] = 0.0
 
     def __init__(self, path: str | Path, *, verify_images: bool = False) -> None:
         self.path = Path(path)

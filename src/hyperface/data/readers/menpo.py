@@ -128,6 +128,7 @@ class LjsonReader(MenpoReader):
     """One menpo ``.ljson`` file, or a folder of them, each next to an image with the same stem."""
 
     format = "ljson"
+    pixel_origin = 0.0  # menpo's .ljson files are 0-based
     description = "menpo .ljson landmark files (points as (y, x), null = not placed) next to images"
     annotation_suffixes = (".ljson",)
 

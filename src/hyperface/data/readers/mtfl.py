@@ -71,6 +71,7 @@ class MtflReader(DatasetReader):
     (``all``: every list present)."""
 
     format = "mtfl"
+    pixel_origin = MTFL_ORIGIN
     description = "MTFL training.txt/testing.txt: 5 points, gender, smile, glasses, 5-way pose class"
 
     def __init__(self, path: str | Path, *, verify_images: bool = False, split: str = "all") -> None:

@@ -183,6 +183,7 @@ class PtsReader(DatasetReader):
     """
 
     format = "pts"
+    pixel_origin = PTS_ORIGIN
     description = "iBUG .pts files (68, 21 or 5 points, with or without header) next to images"
     annotation_suffixes: ClassVar[tuple[str, ...]] = (".pts",)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hyperface.data.readers._files import ImageIndex
 from hyperface.data.readers.base import DatasetReader
-from hyperface.data.readers.pts import AnnotationError, point_set_for, read_pts_pixels
+from hyperface.data.readers.pts import PTS_ORIGIN, AnnotationError, point_set_for, read_pts_pixels
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 
 __all__ = ["PtsPhotosReader"]
@@ -28,6 +28,7 @@ class PtsPhotosReader(DatasetReader):
     """A folder (searched recursively) of photos and their per-face ``.pts`` files."""
 
     format = "pts-photos"
+    pixel_origin = PTS_ORIGIN
     description = "whole photos with one .pts per face (NAME.jpg + NAME_1.pts, NAME_2.pts ...): detection"
     folder_only = True
 

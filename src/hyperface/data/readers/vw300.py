@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hyperface.data.images import ImageReadError
 from hyperface.data.readers.base import DatasetError, DatasetReader
-from hyperface.data.readers.pts import AnnotationError, point_set_for, read_pts_pixels
+from hyperface.data.readers.pts import PTS_ORIGIN, AnnotationError, point_set_for, read_pts_pixels
 from hyperface.data.records import FaceRecord, ImageRecord, box_from_points
 from hyperface.data.video import VIDEO_SUFFIXES, VideoFrames
 
@@ -32,6 +32,7 @@ class Vw300Reader(DatasetReader):
     annotated frame (the study used 10)."""
 
     format = "300vw"
+    pixel_origin = PTS_ORIGIN
     description = "300-VW videos: FOLDER/vid.avi + FOLDER/annot/NNNNNN.pts (1-based frame numbers)"
     folder_only = True
 
