@@ -59,6 +59,12 @@ def detector_nmes(matches: list, reader: int = 0) -> list[float]:
     return [nme_5(points[reader], truth) for truth, box, points in matches if box is not None]
 
 
+def signed_offsets(matches: list, reader: int = 0) -> np.ndarray:
+    """Per found face of ``matches``, the mean signed error (x, y) in pixels of the ``reader``-th points: a
+    label convention a network learned shows as a constant pixel offset (docs/training.md, "Pixel coordinates")."""
+    return np.array([(points[reader] - truth).mean(axis=0) for truth, box, points in matches if box is not None])
+
+
 def _in_box(points: np.ndarray, box: np.ndarray) -> np.ndarray:
     return (points - box[:2]) / np.maximum(box[2:] - box[:2], 1e-6)
 
@@ -93,22 +99,24 @@ def main() -> int:
     train = read("train", args.mean_shape) if args.mean_shape else []
     print(f"\nThe detector's five points, {len(records)} images ({', '.join(args.data)}, split {args.split}); "
           "NME over the true eye-centre distance:\n")
-    print("| detector | faces found | NME mean | NME median | failures > 0.10 |")
-    print("|---|---:|---:|---:|---:|")
+    print("| detector | faces found | NME mean | NME median | failures > 0.10 | mean offset x, y px |")
+    print("|---|---:|---:|---:|---:|---:|")
     context = SourceContext()
     stages = [PointStage(context.network("points", None if p == "bundled" else p)) for p in args.points]
     for detector in args.detector or ["detector"]:
         source = _source(detector)
         matches = list(_matches(source, records, stages))  # each photo through the detector once
-        rows = [(detector, detector_nmes(matches))]
-        rows += [(f"{detector}, point stage {p}", detector_nmes(matches, k + 1)) for k, p in enumerate(args.points)]
+        rows = [(detector, detector_nmes(matches), signed_offsets(matches))]
+        rows += [(f"{detector}, point stage {p}", detector_nmes(matches, k + 1), signed_offsets(matches, k + 1))
+                 for k, p in enumerate(args.points)]
         if train:
             rows.append((f"{detector}, its boxes with the mean shape",
-                         mean_shape_nmes(matches, list(_matches(source, train, [])))))
-        for label, nmes in rows:
+                         mean_shape_nmes(matches, list(_matches(source, train, []))), None))
+        for label, nmes, offsets in rows:
             e = np.asarray(nmes)
+            shift = "" if offsets is None or not len(offsets) else "{:+.2f}, {:+.2f}".format(*offsets.mean(axis=0))
             print(f"| {label} | {len(e)}/{len(matches)} | {100 * e.mean():.2f}% | {100 * np.median(e):.2f}% | "
-                  f"{100 * (e > 0.10).mean():.1f}% |")
+                  f"{100 * (e > 0.10).mean():.1f}% | {shift} |")
     return 0
 
 

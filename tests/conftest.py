@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 _DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a terminal gives it, however the suite was started.
+
+    A suite started as a background job of a non-interactive shell (``nohup pytest &``) inherits SIGINT
+    ignored, and Python then installs no KeyboardInterrupt handler; the tests of what Ctrl-C does
+    (prepare, train, train-proposals) would see nothing happen. Python's own handler is put back, which
+    the processes they start inherit as the default action.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def data_root() -> Path | None:

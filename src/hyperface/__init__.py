@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.20.0"
+__version__ = "0.21.0"
 
 # Exports resolved on first use, so `import hyperface` (and `hyperface --help`) does not import torch.
 _LAZY_EXPORTS: dict[str, str] = {

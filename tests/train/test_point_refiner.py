@@ -124,6 +124,23 @@ def test_training_checkpoints_stops_at_the_time_limit_resumes_and_writes_the_wei
         train_point_refiner(faces, faces, tmp_path / "straight", longer, resume=True, data=["stub:faces"])
 
 
+def test_init_starts_from_a_trained_file_and_a_resume_checks_it(tmp_path):
+    from hyperface.models.weights import load_model
+
+    faces = FaceCrops(np.stack([dotted_face(FIVE)] * 8), np.stack([FIVE] * 8))
+    trained = load_model(train_point_refiner(faces, faces, tmp_path / "a", PointTrainOptions(steps=6, batch_size=4),
+                                             data=["stub:faces"])).points.weight
+    # one step at a learning rate too small to move a weight: the file's weights, not fresh ones
+    opts = PointTrainOptions(steps=1, batch_size=4, lr=1e-9, init=str(tmp_path / "a" / "hyperface-point-refiner.safetensors"))
+    started = load_model(train_point_refiner(faces, faces, tmp_path / "b", opts, data=["stub:faces"])).points.weight
+    fresh = load_model(train_point_refiner(faces, faces, tmp_path / "c", PointTrainOptions(steps=1, batch_size=4, lr=1e-9),
+                                           data=["stub:faces"])).points.weight
+    assert torch.allclose(started, trained, atol=1e-6) and not torch.allclose(fresh, trained, atol=1e-3)
+    with pytest.raises(CheckpointError, match="init"):  # a resume from other weights is another run
+        train_point_refiner(faces, faces, tmp_path / "b", PointTrainOptions(steps=1, batch_size=4, lr=1e-9),
+                            resume=True, data=["stub:faces"])
+
+
 def test_box_of_face_takes_the_best_box_holding_the_points_centre():
     boxes = np.array([[0, 0, 10, 10], [40, 40, 90, 90], [30, 30, 100, 100]], np.float32)
     assert box_of_face(boxes, FIVE * 50 + 65) == 1
@@ -170,6 +187,9 @@ def test_the_cli_names_what_is_wrong(tmp_path, capsys):
     assert cli_main(["train-point-refiner", "--data", f"pts:{empty}", "--out", str(tmp_path / "run"),
                      "--steps", "0"]) == 2
     assert "--steps" in capsys.readouterr().err
+    assert cli_main(["train-point-refiner", "--data", f"pts:{empty}", "--out", str(tmp_path / "run"),
+                     "--init", str(tmp_path / "missing.safetensors")]) == 2
+    assert "--init" in (err := capsys.readouterr().err) and "missing.safetensors" in err
     assert cli_main(["train-point-refiner", "--data", f"pts:{empty}", "--out", str(tmp_path / "run")]) == 2
     assert "no face with five or 68 points" in capsys.readouterr().err
     (tmp_path / "a-file").write_text("")

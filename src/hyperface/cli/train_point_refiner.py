@@ -2,7 +2,7 @@
 
     hyperface train-point-refiner --data "mtfl:mtfl?split=training" --data 300w=pts:300w/lfpw/trainset \\
         --data 300w=pts:300w/helen/trainset --out runs/points [--detector detector] [--steps 6000] \\
-        [--resume] [--time-limit 3000]
+        [--init FILE|bundled] [--resume] [--time-limit 3000]
 
 The detector (``--detector``, the bundled one by default) runs over each dataset's training split;
 each face with five or 68 points it finds becomes a training face, the validation split's faces
@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=6000, help="optimiser steps (default 6000)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--init", metavar="FILE",
+                        help="start from these point-stage weights ('bundled': the package's), e.g. to train a "
+                             "trained one on relabelled data; the default is fresh weights")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="the hash split's validation share")
     add_run_arguments(parser)
 
@@ -43,7 +46,16 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 1 or args.batch_size < 1:
         print("hyperface train-point-refiner: --steps and --batch-size must be >= 1", file=sys.stderr)
         return 2
-    opts = PointTrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction)
+    from hyperface.inference.assets import POINTS_WEIGHTS, resolve_weights
+
+    try:
+        init = None if args.init is None else str(resolve_weights(None if args.init == "bundled" else args.init,
+                                                                   POINTS_WEIGHTS))
+    except FileNotFoundError as exc:
+        print(f"hyperface train-point-refiner: --init: {exc}", file=sys.stderr)
+        return 2
+    opts = PointTrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction,
+                             init=init)
     try:  # before the detector's pass over the data, not after it
         check_output_folder(args.out, "--out")
     except UsageError as exc:

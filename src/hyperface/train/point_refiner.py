@@ -33,7 +33,7 @@ from hyperface.evaluate.datasets import EvalDataset, parse_data_specs
 from hyperface.inference.assets import POINTS_WEIGHTS
 from hyperface.inference.crops import sample_crops
 from hyperface.models.point_refiner import PointRefiner, hyperface_point_refiner
-from hyperface.models.weights import save_weights
+from hyperface.models.weights import load_weights_into, save_weights
 from hyperface.boxes import scale_boxes
 from hyperface.points import get_point_set, to_five
 from hyperface.train.checkpoint import (
@@ -66,6 +66,7 @@ class PointTrainOptions:
     val_fraction: float = 0.1
     save_every: int = 500
     seed: int = 0
+    init: str | None = None      # start from these point-stage weights (e.g. the bundled file), not fresh ones
 
 
 @dataclass
@@ -218,6 +219,9 @@ def train_point_refiner(train: FaceCrops, val: FaceCrops | None, out: str | Path
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)
     net = hyperface_point_refiner()
+    if opts.init is not None:
+        load_weights_into(net, opts.init)
+        log.info("initialised from %s", opts.init)
     optimizer = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=opts.lr, total_steps=opts.steps,
                                                    pct_start=opts.warmup)
