@@ -47,6 +47,8 @@ class PointSet:
     flip_permutation: tuple[int, ...]
     description: str = ""
     normalising_pair: tuple[int, int] | None = None
+    #: The face's parts as (name, point indices), for errors told part by part (jaw, brows, ...).
+    parts: tuple[tuple[str, tuple[int, ...]], ...] = ()
     _flip_array: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +58,8 @@ class PointSet:
             raise ValueError(f"point set {self.name!r}: flip permutation is not a permutation of 0..{n - 1}")
         if not np.array_equal(perm[perm], np.arange(n)):
             raise ValueError(f"point set {self.name!r}: flip permutation is not an involution")
+        if any(not 0 <= i < n for _, idx in self.parts for i in idx):
+            raise ValueError(f"point set {self.name!r}: a part names a point outside 0..{n - 1}")
         object.__setattr__(self, "_flip_array", perm)
 
     @property
@@ -145,7 +149,10 @@ _FIVE_NAMES = ("eye_left", "eye_right", "nose_tip", "mouth_left", "mouth_right")
 POINT_SETS: dict[str, PointSet] = {
     "ibug68": PointSet("ibug68", _IBUG68_NAMES, _pairs_to_permutation(68, _IBUG68_FLIP_PAIRS),
                        "iBUG / 300-W 68 points, 0-based (36 and 45 the outer eye corners)",
-                       normalising_pair=(36, 45)),
+                       normalising_pair=(36, 45),
+                       parts=(("jaw", tuple(range(17))), ("brows", tuple(range(17, 27))),
+                              ("nose", tuple(range(27, 36))), ("eyes", tuple(range(36, 48))),
+                              ("mouth", tuple(range(48, 68))))),
     "aflw21": PointSet("aflw21", _AFLW21_NAMES, _pairs_to_permutation(21, _AFLW21_FLIP_PAIRS),
                        "AFLW 21 points in feature_id order, with per-point visibility"),
     "five": PointSet("five", _FIVE_NAMES, _pairs_to_permutation(5, [(0, 1), (3, 4)]),

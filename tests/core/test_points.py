@@ -129,3 +129,15 @@ def test_to_five_gives_a_faces_five_points_or_nan_where_they_cannot_be_had():
     marks[36] = np.nan  # an outer eye corner: the eye centre made from it is missing, not a wrong number
     got = to_five(marks, "ibug68")
     assert np.isnan(got).any() and np.isfinite(got[2:]).all()
+
+
+def test_ibug68_parts_cover_every_point_once_and_mirror_onto_themselves():
+    ps = get_point_set("ibug68")
+    indices = [i for _, idx in ps.parts for i in idx]
+    assert sorted(indices) == list(range(68))
+    for name, idx in ps.parts:  # a mirrored face's jaw is still its jaw
+        assert sorted(ps.flip_permutation[i] for i in idx) == sorted(idx), name
+    from hyperface.points import PointSet
+
+    with pytest.raises(ValueError, match="outside 0..1"):
+        PointSet("two", ("a", "b"), (1, 0), parts=(("all", (0, 1, 2)),))

@@ -74,6 +74,26 @@ def test_nme68_perfect_and_known_shift():
     assert M.nme_68(p, g) == pytest.approx(0.01)
 
 
+def test_nme_by_part_tells_where_the_error_is_and_weights_back_to_the_face_nme():
+    g = _face68(100.0)
+    p = g.copy()
+    p[:17, 0] += 6.0  # the jaw 6 pixels off, the rest exact
+    p[48, 1] += 20.0  # one mouth corner 20 pixels off
+    parts = M.face_nme_parts(p, g, "ibug68")
+    assert list(parts) == ["jaw", "brows", "nose", "eyes", "mouth"]
+    assert parts["jaw"] == pytest.approx(0.06) and parts["mouth"] == pytest.approx(0.2 / 20)
+    assert parts["brows"] == parts["nose"] == parts["eyes"] == 0.0
+    sizes = {"jaw": 17, "brows": 10, "nose": 9, "eyes": 12, "mouth": 20}
+    assert sum(parts[k] * n for k, n in sizes.items()) / 68 == pytest.approx(M.nme_68(p, g))
+    g_hidden = g.copy()
+    g_hidden[:17] = np.nan  # a part with no annotated point is left out
+    assert "jaw" not in M.face_nme_parts(p, g_hidden, "ibug68")
+    five = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], dtype=float)
+    assert M.face_nme_parts(five, five, "five") == {}  # a set without parts
+    with pytest.raises(ValueError, match="68 x 2"):
+        M.face_nme_parts(p[:60], g[:60], "ibug68")
+
+
 def test_nme5_known_shift():
     g = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], dtype=float)  # eye distance 40
     assert M.nme_5(g, g) == 0.0

@@ -8,6 +8,7 @@ from PIL import Image
 
 from hyperface.data.records import FaceRecord, ImageRecord
 from hyperface.evaluate.references import matching_box, pose_reference
+from hyperface.evaluate.report import to_markdown
 from hyperface.evaluate.runner import run_models
 from hyperface.evaluate.summary import summarize
 from hyperface.inference.result import Face
@@ -94,6 +95,11 @@ def test_perfect_shifted_and_missed_faces(tmp_path):
     # (1 + (1 - 0.05 / 0.08) + 0) / 3
     assert lm["auc"] == pytest.approx((1 + 0.375) / 3)
     assert lm["failure"] == pytest.approx(1 / 3)
+    # part by part, found faces only: every point of the second face 5 px off, the first exact
+    assert lm["by_part"] == pytest.approx({k: 0.025 for k in ("jaw", "brows", "nose", "eyes", "mouth")})
+    missed = [f for f in run.faces if f.nme is not None and not np.isfinite(f.nme)]
+    assert len(missed) == 1 and missed[0].nme_parts is None
+    assert "ibug68 NME by part (found faces): jaw 2.50%, brows 2.50%" in to_markdown([s])
     pose = s["pose"]["pnp"]
     assert pose["found"] == 2
     assert pose["roll"] == pytest.approx(0, abs=1e-9) and pose["yaw"] == pytest.approx(5.0)

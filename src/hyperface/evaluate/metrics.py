@@ -47,6 +47,7 @@ __all__ = [
     "select_face",
     "nme_per_face",
     "face_nme",
+    "face_nme_parts",
     "nme_68",
     "nme_5",
     "auc_scores",
@@ -152,6 +153,19 @@ def face_nme(pred: ArrayLike, truth: ArrayLike, point_set: str) -> float:
         raise ValueError(f"{point_set} NME: the normalising distance must be positive, got "
                          f"{get_point_set(point_set).normalising_distance(g)}")
     return float(value)
+
+
+def face_nme_parts(pred: ArrayLike, truth: ArrayLike, point_set: str) -> dict[str, float]:
+    """One face's NME part by part (:attr:`~hyperface.points.PointSet.parts`: jaw, brows, nose, eyes,
+    mouth for ``ibug68``): the mean error over each part's annotated points, over the face's normalising
+    distance, so that the whole face's NME is the parts' mean weighted by their annotated points. Empty
+    for a set without parts; a part with no annotated point is left out. Checks as :func:`face_nme`."""
+    face_nme(pred, truth, point_set)  # the same checks, the same errors
+    ps = get_point_set(point_set)
+    p, g = np.asarray(pred, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    err = np.linalg.norm(p - g, axis=-1) / float(ps.normalising_distance(g))
+    known = np.isfinite(g).all(-1)
+    return {name: float(err[list(idx)][known[list(idx)]].mean()) for name, idx in ps.parts if known[list(idx)].any()}
 
 
 def nme_68(pred: ArrayLike, truth: ArrayLike) -> float:

@@ -143,6 +143,9 @@ def _details(summaries: Sequence[dict]) -> list[str]:
             for name, b in block.get("by_pose", {}).items():
                 parts.append(f"- {point_set} {name}: {b['found']}/{b['faces']} found, NME mean "
                              f"{_pct(b['mean'])}%, AUC {_num(b['auc'])}, failure {_pct(b['failure'], 1)}%")
+            if block.get("by_part"):
+                text = ", ".join(f"{name} {_pct(v)}%" for name, v in block["by_part"].items())
+                parts.append(f"- {point_set} NME by part (found faces): {text}")
         g = s.get("gender")
         if g:
             per = ", ".join(f"{k} {_pct(v, 1)}%" if v is not None else f"{k} —" for k, v in g["per_class"].items())

@@ -26,6 +26,7 @@ class FaceResult:
     face: int
     nme_set: str | None = None          # "ibug68" | "five": the point set the NME is on
     nme: float | None = None            # NaN = missed
+    nme_parts: dict | None = None       # the found face's NME part by part (jaw, brows, ...), where the set has parts
     pose_pred: np.ndarray | None = None  # (3,) degrees, NaN = missed
     pose_ref: np.ndarray | None = None
     pose_source: str | None = None      # "annotated" | "pnp"
@@ -43,6 +44,7 @@ class FaceResult:
             return None if v is None or not np.isfinite(v) else round(float(v), 6)
 
         return {"image": self.image, "face": self.face, "nme_set": self.nme_set, "nme": num(self.nme),
+                "nme_parts": None if self.nme_parts is None else {k: num(v) for k, v in self.nme_parts.items()},
                 "pose_pred": arr(self.pose_pred), "pose_ref": arr(self.pose_ref), "pose_source": self.pose_source,
                 "pose_class": self.pose_class, "pose_bin": self.pose_bin, "gender_true": self.gender_true,
                 "gender_pred": self.gender_pred, "groups": dict(self.groups)}

@@ -104,6 +104,7 @@ def score_face(record: ImageRecord, index: int, face: FaceRecord, size: tuple[in
         else:
             pred = convert_prediction(chosen.landmarks, chosen.point_set or model.point_set, target.point_set)
             result.nme = M.face_nme(pred, target.points, target.point_set)
+            result.nme_parts = M.face_nme_parts(pred, target.points, target.point_set) or None
         scored = True
     if "pose" in model.tasks:
         ref = pose_reference(face, size)

@@ -1,7 +1,7 @@
 """From collected per-face results to the reported numbers of ``evaluation.md``.
 
 One summary per (model, dataset, mode): landmarks per point set (with the pose breakdown where the
-data says), head pose per reference source (with errors by reference yaw), MTFL's Spearman
+data says, and part by part: jaw, brows, nose, eyes, mouth for 68 points), head pose per reference source (with errors by reference yaw), MTFL's Spearman
 correlation, gender, detection. A block is absent when the data (or the model) has nothing for it.
 """
 
@@ -39,6 +39,10 @@ def _landmarks(faces: list[FaceResult]) -> dict:
                 by_pose[name] = M.landmark_summary(part, limit)
         if by_pose:
             block["by_pose"] = by_pose
+        parts = [f.nme_parts for f in sel if f.nme_parts]
+        if parts:  # found faces: each part's NME, the mean over the faces that have it
+            block["by_part"] = {name: float(np.mean([p[name] for p in parts if name in p]))
+                                for name in dict.fromkeys(k for p in parts for k in p)}
         out[point_set] = block
     return out
 
