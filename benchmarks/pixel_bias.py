@@ -28,7 +28,7 @@ import numpy as np
 from hyperface.alignment import five_points
 from hyperface.data.images import load_image
 from hyperface.evaluate.datasets import EvalDataset
-from hyperface.evaluate.metrics import nme_5, nme_68
+from hyperface.evaluate.metrics import face_nme
 from hyperface.inference.assets import bundled
 from hyperface.inference.stage_two import AlignedNetwork
 from hyperface.runtime import RuntimeOptions, load_runtime
@@ -53,13 +53,13 @@ def signed_errors(network: AlignedNetwork, specs: list[str], split: str, limit: 
                     found = five_points(found[None], network.point_set)[0]
                 errors.append((found - truth).mean(axis=0))
                 distances.append(float(np.linalg.norm(five[0, 0] - five[0, 1])))
-                nmes.append(nme_5(found, truth) if face.point_set == "five" else nme_68(found, truth))
+                nmes.append(face_nme(found, truth, face.point_set))
     return np.array(errors).reshape(-1, 2), np.array(distances), np.array(nmes)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("sources", nargs="+", help="FORMAT:PATH datasets with 68 or 5 points (one table row for all)")
+    ap.add_argument("sources", nargs="+", help="FORMAT:PATH datasets with 68 or 5 points (one table row for all; --by-source: a row each)")
     ap.add_argument("--network", action="append", default=None,
                     help="'stage_two', 'fine' (the bundled ones) or a weights file; repeat (default: both bundled)")
     ap.add_argument("--split", choices=("all", "train", "val"), default="val")

@@ -132,7 +132,11 @@ def test_init_starts_from_a_trained_file_and_a_resume_checks_it(tmp_path):
                                              data=["stub:faces"])).points.weight
     # one step at a learning rate too small to move a weight: the file's weights, not fresh ones
     opts = PointTrainOptions(steps=1, batch_size=4, lr=1e-9, init=str(tmp_path / "a" / "hyperface-point-refiner.safetensors"))
-    started = load_model(train_point_refiner(faces, faces, tmp_path / "b", opts, data=["stub:faces"])).points.weight
+    started_model = load_model(train_point_refiner(faces, faces, tmp_path / "b", opts, data=["stub:faces"]))
+    started = started_model.points.weight
+    # its record says where it started: the file, and what that file had been trained on
+    assert started_model.config.meta["training"]["init"] == {
+        "file": "hyperface-point-refiner.safetensors", "training": {"steps": 6, "data": ["stub:faces"]}}
     fresh = load_model(train_point_refiner(faces, faces, tmp_path / "c", PointTrainOptions(steps=1, batch_size=4, lr=1e-9),
                                            data=["stub:faces"])).points.weight
     assert torch.allclose(started, trained, atol=1e-6) and not torch.allclose(fresh, trained, atol=1e-3)

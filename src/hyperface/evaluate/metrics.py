@@ -163,9 +163,14 @@ def face_nme_parts(pred: ArrayLike, truth: ArrayLike, point_set: str) -> dict[st
     face_nme(pred, truth, point_set)  # the same checks, the same errors
     ps = get_point_set(point_set)
     p, g = np.asarray(pred, dtype=np.float64), np.asarray(truth, dtype=np.float64)
-    err = np.linalg.norm(p - g, axis=-1) / float(ps.normalising_distance(g))
-    known = np.isfinite(g).all(-1)
-    return {name: float(err[list(idx)][known[list(idx)]].mean()) for name, idx in ps.parts if known[list(idx)].any()}
+    known, norm = np.isfinite(g).all(-1), float(ps.normalising_distance(g))
+    out = {}
+    for name, idx in ps.parts:  # the NME's own numerator over the part's points, its own denominator
+        mask = np.zeros_like(known)
+        mask[list(idx)] = True
+        if (mask := mask & known).any():
+            out[name] = float(mean_point_error(p, g, mask)) / norm
+    return out
 
 
 def nme_68(pred: ArrayLike, truth: ArrayLike) -> float:

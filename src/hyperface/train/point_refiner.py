@@ -33,7 +33,7 @@ from hyperface.evaluate.datasets import EvalDataset, parse_data_specs
 from hyperface.inference.assets import POINTS_WEIGHTS
 from hyperface.inference.crops import sample_crops
 from hyperface.models.point_refiner import PointRefiner, hyperface_point_refiner
-from hyperface.models.weights import load_weights_into, save_weights
+from hyperface.models.weights import load_weights_into, read_config, save_weights
 from hyperface.boxes import scale_boxes
 from hyperface.points import get_point_set, to_five
 from hyperface.train.checkpoint import (
@@ -219,8 +219,11 @@ def train_point_refiner(train: FaceCrops, val: FaceCrops | None, out: str | Path
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)
     net = hyperface_point_refiner()
+    started_from = None
     if opts.init is not None:
         load_weights_into(net, opts.init)
+        # what the file had been trained on, kept in this run's record: its steps alone would tell less
+        started_from = {"file": Path(opts.init).name, "training": read_config(opts.init).meta.get("training")}
         log.info("initialised from %s", opts.init)
     optimizer = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=opts.lr, total_steps=opts.steps,
@@ -265,4 +268,6 @@ def train_point_refiner(train: FaceCrops, val: FaceCrops | None, out: str | Path
                 log.info("time limit reached at step %d; resume to go on", step)
                 return out / "last.safetensors"
     net.config.meta["training"] = {"steps": step, "data": list(data or [])}
+    if started_from is not None:
+        net.config.meta["training"]["init"] = started_from
     return save_weights(net.eval(), out / POINTS_WEIGHTS)
